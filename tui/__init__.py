@@ -1,0 +1,1 @@
+"""The Textual terminal app (guided walkthrough and live cluster dashboard)."""

@@ -46,13 +46,13 @@ def train_test_split(tx: pd.DataFrame, start: datetime = TRAIN_START,
                      train_days: int = TRAIN_DAYS, delay_days: int = DELAY_DAYS,
                      test_days: int = TEST_DAYS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The handbook's ``get_train_test_set``: training week and test week, delay between."""
-    train = tx[(tx.TX_DATETIME >= start) & (tx.TX_DATETIME < start + timedelta(days=train_days))]
+    train = tx[(start <= tx.TX_DATETIME) & (start + timedelta(days=train_days) > tx.TX_DATETIME)]
     known = set(train[train.TX_FRAUD == 1].CUSTOMER_ID)
     first_day = int(train.TX_TIME_DAYS.min())
     test_parts = []
     for day in range(test_days):
-        test_day = tx[tx.TX_TIME_DAYS == first_day + train_days + delay_days + day]
-        revealed = tx[tx.TX_TIME_DAYS == first_day + train_days + day - 1]
+        test_day = tx[first_day + train_days + delay_days + day == tx.TX_TIME_DAYS]
+        revealed = tx[first_day + train_days + day - 1 == tx.TX_TIME_DAYS]
         known |= set(revealed[revealed.TX_FRAUD == 1].CUSTOMER_ID)
         test_parts.append(test_day[~test_day.CUSTOMER_ID.isin(known)])
     test = pd.concat(test_parts)

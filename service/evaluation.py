@@ -52,7 +52,7 @@ def evaluate(test: pd.DataFrame, scores: np.ndarray, thresholds: dict[str, float
     """All the report's figures for scores on the test set."""
     labels = test.TX_FRAUD.to_numpy()
     return {
-        "n_transactions": int(len(test)),
+        "n_transactions": len(test),
         "n_frauds": int(labels.sum()),
         "fraud_rate": float(labels.mean()),
         "auc_roc": float(roc_auc_score(labels, scores)),

@@ -92,7 +92,7 @@ def transform(tx: pd.DataFrame) -> pd.DataFrame:
     """The labelled transactions with the 15 model features added."""
     when = pd.DatetimeIndex(tx["TX_DATETIME"])
     out = tx.copy()
-    out["TX_DURING_WEEKEND"] = (when.weekday >= 5).astype(np.int64)
+    out["TX_DURING_WEEKEND"] = (when.day_of_week >= 5).astype(np.int64)
     out["TX_DURING_NIGHT"] = (when.hour <= 6).astype(np.int64)
     out = pd.concat([out, customer_spending(tx), terminal_risk(tx)], axis=1)
     return out
@@ -112,8 +112,9 @@ def to_request(row: pd.Series | dict) -> dict:
     }
     for w in WINDOWS:
         body[f"customer_nb_tx_{w}day"] = int(row[f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW"])
-        body[f"customer_avg_amount_{w}day"] = float(row[f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"])
+        body[f"customer_avg_amount_{w}day"] = round(
+            float(row[f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"]), 4)
     for w in WINDOWS:
         body[f"terminal_nb_tx_{w}day"] = int(row[f"TERMINAL_ID_NB_TX_{w}DAY_WINDOW"])
-        body[f"terminal_risk_{w}day"] = float(row[f"TERMINAL_ID_RISK_{w}DAY_WINDOW"])
+        body[f"terminal_risk_{w}day"] = round(float(row[f"TERMINAL_ID_RISK_{w}DAY_WINDOW"]), 6)
     return body

@@ -123,6 +123,9 @@ def add_frauds(customers: pd.DataFrame, terminals: pd.DataFrame,
     2. each day two terminals are compromised: all their transactions in the next 28 days;
     3. each day three customers are compromised: a third of their transactions in the next
        14 days get five times the amount and are frauds.
+
+    ``attrs["frauds_added_by_scenario"]`` counts the frauds each scenario added, as the
+    handbook prints them (978, 9,099 and 4,604 on the default dataset).
     """
     tx = tx.copy()
     fraud = np.zeros(len(tx), dtype=np.int64)
@@ -132,14 +135,17 @@ def add_frauds(customers: pd.DataFrame, terminals: pd.DataFrame,
     terminal_ids = tx["TERMINAL_ID"].to_numpy()
     customer_ids = tx["CUSTOMER_ID"].to_numpy()
 
+    added = {}
     big = amount > 220
     fraud[big], scenario[big] = 1, 1
+    added[1] = int(fraud.sum())
 
     last_day = int(days.max()) if len(tx) else 0
     for day in range(last_day):
         compromised = terminals.TERMINAL_ID.sample(n=2, random_state=day).to_numpy()
         hit = (days >= day) & (days < day + 28) & np.isin(terminal_ids, compromised)
         fraud[hit], scenario[hit] = 1, 2
+    added[2] = int(fraud.sum()) - added[1]
 
     for day in range(last_day):
         compromised = customers.CUSTOMER_ID.sample(n=3, random_state=day).to_numpy()
@@ -149,10 +155,12 @@ def add_frauds(customers: pd.DataFrame, terminals: pd.DataFrame,
         if len(chosen):
             amount[chosen] = amount[chosen] * 5
             fraud[chosen], scenario[chosen] = 1, 3
+    added[3] = int(fraud.sum()) - added[1] - added[2]
 
     tx["TX_AMOUNT"] = amount
     tx["TX_FRAUD"] = fraud
     tx["TX_FRAUD_SCENARIO"] = scenario
+    tx.attrs["frauds_added_by_scenario"] = added
     return tx
 
 

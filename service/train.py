@@ -84,7 +84,7 @@ def train(out: Path = ARTIFACTS, epochs: int = 20) -> dict:
         "thresholds": THRESHOLDS,
         "files": {"keras": "fraud_mlp.keras", "tflite": "fraud_mlp.tflite"},
         "training": {"period": [str(train_df.TX_DATETIME.min()), str(train_df.TX_DATETIME.max())],
-                     "transactions": int(len(train_df)), "frauds": int(y.sum()),
+                     "transactions": len(train_df), "frauds": int(y.sum()),
                      "epochs": epochs, "batch_size": 64, "seed": SEED},
     }
     (out / "model.json").write_text(json.dumps(card, indent=2) + "\n")

@@ -1,0 +1,80 @@
+"""One replica of the fraud service as a local process (gunicorn), started and stopped.
+
+The seed of the process runtime: the same command the container image runs, with the task's
+identity and port in its environment, as ECS gives a container its environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import requests
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
+            "service.wsgi:app"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Replica:
+    """A running replica: its process, address and identity."""
+
+    task_id: str
+    host_id: str
+    port: int
+    process: subprocess.Popen = field(repr=False)
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> float:
+        """Seconds from start until ``/ready`` answers 200; raises if it exits or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"replica {self.task_id} exited with code "
+                                   f"{self.process.returncode} before it was ready")
+            try:
+                if requests.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return time.monotonic() - self.started_at
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"replica {self.task_id} not ready after {timeout:.0f} s")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM (graceful), then SIGKILL after ``timeout``; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_replica(task_id: str, host_id: str = "laptop", port: int | None = None,
+                  runtime: str = "litert", quiet: bool = True) -> Replica:
+    """Start ``gunicorn service.wsgi:app`` on 127.0.0.1 with the task's environment."""
+    port = port or free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "TASK_ID": task_id,
+           "HOST_ID": host_id, "MODEL_RUNTIME": runtime}
+    out = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen(GUNICORN, env=env, stdout=out, stderr=out,
+                               start_new_session=True)
+    return Replica(task_id, host_id, port, process)

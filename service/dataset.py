@@ -27,7 +27,10 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def load_transformed(config: SimulationConfig = SimulationConfig(),
+HANDBOOK_CONFIG = SimulationConfig()
+
+
+def load_transformed(config: SimulationConfig = HANDBOOK_CONFIG,
                      use_cache: bool = True) -> pd.DataFrame:
     """Simulated and transformed transactions; generated once (~1 min), then read back."""
     path = cache_dir() / f"transactions-{config.key()}.pkl"

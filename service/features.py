@@ -95,6 +95,7 @@ def transform(tx: pd.DataFrame) -> pd.DataFrame:
     out["TX_DURING_WEEKEND"] = (when.day_of_week >= 5).astype(np.int64)
     out["TX_DURING_NIGHT"] = (when.hour <= 6).astype(np.int64)
     out = pd.concat([out, customer_spending(tx), terminal_risk(tx)], axis=1)
+    out.attrs = dict(tx.attrs)
     return out
 
 

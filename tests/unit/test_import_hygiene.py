@@ -1,0 +1,45 @@
+"""``cloud/`` imports neither Textual, ipywidgets nor Flask; ``service/`` never imports ``cloud``."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN_IN_CLOUD = {"textual", "ipywidgets", "flask", "werkzeug"}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "cloud").rglob("*.py")), ids=str)
+def test_cloud_module_does_not_import_ui_or_web_frameworks(path: Path) -> None:
+    assert not _imports(path) & FORBIDDEN_IN_CLOUD
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "service").rglob("*.py")), ids=str)
+def test_service_does_not_know_where_it_runs(path: Path) -> None:
+    assert not _imports(path) & {"cloud", "tui", "labs"}
+
+
+def test_importing_every_cloud_module_loads_none_of_them() -> None:
+    modules = [f"cloud.{p.stem}" for p in (ROOT / "cloud").glob("*.py") if p.stem != "__init__"]
+    code = ("import importlib, json, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                                       capture_output=True, text=True).stdout)
+    assert "cloud" in loaded
+    assert not set(loaded) & FORBIDDEN_IN_CLOUD

@@ -1,0 +1,41 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+
+
+def find_free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (the OS picks it; bind soon after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port_factory() -> Callable[[], int]:
+    """A function giving a free TCP port on 127.0.0.1 (usable from any fixture scope)."""
+    return find_free_port
+
+
+@pytest.fixture
+def free_port(free_port_factory: Callable[[], int]) -> int:
+    """A free TCP port on 127.0.0.1."""
+    return free_port_factory()
+
+
+@pytest.fixture(scope="session")
+def simulated_requests() -> list[tuple[dict, int]]:
+    """Request bodies with their true label (1 = fraud) from a small simulation's last days.
+
+    200 customers, 400 terminals, 40 days (about a second); days 30 on have full histories.
+    """
+    from service.features import to_request, transform
+    from service.simulator import SimulationConfig, simulate
+
+    frame = transform(simulate(SimulationConfig(n_customers=200, n_terminals=400, nb_days=40)))
+    recent = frame[frame.TX_TIME_DAYS >= 30]
+    return [(to_request(row), int(row.TX_FRAUD)) for _, row in recent.iterrows()]

@@ -56,8 +56,11 @@ class Replica:
             time.sleep(0.05)
         raise TimeoutError(f"replica {self.task_id} not ready after {timeout:.0f} s")
 
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM (graceful), then SIGKILL after ``timeout``; returns the exit code."""
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then SIGKILL after ``timeout`` (ECS's default stop timeout: 30 s).
+
+        gunicorn finishes in-flight requests within its graceful timeout (20 s) first.
+        """
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

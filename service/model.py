@@ -14,7 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -62,26 +62,27 @@ class LiteRTScorer:
         self._interpreter_cls = Interpreter
         self._local = threading.local()
 
-    def _interpreter(self):
-        interp = getattr(self._local, "interpreter", None)
-        if interp is None:
+    def _state(self) -> tuple[Any, int, int]:
+        """This thread's interpreter and its input/output tensor indices."""
+        state = getattr(self._local, "state", None)
+        if state is None:
             interp = self._interpreter_cls(model_content=self._model, num_threads=1)
             interp.allocate_tensors()
-            self._local.interpreter = interp
+            state = (interp, interp.get_input_details()[0]["index"],
+                     interp.get_output_details()[0]["index"])
+            self._local.state = state
             self._local.batch = None
-        return interp
+        return state
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
-        interp = self._interpreter()
-        inp = interp.get_input_details()[0]
-        out = interp.get_output_details()[0]
-        if self._local.batch != len(rows):
-            interp.resize_tensor_input(inp["index"], [len(rows), rows.shape[1]])
+        interp, inp, out = self._state()
+        if self._local.batch != rows.shape:
+            interp.resize_tensor_input(inp, list(rows.shape))
             interp.allocate_tensors()
-            self._local.batch = len(rows)
-        interp.set_tensor(inp["index"], np.ascontiguousarray(rows, dtype=np.float32))
+            self._local.batch = rows.shape
+        interp.set_tensor(inp, np.ascontiguousarray(rows, dtype=np.float32))
         interp.invoke()
-        return interp.get_tensor(out["index"]).reshape(-1).astype(np.float64)
+        return interp.get_tensor(out).reshape(-1).astype(np.float64)
 
 
 class TensorFlowScorer:

@@ -41,7 +41,7 @@ RUN /opt/venv/bin/pip install -r /tmp/requirements/requirements.txt
 # compiler plugins and model-rewriting tool (~30 MB; the CPU Interpreter runs without them).
 FROM builder AS venv-slim
 RUN /opt/venv/bin/python -m pip uninstall -y -q pip setuptools \
- && rm -f /opt/venv/bin/pip* /opt/venv/bin/activate* \
+ && rm -f /opt/venv/bin/pip* /opt/venv/bin/[Aa]ctivate* \
  && cd /opt/venv/lib/python3.11/site-packages \
  && rm -rf numpy/*/tests numpy/tests \
  && rm -f ai_edge_litert/libLiteRtWebGpuAccelerator.so ai_edge_litert/tools/apply_plugin_main \

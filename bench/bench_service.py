@@ -161,7 +161,7 @@ def bench_latency(report: Report, scale: float) -> None:
         return max(20, int(reps * scale))
 
     paths: list[tuple[str, Callable[[np.ndarray], Callable[[], object]], int, int]] = [
-        ("model.predict(x)", lambda x: lambda: model.predict(x, verbose=0), n(200), 10),
+        ("model.predict(x)", lambda x: lambda: model.predict(x, verbose=0), n(150), 10),
         ("model(x) eager", lambda x: lambda: model(x, training=False).numpy(), n(2000), 50),
         ("tf.function(model)", lambda x: lambda: fn(x).numpy(), n(10000), 200),
         ("LiteRT Interpreter", litert, n(50000), 1000),

@@ -1,4 +1,5 @@
-"""``cloud/`` imports neither Textual, ipywidgets nor Flask; ``service/`` never imports ``cloud``."""
+"""``cloud/`` imports neither Textual, ipywidgets nor Flask; ``service/`` never imports ``cloud``.
+"""
 
 from __future__ import annotations
 

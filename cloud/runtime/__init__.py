@@ -1,0 +1,1 @@
+"""Task runtimes: Docker containers or plain processes, behind one interface."""

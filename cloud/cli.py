@@ -36,6 +36,69 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    from cloud.launcher import up
+
+    info, seconds, already = up(args.runtime, args.time_scale)
+    if already:
+        print(f"the local cloud is already running (pid {info['pid']}, runtime "
+              f"{info['runtime']}); `fraudlab down` stops it")
+        return 0
+    print(f"local cloud up in {seconds:.1f} s — runtime {info['runtime']} "
+          f"({info.get('runtime_why', '')}); AWS API at {info['aws_endpoint']} "
+          f"({info['endpoint_kind']}); a lab minute lasts {60 / info['time_scale']:.1f} s")
+    print("next: `fraudlab deploy`, `fraudlab status`, `fraudlab crash`, `fraudlab down`")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+    from cloud.narrate import status
+
+    snap = connect().get("/v1/snapshot")
+    if args.json:
+        print(json.dumps(snap, indent=2))
+    else:
+        status(sys.stdout, snap)
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from cloud.deploy import deploy
+
+    result = deploy(desired=args.desired, placement=args.placement, hosts=args.hosts,
+                    out=None if args.json else sys.stdout, wait=not args.no_wait)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _crash(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    crashed = connect().post("/v1/crash", {"task": args.task})["crashed"]
+    print(f"sent SIGKILL to task {crashed}: watch `fraudlab status` — ECS marks it STOPPED "
+          "and the service scheduler starts a new task to replace it")
+    return 0
+
+
+def _kill_host(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    killed = connect().post("/v1/kill-host", {"host": args.host})["killed_host"]
+    print(f"terminated {killed}: its tasks stop with it; the scheduler places replacements "
+          "on the hosts that are left (if they fit)")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from cloud.launcher import down
+
+    print("the local cloud stopped; every replica with it" if down()
+          else "no local cloud was running")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fraudlab",
@@ -56,6 +119,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="print the model report")
     report.set_defaults(func=_report)
+
+    up = sub.add_parser("up", help="start the local cloud in the background")
+    up.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
+    up.add_argument("--time-scale", type=float, default=12.0,
+                    help="lab seconds per wall second (default 12: a lab minute lasts 5 s)")
+    up.set_defaults(func=_up)
+
+    status = sub.add_parser("status", help="hosts, tasks, services and events")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+
+    deploy = sub.add_parser("deploy", help="ECR → task definition → cluster → hosts → service")
+    deploy.add_argument("--desired", type=int, default=4)
+    deploy.add_argument("--placement", choices=("spread", "binpack"), default="spread")
+    deploy.add_argument("--hosts", type=int, default=2)
+    deploy.add_argument("--json", action="store_true")
+    deploy.add_argument("--no-wait", action="store_true",
+                        help="return after the API calls, before the tasks run")
+    deploy.set_defaults(func=_deploy)
+
+    crash = sub.add_parser("crash", help="SIGKILL one running task (default: the first)")
+    crash.add_argument("--task", help="task id or a prefix of it")
+    crash.set_defaults(func=_crash)
+
+    kill_host = sub.add_parser("kill-host", help="terminate one host and all its tasks")
+    kill_host.add_argument("--host", help="EC2 instance id (default: the first)")
+    kill_host.set_defaults(func=_kill_host)
+
+    down = sub.add_parser("down", help="stop the local cloud and every replica")
+    down.set_defaults(func=_down)
     return parser
 
 
@@ -63,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, RuntimeError, TimeoutError) as exc:
+    except (ValueError, RuntimeError, TimeoutError, LookupError) as exc:
         print(f"fraudlab {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,71 @@
+"""``fraudlab deploy``: the deploy steps through the AWS API, then watch the scheduler work.
+
+The steps are plain boto3 calls made from this process against the running local cloud's
+AWS endpoint — exactly what a learner could do with ``aws`` — and the local cloud's
+controller picks the service up on its next pass, as ECS's scheduler would.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TextIO
+
+from cloud.endpoint import open_endpoint
+from cloud.launcher import connect, running_cloud
+from cloud.narrate import say, step
+
+STEADY_TIMEOUT = 90.0
+
+
+def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
+           out: TextIO | None = None, wait: bool = True) -> dict[str, Any]:
+    """Run the steps; with ``wait``, return once the service has ``desired`` RUNNING tasks."""
+    from cloud.steps.plan import deploy_all
+
+    if not 0 <= desired <= 50:
+        raise ValueError(f"--desired must be between 0 and 50, got {desired}")
+    if not 1 <= hosts <= 10:
+        raise ValueError(f"--hosts must be between 1 and 10, got {hosts}")
+    info = running_cloud()
+    if not info:
+        raise RuntimeError("no local cloud is running: start it with `fraudlab up`")
+    endpoint = open_endpoint({"AWS_ENDPOINT_URL": info["aws_endpoint"]}, start=False)
+    started = time.monotonic()
+    results = deploy_all(endpoint.client, desired=desired, placement=placement, hosts=hosts)
+    if out:
+        for r in results:
+            step(out, r)
+    summary: dict[str, Any] = {"steps": [r.as_dict() for r in results],
+                               "api_seconds": round(time.monotonic() - started, 3)}
+    if wait:
+        summary.update(wait_until_steady(desired, out, started))
+    return summary
+
+
+def wait_until_steady(desired: int, out: TextIO | None, started: float,
+                      timeout: float = STEADY_TIMEOUT) -> dict[str, Any]:
+    """Poll the snapshot until ``desired`` tasks are RUNNING and answering; narrate events."""
+    client = connect()
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    snap: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        snap = client.get("/v1/snapshot")
+        for entry in snap["timeline"]:
+            key = f"{entry['wall']}{entry['text']}"
+            if key not in seen and entry["kind"] in ("event", "placement", "pull"):
+                seen.add(key)
+                if out:
+                    say(out, entry["badge"], entry["text"])
+        running = [t for t in snap["tasks"] if t["last_status"] == "RUNNING"]
+        if len(running) == desired and all(s["running"] == s["desired"]
+                                           for s in snap["services"]):
+            seconds = time.monotonic() - started
+            if out:
+                say(out, "real", f"{desired} tasks RUNNING and answering after {seconds:.1f} s",
+                    "\n".join(f"task {t['task_id'][:12]} on {t['host']}: {t['url']}"
+                              for t in running))
+            return {"steady_seconds": round(seconds, 3), "tasks": running}
+        time.sleep(0.2)
+    raise TimeoutError(f"the service did not reach {desired} RUNNING tasks in {timeout:.0f} s; "
+                       "see `fraudlab status`")

@@ -1,0 +1,138 @@
+"""Writes the true state back into the emulator, so that ``describe_*`` calls tell the truth.
+
+moto stores ECS resources but runs nothing (emulator-notes.md): ``create_service`` starts no
+task, ``register_container_instance`` reports 4096 CPU / 7482 MiB whatever the instance, and
+tasks advance one state per ``describe_tasks`` call. In-process, its backends are ours to
+update: the controllers create each task under the id they chose, set its lastStatus,
+stoppedReason and exit code, the service's running/pending counts and events, and the
+container instances' registered and remaining resources.
+
+Against LocalStack there is nothing to write: its ECS runs tasks itself (paid tiers).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+_event_ids = itertools.count(1)
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _resources(cpu: int, memory: int, ports: Iterable[int]) -> list[dict[str, Any]]:
+    return [
+        {"name": "CPU", "type": "INTEGER", "integerValue": int(cpu), "doubleValue": 0.0,
+         "longValue": 0},
+        {"name": "MEMORY", "type": "INTEGER", "integerValue": int(memory), "doubleValue": 0.0,
+         "longValue": 0},
+        {"name": "PORTS", "type": "STRINGSET", "stringSetValue": sorted(str(p) for p in ports),
+         "integerValue": 0, "doubleValue": 0.0, "longValue": 0},
+        {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": [], "integerValue": 0,
+         "doubleValue": 0.0, "longValue": 0},
+    ]
+
+
+class MotoWriteBack:
+    """Direct access to the in-process moto ECS backend (same process as its server)."""
+
+    def __init__(self, account: str = ACCOUNT, region: str = REGION) -> None:
+        from moto.ecs.models import ecs_backends
+        from moto.moto_api import state_manager
+
+        self.backend = ecs_backends[account][region]
+        # Our controllers own the task lifecycle: stop moto advancing it on every describe.
+        state_manager.set_transition(model_name="ecs::task",
+                                     transition={"progression": "manual", "times": 999_999})
+
+    def container_instance(self, cluster: str, arn: str) -> Any:
+        return self.backend.container_instances[cluster][arn.split("/")[-1]]
+
+    def set_resources(self, cluster: str, ci_arn: str, registered: tuple[int, int],
+                      remaining: tuple[int, int], ports: Iterable[int],
+                      running: int, pending: int) -> None:
+        """Registered and remaining CPU/memory, ports in use, task counts of one instance."""
+        ci = self.container_instance(cluster, ci_arn)
+        ports = list(ports)
+        ci.registered_resources = _resources(*registered, [22, 2375, 2376, 51678, 51679])
+        ci.remaining_resources = _resources(*remaining,
+                                            [22, 2375, 2376, 51678, 51679, *ports])
+        ci.running_tasks_count = running
+        ci.pending_tasks_count = pending
+        ci.attributes["ecs.os-type"] = "linux"  # moto guesses "windows" for its fake AMIs
+
+    def create_task(self, cluster: str, task_definition: str, ci_arn: str, task_id: str,
+                    group: str, started_by: str, created_at: float) -> None:
+        """A task under our id, PROVISIONING, on ``ci_arn`` (moto's start_task, re-keyed)."""
+        task = self.backend.start_task(cluster, task_definition, [ci_arn], {}, started_by,
+                                       group=group)[0]
+        tasks = self.backend.tasks[task.cluster_name]
+        tasks.pop(task.task_arn)
+        task.id = task_id
+        task.last_status = "PROVISIONING"
+        task.created_at = _utc(created_at)
+        for container in task.containers:
+            container.task_arn = task.task_arn  # moto puts the task definition's ARN here
+            container.last_status = "PENDING"
+            container.exitCode = None
+        tasks[task.task_arn] = task
+
+    def _task(self, cluster: str, task_id: str) -> Any | None:
+        for arn, task in self.backend.tasks.get(cluster, {}).items():
+            if arn.endswith(task_id):
+                return task
+        return None
+
+    def set_task(self, cluster: str, task_id: str, last_status: str, desired_status: str,
+                 started_at: float | None = None, stopped_at: float | None = None,
+                 stopped_reason: str | None = None, exit_code: int | None = None,
+                 health: str | None = None) -> None:
+        """lastStatus, desiredStatus, times, stoppedReason and the container's exit code."""
+        task = self._task(cluster, task_id)
+        if task is None:
+            return
+        task.last_status = last_status
+        task.desired_status = desired_status
+        if started_at is not None:
+            task.started_at = _utc(started_at)
+        if stopped_at is not None:
+            task.stopped_at = _utc(stopped_at)
+            task.stopping_at = _utc(stopped_at)
+        if stopped_reason is not None:
+            task.stopped_reason = stopped_reason
+        for container in task.containers:
+            container.last_status = ("RUNNING" if last_status == "RUNNING" else
+                                     "STOPPED" if last_status == "STOPPED" else "PENDING")
+            if last_status == "STOPPED":
+                container.exitCode = exit_code
+                if stopped_reason:
+                    container.reason = stopped_reason
+            if health:
+                container.health_status = health
+
+    def set_service(self, cluster: str, service: str, running: int, pending: int,
+                    events: Iterable[tuple[float, str]]) -> None:
+        """runningCount, pendingCount and the events (newest first, at most 100)."""
+        svc = self.backend.services.get(f"{cluster}:{service}")
+        if svc is None:
+            return
+        svc.running_count = running
+        svc.pending_count = pending
+        known = {e["message"] + str(e["createdAt"]): e for e in svc.events
+                 if isinstance(e, dict)}
+        out = []
+        for at, message in events:
+            key = message + str(_utc(at))
+            out.append(known.get(key) or {"id": f"{next(_event_ids):08x}-fraudlab",
+                                          "createdAt": _utc(at), "message": message})
+        svc.events = out[:100]
+        for deployment in getattr(svc, "deployments", []) or []:
+            if isinstance(deployment, dict):
+                deployment["runningCount"] = running
+                deployment["pendingCount"] = pending

@@ -1,0 +1,151 @@
+"""The local cloud process: AWS endpoint, controllers, runtime and control API in one owner.
+
+``fraudlab up`` starts ``python -m cloud.localcloud`` in the background; it writes where it
+is (``cloud.json``) and its token into the state directory, then ticks the ECS controller a
+few times a second until ``fraudlab down``, SIGTERM or SIGINT — and then stops every replica
+it started, so no process or container is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from cloud import state
+from cloud.clock import LabClock
+from cloud.control import ControlServer
+from cloud.controller import ClusterController
+from cloud.endpoint import Endpoint, open_endpoint
+
+TICK_SECONDS = 0.2
+CLUSTER = "fraud-cluster"
+
+
+class LocalCloud:
+    """Everything the kit runs, owned by one process."""
+
+    def __init__(self, runtime: str | None = None, time_scale: float = 12.0,
+                 env: dict[str, str] | None = None, control_port: int = 0,
+                 cluster: str = CLUSTER) -> None:
+        from cloud.runtime.choose import choose_runtime
+
+        self.clock = LabClock(time_scale=time_scale)
+        self.endpoint: Endpoint = open_endpoint(env if env is not None else os.environ)
+        writeback = None
+        if self.endpoint.kind == "moto" and self.endpoint._server is not None:
+            from cloud.emulator import MotoWriteBack
+
+            writeback = MotoWriteBack()
+        self.runtime = choose_runtime(runtime)
+        self.runtime_why = str(getattr(self.runtime, "why", ""))
+        self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
+                                            writeback=writeback)
+        self.token = state.new_token()
+        self.control = ControlServer(self.token, self._routes(), port=control_port)
+        self._stop = threading.Event()
+        self._loop = threading.Thread(target=self._run, daemon=True, name="controller")
+        self.tick_errors: list[str] = []
+
+    def _routes(self) -> dict[tuple[str, str], Any]:
+        return {
+            ("GET", "/v1/snapshot"): lambda _: self.snapshot(),
+            ("POST", "/v1/crash"): lambda body: {"crashed": self.controller.crash(
+                body.get("task"))},
+            ("POST", "/v1/kill-host"): lambda body: self.kill_host(body.get("host")),
+            ("POST", "/v1/down"): lambda _: self._down_soon(),
+        }
+
+    def start(self) -> None:
+        self.control.start()
+        self._loop.start()
+        state.write_cloud({"pid": os.getpid(), "control_url": self.control.url,
+                           "aws_endpoint": self.endpoint.url, "endpoint_kind": self.endpoint.kind,
+                           "runtime": self.runtime.name, "runtime_why": self.runtime_why,
+                           "time_scale": self.clock.time_scale, "cluster": self.controller.cluster,
+                           "started_at": time.time()})
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.controller.tick()
+            except Exception as exc:
+                self.tick_errors.append(f"{type(exc).__name__}: {exc}")
+                del self.tick_errors[:-20]
+            self._stop.wait(TICK_SECONDS)
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.controller.snapshot()
+        snap.update({"aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
+                     "runtime_why": self.runtime_why, "time_scale": self.clock.time_scale,
+                     "tick_errors": self.tick_errors[-5:]})
+        return snap
+
+    def kill_host(self, host: str | None) -> dict[str, Any]:
+        """Terminate one EC2 instance (all its tasks die with it); the scheduler replaces them."""
+        from cloud.steps.hosts import deregister_host
+
+        hosts = sorted(self.controller.hosts)
+        if not hosts:
+            raise ValueError("the cluster has no hosts")
+        host = host or hosts[0]
+        if host not in hosts:
+            raise ValueError(f"no host {host!r}; hosts: {', '.join(hosts)}")
+        with self.controller.lock:
+            for run in self.controller.runs.values():
+                if run.host_id == host and not run.exited:
+                    self.controller.runtime.kill(run.task_id)
+            deregister_host(self.endpoint.client("ec2"), self.endpoint.client("ecs"),
+                            self.controller.cluster, host)
+            self.controller.timeline.add(self.clock, "chaos", f"kill host: {host} terminated",
+                                         "real")
+        return {"killed_host": host}
+
+    def _down_soon(self) -> dict[str, Any]:
+        threading.Timer(0.1, self.stop).start()
+        return {"stopping": True}
+
+    def stop(self) -> None:
+        """Stop the loop and every replica, then the API endpoint; idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._loop.is_alive() and self._loop is not threading.current_thread():
+            self._loop.join(5)
+        self.controller.close()
+        self.control.stop()
+        self.endpoint.stop()
+        state.clear_cloud()
+
+    def wait(self) -> None:
+        while not self._stop.is_set():
+            self._stop.wait(0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the FraudLab local cloud (run by `fraudlab up`)")
+    parser.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
+    parser.add_argument("--time-scale", type=float, default=12.0)
+    parser.add_argument("--control-port", type=int, default=0)
+    args = parser.parse_args(argv)
+    cloud = LocalCloud(None if args.runtime == "auto" else args.runtime, args.time_scale,
+                       control_port=args.control_port)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        cloud.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    cloud.start()
+    print(f"local cloud ready: control {cloud.control.url}, AWS {cloud.endpoint.url}, "
+          f"runtime {cloud.runtime.name}", flush=True)
+    cloud.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Plain-text rendering of steps and snapshots for the ``fraudlab`` command."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+BADGES = {"real": "[REAL]", "emulated": "[EMULATED]", "simulated": "[SIMULATED]"}
+
+
+def say(out: TextIO, badge: str, title: str, detail: str = "") -> None:
+    """A titled line with its badge, then indented detail lines."""
+    print(f"\n{BADGES.get(badge, badge):<12}{title}", file=out)
+    for line in detail.splitlines():
+        print(f"{'':12}{line}", file=out)
+
+
+def step(out: TextIO, result: Any) -> None:
+    """One deploy step: title, the `aws` equivalent, what AWS really does, warnings."""
+    unchanged = "" if result.changed else " (already in place)"
+    lines = [f"$ {result.cli}", f"In AWS: {result.aws_note}", f"Source: {result.source}"]
+    lines += [f"Myth check: {w}" for w in result.warnings]
+    say(out, result.badge, f"{result.title}{unchanged}", "\n".join(lines))
+
+
+def status(out: TextIO, snap: dict[str, Any]) -> None:
+    """Hosts with their tasks, services, and the latest events."""
+    print(f"lab time {snap['lab_time']:.0f} s · runtime {snap['runtime']} · "
+          f"{snap.get('endpoint', '')}", file=out)
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for t in snap["tasks"]:
+        by_host.setdefault(t["host"] or "-", []).append(t)
+    for h in snap["hosts"]:
+        print(f"\n{h['instance_id']} ({h['type']}, {h['az']}, {h['status']}): "
+              f"{h['remaining_cpu']}/{h['registered_cpu']} CPU units and "
+              f"{h['remaining_memory']}/{h['registered_memory']} MiB free · image cache: "
+              f"{', '.join(h['image_cache']) or 'empty'}", file=out)
+        for t in by_host.get(h["instance_id"], []):
+            _task_line(out, t)
+    orphans = [t for host, ts in by_host.items() if host not in
+               {h["instance_id"] for h in snap["hosts"]} for t in ts]
+    if orphans:
+        print("\ntasks on hosts that are gone:", file=out)
+        for t in orphans:
+            _task_line(out, t)
+    for s in snap["services"]:
+        print(f"\nservice {s['name']}: desired {s['desired']}, running {s['running']}, "
+              f"pending {s['pending']} ({s['strategy']})", file=out)
+        for e in s["events"][:5]:
+            print(f"  {e['lab']:>8.0f}s  {e['message']}", file=out)
+
+
+def _task_line(out: TextIO, t: dict[str, Any]) -> None:
+    extra = f" — {t['stopped_reason']} (exit {t['exit_code']})" if t["stopped_reason"] else ""
+    where = f" {t['url']}" if t["url"] and t["last_status"] != "STOPPED" else ""
+    print(f"  task {t['task_id'][:12]} {t['last_status']:<12}{where}{extra}", file=out)

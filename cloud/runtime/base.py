@@ -38,6 +38,7 @@ class ContainerExit:
     reason: str  # ESSENTIAL_EXITED, OOM_REASON, or "Task stopped by the scheduler" …
     oom: bool = False
     at: float = 0.0  # time.monotonic() when the exit was seen
+    requested: bool = False  # caused by Runtime.stop() (or close()), not a crash
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class PullResult:
     cached: bool
     size_bytes: int | None = None
     badge: Literal["real", "simulated"] = "simulated"
+
+
+class PullError(RuntimeError):
+    """The image cannot be had on that host (ECS: ``CannotPullContainerError``)."""
 
 
 @runtime_checkable

@@ -1,0 +1,322 @@
+"""Tasks as Docker containers: the image run as ECS's agent runs it, on the host network.
+
+``start()`` creates and starts a container per task: ``network_mode="host"`` (the service
+binds ``127.0.0.1:<port>``), ``nano_cpus`` = cpu / 1024 CPUs (a CFS quota, ECS's task-level
+hard cap), ``mem_limit`` = ``memswap_limit`` = memory MiB (no swap beyond the limit, so the
+kernel's OOM killer enforces it), and labels ``fraudlab.task`` / ``fraudlab.host`` /
+``fraudlab.owner``. A daemon watcher polls this runtime's containers every 0.25 s and reports
+each exit once: ``State.OOMKilled`` -> ``OOM_REASON`` (137), else ``ESSENTIAL_EXITED``.
+
+Stopped containers stay (as ECS keeps them for a while, with their logs) until ``close()``,
+which removes every container with this runtime's owner label; ``remove_orphans()`` removes
+those of runtimes whose process is gone (a crashed lab).
+
+Two Docker facts a learner meets: PID 1 of a container ignores signals it has no handler for,
+so a ``stop()`` while gunicorn is still booting waits out the timeout and ends in SIGKILL (137);
+and the kernel's OOM killer kills one process of the container: when it picks a gunicorn
+worker, the master respawns it and the container does not exit (no ECS exit either); the
+container exits (137, OOMKilled) when PID 1 itself is killed, as with a very small limit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import math
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from requests.exceptions import RequestException
+
+from cloud.runtime.base import (
+    ESSENTIAL_EXITED,
+    OOM_REASON,
+    ContainerExit,
+    ContainerSpec,
+    PullError,
+    PullResult,
+)
+
+TASK_LABEL = "fraudlab.task"
+HOST_LABEL = "fraudlab.host"
+OWNER_LABEL = "fraudlab.owner"
+BANDWIDTH_BYTES_PER_S = 50_000_000  # as the process runtime: a registry in the same region
+COMPRESSION = 0.3  # registry layers are gzipped: a pull moves ~30 % of the unpacked size
+ALIVE_STATES = {"created", "running", "restarting", "paused"}
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot ("" where there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    return stat[stat.rindex(b")") + 2:].split()[19].decode()
+
+
+def owner_id() -> str:
+    """This process as a container owner: ``host/pid/start-time/random``."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}/{pid}/{_start_time(pid)}/{uuid.uuid4().hex[:8]}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the runtime that labelled a container still runs; None if it cannot be told
+    (another machine's process)."""
+    parts = owner.split("/")
+    if len(parts) != 4 or not parts[1].isdigit():
+        return False
+    host, pid, start, _ = parts
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not start or _start_time(int(pid)) == start  # a reused pid starts later
+
+
+def remove_orphans(client: docker.DockerClient | None = None) -> list[str]:
+    """Remove containers labelled ``fraudlab.task`` whose owner is not alive; their names."""
+    own = client is None
+    client = client or docker.from_env(timeout=30)
+    removed = []
+    try:
+        for row in client.api.containers(all=True, filters={"label": TASK_LABEL}):
+            if owner_alive((row.get("Labels") or {}).get(OWNER_LABEL, "")) is False:
+                with contextlib.suppress(NotFound):
+                    client.api.remove_container(row["Id"], force=True)
+                removed.append(row["Names"][0].lstrip("/") if row.get("Names") else row["Id"])
+    finally:
+        if own:
+            client.close()
+    return removed
+
+
+def container_name(task_id: str) -> str:
+    return "fraudlab-" + re.sub(r"[^A-Za-z0-9_.-]", "-", task_id[:12])
+
+
+class DockerRuntime:
+    """Each task a container of ``spec.image`` on the host network (see the module doc)."""
+
+    name = "docker"
+    cpu_enforced = True
+    memory_enforced = True
+
+    def __init__(self, client: docker.DockerClient | None = None, *,
+                 bandwidth_bytes_per_s: float = BANDWIDTH_BYTES_PER_S,
+                 compression: float = COMPRESSION, poll_interval: float = 0.25,
+                 close_timeout: float = 5.0) -> None:
+        self._client = client or docker.from_env(timeout=60)
+        self._client.ping()
+        self.bandwidth_bytes_per_s = bandwidth_bytes_per_s
+        self.compression = compression
+        self.poll_interval = poll_interval
+        self.close_timeout = close_timeout
+        self.owner = owner_id()
+        self.why = "docker runtime"  # choose_runtime() tells why it was picked
+        self._lock = threading.Lock()
+        self._containers: dict[str, str] = {}  # task id -> container id, until close()
+        self._live: dict[str, str] = {}  # started, exit not yet reported
+        self._stopping: set[str] = set()
+        self._exits: list[ContainerExit] = []
+        self._pulled: set[tuple[str, str]] = set()
+        self._closing = threading.Event()
+        self._closed = False
+        self._watcher = threading.Thread(target=self._watch, name="fraudlab-docker-watcher",
+                                         daemon=True)
+        self._watcher.start()
+        atexit.register(self.close)
+
+    # -- Runtime ---------------------------------------------------------------------------
+
+    def pull(self, host_id: str, image: str) -> PullResult:
+        """The image is local for now: its real size, a simulated download time on the first
+        pull per host (compressed size / bandwidth), cached afterwards."""
+        try:
+            size = int(self._client.images.get(image).attrs["Size"] * self.compression)
+        except ImageNotFound as exc:
+            raise PullError(f"CannotPullContainerError: {image} is not in the Docker engine's "
+                            f"image store (build it: scripts/build_image.sh slim)") from exc
+        with self._lock:
+            cached = (host_id, image) in self._pulled
+            self._pulled.add((host_id, image))
+        seconds = 0.0 if cached else size / self.bandwidth_bytes_per_s
+        return PullResult(host_id, image, seconds, cached, size, "simulated")
+
+    def start(self, spec: ContainerSpec) -> None:
+        """Create and start the task's container (no implicit pull: ``pull()`` first)."""
+        if self._closed:
+            raise RuntimeError("the docker runtime is closed")
+        with self._lock:
+            if spec.task_id in self._live:
+                raise ValueError(f"task {spec.task_id} is already running")
+        api = self._client.api
+        memory = f"{spec.memory_mib}m"
+        host_config = api.create_host_config(
+            network_mode="host", mem_limit=memory, memswap_limit=memory,
+            nano_cpus=spec.cpu * 1_000_000_000 // 1024 if spec.cpu > 0 else None)
+        kwargs = dict(
+            image=spec.image, name=container_name(spec.task_id), host_config=host_config,
+            environment={**spec.env, "HOST": "127.0.0.1", "PORT": str(spec.port),
+                         "TASK_ID": spec.task_id, "HOST_ID": spec.host_id},
+            labels={TASK_LABEL: spec.task_id, HOST_LABEL: spec.host_id,
+                    OWNER_LABEL: self.owner})
+        try:
+            created = self._create(kwargs)
+        except ImageNotFound as exc:
+            raise PullError(f"CannotPullContainerError: {spec.image} is not in the Docker "
+                            f"engine's image store") from exc
+        with self._lock:
+            self._containers[spec.task_id] = created
+            self._stopping.discard(spec.task_id)
+        try:
+            api.start(created)
+        except APIError:
+            with contextlib.suppress(APIError):
+                api.remove_container(created, force=True)
+            raise
+        with self._lock:
+            self._live[spec.task_id] = created
+
+    def stop(self, task_id: str, timeout: float = 30.0) -> None:
+        """``docker stop``: SIGTERM to PID 1, SIGKILL after ``timeout`` (whole seconds,
+        rounded up); blocks until the container has stopped. Reported ``requested``."""
+        with self._lock:
+            cid = self._live.get(task_id)
+            if cid is None:
+                return
+            self._stopping.add(task_id)
+        with contextlib.suppress(NotFound):
+            self._client.api.stop(cid, timeout=math.ceil(timeout))
+
+    def kill(self, task_id: str) -> None:
+        """``docker kill``: SIGKILL now (a crash: exit 137)."""
+        with self._lock:
+            cid = self._live.get(task_id)
+        if cid is not None:
+            with contextlib.suppress(NotFound, APIError):  # 409: it is not running any more
+                self._client.api.kill(cid)
+
+    def exits(self) -> list[ContainerExit]:
+        """Exits seen since the last call, each once."""
+        with self._lock:
+            seen, self._exits = self._exits, []
+        return seen
+
+    def running(self) -> list[str]:
+        """Task ids whose containers are running (asks the engine)."""
+        running = {row["Id"] for row in self._rows() if row.get("State") == "running"}
+        with self._lock:
+            return [task_id for task_id, cid in self._live.items() if cid in running]
+
+    def close(self) -> None:
+        """Stop the running containers (SIGKILL after ``close_timeout``), report their exits,
+        join the watcher and remove every container with this runtime's owner label."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        self._closing.set()
+        self._watcher.join(timeout=10)
+        with self._lock:
+            live = list(self._live)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for _ in pool.map(lambda t: self.stop(t, self.close_timeout), live):
+                pass
+        with contextlib.suppress(DockerException, RequestException):
+            self._poll()
+        for row in self._rows():
+            with contextlib.suppress(NotFound):
+                self._client.api.remove_container(row["Id"], force=True)
+
+    # -- extras ----------------------------------------------------------------------------
+
+    def container_id(self, task_id: str) -> str | None:
+        with self._lock:
+            return self._containers.get(task_id)
+
+    def logs(self, task_id: str, tail: int = 100) -> str:
+        """The container's last ``tail`` lines of output ("" if it is gone)."""
+        cid = self.container_id(task_id)
+        if cid is None:
+            return ""
+        try:
+            return self._client.api.logs(cid, tail=tail).decode(errors="replace")
+        except NotFound:
+            return ""
+
+    def __enter__(self) -> DockerRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _create(self, kwargs: dict) -> str:
+        """Create the container; an exited one of ours with the same name is replaced."""
+        api = self._client.api
+        try:
+            return api.create_container(**kwargs)["Id"]
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+            info = api.inspect_container(kwargs["name"])
+            labels = info["Config"].get("Labels") or {}
+            if labels.get(OWNER_LABEL) != self.owner or info["State"]["Running"]:
+                raise RuntimeError(
+                    f"a container named {kwargs['name']} already exists (owner "
+                    f"{labels.get(OWNER_LABEL, 'unknown')}); task ids must differ in their "
+                    f"first 12 characters, and remove_orphans() removes containers of runtimes "
+                    f"that are gone") from exc
+            api.remove_container(info["Id"], force=True)
+            return api.create_container(**kwargs)["Id"]
+
+    def _rows(self) -> list[dict]:
+        return self._client.api.containers(all=True,
+                                           filters={"label": f"{OWNER_LABEL}={self.owner}"})
+
+    def _watch(self) -> None:
+        while not self._closing.wait(self.poll_interval):
+            try:
+                self._poll()
+            except (DockerException, RequestException):
+                continue  # the engine hiccuped: try again next tick
+
+    def _poll(self) -> None:
+        """Report every live container that is no longer alive (or is gone)."""
+        with self._lock:
+            if not self._live:
+                return
+        states = {row["Id"]: row.get("State") for row in self._rows()}
+        with self._lock:
+            live = dict(self._live)
+        for task_id, cid in live.items():
+            if states.get(cid) in ALIVE_STATES:
+                continue
+            try:
+                state = self._client.api.inspect_container(cid)["State"]
+                if state.get("Running"):
+                    continue
+                code, oom = state.get("ExitCode"), bool(state.get("OOMKilled"))
+            except NotFound:  # removed behind our back (docker rm -f)
+                code, oom = None, False
+            gone = ContainerExit(task_id, code, OOM_REASON if oom else ESSENTIAL_EXITED,
+                                 oom=oom, at=time.monotonic(),
+                                 requested=task_id in self._stopping)
+            with self._lock:
+                if self._live.pop(task_id, None) is not None:
+                    self._exits.append(gone)
+                self._stopping.discard(task_id)

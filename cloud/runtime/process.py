@@ -1,0 +1,307 @@
+"""Tasks as child processes: the image's command (gunicorn) run on this machine.
+
+Each task is ``python -m gunicorn -c python:service.gunicorn_conf service.wsgi:app`` in its own
+session (``start_new_session``), so its process group is the "container": ``kill()`` and the
+end of ``stop()`` signal the whole group, and whatever is left of a group when its leader
+exits is killed, as a PID namespace dies with its PID 1. One daemon watcher thread polls the
+leaders every 0.1 s (exits seen within ~0.1 s) and samples memory every 0.25 s.
+
+Limits, honestly:
+
+- **memory** — a *simulated cgroup*: the watcher sums the PSS (proportional set size, from
+  ``/proc/<pid>/smaps_rollup``) of every process in the task's session and SIGKILLs the group
+  above ``spec.memory_mib``; the exit is reported as ECS reports a cgroup OOM kill
+  (``OOM_REASON``, 137, ``oom=True``). Unlike the kernel it samples (a spike shorter than
+  0.25 s escapes), always kills the whole task (the kernel's OOM killer picks one process, and
+  gunicorn respawns a killed worker), and counts PSS rather than the cgroup's page charge.
+  A child that calls ``setsid()`` itself escapes it. Needs ``/proc`` (Linux); elsewhere
+  ``memory_enforced`` is False.
+- **cpu** — recorded, not enforced (``cpu_enforced = False``): without cgroups there is no CPU
+  quota. ``os.sched_setaffinity`` would pin cores, which is not a share of them, so it is not
+  used; a task may use every core of the machine.
+
+``pull()`` is simulated: nothing is downloaded and nothing sleeps. The first pull of an image
+on a host returns what the download would take (image size / bandwidth); later pulls there are
+cached (ECS caches images per container instance, ecs-facts.md §5). The caller's clock decides
+what to do with the seconds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloud.runtime.base import (
+    ESSENTIAL_EXITED,
+    OOM_REASON,
+    ContainerExit,
+    ContainerSpec,
+    PullResult,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
+            "service.wsgi:app"]
+SLIM_COMPRESSED_BYTES = 100_000_000  # fraudlab/service:slim: ~365 MB unpacked, ~100 MB gzipped
+BANDWIDTH_BYTES_PER_S = 50_000_000  # 50 MB/s: a registry in the same region
+IMAGE_ENV = {"full": {"MODEL_RUNTIME": "tensorflow"}}  # ENV lines of the Dockerfile's targets
+MIB = 1024 * 1024
+PROC = Path("/proc")
+
+
+def exit_code(returncode: int) -> int:
+    """Popen's returncode as a shell (and Docker) shows it: killed by signal N -> 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def session_pids(sessions: set[int]) -> dict[int, list[int]]:
+    """The live processes of each session id in ``sessions`` (from ``/proc/<pid>/stat``)."""
+    found: dict[int, list[int]] = defaultdict(list)
+    if not sessions or not PROC.is_dir():
+        return found
+    for entry in os.scandir(PROC):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session …; comm may hold spaces and parentheses.
+        fields = stat[stat.rindex(b")") + 2:].split()
+        sid = int(fields[3])
+        if sid in sessions and fields[0] != b"Z":
+            found[sid].append(int(entry.name))
+    return found
+
+
+def pss_bytes(pid: int) -> int:
+    """The process's proportional set size (0 if it is gone); RSS where PSS is unavailable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _killpg(pgid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+@dataclass
+class _Task:
+    spec: ContainerSpec
+    process: subprocess.Popen
+    log: Path
+    stop_requested: bool = False
+    oom: bool = False
+    reported: bool = False
+
+
+class ProcessRuntime:
+    """Each task the service as a child process group on 127.0.0.1 (see the module doc)."""
+
+    name = "process"
+    cpu_enforced = False
+    memory_enforced = PROC.is_dir()
+
+    def __init__(self, log_dir: str | Path | None = None, *,
+                 image_size_bytes: int = SLIM_COMPRESSED_BYTES,
+                 bandwidth_bytes_per_s: float = BANDWIDTH_BYTES_PER_S,
+                 poll_interval: float = 0.1, memory_interval: float = 0.25,
+                 close_timeout: float = 5.0) -> None:
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="fraudlab-tasks-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.image_size_bytes = image_size_bytes
+        self.bandwidth_bytes_per_s = bandwidth_bytes_per_s
+        self.poll_interval = poll_interval
+        self.memory_interval = memory_interval
+        self.close_timeout = close_timeout
+        self.why = "process runtime"  # choose_runtime() tells why it was picked
+        self._lock = threading.Lock()
+        self._tasks: dict[str, _Task] = {}
+        self._exits: list[ContainerExit] = []
+        self._pulled: set[tuple[str, str]] = set()
+        self._closing = threading.Event()
+        self._closed = False
+        self._watcher = threading.Thread(target=self._watch, name="fraudlab-process-watcher",
+                                         daemon=True)
+        self._watcher.start()
+        atexit.register(self.close)
+
+    # -- Runtime ---------------------------------------------------------------------------
+
+    def pull(self, host_id: str, image: str) -> PullResult:
+        """Simulated: the first pull on ``host_id`` costs size / bandwidth seconds, then cached."""
+        with self._lock:
+            cached = (host_id, image) in self._pulled
+            self._pulled.add((host_id, image))
+        seconds = 0.0 if cached else self.image_size_bytes / self.bandwidth_bytes_per_s
+        return PullResult(host_id, image, seconds, cached, self.image_size_bytes, "simulated")
+
+    def start(self, spec: ContainerSpec) -> None:
+        """Launch the task's gunicorn; its output goes to ``log_path(task_id)``."""
+        if self._closed:
+            raise RuntimeError("the process runtime is closed")
+        with self._lock:
+            old = self._tasks.get(spec.task_id)
+            if old is not None and old.process.poll() is None:
+                raise ValueError(f"task {spec.task_id} is already running")
+        tag = spec.image.rsplit(":", 1)[-1] if ":" in spec.image else ""
+        env = {**os.environ, **IMAGE_ENV.get(tag, {}), **spec.env,
+               "HOST": "127.0.0.1", "PORT": str(spec.port), "TASK_ID": spec.task_id,
+               "HOST_ID": spec.host_id}
+        log = self.log_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', spec.task_id)}.log"
+        with log.open("ab") as out:
+            out.write(f"fraudlab: start {spec.task_id} on {spec.host_id} port {spec.port} "
+                      f"(image {spec.image}, cpu {spec.cpu} not enforced, "
+                      f"memory {spec.memory_mib} MiB simulated cgroup)\n".encode())
+            out.flush()
+            process = subprocess.Popen(GUNICORN, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        with self._lock:
+            self._tasks[spec.task_id] = _Task(spec, process, log)
+
+    def stop(self, task_id: str, timeout: float = 30.0) -> None:
+        """SIGTERM to the leader (as ``docker stop`` signals PID 1), SIGKILL the group after
+        ``timeout``; blocks until the leader has exited. The exit is reported ``requested``."""
+        task = self._live(task_id)
+        if task is None:
+            return
+        task.stop_requested = True
+        task.process.send_signal(signal.SIGTERM)
+        try:
+            task.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _killpg(task.process.pid)
+            task.process.wait(5)
+
+    def kill(self, task_id: str) -> None:
+        """SIGKILL the task's whole process group now (a crash: exit 137)."""
+        task = self._live(task_id)
+        if task is not None:
+            _killpg(task.process.pid)
+
+    def exits(self) -> list[ContainerExit]:
+        """Exits seen since the last call, each once."""
+        with self._lock:
+            seen, self._exits = self._exits, []
+        return seen
+
+    def running(self) -> list[str]:
+        """Task ids whose leader process is alive."""
+        with self._lock:
+            tasks = list(self._tasks.items())
+        return [task_id for task_id, task in tasks if task.process.poll() is None]
+
+    def close(self) -> None:
+        """Stop every task (SIGTERM, SIGKILL after ``close_timeout``), join the watcher."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        with self._lock:
+            tasks = list(self._tasks.values())
+        for task in tasks:
+            if task.process.poll() is None:
+                task.stop_requested = True
+                task.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.close_timeout
+        for task in tasks:
+            try:
+                task.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _killpg(task.process.pid)
+                task.process.wait(5)
+        for task in tasks:  # leftovers of groups whose leader exited first
+            _killpg(task.process.pid)
+        self._closing.set()
+        self._watcher.join(timeout=5)
+        self._reap()
+
+    # -- extras ----------------------------------------------------------------------------
+
+    def log_path(self, task_id: str) -> Path | None:
+        """The task's log file (gunicorn's stdout and stderr)."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+        return task.log if task else None
+
+    def pid(self, task_id: str) -> int | None:
+        """The task's leader pid (also its session and process group id)."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+        return task.process.pid if task else None
+
+    def __enter__(self) -> ProcessRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- watcher ---------------------------------------------------------------------------
+
+    def _live(self, task_id: str) -> _Task | None:
+        with self._lock:
+            task = self._tasks.get(task_id)
+        return task if task is not None and task.process.poll() is None else None
+
+    def _watch(self) -> None:
+        next_memory = 0.0
+        while not self._closing.wait(self.poll_interval):
+            self._reap()
+            if self.memory_enforced and time.monotonic() >= next_memory:
+                next_memory = time.monotonic() + self.memory_interval
+                self._enforce_memory()
+
+    def _reap(self) -> None:
+        """Queue the exit of every task whose leader has exited; kill what is left of it."""
+        with self._lock:
+            tasks = [t for t in self._tasks.values() if not t.reported]
+        for task in tasks:
+            code = task.process.poll()
+            if code is None:
+                continue
+            _killpg(task.process.pid)
+            reason = OOM_REASON if task.oom else ESSENTIAL_EXITED
+            gone = ContainerExit(task.spec.task_id, exit_code(code), reason, oom=task.oom,
+                                 at=time.monotonic(), requested=task.stop_requested)
+            with self._lock:
+                task.reported = True
+                self._exits.append(gone)
+
+    def _enforce_memory(self) -> None:
+        """The simulated cgroup: SIGKILL a task whose processes' PSS exceeds its limit."""
+        with self._lock:
+            leaders = {t.process.pid: t for t in self._tasks.values()
+                       if not t.reported and not t.oom}
+        for sid, pids in session_pids(set(leaders)).items():
+            task = leaders[sid]
+            used = sum(pss_bytes(pid) for pid in pids)
+            if used > task.spec.memory_mib * MIB and task.process.poll() is None:
+                task.oom = True
+                _killpg(sid)
+                with task.log.open("ab") as out:
+                    out.write(f"fraudlab: simulated cgroup: {used / MIB:.1f} MiB in "
+                              f"{len(pids)} processes > limit {task.spec.memory_mib} MiB: "
+                              f"SIGKILL\n".encode())

@@ -13,6 +13,7 @@ import contextlib
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -99,13 +100,15 @@ class ClusterController:
 
     def __init__(self, endpoint: Any, runtime: Runtime, clock: Clock,
                  cluster: str = "fraud-cluster", writeback: Any | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None,
+                 resolve_image: Callable[[str], str] | None = None) -> None:
         self.endpoint = endpoint
         self.ecs = endpoint.client("ecs")
         self.runtime = runtime
         self.clock = clock
         self.cluster = cluster
         self.writeback = writeback
+        self.resolve_image = resolve_image or (lambda image: image)
         self.rng = random.Random(seed)
         self.new_id = task_id_factory(self.rng)
         self.services: dict[str, ServiceState] = {}
@@ -291,8 +294,8 @@ class ClusterController:
                 run.exited = True
                 continue
             self.runtime.start(ContainerSpec(
-                run.task_id, run.host_id, run.image, spec.cpu, spec.memory, run.port,
-                dict(spec.environment)))
+                run.task_id, run.host_id, self.resolve_image(run.image), spec.cpu, spec.memory,
+                run.port, dict(spec.environment)))
             run.launched = True
             self.timeline.add(self.clock, "launch", f"task {run.task_id[:8]} container "
                               f"started on {run.host_id} (port {run.port})",

@@ -39,6 +39,14 @@ def _resources(cpu: int, memory: int, ports: Iterable[int]) -> list[dict[str, An
     ]
 
 
+def reset_moto(url: str) -> None:
+    """Empty every moto backend (they are global to the process that runs the server)."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"),
+                           timeout=10).close()
+
+
 class MotoWriteBack:
     """Direct access to the in-process moto ECS backend (same process as its server)."""
 

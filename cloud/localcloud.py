@@ -26,6 +26,19 @@ TICK_SECONDS = 0.2
 CLUSTER = "fraud-cluster"
 
 
+LOCAL_IMAGE = "fraudlab/service:slim"
+
+
+def local_image(image: str) -> str:
+    """The image a host runs for a task definition's image.
+
+    Until ECR is backed by a real registry, an ECR repository URI
+    (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``) stands for the image built
+    locally by ``scripts/build_image.sh``.
+    """
+    return LOCAL_IMAGE if ".dkr.ecr." in image else image
+
+
 class LocalCloud:
     """Everything the kit runs, owned by one process."""
 
@@ -38,13 +51,14 @@ class LocalCloud:
         self.endpoint: Endpoint = open_endpoint(env if env is not None else os.environ)
         writeback = None
         if self.endpoint.kind == "moto" and self.endpoint._server is not None:
-            from cloud.emulator import MotoWriteBack
+            from cloud.emulator import MotoWriteBack, reset_moto
 
+            reset_moto(self.endpoint.url)  # a new local cloud starts from an empty account
             writeback = MotoWriteBack()
         self.runtime = choose_runtime(runtime)
         self.runtime_why = str(getattr(self.runtime, "why", ""))
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
-                                            writeback=writeback)
+                                            writeback=writeback, resolve_image=local_image)
         self.token = state.new_token()
         self.control = ControlServer(self.token, self._routes(), port=control_port)
         self._stop = threading.Event()

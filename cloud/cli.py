@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # e.g. `fraudlab status | head`
+        return 0
     except (ValueError, RuntimeError, TimeoutError, LookupError) as exc:
         print(f"fraudlab {args.command}: {exc}", file=sys.stderr)
         return 2

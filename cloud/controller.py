@@ -24,7 +24,7 @@ from cloud.clock import Clock
 from cloud.placement import DRAINING, Host
 from cloud.replica import free_port
 from cloud.resources import instance_type
-from cloud.runtime.base import ContainerSpec, PullResult, Runtime
+from cloud.runtime.base import ContainerSpec, PullError, PullResult, Runtime
 from cloud.scheduler import (
     PENDING,
     RUNNING,
@@ -121,6 +121,7 @@ class ClusterController:
         self._taskdefs: dict[str, dict[str, Any]] = {}
         self._stopper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="task-stop")
         self._http = requests.Session()
+        self._later: dict[str, list[Observation]] = {}  # seen while acting, applied next pass
 
     # -- reading the desired state ---------------------------------------------------------
     def _task_definition(self, arn: str) -> dict[str, Any]:
@@ -130,7 +131,10 @@ class ClusterController:
         return self._taskdefs[arn]
 
     def read_services(self) -> dict[str, ServiceSpec]:
-        arns = self.ecs.list_services(cluster=self.cluster).get("serviceArns", [])
+        try:
+            arns = self.ecs.list_services(cluster=self.cluster).get("serviceArns", [])
+        except self.ecs.exceptions.ClusterNotFoundException:
+            return {}  # nothing deployed yet
         specs: dict[str, ServiceSpec] = {}
         for i in range(0, len(arns), 10):
             for svc in self.ecs.describe_services(cluster=self.cluster,
@@ -151,8 +155,11 @@ class ClusterController:
         return specs
 
     def read_hosts(self) -> dict[str, Host]:
-        arns = self.ecs.list_container_instances(cluster=self.cluster).get(
-            "containerInstanceArns", [])
+        try:
+            arns = self.ecs.list_container_instances(cluster=self.cluster).get(
+                "containerInstanceArns", [])
+        except self.ecs.exceptions.ClusterNotFoundException:
+            return {}
         hosts: dict[str, Host] = {}
         if not arns:
             return hosts
@@ -183,7 +190,8 @@ class ClusterController:
     # -- observing the runtime -------------------------------------------------------------
     def _observations(self) -> dict[str, list[Observation]]:
         now = self.clock.now()
-        by_service: dict[str, list[Observation]] = {}
+        by_service: dict[str, list[Observation]] = self._later
+        self._later = {}
         for ex in self.runtime.exits():
             run = self.runs.get(ex.task_id)
             if run is None:
@@ -247,7 +255,13 @@ class ClusterController:
         for start in plan.start:
             task = start.task
             self.timeline.add(self.clock, "placement", start.placement.reason, task=task.task_id)
-            pull = self._pull(task.instance_id or "", spec.image)
+            try:
+                pull = self._pull(task.instance_id or "", spec.image)
+            except PullError as exc:  # the task stops before RUNNING (and restarts throttle)
+                self._later.setdefault(spec.name, []).append(
+                    Observation(task.task_id, "exited", None, self.clock.now(), reason=str(exc)))
+                self.timeline.add(self.clock, "pull", str(exc), "real", task=task.task_id)
+                continue
             port = free_port()
             self.runs[task.task_id] = TaskRun(
                 task.task_id, spec.name, task.instance_id or "", port, spec.image,
@@ -272,7 +286,7 @@ class ClusterController:
 
     def _pull(self, host_id: str, image: str) -> PullResult:
         cache = self.pull_cache.setdefault(host_id, {})
-        result = self.runtime.pull(host_id, image)
+        result = self.runtime.pull(host_id, self.resolve_image(image))
         if image not in cache:
             cache[image] = result
         how = "cache hit" if result.cached else f"pulled in {result.seconds:.1f} s (lab)"

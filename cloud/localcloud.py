@@ -110,9 +110,8 @@ class LocalCloud:
         if host not in hosts:
             raise ValueError(f"no host {host!r}; hosts: {', '.join(hosts)}")
         with self.controller.lock:
-            for run in self.controller.runs.values():
-                if run.host_id == host and not run.exited:
-                    self.controller.runtime.kill(run.task_id)
+            # The scheduler sees the instance gone on its next pass: it stops the instance's
+            # tasks ("Host EC2 … terminated") and the controller kills their containers.
             deregister_host(self.endpoint.client("ec2"), self.endpoint.client("ecs"),
                             self.controller.cluster, host)
             self.controller.timeline.add(self.clock, "chaos", f"kill host: {host} terminated",

@@ -56,12 +56,17 @@ class LocalCloud:
             reset_moto(self.endpoint.url)  # a new local cloud starts from an empty account
             writeback = MotoWriteBack()
         self.runtime = choose_runtime(runtime)
+        if self.runtime.name == "docker":
+            from cloud.runtime.docker import remove_orphans
+
+            remove_orphans()  # containers a crashed local cloud left behind
         self.runtime_why = str(getattr(self.runtime, "why", ""))
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image)
         self.token = state.new_token()
         self.control = ControlServer(self.token, self._routes(), port=control_port)
         self._stop = threading.Event()
+        self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, daemon=True, name="controller")
         self.tick_errors: list[str] = []
 
@@ -129,14 +134,18 @@ class LocalCloud:
         self._stop.set()
         if self._loop.is_alive() and self._loop is not threading.current_thread():
             self._loop.join(5)
-        self.controller.close()
-        self.control.stop()
-        self.endpoint.stop()
-        state.clear_cloud()
+        try:
+            self.controller.close()
+        finally:
+            self.control.stop()
+            self.endpoint.stop()
+            state.clear_cloud()
+            self._stopped.set()
 
     def wait(self) -> None:
-        while not self._stop.is_set():
-            self._stop.wait(0.5)
+        """Block until ``stop`` has finished (every replica stopped)."""
+        while not self._stopped.wait(0.5):
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,62 @@
+"""The kit's "deploy": every step in order, as a list the UI can narrate.
+
+repository + image → task definition → cluster → hosts → service (the case study's Part 5,
+with the EC2 hosts as an explicit step: ECS does not launch them, ecs-facts.md §11b).
+Running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from cloud.steps.base import Badge, StepResult
+from cloud.steps.ecr import REPOSITORY, content_tag, create_repository, record_image
+from cloud.steps.ecr import service_manifest as derive_manifest
+from cloud.steps.ecs import (
+    CLUSTER,
+    EMULATED,
+    FAMILY,
+    SERVICE,
+    create_cluster,
+    create_service,
+    register_task_definition,
+)
+from cloud.steps.hosts import AZS, launch_hosts
+
+Clients = Mapping[str, Any] | Callable[[str], Any]
+
+
+def _client_getter(clients: Clients) -> Callable[[str], Any]:
+    if isinstance(clients, Mapping):
+        return lambda service: clients[service]
+    return clients
+
+
+def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", hosts: int = 2, *,
+               instance_type: str = "t3.medium", azs: Sequence[str] = AZS,
+               repository: str = REPOSITORY, family: str = FAMILY, cluster: str = CLUSTER,
+               service: str = SERVICE, cpu: int = 256, memory: int = 512,
+               manifest_json: str | None = None, badge: Badge = EMULATED) -> list[StepResult]:
+    """Deploy the fraud-model service; ``clients`` maps "ecr"/"ecs"/"ec2" to boto3 clients
+    (a dict, or a callable such as ``Endpoint.client``).
+
+    ``manifest_json`` is the pushed image's manifest; by default one is derived from the
+    service's files (``cloud.steps.ecr.service_manifest``) and tagged by its content.
+    """
+    client = _client_getter(clients)
+    ecr, ecs, ec2 = client("ecr"), client("ecs"), client("ec2")
+    manifest = manifest_json or derive_manifest()
+    steps = [create_repository(ecr, repository, badge=badge)]
+    image = record_image(ecr, repository, content_tag(manifest), manifest, badge=badge)
+    steps.append(image)
+    taskdef = register_task_definition(ecs, family, image=image.result["image"], cpu=cpu,
+                                       memory=memory, badge=badge)
+    steps.append(taskdef)
+    steps.append(create_cluster(ecs, cluster, badge=badge))
+    steps.append(launch_hosts(ec2, ecs, cluster, count=hosts, instance_type=instance_type,
+                              azs=azs, badge=badge))
+    steps.append(create_service(ecs, cluster, service,
+                                task_definition=taskdef.result["taskDefinitionArn"],
+                                desired_count=desired, placement=placement, badge=badge))
+    return steps

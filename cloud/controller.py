@@ -88,6 +88,8 @@ class Timeline:
 def strategy_name(placement_strategy: list[dict[str, str]] | None) -> str:
     """ECS placementStrategy → the scheduler's strategy name (default: spread by AZ)."""
     for s in placement_strategy or []:
+        if s.get("type") == "spread" and s.get("field") in ("instanceId", "host"):
+            return "spread:instanceId"
         if s.get("type") == "binpack":
             return f"binpack:{(s.get('field') or 'memory').lower()}"
         if s.get("type") == "random":

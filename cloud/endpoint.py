@@ -1,7 +1,8 @@
 """The AWS API endpoint: LocalStack when it answers, otherwise moto's server in-process.
 
-Every client the kit makes goes through ``Endpoint.client`` — localstack-client's session,
-dummy credentials (``test``/``test``), region us-east-1 — so real AWS credentials in the
+Every client the kit makes goes through ``Endpoint.client`` — localstack-client's endpoint
+mapping, its own botocore session (no profile, no credential chain), dummy credentials
+(``test``/``test``), region us-east-1 — so real AWS credentials or profiles in the
 environment are never used and nothing leaves 127.0.0.1. Talking to real AWS needs the
 explicit ``real_aws=True`` (``--real-aws``) and is never a default.
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from localstack_client.session import Session
+from localstack_client.config import get_service_endpoints
 
 REGION = "us-east-1"
 DUMMY_KEY = "test"
@@ -135,10 +136,19 @@ class Endpoint:
             import boto3
 
             return boto3.client(service, region_name=os.environ.get("AWS_REGION", REGION))
-        session = Session(aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY,
-                          aws_session_token=None, region_name=REGION,
-                          localstack_host=urlsplit(self.url).netloc)
-        return session.client(service, endpoint_url=self.url)
+        import boto3
+        import botocore.session
+
+        # localstack-client's service → URL mapping, with AWS_ENDPOINT_URL pinned to ours.
+        url = get_service_endpoints(urlsplit(self.url).netloc).get(service) or self.url
+        if os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/") != self.url:
+            url = self.url
+        # A stray AWS_PROFILE / AWS_DEFAULT_PROFILE must not matter: no profile lookup at all.
+        core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        session = boto3.session.Session(aws_access_key_id=DUMMY_KEY,
+                                        aws_secret_access_key=DUMMY_KEY, region_name=REGION,
+                                        botocore_session=core)
+        return session.client(service, endpoint_url=url)
 
     def stop(self) -> None:
         """Stop the in-process moto server, if this endpoint started one."""

@@ -18,7 +18,8 @@ def step(out: TextIO, result: Any) -> None:
     """One deploy step: title, the `aws` equivalent, what AWS really does, warnings."""
     unchanged = "" if result.changed else " (already in place)"
     lines = [f"$ {result.cli}", f"In AWS: {result.aws_note}", f"Source: {result.source}"]
-    lines += [f"Myth check: {w}" for w in result.warnings]
+    lines += [f"{'Note' if w.startswith('Emulator') else 'Myth check'}: {w}"
+              for w in result.warnings]
     say(out, result.badge, f"{result.title}{unchanged}", "\n".join(lines))
 
 

@@ -512,9 +512,6 @@ def test_real_credentials_in_the_environment_are_not_used(endpoint: Endpoint,
     assert "X-Amz-Security-Token" not in sent[0]
 
 
-@pytest.mark.xfail(strict=True, reason="Endpoint.client goes through boto3's default session, "
-                   "which reads AWS_PROFILE: a profile missing from ~/.aws makes it raise "
-                   "ProfileNotFound (cloud/endpoint.py; reported to the lead)")
 def test_a_stray_aws_profile_does_not_break_the_kits_clients(
         endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))

@@ -21,8 +21,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from cloud.demo import run_demo
 
-    result = run_demo(count=args.count, seed=args.seed, runtime=args.runtime,
-                      out=sys.stdout, quiet=args.json)
+    result = run_demo(desired=args.desired, count=args.count, runtime=args.runtime,
+                      seed=args.seed, out=sys.stdout, quiet=args.json)
     if args.json:
         print(json.dumps({"summary": result.summary(), "decisions": result.decisions},
                          indent=2))
@@ -105,10 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy a fraud-detection model the way a bank would, on a laptop.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="serve the model and send it a few transactions")
+    demo = sub.add_parser("demo", help="the walkthrough: local cloud up, deploy, "
+                          "transactions, a crash and its recovery, the AWS API's truth, down")
+    demo.add_argument("--desired", type=int, default=4, help="tasks in the service (1-20)")
     demo.add_argument("--count", type=int, default=12, help="transactions to send (1-10000)")
     demo.add_argument("--seed", type=int, default=7, help="which transactions (default 7)")
-    demo.add_argument("--runtime", choices=("litert", "tensorflow"), default="litert")
+    demo.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
     demo.add_argument("--json", action="store_true", help="print the result as JSON only")
     demo.set_defaults(func=_demo)
 

@@ -1,8 +1,9 @@
-"""``fraudlab demo``: serve the model and send it a few transactions, narrated.
+"""``fraudlab demo``: the kit's main job, narrated, non-interactive.
 
-Until the local cloud exists this is the kit's main job: one real replica (gunicorn, the
-command the container image runs), realistic transactions from the handbook's simulator,
-real HTTP requests, the real model's decisions — and what the figures do and do not mean.
+Bring up the local cloud → deploy the fraud service the way a bank would (ECR, task
+definition, cluster, two t3.medium hosts, a service of 4 tasks) → send real transactions to
+every task → crash one and watch ECS replace it → read the truth back through the AWS API →
+stop everything. Each step carries its badge: REAL, EMULATED or SIMULATED.
 """
 
 from __future__ import annotations
@@ -12,100 +13,148 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 import requests
 
-from cloud.replica import start_replica
+from cloud.deploy import deploy
+from cloud.endpoint import open_endpoint
+from cloud.launcher import connect, down, running_cloud, up
+from cloud.narrate import say
 from service.examples import sample_requests
 from service.model import ARTIFACTS
-
-BADGES = {"real": "[REAL]", "emulated": "[EMULATED]", "simulated": "[SIMULATED]"}
 
 
 @dataclass
 class DemoResult:
-    """What the demo did, for ``--json`` and for tests."""
+    """What the demo did and measured, for ``--json`` and for tests."""
 
-    ready_seconds: float = 0.0
-    model_version: str = ""
-    decisions: list[dict] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
+    runtime: str = ""
+    up_seconds: float = 0.0
+    deploy_seconds: float = 0.0
+    replace_seconds: float = 0.0
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    crashed_task: str = ""
+    replacement_task: str = ""
+    stopped_reason: str = ""
     exit_code: int | None = None
+    describe_services: dict[str, int] = field(default_factory=dict)
 
-    def summary(self) -> dict:
-        lat = sorted(self.latencies_ms)
-        caught = [d for d in self.decisions if d["is_fraud"] and d["decision"] != "APPROVED"]
-        return {
-            "ready_seconds": round(self.ready_seconds, 3),
-            "model_version": self.model_version,
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "decisions"} | {
             "transactions": len(self.decisions),
+            "tasks_that_answered": len({d["task_id"] for d in self.decisions}),
             "frauds": sum(d["is_fraud"] for d in self.decisions),
-            "frauds_flagged": len(caught),
-            "latency_ms_p50": round(lat[len(lat) // 2], 2) if lat else None,
-            "latency_ms_max": round(lat[-1], 2) if lat else None,
-            "replica_exit_code": self.exit_code,
-        }
+            "frauds_flagged": sum(d["is_fraud"] and d["decision"] != "APPROVED"
+                                  for d in self.decisions)}
 
 
-def _say(out, badge: str, title: str, detail: str = "") -> None:
-    print(f"\n{BADGES[badge]:<12}{title}", file=out)
-    for line in detail.splitlines():
-        print(f"{'':12}{line}", file=out)
-
-
-def run_demo(count: int = 10, seed: int = 7, runtime: str = "litert", out=None,
-             quiet: bool = False) -> DemoResult:
-    """Start a replica, send ``count`` transactions (a quarter of them frauds), stop it."""
-    if count < 1 or count > 10_000:
+def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int = 7,
+             out: TextIO | None = None, quiet: bool = False) -> DemoResult:
+    """The whole walkthrough; the local cloud it starts is stopped at the end, always."""
+    if not 1 <= desired <= 20:
+        raise ValueError(f"--desired must be between 1 and 20, got {desired}")
+    if not 1 <= count <= 10_000:
         raise ValueError(f"--count must be between 1 and 10000, got {count}")
+    if running_cloud():
+        raise RuntimeError("a local cloud is already running: the demo starts its own — "
+                           "stop that one with `fraudlab down` first")
     out = io.StringIO() if quiet else (out or sys.stdout)
     result = DemoResult()
-    replica = start_replica("task-demo-1", "laptop", runtime=runtime)
+    info, result.up_seconds, _ = up(runtime)
+    result.runtime = info["runtime"]
     try:
-        _say(out, "real", f"Started one replica of the fraud service on {replica.url}",
-             "$ gunicorn -c python:service.gunicorn_conf service.wsgi:app\n"
-             "  (the image's command; in ECS: one task of the service, "
-             "`aws ecs run-task …`)")
-        result.ready_seconds = replica.wait_ready()
-        ready = requests.get(f"{replica.url}/ready", timeout=5).json()
-        result.model_version = str(ready.get("model_version", ""))
-        _say(out, "real", f"Ready after {result.ready_seconds:.2f} s: GET /ready → 200",
-             f"model {result.model_version}, runtime {ready.get('runtime', runtime)}")
-
-        t0 = time.monotonic()
-        examples = sample_requests(count, seed=seed, fraud_share=0.25)
-        _say(out, "real", f"Simulated {len(examples)} transactions in "
-             f"{time.monotonic() - t0:.1f} s",
-             "the Fraud Detection Handbook's simulator and chapter-3 features "
-             "(a quarter of them frauds, so the demo has some to show)")
-
-        session = requests.Session()
-        print(f"\n{'':12}{'transaction':>11} {'amount':>9} {'truth':>7}  "
-              f"{'decision':<9}{'score':>7}  served by   ms", file=out)
-        for body, is_fraud in examples:
-            started = time.perf_counter()
-            reply = session.post(f"{replica.url}/predict", json=body, timeout=10)
-            elapsed = (time.perf_counter() - started) * 1000
-            reply.raise_for_status()
-            data = reply.json()
-            result.latencies_ms.append(elapsed)
-            result.decisions.append({
-                "transaction_id": body["transaction_id"], "amount": body["tx_amount"],
-                "is_fraud": bool(is_fraud), "decision": data["decision"],
-                "score": data["score"], "task_id": data["task_id"],
-                "host_id": data["host_id"]})
-            print(f"{'':12}{body['transaction_id']:>11} {body['tx_amount']:>9.2f} "
-                  f"{'FRAUD' if is_fraud else 'ok':>7}  {data['decision']:<9}"
-                  f"{data['score']:>7.3f}  {data['task_id']:<11} {elapsed:.1f}", file=out)
+        say(out, "real", f"Local cloud up in {result.up_seconds:.1f} s: runtime "
+            f"{info['runtime']}, AWS API {info['aws_endpoint']} ({info['endpoint_kind']})",
+            f"{info.get('runtime_why', '')}\na lab minute lasts "
+            f"{60 / info['time_scale']:.1f} s of your time")
+        started = time.monotonic()
+        deploy(desired=desired, hosts=2, out=out)
+        result.deploy_seconds = time.monotonic() - started
+        _send_transactions(out, result, count, seed)
+        _crash_and_recover(out, result, desired)
+        _read_the_truth(out, result, info["aws_endpoint"])
     finally:
-        result.exit_code = replica.stop()
-    s = result.summary()
-    _say(out, "real", f"Stopped the replica (SIGTERM, exit code {s['replica_exit_code']})",
-         f"p50 {s['latency_ms_p50']} ms per request over HTTP; "
-         f"{s['frauds_flagged']} of {s['frauds']} frauds flagged (REVIEW or DECLINED)")
-    _say(out, "real", "What the model's figures mean",
-         _report_lesson())
+        down()
+        say(out, "real", "Local cloud stopped: every replica with it")
+    say(out, "real", "What the model's figures mean", _report_lesson())
     return result
+
+
+def _send_transactions(out: TextIO, result: DemoResult, count: int, seed: int) -> None:
+    snap = connect().get("/v1/snapshot")
+    tasks = [t for t in snap["tasks"] if t["last_status"] == "RUNNING"]
+    examples = sample_requests(count, seed=seed, fraud_share=0.25)
+    say(out, "real", f"Sending {len(examples)} simulated transactions, in turn to each of the "
+        f"{len(tasks)} tasks", "(the load balancer that will choose for you comes next)")
+    print(f"\n{'':12}{'transaction':>11} {'amount':>9} {'truth':>7}  {'decision':<9}"
+          f"{'score':>7}  answered by", file=out)
+    session = requests.Session()
+    for i, (body, is_fraud) in enumerate(examples):
+        task = tasks[i % len(tasks)]
+        reply = session.post(f"{task['url']}/predict", json=body, timeout=10)
+        reply.raise_for_status()
+        data = reply.json()
+        result.decisions.append({"transaction_id": body["transaction_id"],
+                                 "amount": body["tx_amount"], "is_fraud": bool(is_fraud),
+                                 "decision": data["decision"], "score": data["score"],
+                                 "task_id": data["task_id"], "host_id": data["host_id"]})
+        print(f"{'':12}{body['transaction_id']:>11} {body['tx_amount']:>9.2f} "
+              f"{'FRAUD' if is_fraud else 'ok':>7}  {data['decision']:<9}{data['score']:>7.3f}"
+              f"  task {data['task_id'][:12]} on {data['host_id']}", file=out)
+
+
+def _crash_and_recover(out: TextIO, result: DemoResult, desired: int) -> None:
+    client = connect()
+    before = {t["task_id"] for t in client.get("/v1/snapshot")["tasks"]
+              if t["last_status"] == "RUNNING"}
+    result.crashed_task = client.post("/v1/crash")["crashed"]
+    killed = time.monotonic()
+    say(out, "real", f"Crash: SIGKILL to task {result.crashed_task[:12]}",
+        "$ docker kill … (in AWS: the container dies; the ECS agent reports it)")
+    deadline = killed + 60
+    while time.monotonic() < deadline:
+        snap = client.get("/v1/snapshot")
+        running = [t for t in snap["tasks"] if t["last_status"] == "RUNNING"]
+        new = [t for t in running if t["task_id"] not in before]
+        if len(running) == desired and new and _answers(new[0]["url"]):
+            result.replace_seconds = time.monotonic() - killed
+            result.replacement_task = new[0]["task_id"]
+            break
+        time.sleep(0.05)
+    else:
+        raise TimeoutError("no replacement task was serving within 60 s")
+    crashed = next(t for t in snap["tasks"] if t["task_id"] == result.crashed_task)
+    result.stopped_reason, result.exit_code = crashed["stopped_reason"], crashed["exit_code"]
+    say(out, "simulated", f"ECS replaced it: new task {result.replacement_task[:12]} serving "
+        f"{result.replace_seconds:.2f} s after the crash",
+        f"the crashed task is STOPPED: \"{result.stopped_reason}\" (exit code "
+        f"{result.exit_code}); the replacement is a NEW task, placed again by the scheduler\n"
+        "In AWS: a replacement also waits for its image pull and, behind a load balancer, "
+        "for a passing health check (ecs-facts.md §4, §10); requests in flight on the "
+        "crashed task failed — 'zero downtime' is not what happens (§11g)")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/ready", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _read_the_truth(out: TextIO, result: DemoResult, aws_endpoint: str) -> None:
+    ecs = open_endpoint({"AWS_ENDPOINT_URL": aws_endpoint}, start=False).client("ecs")
+    svc = ecs.describe_services(cluster="fraud-cluster", services=["fraud-svc"])["services"][0]
+    result.describe_services = {k: svc[k] for k in ("desiredCount", "runningCount",
+                                                     "pendingCount")}
+    task = ecs.describe_tasks(cluster="fraud-cluster", tasks=[result.crashed_task])["tasks"][0]
+    say(out, "emulated", "The AWS API tells the truth",
+        "$ aws ecs describe-services --cluster fraud-cluster --services fraud-svc\n"
+        f"  desiredCount {svc['desiredCount']}, runningCount {svc['runningCount']}, "
+        f"pendingCount {svc['pendingCount']}; latest event: {svc['events'][0]['message']}\n"
+        f"$ aws ecs describe-tasks --cluster fraud-cluster --tasks {result.crashed_task}\n"
+        f"  lastStatus {task['lastStatus']}, stoppedReason \"{task.get('stoppedReason')}\", "
+        f"exitCode {task['containers'][0].get('exitCode')}")
 
 
 def _report_lesson() -> str:

@@ -91,10 +91,10 @@ def localstack_health(url: str, timeout: float = 0.5) -> dict[str, str] | None:
 
 
 def moto_answers(url: str, timeout: float = 0.5) -> bool:
-    """True when a moto server answers at ``url`` (its management API)."""
+    """True when a moto server answers at ``url`` (its dashboard page, ~10 KB)."""
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as reply:
-            return isinstance(json.loads(reply.read() or b"null"), dict)
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=timeout) as reply:
+            return reply.status == 200 and b"moto" in reply.read(20_000).lower()
     except (OSError, ValueError, urllib.error.URLError):
         return False
 

@@ -98,3 +98,47 @@ def start_replica(free_port_factory: Callable[[], int],
             return stack.enter_context(run_replica(free_port_factory(), tmp_path, **kwargs))
 
         yield start
+
+
+IMAGE_REPO = os.environ.get("FRAUDLAB_TEST_IMAGE_REPO", "fraudlab/service")
+SLIM_IMAGE = f"{IMAGE_REPO}:slim"
+BUILD_TIMEOUT_S = 900
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """The Docker engine's client; the test is skipped, with the reason, when none answers."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"no Docker engine answers (docker.from_env().ping() failed: "
+                    f"{type(exc).__name__}: {exc})")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def slim_image(docker_client) -> str:
+    """``fraudlab/service:slim`` built from this checkout (layer cache: seconds when cached).
+
+    Always built, so a stale image from another checkout is never what the tests run; a
+    build failure fails the test (it is the image's own test), it does not skip it.
+    """
+    import shutil
+
+    if shutil.which("docker") is None:
+        pytest.skip("the Docker engine answers but the docker CLI (needed to build) is missing")
+    try:
+        built = subprocess.run(["bash", str(ROOT / "scripts" / "build_image.sh"), "slim"],
+                               cwd=ROOT, env={**os.environ, "IMAGE": IMAGE_REPO},
+                               capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+                               check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"building {SLIM_IMAGE} took more than {BUILD_TIMEOUT_S} s")
+    if built.returncode != 0:
+        pytest.fail(f"building {SLIM_IMAGE} failed:\n{built.stdout[-4000:]}\n"
+                    f"{built.stderr[-4000:]}")
+    return SLIM_IMAGE

@@ -12,9 +12,7 @@ Skipped, with the reason, when no Docker engine answers.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -42,33 +40,8 @@ HEALTHY_TIMEOUT_S = 60  # first probe after the 10 s interval, at most 3 failure
 
 
 @pytest.fixture(scope="module")
-def docker_client():
-    try:
-        import docker
-
-        engine = docker.from_env(timeout=10)
-        engine.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine answers (docker.from_env().ping() failed: "
-                    f"{type(exc).__name__}: {exc})")
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def image(docker_client):
-    if shutil.which("docker") is None:
-        pytest.skip("the Docker engine answers but the docker CLI (needed to build) is missing")
-    env = {**os.environ, "IMAGE": IMAGE}
-    try:
-        built = subprocess.run(["bash", str(REPO / "scripts" / "build_image.sh"), "slim"],
-                               cwd=REPO, env=env, capture_output=True, text=True,
-                               timeout=BUILD_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"building {TAG} took more than {BUILD_TIMEOUT_S} s")
-    if built.returncode != 0:
-        pytest.fail(f"building {TAG} failed:\n{built.stdout[-4000:]}\n{built.stderr[-4000:]}")
-    return docker_client.images.get(TAG)
+def image(docker_client, slim_image):
+    return docker_client.images.get(slim_image)
 
 
 def _free_port() -> int:

@@ -136,3 +136,35 @@ def test_stop_leaves_no_process(tmp_path) -> None:
         assert pid is not None
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.docker
+def test_docker_runtime_end_to_end(tmp_path, docker_client, slim_image) -> None:
+    """Real containers with the task definition's limits; a crash replaced; nothing left."""
+    from cloud.runtime.docker import OWNER_LABEL
+    from cloud.steps.plan import deploy_all
+
+    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
+    lc = LocalCloud("docker", env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    lc.start()
+    try:
+        deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
+        snap = _wait(lambda: (s := lc.snapshot()) and len(_running(s)) == 2 and s, 90,
+                     "2 RUNNING containers")
+        for t in _running(snap):
+            reply = requests.post(f"{t['url']}/predict", json=example_transaction(), timeout=5)
+            assert reply.json()["task_id"] == t["task_id"]
+            container = docker_client.containers.get(f"fraudlab-{t['task_id'][:12]}")
+            assert container.attrs["HostConfig"]["NanoCpus"] == 250_000_000  # cpu 256
+            assert container.attrs["HostConfig"]["Memory"] == 512 * 1024 * 1024
+            assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+        victim = lc.controller.crash()
+        killed = time.monotonic()
+        _wait(lambda: (s := lc.snapshot()) and len(_running(s)) == 2
+              and victim not in {t["task_id"] for t in _running(s)}, 30, "a replacement")
+        assert time.monotonic() - killed < 10
+        owner = lc.runtime.owner
+    finally:
+        lc.stop()
+    assert not docker_client.containers.list(all=True,
+                                             filters={"label": f"{OWNER_LABEL}={owner}"})

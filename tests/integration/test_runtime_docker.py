@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,41 +50,8 @@ OOM_LIMIT_MIB = 16
 
 
 @pytest.fixture(scope="module")
-def docker_client():
-    try:
-        import docker
-
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine answers (docker.from_env().ping() failed: "
-                    f"{type(exc).__name__}: {exc})")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def image(docker_client) -> str:
-    """The slim image: the one in the engine's store, else built now."""
-    from docker.errors import ImageNotFound
-
-    try:
-        docker_client.images.get(IMAGE)
-        return IMAGE
-    except ImageNotFound:
-        pass
-    if shutil.which("docker") is None:
-        pytest.skip(f"{IMAGE} is missing and the docker CLI (needed to build it) is not here")
-    try:
-        built = subprocess.run(["bash", str(REPO / "scripts" / "build_image.sh"), "slim"],
-                               cwd=REPO, env={**os.environ, "IMAGE": IMAGE_REPO},
-                               capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
-                               check=False)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"building {IMAGE} took more than {BUILD_TIMEOUT_S} s")
-    if built.returncode != 0:
-        pytest.skip(f"{IMAGE} cannot be built:\n{built.stdout[-2000:]}\n{built.stderr[-2000:]}")
-    return IMAGE
+def image(slim_image) -> str:
+    return slim_image
 
 
 @pytest.fixture

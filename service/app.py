@@ -140,8 +140,26 @@ def read_body() -> bytes:
     data = request.get_data(cache=False)
     limit = request.max_content_length
     if limit is not None and request.content_length is None and len(data) >= limit:
+        _drain(request.environ.get("wsgi.input"))
         raise RequestEntityTooLarge()
     return data
+
+
+DRAIN_LIMIT = 16 << 20
+"""At most this much of a refused chunked body is read and thrown away before the 413."""
+
+
+def _drain(stream: Any) -> None:
+    """Read the rest of a refused body, so the client can finish sending and read the 413
+    instead of seeing its connection reset mid-upload (bounded by ``DRAIN_LIMIT``)."""
+    if stream is None:
+        return
+    left = DRAIN_LIMIT
+    while left > 0:
+        chunk = stream.read(min(left, 1 << 16))
+        if not chunk:
+            return
+        left -= len(chunk)
 
 
 def _prediction(model: FraudModel, tx: dict[str, Any], score: float) -> dict[str, Any]:

@@ -150,6 +150,25 @@ def _register(ecs: Any, cluster: str, inst: dict[str, Any], itype: InstanceType,
     return ci, fixes
 
 
+def register_instance(ec2: Any, ecs: Any, cluster: str, instance_id: str,
+                      instance_type: str | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Register a running EC2 instance with ``cluster`` as its ECS agent would (§1.2).
+
+    For instances the kit did not launch itself (e.g. an Auto Scaling group's). Returns the
+    container instance and the emulator fix-ups made; ``instance_type`` defaults to the
+    instance's own.
+    """
+    inst = _instances(ec2, [instance_id]).get(instance_id)
+    if inst is None:
+        raise LookupError(f"no EC2 instance {instance_id}")
+    found = ecs.describe_clusters(clusters=[cluster]).get("clusters", [])
+    if not found:
+        raise LookupError(f"no cluster {cluster!r}")
+    region, account = found[0]["clusterArn"].split(":")[3:5]
+    itype = lookup_instance_type(instance_type or inst["InstanceType"])
+    return _register(ecs, cluster, inst, itype, region, account)
+
+
 def _myth_warning(itype: InstanceType) -> list[str]:
     if itype.name != "t3.medium":
         return []

@@ -67,7 +67,8 @@ def _deploy(args: argparse.Namespace) -> int:
     from cloud.deploy import deploy
 
     result = deploy(desired=args.desired, placement=args.placement, hosts=args.hosts,
-                    out=None if args.json else sys.stdout, wait=not args.no_wait)
+                    out=None if args.json else sys.stdout, wait=not args.no_wait,
+                    capacity_provider=args.capacity_provider, max_hosts=args.max_hosts)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     return 0
@@ -136,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--desired", type=int, default=4)
     deploy.add_argument("--placement", choices=("spread", "binpack"), default="spread")
     deploy.add_argument("--hosts", type=int, default=2)
+    deploy.add_argument("--capacity-provider", action="store_true",
+                        help="add cluster auto scaling: an Auto Scaling group capacity provider "
+                             "with managed scaling (ECS then launches and retires hosts)")
+    deploy.add_argument("--max-hosts", type=int, default=4,
+                        help="the Auto Scaling group's max size (with --capacity-provider)")
     deploy.add_argument("--json", action="store_true")
     deploy.add_argument("--no-wait", action="store_true",
                         help="return after the API calls, before the tasks run")

@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from cloud.autoscaler import CapacityAutoscaler
 from cloud.clock import Clock
 from cloud.placement import DRAINING, Host
 from cloud.replica import free_port
@@ -124,6 +125,7 @@ class ClusterController:
         self._stopper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="task-stop")
         self._http = requests.Session()
         self._later: dict[str, list[Observation]] = {}  # seen while acting, applied next pass
+        self.autoscaler = CapacityAutoscaler(endpoint, clock, cluster, self.timeline)
 
     # -- reading the desired state ---------------------------------------------------------
     def _task_definition(self, arn: str) -> dict[str, Any]:
@@ -242,7 +244,19 @@ class ClusterController:
                 plans.append(plan)
             self._launch_due()
             self._write_back()
+            self._autoscale(plans)
             return plans
+
+    def _autoscale(self, plans: list[Plan]) -> None:
+        """Cluster auto scaling, when the cluster has a managed-scaling capacity provider.
+
+        The tasks no instance could take are what CAS sees waiting: in AWS they sit in
+        PROVISIONING; here the scheduler reports them unplaced (with ECS's event) and places
+        them on a later pass, once the instance CAS launched has registered.
+        """
+        waiting = [u.request for plan in plans for u in plan.unplaced]
+        hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
+        self.autoscaler.step(hosts, waiting)
 
     def _apply(self, spec: ServiceSpec, plan: Plan) -> None:
         for tr in plan.transitions:
@@ -409,6 +423,7 @@ class ClusterController:
                                          for e in s.events[:20]]}
                              for s in self.services.values()],
                 "tasks": tasks,
+                "capacity": self.autoscaler.snapshot(),
                 "timeline": self.timeline.entries[-100:],
             }
 

@@ -18,20 +18,27 @@ STEADY_TIMEOUT = 90.0
 
 
 def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
-           out: TextIO | None = None, wait: bool = True) -> dict[str, Any]:
-    """Run the steps; with ``wait``, return once the service has ``desired`` RUNNING tasks."""
+           out: TextIO | None = None, wait: bool = True, capacity_provider: bool = False,
+           max_hosts: int = 4) -> dict[str, Any]:
+    """Run the steps; with ``wait``, return once the service has ``desired`` RUNNING tasks.
+
+    ``capacity_provider`` adds cluster auto scaling (``hosts`` to ``max_hosts`` instances).
+    """
     from cloud.steps.plan import deploy_all
 
     if not 0 <= desired <= 50:
         raise ValueError(f"--desired must be between 0 and 50, got {desired}")
     if not 1 <= hosts <= 10:
         raise ValueError(f"--hosts must be between 1 and 10, got {hosts}")
+    if capacity_provider and not hosts <= max_hosts <= 10:
+        raise ValueError(f"--max-hosts must be between --hosts ({hosts}) and 10, got {max_hosts}")
     info = running_cloud()
     if not info:
         raise RuntimeError("no local cloud is running: start it with `fraudlab up`")
     endpoint = open_endpoint({"AWS_ENDPOINT_URL": info["aws_endpoint"]}, start=False)
     started = time.monotonic()
-    results = deploy_all(endpoint.client, desired=desired, placement=placement, hosts=hosts)
+    results = deploy_all(endpoint.client, desired=desired, placement=placement, hosts=hosts,
+                         capacity_provider=capacity_provider, max_hosts=max_hosts)
     if out:
         for r in results:
             step(out, r)
@@ -53,7 +60,8 @@ def wait_until_steady(desired: int, out: TextIO | None, started: float,
         snap = client.get("/v1/snapshot")
         for entry in snap["timeline"]:
             key = f"{entry['wall']}{entry['text']}"
-            if key not in seen and entry["kind"] in ("event", "placement", "pull"):
+            if key not in seen and entry["kind"] in ("event", "placement", "pull",
+                                                          "capacity"):
                 seen.add(key)
                 if out:
                     say(out, entry["badge"], entry["text"])

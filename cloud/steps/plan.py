@@ -1,7 +1,8 @@
 """The kit's "deploy": every step in order, as a list the UI can narrate.
 
-repository + image → task definition → cluster → hosts → service (the case study's Part 5,
-with the EC2 hosts as an explicit step: ECS does not launch them, ecs-facts.md §11b).
+repository + image → task definition → cluster → hosts → [capacity provider] → service (the
+case study's Part 5, with the EC2 hosts as an explicit step: ECS does not launch them unless a
+capacity provider with managed scaling is configured, ecs-facts.md §3, §11b).
 Running it twice changes nothing the second time.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cloud.steps.base import Badge, StepResult
+from cloud.steps.capacity import CAPACITY_PROVIDER, create_capacity_provider
 from cloud.steps.ecr import REPOSITORY, content_tag, create_repository, record_image
 from cloud.steps.ecr import service_manifest as derive_manifest
 from cloud.steps.ecs import (
@@ -37,9 +39,17 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
                instance_type: str = "t3.medium", azs: Sequence[str] = AZS,
                repository: str = REPOSITORY, family: str = FAMILY, cluster: str = CLUSTER,
                service: str = SERVICE, cpu: int = 256, memory: int = 512,
-               manifest_json: str | None = None, badge: Badge = EMULATED) -> list[StepResult]:
-    """Deploy the fraud-model service; ``clients`` maps "ecr"/"ecs"/"ec2" to boto3 clients
-    (a dict, or a callable such as ``Endpoint.client``).
+               manifest_json: str | None = None, capacity_provider: bool = False,
+               max_hosts: int = 4, target_capacity: int = 100,
+               instance_warmup_period: int = 300,
+               badge: Badge = EMULATED) -> list[StepResult]:
+    """Deploy the fraud-model service; ``clients`` maps "ecr"/"ecs"/"ec2" (and "autoscaling"
+    with ``capacity_provider``) to boto3 clients (a dict, or a callable such as
+    ``Endpoint.client``).
+
+    ``capacity_provider`` adds an Auto Scaling group capacity provider with managed scaling
+    (``hosts`` to ``max_hosts`` instances, ``target_capacity`` %, warm-up in lab seconds)
+    after the hosts step; the hosts join its group.
 
     ``manifest_json`` is the pushed image's manifest; by default one is derived from the
     service's files (``cloud.steps.ecr.service_manifest``) and tagged by its content.
@@ -56,6 +66,11 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
     steps.append(create_cluster(ecs, cluster, badge=badge))
     steps.append(launch_hosts(ec2, ecs, cluster, count=hosts, instance_type=instance_type,
                               azs=azs, badge=badge))
+    if capacity_provider:
+        steps.append(create_capacity_provider(
+            client("autoscaling"), ec2, ecs, cluster, CAPACITY_PROVIDER, min_size=0,
+            max_size=max_hosts, target_capacity=target_capacity, instance_type=instance_type,
+            instance_warmup_period=instance_warmup_period, azs=tuple(azs), badge=badge))
     steps.append(create_service(ecs, cluster, service,
                                 task_definition=taskdef.result["taskDefinitionArn"],
                                 desired_count=desired, placement=placement, badge=badge))

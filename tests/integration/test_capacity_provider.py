@@ -84,6 +84,22 @@ def test_step_creates_the_capacity_provider(cloud, scaled_out) -> None:
     assert cluster["capacityProviders"] == [CP]
     assert cluster["defaultCapacityProviderStrategy"][0]["capacityProvider"] == CP
 
+    from cloud.steps.capacity import create_capacity_provider
+
+    client = cloud.endpoint.client
+    again = create_capacity_provider(client("autoscaling"), client("ec2"), ecs, max_size=3,
+                                     instance_warmup_period=30)
+    assert not again.changed  # idempotent: the group already holds both hosts
+    assert again.result["autoScalingGroup"]["desiredCapacity"] == 2
+
+
+def test_cli_passes_the_capacity_provider_options() -> None:
+    from cloud.cli import build_parser
+
+    args = build_parser().parse_args(["deploy", "--capacity-provider", "--max-hosts", "3"])
+    assert (args.capacity_provider, args.max_hosts) == (True, 3)
+    assert build_parser().parse_args(["deploy"]).capacity_provider is False
+
 
 def test_a_second_host_is_launched_for_tasks_that_do_not_fit(cloud, scaled_out) -> None:
     assert scaled_out["seconds"] < 60
@@ -156,3 +172,5 @@ def test_the_empty_host_is_retired_after_15_low_minutes(cloud, scaled_out) -> No
     for t in _running(cloud.snapshot()):
         reply = requests.post(f"{t['url']}/predict", json=example_transaction(), timeout=5)
         assert reply.json()["task_id"] == t["task_id"]
+    assert cloud.snapshot()["capacity"]["desired_capacity"] == 1
+    assert not cloud.tick_errors

@@ -131,6 +131,8 @@ class CapacityAutoscaler:
         provider = self.read_provider()
         if provider is None:
             return None
+        if self._register_joiners(provider, hosts):
+            return None  # the new instances count from the next pass
         members = [h for h in hosts if h.instance_id in provider.members]
         state = replace(self.state, desired_capacity=provider.desired)
         decision = decide(state, members, waiting, self.clock.now(), provider.settings)
@@ -150,6 +152,38 @@ class CapacityAutoscaler:
             self._retire(provider, instance_id)
         self.read_provider(force=True)
         return decision
+
+    def _register_joiners(self, provider: Provider, hosts: list[Host]) -> list[str]:
+        """Register running group members that are not container instances yet — e.g. the
+        instance the group launched to replace a terminated one — as their agents would."""
+        from cloud.steps.hosts import register_instance
+
+        known = {h.instance_id for h in hosts}
+        unknown = sorted(provider.members - known)
+        if not unknown:
+            return []
+        reservations = self._client("ec2").describe_instances(InstanceIds=unknown)
+        running = sorted(i["InstanceId"] for r in reservations["Reservations"]
+                         for i in r["Instances"] if i["State"]["Name"] == "running")
+        for instance_id in running:
+            register_instance(self._client("ec2"), self.ecs, self.cluster, instance_id,
+                              provider.settings.instance_type)
+            self.timeline.add(self.clock, "capacity",
+                              f"{instance_id} joined Auto Scaling group {provider.group}; its "
+                              f"ECS agent registered it with {self.cluster}", "emulated",
+                              host=instance_id)
+        return running
+
+    def replace(self, instance_id: str) -> bool:
+        """Terminate a group member WITHOUT lowering desired capacity: the group launches a
+        replacement (EC2 Auto Scaling keeps its desired count). False if not a member."""
+        provider = self.read_provider(force=True)
+        if provider is None or instance_id not in provider.members:
+            return False
+        self._client("autoscaling").terminate_instance_in_auto_scaling_group(
+            InstanceId=instance_id, ShouldDecrementDesiredCapacity=False)
+        self.read_provider(force=True)
+        return True
 
     def _launch(self, provider: Provider, desired: int) -> None:
         """Raise the group's desired capacity; register what it launched, as the agent would.

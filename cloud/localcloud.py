@@ -117,11 +117,14 @@ class LocalCloud:
         with self.controller.lock:
             # The scheduler sees the instance gone on its next pass: it stops the instance's
             # tasks ("Host EC2 … terminated") and the controller kills their containers.
+            in_group = self.controller.autoscaler.replace(host)
             deregister_host(self.endpoint.client("ec2"), self.endpoint.client("ecs"),
                             self.controller.cluster, host)
-            self.controller.timeline.add(self.clock, "chaos", f"kill host: {host} terminated",
-                                         "real")
-        return {"killed_host": host}
+            self.controller.timeline.add(
+                self.clock, "chaos", f"kill host: {host} terminated"
+                + ("; its Auto Scaling group launches a replacement instance" if in_group
+                   else ""), "real")
+        return {"killed_host": host, "replaced_by_auto_scaling_group": in_group}
 
     def _down_soon(self) -> dict[str, Any]:
         threading.Timer(0.1, self.stop).start()

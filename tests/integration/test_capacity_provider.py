@@ -174,3 +174,39 @@ def test_the_empty_host_is_retired_after_15_low_minutes(cloud, scaled_out) -> No
         assert reply.json()["task_id"] == t["task_id"]
     assert cloud.snapshot()["capacity"]["desired_capacity"] == 1
     assert not cloud.tick_errors
+
+
+def test_a_killed_group_host_is_replaced_by_the_auto_scaling_group(tmp_path) -> None:
+    """EC2 Auto Scaling keeps its desired capacity: a terminated member is replaced, the new
+    instance's agent registers it, and the service's tasks run again."""
+    from cloud.steps.plan import deploy_all
+
+    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
+    lc = LocalCloud("process", time_scale=60.0,
+                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    lc.start()
+    try:
+        deploy_all(lc.endpoint.client, desired=3, hosts=2, capacity_provider=True,
+                   instance_warmup_period=30)
+        snap = _wait(lambda: (s := lc.snapshot()) and len(_running(s)) == 3 and s, 60,
+                     "3 RUNNING tasks")
+        victim = snap["hosts"][0]["instance_id"]
+        assert lc.kill_host(victim)["replaced_by_auto_scaling_group"] is True
+
+        def recovered():
+            s = lc.snapshot()
+            ids = {h["instance_id"] for h in s["hosts"]}
+            return s if len(ids) == 2 and victim not in ids and len(_running(s)) == 3 else None
+
+        snap = _wait(recovered, 60, "a replacement instance and 3 RUNNING tasks")
+        texts = [e["text"] for e in snap["timeline"] if e["kind"] == "capacity"]
+        assert any("joined Auto Scaling group" in t for t in texts)
+        group = lc.endpoint.client("autoscaling").describe_auto_scaling_groups()[
+            "AutoScalingGroups"][0]
+        assert group["DesiredCapacity"] == 2
+        assert victim not in {i["InstanceId"] for i in group["Instances"]}
+        for t in _running(snap):
+            reply = requests.post(f"{t['url']}/predict", json=example_transaction(), timeout=5)
+            assert reply.json()["task_id"] == t["task_id"]
+    finally:
+        lc.stop()

@@ -61,6 +61,7 @@ class CapacityAutoscaler:
         self.state = CapacityState()
         self.provider: Provider | None = None
         self.last: CapacityDecision | None = None
+        self.last_action: CapacityDecision | None = None
         self._read_at = float("-inf")
         self._clients: dict[str, Any] = {}
 
@@ -141,6 +142,7 @@ class CapacityAutoscaler:
             self._publish(provider, decision.datapoint)
         if decision.action == "none":
             return decision
+        self.last_action = decision
         dp = decision.datapoint
         self.timeline.add(self.clock, "capacity", decision.reason, "simulated",
                           action=decision.action, launch=decision.launch,
@@ -246,4 +248,5 @@ class CapacityAutoscaler:
                 "instance_type": s.instance_type,
                 "datapoints": [{"lab": d.at, "value": d.value, "needed": d.needed,
                                 "running": d.running} for d in self.state.datapoints[-15:]],
-                "last_reason": self.last.reason if self.last else None}
+                "last_reason": self.last.reason if self.last else None,
+                "last_action": self.last_action.reason if self.last_action else None}

@@ -43,6 +43,16 @@ def status(out: TextIO, snap: dict[str, Any]) -> None:
         print("\ntasks on hosts that are gone:", file=out)
         for t in orphans:
             _task_line(out, t)
+    cap = snap.get("capacity")
+    if cap:
+        latest = cap["datapoints"][-1]["value"] if cap["datapoints"] else None
+        print(f"\ncapacity provider {cap['capacity_provider']}: Auto Scaling group "
+              f"{cap['auto_scaling_group']} desired {cap['desired_capacity']} "
+              f"(min {cap['min_size']}, max {cap['max_size']}), target "
+              f"{cap['target_capacity']}%, CapacityProviderReservation "
+              f"{'-' if latest is None else f'{latest:.0f}%'}", file=out)
+        if cap.get("last_action"):
+            print(f"  last action: {cap['last_action']}", file=out)
     for s in snap["services"]:
         print(f"\nservice {s['name']}: desired {s['desired']}, running {s['running']}, "
               f"pending {s['pending']} ({s['strategy']})", file=out)

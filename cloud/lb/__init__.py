@@ -1,0 +1,6 @@
+"""The Application Load Balancer data plane of the local cloud (ecs-facts.md §6).
+
+``routing`` picks a target (round_robin by default, least_outstanding_requests opt-in, fail
+open when no target is healthy); ``health`` is the target-health state machine; ``proxy`` is
+the real HTTP/1.1 reverse proxy that uses both and records a routing trace.
+"""

@@ -9,9 +9,10 @@ loop, keep-alive, one thread, POST /predict with the example transaction) as the
 when ``haproxy`` is installed (or installable with ``apt-get install -y haproxy`` as root),
 HAProxy with ``balance leastconn`` in front of the same replicas in the same run.
 
+The kit proxy runs on uvloop when it is installed (else asyncio).
 Rows: c=1 p50 (the latency a request pays for the hop; target: added p50 <= 1 ms) and c=16
-throughput with p50/p99 (target: >= 1,000 transactions/s at p99 <= 20 ms with 4 replicas), the
-proxy's CPU per request. wrk is closed loop, so p99 under saturation is understated
+throughput with p50/p99 (target: >= 1,000 transactions/s at p99 <= 20 ms with 4 replicas),
+and the proxy's CPU per request. wrk is closed loop, so p99 under saturation is understated
 (perf-notes.md). Exit 0 when every target is met. Not collected by pytest.
 """
 
@@ -162,10 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("wrk"):
         raise SystemExit("bench_lb: needs wrk (apt-get install -y wrk)")
     body = json.dumps(example_transaction()).encode()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine skews it
     replicas = [start_replica(f"bench-{i}") for i in range(args.replicas)]
     haproxy: subprocess.Popen | None = None
     cfg = ""
     rows: list[tuple[str, Load, Load]] = []
+    how = "skipped (--no-haproxy)"
     try:
         for r in replicas:
             r.wait_ready()
@@ -182,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench_lb: kit proxy, {algorithm}", file=sys.stderr, flush=True)
                 rows.append((f"kit proxy, {algorithm}",
                              *measure(lb.port, body, args.seconds, cpu=True)))
-        binary, how = (None, "skipped (--no-haproxy)") if args.no_haproxy else \
-            find_haproxy(install=True)
+        binary = None
+        if not args.no_haproxy:
+            binary, how = find_haproxy(install=True)
         if binary:
             haproxy, port, cfg = start_haproxy(binary, replicas)
             wait_port(port)
@@ -198,9 +202,14 @@ def main(argv: list[str] | None = None) -> int:
             r.stop()
     direct_p50 = rows[0][1].p50_ms
     ok = True
+    try:
+        import uvloop  # noqa: F401
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
     print(f"\n{len(replicas)} replicas (gunicorn gthread 1x4), client: wrk -t1 "
-          f"(closed loop, keep-alive), {args.seconds:g} s per run, {os.cpu_count()} cores; "
-          f"HAProxy: {how}\n")
+          f"(closed loop, keep-alive), {args.seconds:g} s per run, {os.cpu_count()} cores, "
+          f"kit proxy: aiohttp on {loop}; HAProxy: {how}; load average before: {load}\n")
     print(f"{'path':32} {'c=1 p50':>9} {'added':>7} {'c=16 req/s':>11} {'p50':>7} "
           f"{'p99':>7} {'errors':>6} {'LB CPU/req':>10}")
     for name, c1, c16 in rows:

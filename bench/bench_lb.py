@@ -210,12 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(replicas)} replicas (gunicorn gthread 1x4), client: wrk -t1 "
           f"(closed loop, keep-alive), {args.seconds:g} s per run, {os.cpu_count()} cores, "
           f"kit proxy: aiohttp on {loop}; HAProxy: {how}; load average before: {load}\n")
-    print(f"{'path':32} {'c=1 p50':>9} {'added':>7} {'c=16 req/s':>11} {'p50':>7} "
+    print(f"{'path':38} {'c=1 p50':>9} {'added':>7} {'c=16 req/s':>11} {'p50':>7} "
           f"{'p99':>7} {'errors':>6} {'LB CPU/req':>10}")
     for name, c1, c16 in rows:
         added = c1.p50_ms - direct_p50
         cpu = f"{c16.cpu_us:.0f} µs" if c16.cpu_us is not None else ""
-        print(f"{name:32} {c1.p50_ms:7.2f}ms {added:+6.2f} {c16.rps:11,.0f} "
+        print(f"{name:38} {c1.p50_ms:7.2f}ms {added:+6.2f} {c16.rps:11,.0f} "
               f"{c16.p50_ms:5.2f}ms {c16.p99_ms:5.2f}ms {c16.errors + c1.errors:6} {cpu:>10}")
         if name.startswith("kit proxy"):
             met = (added <= TARGET_ADDED_P50_MS and c16.rps >= TARGET_RPS

@@ -92,6 +92,24 @@ def _kill_host(args: argparse.Namespace) -> int:
     return 0
 
 
+def _traffic(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    client = connect()
+    if args.stop:
+        snap = client.post("/v1/traffic/stop")
+        print(json.dumps(snap, indent=2) if args.json else
+              f"traffic stopped: {snap.get('completed', 0)} answered, errors "
+              f"{snap.get('errors', {})}")
+        return 0
+    started = client.post("/v1/traffic", {"rate": args.rate, "profile": args.profile,
+                                          "duration": args.duration})
+    print(f"sending {args.profile} traffic at {args.rate} tx/s to the load balancer "
+          f"{started['target']} (open loop, Poisson arrivals) for at most {args.duration} s; "
+          "`fraudlab status` shows it, `fraudlab traffic --stop` stops it")
+    return 0
+
+
 def _down(args: argparse.Namespace) -> int:
     from cloud.launcher import down
 
@@ -154,6 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     kill_host = sub.add_parser("kill-host", help="terminate one host and all its tasks")
     kill_host.add_argument("--host", help="EC2 instance id (default: the first)")
     kill_host.set_defaults(func=_kill_host)
+
+    traffic = sub.add_parser("traffic", help="send transactions to the load balancer")
+    traffic.add_argument("--rate", type=float, default=50, help="transactions per second")
+    traffic.add_argument("--profile", default="steady",
+                         help="steady | spike[:factor] (Black Friday: spike:10) | ramp[:to]")
+    traffic.add_argument("--duration", type=float, default=600, help="stop after (s)")
+    traffic.add_argument("--stop", action="store_true", help="stop the traffic")
+    traffic.add_argument("--json", action="store_true")
+    traffic.set_defaults(func=_traffic)
 
     down = sub.add_parser("down", help="stop the local cloud and every replica")
     down.set_defaults(func=_down)

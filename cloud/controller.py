@@ -22,6 +22,7 @@ import requests
 
 from cloud.autoscaler import CapacityAutoscaler
 from cloud.clock import Clock
+from cloud.lb.routing import Target
 from cloud.placement import DRAINING, Host
 from cloud.replica import free_port
 from cloud.resources import instance_type
@@ -39,6 +40,7 @@ from cloud.scheduler import (
 
 READY_TIMEOUT = 0.25  # seconds for one GET /ready probe
 SERVICE_PREFIX = "ecs-svc/"
+TARGET_GROUP = "fraud-tg"
 
 
 @dataclass
@@ -104,7 +106,8 @@ class ClusterController:
     def __init__(self, endpoint: Any, runtime: Runtime, clock: Clock,
                  cluster: str = "fraud-cluster", writeback: Any | None = None,
                  seed: int | None = None,
-                 resolve_image: Callable[[str], str] | None = None) -> None:
+                 resolve_image: Callable[[str], str] | None = None,
+                 lb: Any | None = None) -> None:
         self.endpoint = endpoint
         self.ecs = endpoint.client("ecs")
         self.runtime = runtime
@@ -112,6 +115,8 @@ class ClusterController:
         self.cluster = cluster
         self.writeback = writeback
         self.resolve_image = resolve_image or (lambda image: image)
+        self.lb = lb  # the load balancer's proxy: RUNNING tasks are its targets
+        self._draining: dict[str, TaskRun] = {}  # deregistered, stopped once drained
         self.rng = random.Random(seed)
         self.new_id = task_id_factory(self.rng)
         self.services: dict[str, ServiceState] = {}
@@ -242,6 +247,7 @@ class ClusterController:
                 self.services[name] = plan.state
                 self._apply(spec, plan)
                 plans.append(plan)
+            self._stop_drained()
             self._launch_due()
             self._write_back()
             self._autoscale(plans)
@@ -264,6 +270,13 @@ class ClusterController:
                               f"task {tr.task_id[:8]}: {tr.from_status} → {tr.to_status} "
                               f"({tr.reason})", task=tr.task_id)
             run = self.runs.get(tr.task_id)
+            if tr.to_status == RUNNING and run and self.lb:
+                self.lb.register(Target(tr.task_id, "127.0.0.1", run.port))
+                self.timeline.add(self.clock, "event", f"(service {spec.name}) registered 1 "
+                                  f"targets in (target-group {TARGET_GROUP})", task=tr.task_id)
+            if (tr.to_status == STOPPED and self.lb and tr.task_id not in self._draining
+                    and self.lb.state_of(tr.task_id) not in (None, "draining", "unused")):
+                self.lb.deregister(tr.task_id)  # a crash: no draining, in-flight requests fail
             if tr.to_status == STOPPED and run and not run.exited:
                 self._stop_container(run, kill=True)  # e.g. its host was terminated
         for ev in plan.events:
@@ -293,8 +306,23 @@ class ClusterController:
             run = self.runs.get(stop.task_id)
             self.timeline.add(self.clock, "stop", f"stopping task {stop.task_id[:8]}: "
                               f"{stop.reason}", task=stop.task_id)
-            if run and not run.exited:
+            if run and not run.exited and self.lb:
+                # ECS deregisters the target and waits for draining before it stops the
+                # task (ecs-facts.md §4 "Deregistration on stop").
+                self.lb.deregister(stop.task_id)
+                self._draining[stop.task_id] = run
+                self.timeline.add(self.clock, "event", f"(service {spec.name}) deregistered 1 "
+                                  f"targets in (target-group {TARGET_GROUP})", task=stop.task_id)
+            elif run and not run.exited:
                 self._stop_container(run, kill=False)
+
+    def _stop_drained(self) -> None:
+        """Stop the containers of deregistered targets once the load balancer drained them."""
+        for task_id, run in list(self._draining.items()):
+            if self.lb is None or self.lb.state_of(task_id) in ("unused", None) or run.exited:
+                del self._draining[task_id]
+                if not run.exited:
+                    self._stop_container(run, kill=False)
 
     def clock_to_wall(self, lab_seconds: float) -> float:
         to_wall = getattr(self.clock, "to_wall", None)

@@ -24,6 +24,7 @@ from cloud.endpoint import Endpoint, open_endpoint
 
 TICK_SECONDS = 0.2
 CLUSTER = "fraud-cluster"
+LB_PORT = 8080
 
 
 LOCAL_IMAGE = "fraudlab/service:slim"
@@ -44,7 +45,7 @@ class LocalCloud:
 
     def __init__(self, runtime: str | None = None, time_scale: float = 12.0,
                  env: dict[str, str] | None = None, control_port: int = 0,
-                 cluster: str = CLUSTER) -> None:
+                 cluster: str = CLUSTER, lb_port: int | None = None) -> None:
         from cloud.runtime.choose import choose_runtime
 
         self.clock = LabClock(time_scale=time_scale)
@@ -61,8 +62,16 @@ class LocalCloud:
 
             remove_orphans()  # containers a crashed local cloud left behind
         self.runtime_why = str(getattr(self.runtime, "why", ""))
+        from cloud.lb.health import HealthSettings
+        from cloud.lb.proxy import LoadBalancer
+
+        port = lb_port if lb_port is not None else int(os.environ.get("FRAUDLAB_LB_PORT", LB_PORT))
+        # ALB's defaults (interval 30 s, thresholds 5/2) on lab time; the path the service has.
+        self.lb = LoadBalancer(port=port, clock=self.clock, health=HealthSettings(path="/health"))
+        self.traffic: Any = None
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
-                                            writeback=writeback, resolve_image=local_image)
+                                            writeback=writeback, resolve_image=local_image,
+                                            lb=self.lb)
         self.token = state.new_token()
         self.control = ControlServer(self.token, self._routes(), port=control_port)
         self._stop = threading.Event()
@@ -77,15 +86,65 @@ class LocalCloud:
                 body.get("task"))},
             ("POST", "/v1/kill-host"): lambda body: self.kill_host(body.get("host")),
             ("POST", "/v1/down"): lambda _: self._down_soon(),
+            ("GET", "/v1/lb"): lambda _: self.lb.snapshot(),
+            ("POST", "/v1/lb"): self.configure_lb,
+            ("POST", "/v1/traffic"): self.start_traffic,
+            ("POST", "/v1/traffic/stop"): lambda _: self.stop_traffic(),
+            ("GET", "/v1/traffic"): lambda _: self.traffic_snapshot(),
         }
 
+    def configure_lb(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The target group's algorithm and the kit-only retry knob."""
+        if "algorithm" in body:
+            self.lb.set_algorithm(str(body["algorithm"]))
+        if "retry" in body:
+            if not isinstance(body["retry"], bool):
+                raise ValueError("retry must be true or false")
+            self.lb.retry_on_connect_error = body["retry"]
+        snap = self.lb.snapshot(trace_limit=0)
+        return {"algorithm": snap["algorithm"], "retry": snap["retry_on_connect_error"],
+                "retry_label": snap["retry_label"]}
+
+    def start_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Open-loop traffic to the load balancer (replaces any running traffic)."""
+        from cloud.traffic.generator import TrafficGenerator
+        from cloud.traffic.profiles import parse_profile
+
+        rate = body.get("rate", 50)
+        if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 5000:
+            raise ValueError(f"rate must be a number of requests per second in (0, 5000], "
+                             f"got {rate!r}")
+        duration = body.get("duration", 600)
+        if not isinstance(duration, int | float) or not 0 < duration <= 3600:
+            raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
+        profile = parse_profile(str(body.get("profile", "steady")), float(rate))
+        self.stop_traffic()
+        self.traffic = TrafficGenerator(self.lb.url, profile, clock=self.clock,
+                                        max_duration=float(duration))
+        self.traffic.start()
+        name = body.get("profile", "steady")
+        self.controller.timeline.add(self.clock, "traffic",
+                                     f"traffic: {name} at {rate} tx/s to {self.lb.url}", "real")
+        return {"traffic": "started", "target": self.lb.url, "rate": rate,
+                "profile": body.get("profile", "steady")}
+
+    def stop_traffic(self) -> dict[str, Any]:
+        if self.traffic is not None:
+            self.traffic.stop()
+        return self.traffic_snapshot()
+
+    def traffic_snapshot(self) -> dict[str, Any]:
+        return self.traffic.snapshot().as_dict() if self.traffic is not None else {}
+
     def start(self) -> None:
+        self.lb.start()
         self.control.start()
         self._loop.start()
         state.write_cloud({"pid": os.getpid(), "control_url": self.control.url,
                            "aws_endpoint": self.endpoint.url, "endpoint_kind": self.endpoint.kind,
                            "runtime": self.runtime.name, "runtime_why": self.runtime_why,
                            "time_scale": self.clock.time_scale, "cluster": self.controller.cluster,
+                           "lb_url": self.lb.url,
                            "started_at": time.time()})
 
     def _run(self) -> None:
@@ -99,7 +158,9 @@ class LocalCloud:
 
     def snapshot(self) -> dict[str, Any]:
         snap = self.controller.snapshot()
-        snap.update({"aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
+        lb = self.lb.snapshot(trace_limit=20)
+        snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
+                     "aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
                      "runtime_why": self.runtime_why, "time_scale": self.clock.time_scale,
                      "tick_errors": self.tick_errors[-5:]})
         return snap
@@ -138,7 +199,9 @@ class LocalCloud:
         if self._loop.is_alive() and self._loop is not threading.current_thread():
             self._loop.join(5)
         try:
+            self.stop_traffic()
             self.controller.close()
+            self.lb.stop()
         finally:
             self.control.stop()
             self.endpoint.stop()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 
 import pytest
+
+# Every local cloud a test starts (in-process or through the CLI) gets its load balancer on a
+# free port instead of 8080, so several can run side by side.
+os.environ.setdefault("FRAUDLAB_LB_PORT", "0")
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:

@@ -297,6 +297,10 @@ class LoadBalancer:
         """Targets (state, reason, outstanding, counters), totals, recent trace and events."""
         return self._call(self._snapshot, trace_limit)
 
+    def state_of(self, target_id: str) -> str | None:
+        """The target's state now (None when it was never registered or is pruned)."""
+        return self._call(self._state_of, target_id)
+
     def wait_for_state(self, target_id: str, state: str, timeout: float = 10.0) -> bool:
         """Poll until ``target_id`` is in ``state`` (for tests and the demo); False on timeout."""
         deadline = time.monotonic() + timeout

@@ -1,0 +1,75 @@
+"""The load balancer in the local cloud: RUNNING tasks become targets, traffic reaches every
+task through it, and a scale-in under load drains its targets first — 0 failed requests."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from cloud.localcloud import LocalCloud
+from cloud.replica import free_port
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _healthy(lc: LocalCloud) -> set[str]:
+    return {t["id"] for t in lc.lb.snapshot(trace_limit=0)["targets"] if t["state"] == "healthy"}
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    from cloud.steps.plan import deploy_all
+
+    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
+    lc = LocalCloud("process", time_scale=12.0, lb_port=0,
+                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    lc.start()
+    deploy_all(lc.endpoint.client, desired=4, placement="spread", hosts=2)
+    _wait(lambda: len(_healthy(lc)) == 4, 60, "4 healthy targets")
+    yield lc
+    lc.stop()
+
+
+def _traffic(lc: LocalCloud, rate: float, seconds: float):
+    lc.start_traffic({"rate": rate, "profile": "steady", "duration": seconds})
+    assert lc.traffic.wait(seconds + 15)
+    return lc.traffic.snapshot().as_dict()
+
+
+def test_running_tasks_are_targets_and_traffic_reaches_each(cloud) -> None:
+    running = {t["task_id"] for t in cloud.snapshot()["tasks"] if t["last_status"] == "RUNNING"}
+    assert _healthy(cloud) == running
+    snap = _traffic(cloud, 40, 3)
+    assert snap["completed"] >= 80
+    assert snap["ok"] == snap["completed"]
+    assert sum(snap["errors"].values()) == 0
+    assert set(snap["tasks"]) == running  # round robin: every task answered
+    texts = [e["text"] for e in cloud.snapshot()["timeline"]]
+    assert sum("registered 1 targets in (target-group fraud-tg)" in t for t in texts) >= 4
+
+
+def test_scale_in_under_load_drains_first_zero_failed_requests(cloud) -> None:
+    cloud.start_traffic({"rate": 40, "profile": "steady", "duration": 8})
+    time.sleep(1.5)
+    cloud.endpoint.client("ecs").update_service(cluster="fraud-cluster", service="fraud-svc",
+                                                desiredCount=2)
+    _wait(lambda: len(_healthy(cloud)) == 2, 30, "2 healthy targets after scale-in")
+    assert cloud.traffic.wait(20)
+    snap = cloud.traffic.snapshot().as_dict()
+    assert snap["completed"] >= 200
+    assert sum(snap["errors"].values()) == 0, snap["errors"]
+    assert snap["ok"] == snap["completed"]
+    states = {t["id"]: t["state"] for t in cloud.lb.snapshot(trace_limit=0)["targets"]}
+    assert sorted(states.values()).count("unused") == 2
+    texts = [e["text"] for e in cloud.snapshot()["timeline"]]
+    assert sum("deregistered 1 targets" in t for t in texts) == 2

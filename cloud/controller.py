@@ -89,13 +89,15 @@ class Timeline:
 
 
 def strategy_name(placement_strategy: list[dict[str, str]] | None) -> str:
-    """ECS placementStrategy → the scheduler's strategy name (default: spread by AZ)."""
+    """ECS placementStrategy → the scheduler's strategy name, from its FIRST entry (the one
+    that ranks first); none → ECS's default for services, spread by AZ."""
     for s in placement_strategy or []:
-        if s.get("type") == "spread" and s.get("field") in ("instanceId", "host"):
-            return "spread:instanceId"
-        if s.get("type") == "binpack":
-            return f"binpack:{(s.get('field') or 'memory').lower()}"
-        if s.get("type") == "random":
+        kind, field_ = s.get("type"), s.get("field") or ""
+        if kind == "spread":
+            return "spread:instanceId" if field_ in ("instanceId", "host") else "spread"
+        if kind == "binpack":
+            return f"binpack:{(field_ or 'memory').lower()}"
+        if kind == "random":
             return "random"
     return "spread"
 

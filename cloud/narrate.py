@@ -43,6 +43,23 @@ def status(out: TextIO, snap: dict[str, Any]) -> None:
         print("\ntasks on hosts that are gone:", file=out)
         for t in orphans:
             _task_line(out, t)
+    lb = snap.get("load_balancer")
+    if lb:
+        print(f"\nload balancer {lb['url']} ({lb['algorithm']}; retry on connect error: "
+              f"{'on' if lb['retry_on_connect_error'] else 'off'} — {lb['retry_label']})",
+              file=out)
+        for t in lb["targets"]:
+            if t["state"] != "unused":
+                print(f"  target {t['id'][:12]} {t['state']:<10} outstanding "
+                      f"{t['outstanding']:>3}  requests {t.get('requests', 0)}", file=out)
+    traffic = snap.get("traffic")
+    if traffic:
+        lat = traffic.get("latency", {})
+        print(f"\ntraffic ({'running' if traffic['running'] else traffic['stop_reason']}): "
+              f"target {traffic['target_rate']:.0f} tx/s, {traffic['completed']} answered, "
+              f"errors {sum(traffic['errors'].values())}, dropped {traffic['dropped']}, "
+              f"p50 {lat.get('p50_ms', 0):.1f} ms, p99 {lat.get('p99_ms', 0):.1f} ms",
+              file=out)
     cap = snap.get("capacity")
     if cap:
         latest = cap["datapoints"][-1]["value"] if cap["datapoints"] else None

@@ -1,9 +1,9 @@
 """``fraudlab demo``: the kit's main job, narrated, non-interactive.
 
 Bring up the local cloud → deploy the fraud service the way a bank would (ECR, task
-definition, cluster, two t3.medium hosts, a service of 4 tasks) → send real transactions to
-every task → crash one and watch ECS replace it → read the truth back through the AWS API →
-stop everything. Each step carries its badge: REAL, EMULATED or SIMULATED.
+definition, cluster, two t3.medium hosts, a service of 4 tasks) → send real transactions
+through the load balancer → crash one and watch ECS replace it → read the truth back
+through the AWS API → stop everything. Each step carries its badge: REAL, EMULATED or SIMULATED.
 """
 
 from __future__ import annotations
@@ -82,17 +82,31 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
 
 
 def _send_transactions(out: TextIO, result: DemoResult, count: int, seed: int) -> None:
-    snap = connect().get("/v1/snapshot")
-    tasks = [t for t in snap["tasks"] if t["last_status"] == "RUNNING"]
+    client = connect()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        lb = client.get("/v1/lb")
+        healthy = [t for t in lb["targets"] if t["state"] == "healthy"]
+        running = [t for t in client.get("/v1/snapshot")["tasks"]
+                   if t["last_status"] == "RUNNING"]
+        if healthy and len(healthy) == len(running):
+            break
+        time.sleep(0.1)
+    else:
+        raise TimeoutError("the load balancer's targets did not pass their health checks")
+    say(out, "simulated", f"The load balancer's {len(healthy)} targets passed their health "
+        "check (GET /health)", "In AWS: a registered target must pass one health check "
+        "before the ALB sends it traffic; interval 30 s by default (ecs-facts.md §6)")
     examples = sample_requests(count, seed=seed, fraud_share=0.25)
-    say(out, "real", f"Sending {len(examples)} simulated transactions, in turn to each of the "
-        f"{len(tasks)} tasks", "(the load balancer that will choose for you comes next)")
+    say(out, "real", f"Sending {len(examples)} simulated transactions to the load balancer "
+        f"{lb['url']} ({lb['algorithm']})",
+        "round_robin is ALB's default: it takes turns, it does not look for the least busy "
+        "task (ecs-facts.md §6, §11d)")
     print(f"\n{'':12}{'transaction':>11} {'amount':>9} {'truth':>7}  {'decision':<9}"
           f"{'score':>7}  answered by", file=out)
     session = requests.Session()
-    for i, (body, is_fraud) in enumerate(examples):
-        task = tasks[i % len(tasks)]
-        reply = session.post(f"{task['url']}/predict", json=body, timeout=10)
+    for body, is_fraud in examples:
+        reply = session.post(f"{lb['url']}/predict", json=body, timeout=10)
         reply.raise_for_status()
         data = reply.json()
         result.decisions.append({"transaction_id": body["transaction_id"],

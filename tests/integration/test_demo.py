@@ -1,5 +1,5 @@
-"""``fraudlab demo``: local cloud up, deploy, real transactions, a crash and its recovery,
-the AWS API's truth, down — as one command, on the process runtime."""
+"""``fraudlab demo``: local cloud up, deploy, real transactions through the load balancer, a
+crash and its recovery, the AWS API's truth, down — as one command, on the process runtime."""
 
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def test_demo_narration_shows_badges_commands_and_lessons(env) -> None:
     out = run.stdout
     for text in ("[REAL]", "[EMULATED]", "[SIMULATED]", "$ aws ecr create-repository",
                  "$ aws ecs create-service", "has reached a steady state",
-                 "Myth check:", "ECS replaced it", "exitCode 137",
+                 "Myth check:", "passed their health check", "to the load balancer",
+                 "it does not look for the least busy", "ECS replaced it", "exitCode 137",
                  "accurate and catch none"):
         assert text in out, text
 

@@ -69,6 +69,10 @@ class LocalCloud:
         # ALB's defaults (interval 30 s, thresholds 5/2) on lab time; the path the service has.
         self.lb = LoadBalancer(port=port, clock=self.clock, health=HealthSettings(path="/health"))
         self.traffic: Any = None
+        from cloud.metrics import LoadBalancerMetrics
+
+        self.metrics = LoadBalancerMetrics(self.endpoint.client("cloudwatch"), self.lb,
+                                           self.clock)
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb)
@@ -151,6 +155,7 @@ class LocalCloud:
         while not self._stop.is_set():
             try:
                 self.controller.tick()
+                self.metrics.tick()
             except Exception as exc:
                 self.tick_errors.append(f"{type(exc).__name__}: {exc}")
                 del self.tick_errors[:-20]
@@ -160,6 +165,7 @@ class LocalCloud:
         snap = self.controller.snapshot()
         lb = self.lb.snapshot(trace_limit=20)
         snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
+                     "alb_metrics": self.metrics.latest,
                      "aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
                      "runtime_why": self.runtime_why, "time_scale": self.clock.time_scale,
                      "tick_errors": self.tick_errors[-5:]})

@@ -168,7 +168,8 @@ class LoadBalancer:
         self.use_uvloop = use_uvloop  # libuv's loop when installed: about half the CPU/request
         self.trace: deque[tuple[Any, ...]] = deque(maxlen=trace_size)
         self.events: deque[dict[str, Any]] = deque(maxlen=1_000)
-        self.totals = {"requests": 0, "elb_502": 0, "elb_503": 0, "elb_504": 0, "retries": 0}
+        self.totals = {"requests": 0, "elb_502": 0, "elb_503": 0, "elb_504": 0, "retries": 0,
+                       "target_responses": 0, "target_time_ms": 0.0}
         self._entries: dict[str, _Entry] = {}
         self._targets: list[Target] = []  # registration order, without unused targets
         self._rr = 0
@@ -439,9 +440,12 @@ class LoadBalancer:
     def _record(self, request: web.BaseRequest, target_id: str | None,
                 counts: tuple[tuple[str, int], ...], status: int, started: float,
                 note: str = "", reason: str = "") -> None:
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
         self.trace.append((time.time(), self.clock.now(), request.method, request.path_qs,
-                           target_id, counts, status,
-                           round((time.perf_counter() - started) * 1000, 3), reason, note))
+                           target_id, counts, status, latency_ms, reason, note))
+        if target_id is not None and status not in (502, 503, 504):  # a target answered
+            self.totals["target_responses"] += 1
+            self.totals["target_time_ms"] += latency_ms
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()

@@ -57,6 +57,18 @@ def test_running_tasks_are_targets_and_traffic_reaches_each(cloud) -> None:
     texts = [e["text"] for e in cloud.snapshot()["timeline"]]
     assert sum("registered 1 targets in (target-group fraud-tg)" in t for t in texts) >= 4
 
+    # The per-minute ALB metrics reach the emulator's CloudWatch (a lab minute is 5 s here).
+    _wait(lambda: cloud.metrics.latest.get("RequestCount", 0) > 0, 20, "a published minute")
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    stats = cloud.endpoint.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/ApplicationELB", MetricName="RequestCount",
+        Dimensions=[{"Name": "LoadBalancer", "Value": "app/fraud-alb/0123456789abcdef"}],
+        StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1),
+        Period=60, Statistics=["Sum"])
+    assert sum(p["Sum"] for p in stats["Datapoints"]) > 0
+
 
 def test_scale_in_under_load_drains_first_zero_failed_requests(cloud) -> None:
     cloud.start_traffic({"rate": 40, "profile": "steady", "duration": 8})

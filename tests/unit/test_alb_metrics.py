@@ -1,0 +1,22 @@
+"""One lab minute of ALB metrics from the proxy's counters."""
+
+from __future__ import annotations
+
+from cloud.metrics import minute_metrics
+
+DELTA = {"requests": 600.0, "elb_502": 2.0, "elb_503": 1.0, "elb_504": 0.0,
+         "target_responses": 597.0, "target_time_ms": 597 * 4.0}
+
+
+def test_per_minute_metrics() -> None:
+    m = minute_metrics(DELTA, healthy=4)
+    assert m["RequestCount"] == 600
+    assert m["RequestCountPerTarget"] == 150  # requests ÷ healthy targets
+    assert m["HTTPCode_ELB_5XX_Count"] == 3
+    assert abs(m["TargetResponseTime"] - 0.004) < 1e-12  # seconds, average
+
+
+def test_no_healthy_target_and_no_answer_publish_no_per_target_or_time() -> None:
+    m = minute_metrics({**DELTA, "target_responses": 0.0, "target_time_ms": 0.0}, healthy=0)
+    assert "RequestCountPerTarget" not in m and "TargetResponseTime" not in m
+    assert m["RequestCount"] == 600

@@ -142,3 +142,21 @@ def slim_image(docker_client) -> str:
         pytest.fail(f"building {SLIM_IMAGE} failed:\n{built.stdout[-4000:]}\n"
                     f"{built.stderr[-4000:]}")
     return SLIM_IMAGE
+
+
+def _wait_for(predicate: Callable[[], object], timeout: float, what: str,
+              interval: float = 0.05) -> object:
+    """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def wait_for() -> Callable[..., object]:
+    """The bounded polling wait the local-cloud tests share."""
+    return _wait_for

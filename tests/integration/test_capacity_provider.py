@@ -24,14 +24,6 @@ DESIRED = 9  # 256 CPU / 512 MiB each: 7 fit on a t3.medium (memory-bound), 2 ne
 AFTER = 2
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _running(snap):
@@ -57,15 +49,15 @@ def cloud(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def scaled_out(cloud):
+def scaled_out(wait_for, cloud):
     from cloud.steps.plan import deploy_all
 
     started = time.monotonic()
     steps = deploy_all(cloud.endpoint.client, desired=DESIRED, placement="binpack", hosts=1,
                        capacity_provider=True, max_hosts=3, instance_warmup_period=30)
     ecs = cloud.endpoint.client("ecs")
-    _wait(lambda: len(_instances(ecs)) == 2, 20, "a second container instance")
-    snap = _wait(lambda: (s := cloud.snapshot()) and len(_running(s)) == DESIRED and s, 60,
+    wait_for(lambda: len(_instances(ecs)) == 2, 20, "a second container instance")
+    snap = wait_for(lambda: (s := cloud.snapshot()) and len(_running(s)) == DESIRED and s, 60,
                  f"{DESIRED} RUNNING tasks")
     return {"steps": steps, "snapshot": snap, "seconds": time.monotonic() - started}
 
@@ -140,7 +132,7 @@ def test_a_second_host_is_launched_for_tasks_that_do_not_fit(cloud, scaled_out) 
     assert max(d["Maximum"] for d in stats) == 200.0
 
 
-def test_the_empty_host_is_retired_after_15_low_minutes(cloud, scaled_out) -> None:
+def test_the_empty_host_is_retired_after_15_low_minutes(wait_for, cloud, scaled_out) -> None:
     ecs = cloud.endpoint.client("ecs")
     ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=AFTER)
     asked = cloud.clock.now()
@@ -150,10 +142,10 @@ def test_the_empty_host_is_retired_after_15_low_minutes(cloud, scaled_out) -> No
         busy = {t["host"] for t in snap["tasks"] if t["last_status"] != "STOPPED"}
         empty = [h["instance_id"] for h in snap["hosts"] if h["instance_id"] not in busy]
         return len(_running(snap)) == AFTER and len(busy) == 1 and empty
-    empty = _wait(one_empty, 20, f"{AFTER} tasks left, all on one host")
+    empty = wait_for(one_empty, 20, f"{AFTER} tasks left, all on one host")
     assert len(empty) == 1  # binpack scale-in empties the host with the most room first
 
-    cis = _wait(lambda: (c := _instances(ecs)) and len(c) == 1 and c, 40,
+    cis = wait_for(lambda: (c := _instances(ecs)) and len(c) == 1 and c, 40,
                 "the empty host to be retired")
     assert cis[0]["ec2InstanceId"] != empty[0]
     ins = [e for e in cloud.snapshot()["timeline"]
@@ -176,7 +168,7 @@ def test_the_empty_host_is_retired_after_15_low_minutes(cloud, scaled_out) -> No
     assert not cloud.tick_errors
 
 
-def test_a_killed_group_host_is_replaced_by_the_auto_scaling_group(tmp_path) -> None:
+def test_a_killed_group_host_is_replaced_by_the_auto_scaling_group(wait_for, tmp_path) -> None:
     """EC2 Auto Scaling keeps its desired capacity: a terminated member is replaced, the new
     instance's agent registers it, and the service's tasks run again."""
     from cloud.steps.plan import deploy_all
@@ -188,7 +180,7 @@ def test_a_killed_group_host_is_replaced_by_the_auto_scaling_group(tmp_path) -> 
     try:
         deploy_all(lc.endpoint.client, desired=3, hosts=2, capacity_provider=True,
                    instance_warmup_period=30)
-        snap = _wait(lambda: (s := lc.snapshot()) and len(_running(s)) == 3 and s, 60,
+        snap = wait_for(lambda: (s := lc.snapshot()) and len(_running(s)) == 3 and s, 60,
                      "3 RUNNING tasks")
         victim = snap["hosts"][0]["instance_id"]
         assert lc.kill_host(victim)["replaced_by_auto_scaling_group"] is True
@@ -198,7 +190,7 @@ def test_a_killed_group_host_is_replaced_by_the_auto_scaling_group(tmp_path) -> 
             ids = {h["instance_id"] for h in s["hosts"]}
             return s if len(ids) == 2 and victim not in ids and len(_running(s)) == 3 else None
 
-        snap = _wait(recovered, 60, "a replacement instance and 3 RUNNING tasks")
+        snap = wait_for(recovered, 60, "a replacement instance and 3 RUNNING tasks")
         texts = [e["text"] for e in snap["timeline"] if e["kind"] == "capacity"]
         assert any("joined Auto Scaling group" in t for t in texts)
         group = lc.endpoint.client("autoscaling").describe_auto_scaling_groups()[

@@ -19,14 +19,6 @@ from service.contract import example_transaction
 DESIRED = 4
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +32,7 @@ def cloud(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def deployed(cloud):
+def deployed(wait_for, cloud):
     from cloud.steps.plan import deploy_all
 
     started = time.monotonic()
@@ -51,7 +43,7 @@ def deployed(cloud):
         running = [t for t in snap["tasks"] if t["last_status"] == "RUNNING"]
         return snap if len(running) == DESIRED else None
 
-    snap = _wait(all_running, 60, f"{DESIRED} RUNNING tasks")
+    snap = wait_for(all_running, 60, f"{DESIRED} RUNNING tasks")
     return {"steps": steps, "snapshot": snap, "seconds": time.monotonic() - started}
 
 
@@ -97,7 +89,7 @@ def test_describe_calls_tell_the_truth(cloud, deployed) -> None:
     assert sum(ci["runningTasksCount"] for ci in cis) == DESIRED
 
 
-def test_a_crashed_task_is_replaced_within_two_seconds(cloud, deployed) -> None:
+def test_a_crashed_task_is_replaced_within_two_seconds(wait_for, cloud, deployed) -> None:
     before = {t["task_id"] for t in _running(cloud.snapshot())}
     victim = cloud.controller.crash()
     killed_at = time.monotonic()
@@ -107,7 +99,7 @@ def test_a_crashed_task_is_replaced_within_two_seconds(cloud, deployed) -> None:
         now = {t["task_id"] for t in _running(snap)}
         return snap if len(now) == DESIRED and victim not in now else None
 
-    snap = _wait(replaced, 10, "a replacement RUNNING task")
+    snap = wait_for(replaced, 10, "a replacement RUNNING task")
     new = [t for t in _running(snap) if t["task_id"] not in before]
     assert len(new) == 1
     reply = requests.post(f"{new[0]['url']}/predict", json=example_transaction(), timeout=5)
@@ -122,14 +114,14 @@ def test_a_crashed_task_is_replaced_within_two_seconds(cloud, deployed) -> None:
     assert stopped["containers"][0]["exitCode"] == 137
 
 
-def test_stop_leaves_no_process(tmp_path) -> None:
+def test_stop_leaves_no_process(wait_for, tmp_path) -> None:
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
     from cloud.steps.plan import deploy_all
 
     lc = LocalCloud("process", env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
     lc.start()
     deploy_all(lc.endpoint.client, desired=2, placement="binpack", hosts=1)
-    _wait(lambda: len(_running(lc.snapshot())) == 2, 60, "2 RUNNING tasks")
+    wait_for(lambda: len(_running(lc.snapshot())) == 2, 60, "2 RUNNING tasks")
     pids = [lc.runtime.pid(t["task_id"]) for t in _running(lc.snapshot())]
     lc.stop()
     for pid in pids:
@@ -139,7 +131,7 @@ def test_stop_leaves_no_process(tmp_path) -> None:
 
 
 @pytest.mark.docker
-def test_docker_runtime_end_to_end(tmp_path, docker_client, slim_image) -> None:
+def test_docker_runtime_end_to_end(wait_for, tmp_path, docker_client, slim_image) -> None:
     """Real containers with the task definition's limits; a crash replaced; nothing left."""
     from cloud.runtime.docker import OWNER_LABEL
     from cloud.steps.plan import deploy_all
@@ -149,7 +141,7 @@ def test_docker_runtime_end_to_end(tmp_path, docker_client, slim_image) -> None:
     lc.start()
     try:
         deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
-        snap = _wait(lambda: (s := lc.snapshot()) and len(_running(s)) == 2 and s, 90,
+        snap = wait_for(lambda: (s := lc.snapshot()) and len(_running(s)) == 2 and s, 90,
                      "2 RUNNING containers")
         for t in _running(snap):
             reply = requests.post(f"{t['url']}/predict", json=example_transaction(), timeout=5)
@@ -160,7 +152,7 @@ def test_docker_runtime_end_to_end(tmp_path, docker_client, slim_image) -> None:
             assert container.attrs["HostConfig"]["NetworkMode"] == "host"
         victim = lc.controller.crash()
         killed = time.monotonic()
-        _wait(lambda: (s := lc.snapshot()) and len(_running(s)) == 2
+        wait_for(lambda: (s := lc.snapshot()) and len(_running(s)) == 2
               and victim not in {t["task_id"] for t in _running(s)}, 30, "a replacement")
         assert time.monotonic() - killed < 10
         owner = lc.runtime.owner

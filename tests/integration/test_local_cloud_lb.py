@@ -12,22 +12,12 @@ from cloud.localcloud import LocalCloud
 from cloud.replica import free_port
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _healthy(lc: LocalCloud) -> set[str]:
     return {t["id"] for t in lc.lb.snapshot(trace_limit=0)["targets"] if t["state"] == "healthy"}
 
 
 @pytest.fixture
-def cloud(tmp_path):
+def cloud(wait_for, tmp_path):
     from cloud.steps.plan import deploy_all
 
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
@@ -35,7 +25,7 @@ def cloud(tmp_path):
                     env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
     lc.start()
     deploy_all(lc.endpoint.client, desired=4, placement="spread", hosts=2)
-    _wait(lambda: len(_healthy(lc)) == 4, 60, "4 healthy targets")
+    wait_for(lambda: len(_healthy(lc)) == 4, 60, "4 healthy targets")
     yield lc
     lc.stop()
 
@@ -46,7 +36,7 @@ def _traffic(lc: LocalCloud, rate: float, seconds: float):
     return lc.traffic.snapshot().as_dict()
 
 
-def test_running_tasks_are_targets_and_traffic_reaches_each(cloud) -> None:
+def test_running_tasks_are_targets_and_traffic_reaches_each(wait_for, cloud) -> None:
     running = {t["task_id"] for t in cloud.snapshot()["tasks"] if t["last_status"] == "RUNNING"}
     assert _healthy(cloud) == running
     snap = _traffic(cloud, 40, 3)
@@ -58,7 +48,7 @@ def test_running_tasks_are_targets_and_traffic_reaches_each(cloud) -> None:
     assert sum("registered 1 targets in (target-group fraud-tg)" in t for t in texts) >= 4
 
     # The per-minute ALB metrics reach the emulator's CloudWatch (a lab minute is 5 s here).
-    _wait(lambda: cloud.metrics.latest.get("RequestCount", 0) > 0, 20, "a published minute")
+    wait_for(lambda: cloud.metrics.latest.get("RequestCount", 0) > 0, 20, "a published minute")
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC)
@@ -70,12 +60,12 @@ def test_running_tasks_are_targets_and_traffic_reaches_each(cloud) -> None:
     assert sum(p["Sum"] for p in stats["Datapoints"]) > 0
 
 
-def test_scale_in_under_load_drains_first_zero_failed_requests(cloud) -> None:
+def test_scale_in_under_load_drains_first_zero_failed_requests(wait_for, cloud) -> None:
     cloud.start_traffic({"rate": 40, "profile": "steady", "duration": 8})
     time.sleep(1.5)
     cloud.endpoint.client("ecs").update_service(cluster="fraud-cluster", service="fraud-svc",
                                                 desiredCount=2)
-    _wait(lambda: len(_healthy(cloud)) == 2, 30, "2 healthy targets after scale-in")
+    wait_for(lambda: len(_healthy(cloud)) == 2, 30, "2 healthy targets after scale-in")
     assert cloud.traffic.wait(20)
     snap = cloud.traffic.snapshot().as_dict()
     assert snap["completed"] >= 200

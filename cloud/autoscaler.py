@@ -29,7 +29,7 @@ from cloud.capacity import (
     ManagedScaling,
     decide,
 )
-from cloud.clock import Clock
+from cloud.clock import Clock, lab_to_epoch
 from cloud.placement import Host, TaskRequest
 
 SETTINGS_TTL = 3.0  # wall seconds between re-reads of the capacity provider and its group
@@ -228,8 +228,7 @@ class CapacityAutoscaler:
 
     def _publish(self, provider: Provider, dp: Datapoint) -> None:
         """The minute's CapacityProviderReservation datapoint, into CloudWatch."""
-        scale = max(float(getattr(self.clock, "time_scale", 1.0)), 1e-9)
-        at = time.time() - (self.clock.now() - dp.at) / scale  # the lab minute, in epoch s
+        at = lab_to_epoch(self.clock, dp.at)  # the lab minute, in epoch s
         self._client("cloudwatch").put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=[{
             "MetricName": METRIC_NAME, "Timestamp": at, "Value": dp.value, "Unit": "Percent",
             "Dimensions": [{"Name": "ClusterName", "Value": self.cluster},

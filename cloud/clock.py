@@ -108,3 +108,10 @@ class ManualClock(_Scaled):
             raise ValueError(f"a clock only moves forward: advance({seconds!r})")
         self._now += seconds
         return self._now
+
+
+def lab_to_epoch(clock: Clock, lab: float) -> float:
+    """A lab timestamp as wall epoch seconds (for AWS timestamps): ``lab`` was
+    ``(now - lab) / time_scale`` wall seconds ago."""
+    scale = max(float(getattr(clock, "time_scale", 1.0)), 1e-9)
+    return time.time() - (clock.now() - lab) / scale

@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from cloud.autoscaler import CapacityAutoscaler
-from cloud.clock import Clock
+from cloud.clock import Clock, lab_to_epoch
 from cloud.lb.routing import Target
 from cloud.placement import DRAINING, Host
 from cloud.replica import free_port
@@ -464,7 +464,4 @@ class ClusterController:
 
 
 def _epoch(clock: Clock, lab: float | None) -> float | None:
-    """A lab timestamp as epoch seconds for the emulator (lab time runs faster than wall)."""
-    if lab is None:
-        return None
-    return time.time() - (clock.now() - lab) / max(getattr(clock, "time_scale", 1.0), 1e-9)
+    return None if lab is None else lab_to_epoch(clock, lab)

@@ -132,6 +132,8 @@ class ClusterController:
         self._stopper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="task-stop")
         self._http = requests.Session()
         self._later: dict[str, list[Observation]] = {}  # seen while acting, applied next pass
+        self._written_tasks: dict[str, Any] = {}  # task id → the TaskState last written back
+        self._written_events: dict[str, tuple[tuple[Any, ...], list[tuple[float, str]]]] = {}
         self.autoscaler = CapacityAutoscaler(endpoint, clock, cluster, self.timeline)
 
     # -- reading the desired state ---------------------------------------------------------
@@ -379,14 +381,22 @@ class ClusterController:
             return
         for state in self.services.values():
             for t in state.tasks:
+                if self._written_tasks.get(t.task_id) == t:
+                    continue  # only we change tasks in the emulator: write what changed
                 self.writeback.set_task(
                     self.cluster, t.task_id, t.last_status, t.desired_status,
                     started_at=_epoch(self.clock, t.started_at),
                     stopped_at=_epoch(self.clock, t.stopped_at),
                     stopped_reason=t.stopped_reason, exit_code=t.exit_code)
-            self.writeback.set_service(
-                self.cluster, state.name, state.running_count, state.pending_count,
-                [(_epoch(self.clock, e.at) or time.time(), e.message) for e in state.events])
+                self._written_tasks[t.task_id] = t
+            events, stamped = self._written_events.get(state.name, ((), []))
+            if events != state.events:  # stamp each event's time once, not every pass
+                stamped = [(_epoch(self.clock, e.at) or time.time(), e.message)
+                           for e in state.events]
+                self._written_events[state.name] = (state.events, stamped)
+            # Counts every pass: moto's UpdateService fakes runningCount = desiredCount.
+            self.writeback.set_service(self.cluster, state.name, state.running_count,
+                                       state.pending_count, stamped)
         hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
         for h in hosts:
             if not h.container_instance_arn:

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 
 import pytest
+
+from cloud.replica import free_port as free_port_on_loopback
 
 # Every local cloud a test starts (in-process or through the CLI) gets its load balancer on a
 # free port instead of 8080, so several can run side by side.
 os.environ.setdefault("FRAUDLAB_LB_PORT", "0")
 
 
-def find_free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now (the OS picks it; bind soon after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def free_port_factory() -> Callable[[], int]:
     """A function giving a free TCP port on 127.0.0.1 (usable from any fixture scope)."""
-    return find_free_port
+    return free_port_on_loopback
 
 
 @pytest.fixture

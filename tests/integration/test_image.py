@@ -12,7 +12,6 @@ Skipped, with the reason, when no Docker engine answers.
 from __future__ import annotations
 
 import os
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cloud.replica import free_port
 from service.contract import example_transaction, to_model_row
 from service.model import load_model
 from service.validation import validate_body
@@ -42,12 +42,6 @@ HEALTHY_TIMEOUT_S = 60  # first probe after the 10 s interval, at most 3 failure
 @pytest.fixture(scope="module")
 def image(docker_client, slim_image):
     return docker_client.images.get(slim_image)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_ready(container, base: str) -> None:
@@ -73,7 +67,7 @@ def _wait_ready(container, base: str) -> None:
 @pytest.fixture(scope="module")
 def running(docker_client, image):
     """(container, base URL) of one task of the slim image, removed afterwards."""
-    port = _free_port()
+    port = free_port()
     container = docker_client.containers.run(
         image.id,
         name=f"fraudlab-test-{uuid.uuid4().hex[:8]}",

@@ -87,6 +87,28 @@ class Runtime(Protocol):
         """Task ids whose containers are alive."""
         ...
 
+    def cpu_seconds(self, task_id: str) -> float | None:
+        """CPU seconds (user + system) the task's container has used since it started, or
+        None when the runtime cannot tell (the task is unknown or gone). Cumulative, like a
+        cgroup's ``cpuacct.usage``: callers take differences over time."""
+        return None
+
+    def memory_bytes(self, task_id: str) -> int | None:
+        """Memory the task's container uses now (bytes), or None when unknown."""
+        return None
+
     def close(self) -> None:
         """Stop every container this runtime started (no orphans)."""
         ...
+
+
+def cpu_seconds(runtime: object, task_id: str) -> float | None:
+    """``runtime.cpu_seconds(task_id)``, or None for a runtime without CPU accounting."""
+    method = getattr(runtime, "cpu_seconds", None)
+    return method(task_id) if callable(method) else None
+
+
+def memory_bytes(runtime: object, task_id: str) -> int | None:
+    """``runtime.memory_bytes(task_id)``, or None for a runtime without memory accounting."""
+    method = getattr(runtime, "memory_bytes", None)
+    return method(task_id) if callable(method) else None

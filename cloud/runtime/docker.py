@@ -11,6 +11,11 @@ Stopped containers stay (as ECS keeps them for a while, with their logs) until `
 which removes every container with this runtime's owner label; ``remove_orphans()`` removes
 those of runtimes whose process is gone (a crashed lab).
 
+CPU and memory are measured from the container's cgroup: read straight from its files under
+``/sys/fs/cgroup`` when the engine runs on this machine (v2 ``cpu.stat`` / ``memory.current``,
+or v1 ``cpuacct.usage`` / ``memory.usage_in_bytes``; a few hundred bytes per read), else from one
+``GET /containers/<id>/stats?stream=false&one-shot=true`` of the Docker API.
+
 Two Docker facts a learner meets: PID 1 of a container ignores signals it has no handler for,
 so a ``stop()`` while gunicorn is still booting waits out the timeout and ends in SIGKILL (137);
 and the kernel's OOM killer kills one process of the container: when it picks a gunicorn
@@ -29,7 +34,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
@@ -50,6 +58,59 @@ OWNER_LABEL = "fraudlab.owner"
 BANDWIDTH_BYTES_PER_S = 50_000_000  # as the process runtime: a registry in the same region
 COMPRESSION = 0.3  # registry layers are gzipped: a pull moves ~30 % of the unpacked size
 ALIVE_STATES = {"created", "running", "restarting", "paused"}
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_candidates(container_id: str, root: Path = CGROUP_ROOT) -> list[tuple[str, Path]]:
+    """Where a container's cgroup may live: ("v2", dir) for the systemd and cgroupfs drivers,
+    ("v1", cpuacct dir) for cgroup v1."""
+    scope = f"docker-{container_id}.scope"
+    return [("v2", root / "system.slice" / scope), ("v2", root / "docker" / container_id),
+            ("v1", root / "cpuacct" / "docker" / container_id),
+            ("v1", root / "cpu,cpuacct" / "docker" / container_id),
+            ("v1", root / "cpuacct" / "system.slice" / scope)]
+
+
+def v1_memory_dir(cpuacct_dir: Path) -> Path:
+    """cgroup v1: the memory controller's directory of the cgroup whose cpuacct dir is given
+    (``<root>/cpuacct/docker/<id>`` → ``<root>/memory/docker/<id>``)."""
+    return cpuacct_dir.parents[2] / "memory" / cpuacct_dir.parts[-2] / cpuacct_dir.parts[-1]
+
+
+def cpu_stat_seconds(text: str) -> float | None:
+    """cgroup v2 ``cpu.stat`` → CPU seconds (its ``usage_usec`` line)."""
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "usage_usec":
+            return int(value) / 1e6
+    return None
+
+
+def memory_stat_value(text: str, key: str) -> int:
+    """One counter of a cgroup ``memory.stat`` (0 when absent)."""
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return 0
+
+
+def stats_cpu_seconds(stats: Mapping[str, Any]) -> float | None:
+    """The Docker API's stats → the container's total CPU seconds (``cpu_usage.total_usage``
+    is in nanoseconds)."""
+    total = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+    return None if total is None else total / 1e9
+
+
+def stats_memory_bytes(stats: Mapping[str, Any]) -> int | None:
+    """The Docker API's stats → memory in use, as ``docker stats`` shows it: usage minus the
+    inactive page cache (``inactive_file`` on cgroup v2, ``total_inactive_file`` on v1)."""
+    mem = stats.get("memory_stats") or {}
+    if "usage" not in mem:
+        return None
+    detail = mem.get("stats") or {}
+    cache = detail.get("inactive_file", detail.get("total_inactive_file", 0))
+    return max(0, int(mem["usage"]) - int(cache))
 
 
 def _start_time(pid: int) -> str:
@@ -132,6 +193,7 @@ class DockerRuntime:
         self._stopping: set[str] = set()
         self._exits: list[ContainerExit] = []
         self._pulled: set[tuple[str, str]] = set()
+        self._cgroups: dict[str, tuple[str, Path] | None] = {}  # container id -> its cgroup
         self._closing = threading.Event()
         self._closed = False
         self._watcher = threading.Thread(target=self._watch, name="fraudlab-docker-watcher",
@@ -221,6 +283,47 @@ class DockerRuntime:
         with self._lock:
             return [task_id for task_id, cid in self._live.items() if cid in running]
 
+    def cpu_seconds(self, task_id: str) -> float | None:
+        """CPU seconds the task's container has used (its cgroup's usage); None once it has
+        exited or when neither its cgroup files nor the stats API answer."""
+        cid = self._live_id(task_id)
+        if cid is None:
+            return None
+        found = self._cgroup(cid)
+        if found is not None:
+            kind, path = found
+            try:
+                if kind == "v2":
+                    return cpu_stat_seconds((path / "cpu.stat").read_text())
+                return int((path / "cpuacct.usage").read_text()) / 1e9
+            except (OSError, ValueError):
+                pass  # the container just went away: the stats API says what is left
+        stats = self._stats(cid)
+        return stats_cpu_seconds(stats) if stats else None
+
+    def memory_bytes(self, task_id: str) -> int | None:
+        """The container's memory in use, as ``docker stats`` counts it (page cache that can
+        be dropped left out); None when unknown."""
+        cid = self._live_id(task_id)
+        if cid is None:
+            return None
+        found = self._cgroup(cid)
+        if found is not None:
+            kind, path = found
+            try:
+                if kind == "v2":
+                    stat = (path / "memory.stat").read_text()
+                    return max(0, int((path / "memory.current").read_text())
+                               - memory_stat_value(stat, "inactive_file"))
+                mem = v1_memory_dir(path)
+                stat = (mem / "memory.stat").read_text()
+                return max(0, int((mem / "memory.usage_in_bytes").read_text())
+                           - memory_stat_value(stat, "total_inactive_file"))
+            except (OSError, ValueError):
+                pass
+        stats = self._stats(cid)
+        return stats_memory_bytes(stats) if stats else None
+
     def close(self) -> None:
         """Stop the running containers (SIGKILL after ``close_timeout``), report their exits,
         join the watcher and remove every container with this runtime's owner label."""
@@ -283,6 +386,28 @@ class DockerRuntime:
                     f"that are gone") from exc
             api.remove_container(info["Id"], force=True)
             return api.create_container(**kwargs)["Id"]
+
+    def _live_id(self, task_id: str) -> str | None:
+        with self._lock:
+            return self._live.get(task_id)
+
+    def _cgroup(self, cid: str) -> tuple[str, Path] | None:
+        """The container's cgroup directory on this machine (found once), or None."""
+        if cid not in self._cgroups:
+            self._cgroups[cid] = next(
+                ((kind, path) for kind, path in cgroup_candidates(cid)
+                 if (path / ("cpu.stat" if kind == "v2" else "cpuacct.usage")).is_file()),
+                None)
+        return self._cgroups[cid]
+
+    def _stats(self, cid: str) -> dict[str, Any] | None:
+        """One stats sample from the engine (one-shot: no wait for a second sample)."""
+        api = self._client.api
+        one_shot = None if docker.utils.version_lt(api.api_version, "1.41") else True
+        try:
+            return api.stats(cid, stream=False, one_shot=one_shot)
+        except (NotFound, APIError, DockerException, RequestException):
+            return None
 
     def _rows(self) -> list[dict]:
         return self._client.api.containers(all=True,

@@ -18,7 +18,10 @@ Limits, honestly:
   ``memory_enforced`` is False.
 - **cpu** — recorded, not enforced (``cpu_enforced = False``): without cgroups there is no CPU
   quota. ``os.sched_setaffinity`` would pin cores, which is not a share of them, so it is not
-  used; a task may use every core of the machine.
+  used; a task may use every core of the machine. It is *measured*: ``cpu_seconds()`` sums
+  user + system time of every process in the task's session (gunicorn's master and workers)
+  plus the time of the children they have reaped (``cutime``/``cstime``), so a worker that
+  gunicorn replaced still counts, as it would in the container's cgroup.
 
 ``pull()`` is simulated: nothing is downloaded and nothing sleeps. The first pull of an image
 on a host returns what the download would take (image size / bandwidth); later pulls there are
@@ -58,6 +61,7 @@ BANDWIDTH_BYTES_PER_S = 50_000_000  # 50 MB/s: a registry in the same region
 IMAGE_ENV = {"full": {"MODEL_RUNTIME": "tensorflow"}}  # ENV lines of the Dockerfile's targets
 MIB = 1024 * 1024
 PROC = Path("/proc")
+CPU_SCAN_TTL = 0.05  # seconds one /proc scan answers cpu_seconds() for every task
 
 
 def exit_code(returncode: int) -> int:
@@ -83,6 +87,40 @@ def session_pids(sessions: set[int]) -> dict[int, list[int]]:
         sid = int(fields[3])
         if sid in sessions and fields[0] != b"Z":
             found[sid].append(int(entry.name))
+    return found
+
+
+def parse_stat(stat: bytes) -> tuple[str, int, int]:
+    """``/proc/<pid>/stat`` → (state, session id, CPU clock ticks).
+
+    The ticks are utime + stime + cutime + cstime: the process's own time and that of the
+    children it has waited for (comm may hold spaces and parentheses: split after the last ")").
+    """
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return (fields[0].decode(), int(fields[3]),
+            int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14]))
+
+
+def session_cpu_seconds(sessions: set[int]) -> dict[int, float]:
+    """CPU seconds used by each session in ``sessions``: every process in it, zombies included
+    (their time moves to the parent's ``cutime`` once reaped, so the sum stays continuous)."""
+    found: dict[int, float] = {}
+    if not sessions or not PROC.is_dir():
+        return found
+    ticks: dict[int, int] = defaultdict(int)
+    for entry in os.scandir(PROC):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                _, sid, used = parse_stat(f.read())
+        except (OSError, ValueError, IndexError):
+            continue
+        if sid in sessions:
+            ticks[sid] += used
+    hertz = os.sysconf("SC_CLK_TCK")
+    for sid, used in ticks.items():
+        found[sid] = used / hertz
     return found
 
 
@@ -115,6 +153,7 @@ class _Task:
     stop_requested: bool = False
     oom: bool = False
     reported: bool = False
+    memory_used: int | None = None  # bytes (PSS), as the watcher last measured it
 
 
 class ProcessRuntime:
@@ -141,6 +180,7 @@ class ProcessRuntime:
         self._tasks: dict[str, _Task] = {}
         self._exits: list[ContainerExit] = []
         self._pulled: set[tuple[str, str]] = set()
+        self._cpu_scan: tuple[float, dict[int, float]] = (float("-inf"), {})
         self._closing = threading.Event()
         self._closed = False
         self._watcher = threading.Thread(target=self._watch, name="fraudlab-process-watcher",
@@ -213,6 +253,32 @@ class ProcessRuntime:
         with self._lock:
             tasks = list(self._tasks.items())
         return [task_id for task_id, task in tasks if task.process.poll() is None]
+
+    def cpu_seconds(self, task_id: str) -> float | None:
+        """CPU seconds used by the task's process group so far (master, workers and the
+        workers it has reaped); None once the task has exited or when there is no /proc.
+
+        One scan of /proc serves every task asked within ``CPU_SCAN_TTL`` seconds."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None or task.reported or task.process.poll() is not None:
+                return None
+            sessions = {t.process.pid for t in self._tasks.values() if not t.reported}
+        at, scan = self._cpu_scan
+        if time.monotonic() - at > CPU_SCAN_TTL or task.process.pid not in scan:
+            scan = session_cpu_seconds(sessions)
+            self._cpu_scan = (time.monotonic(), scan)
+        return scan.get(task.process.pid)
+
+    def memory_bytes(self, task_id: str) -> int | None:
+        """The task's memory (PSS of its processes) as the simulated cgroup last measured it
+        (every ``memory_interval`` s); None when not measured or the task has exited."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+        if (task is None or task.reported or not self.memory_enforced
+                or task.process.poll() is not None):
+            return None
+        return task.memory_used
 
     def close(self) -> None:
         """Stop every task (SIGTERM, SIGKILL after ``close_timeout``), join the watcher."""
@@ -298,6 +364,7 @@ class ProcessRuntime:
         for sid, pids in session_pids(set(leaders)).items():
             task = leaders[sid]
             used = sum(pss_bytes(pid) for pid in pids)
+            task.memory_used = used
             if used > task.spec.memory_mib * MIB and task.process.poll() is None:
                 task.oom = True
                 _killpg(sid)

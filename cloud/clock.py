@@ -115,3 +115,33 @@ def lab_to_epoch(clock: Clock, lab: float) -> float:
     ``(now - lab) / time_scale`` wall seconds ago."""
     scale = max(float(getattr(clock, "time_scale", 1.0)), 1e-9)
     return time.time() - (clock.now() - lab) / scale
+
+
+class PassClock:
+    """One lab instant for a whole loop pass: ``freeze()`` at the start of the pass,
+    ``release()`` at its end; meanwhile every ``now()`` answers the frozen instant.
+
+    Components that each decide "a new lab minute has begun" (the ALB metrics, the service
+    metrics, target tracking) then agree on which minute it is, even when a minute boundary
+    falls between two of their calls. Everything else is the wrapped clock's.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._frozen: float | None = None
+
+    def freeze(self) -> float:
+        self._frozen = self.clock.now()
+        return self._frozen
+
+    def release(self) -> None:
+        self._frozen = None
+
+    def now(self) -> float:
+        return self._frozen if self._frozen is not None else self.clock.now()
+
+    def wall(self) -> float:
+        return self.clock.wall()
+
+    def __getattr__(self, name: str) -> object:  # time_scale, to_wall, set_time_scale …
+        return getattr(self.clock, name)

@@ -2,8 +2,10 @@
 
 Rules followed (fact sheet §7; the "90% capacity" myth is §11e):
 - The scalable dimension is ``ecs:service:DesiredCount``; predefined metrics
-  ``ECSServiceAverageCPUUtilization`` (CPUUtilization, Average) and ``ALBRequestCountPerTarget``
-  (RequestCountPerTarget, Sum). One datapoint per lab minute; insufficient data → no scaling.
+  ``ECSServiceAverageCPUUtilization`` (CPUUtilization, Average),
+  ``ECSServiceAverageMemoryUtilization`` (MemoryUtilization, Average) and
+  ``ALBRequestCountPerTarget`` (RequestCountPerTarget, Sum). One datapoint per lab minute;
+  insufficient data → no scaling.
 - Target tracking owns two alarms per policy: AlarmHigh (metric > target, 3 of 3 one-minute
   datapoints) and AlarmLow (15 of 15). ECS itself never changes the desired count.
 - Scale out proportionally "as fast as it can", scale in "more gradually", and only when "far
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from cloud.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint, add_sample, alarm_state, minute_of
 
 CPU = "ECSServiceAverageCPUUtilization"
+MEMORY = "ECSServiceAverageMemoryUtilization"
 REQUESTS = "ALBRequestCountPerTarget"
 SCALABLE_DIMENSION = "ecs:service:DesiredCount"
 SCALE_OUT_DATAPOINTS = 3  # AlarmHigh: 3 of 3 (§7)
@@ -50,6 +53,7 @@ class _Metric:
 
 METRICS = {
     CPU: _Metric("CPUUtilization", "AWS/ECS", "Average", "%"),
+    MEMORY: _Metric("MemoryUtilization", "AWS/ECS", "Average", "%"),
     REQUESTS: _Metric("RequestCountPerTarget", "AWS/ApplicationELB", "Sum", " requests/target"),
 }
 
@@ -451,7 +455,7 @@ def evaluate(state: ScalingState, target: ScalableTarget,
 
 
 __all__ = [
-    "ALARM", "CPU", "INSUFFICIENT_DATA", "OK", "REQUESTS", "SCALE_IN_DATAPOINTS",
+    "ALARM", "CPU", "INSUFFICIENT_DATA", "MEMORY", "OK", "REQUESTS", "SCALE_IN_DATAPOINTS",
     "SCALE_OUT_DATAPOINTS", "Alarm", "ScalableTarget", "ScalingActivity", "ScalingDecision",
     "ScalingState", "TargetTrackingPolicy", "alarm_name", "evaluate", "record",
 ]

@@ -68,9 +68,27 @@ def _deploy(args: argparse.Namespace) -> int:
 
     result = deploy(desired=args.desired, placement=args.placement, hosts=args.hosts,
                     out=None if args.json else sys.stdout, wait=not args.no_wait,
-                    capacity_provider=args.capacity_provider, max_hosts=args.max_hosts)
+                    capacity_provider=args.capacity_provider, max_hosts=args.max_hosts,
+                    autoscale=args.autoscale, min_tasks=args.min_tasks, max_tasks=args.max_tasks)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _scale(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    body: dict[str, object] = {"desired": args.desired}
+    if args.service:
+        body["service"] = args.service
+    step = connect().post("/v1/scale", body)
+    if args.json:
+        print(json.dumps(step, indent=2))
+        return 0
+    print(f"{step['cli']}\n{step['title']}" + ("" if step["changed"] else " (already so)"))
+    for warning in step.get("warnings", [])[1:]:  # [0] is the case study's myth
+        print(f"note: {warning}")
+    print("watch `fraudlab status`: the service scheduler starts or stops tasks to match")
     return 0
 
 
@@ -160,10 +178,24 @@ def build_parser() -> argparse.ArgumentParser:
                              "with managed scaling (ECS then launches and retires hosts)")
     deploy.add_argument("--max-hosts", type=int, default=4,
                         help="the Auto Scaling group's max size (with --capacity-provider)")
+    deploy.add_argument("--autoscale", metavar="requests:TARGET|cpu:TARGET",
+                        help="add service auto scaling (Application Auto Scaling target "
+                             "tracking): ALB requests per target per lab minute, or the "
+                             "service's average CPU (memory:TARGET also works) in percent")
+    deploy.add_argument("--min-tasks", type=int, default=None,
+                        help="the scalable target's MinCapacity (with --autoscale; default 1)")
+    deploy.add_argument("--max-tasks", type=int, default=None,
+                        help="the scalable target's MaxCapacity (with --autoscale; default 10)")
     deploy.add_argument("--json", action="store_true")
     deploy.add_argument("--no-wait", action="store_true",
                         help="return after the API calls, before the tasks run")
     deploy.set_defaults(func=_deploy)
+
+    scale = sub.add_parser("scale", help="set the service's desired count (update-service)")
+    scale.add_argument("desired", type=int, help="tasks to keep running (0-50)")
+    scale.add_argument("--service", help="the service (default: the only one)")
+    scale.add_argument("--json", action="store_true")
+    scale.set_defaults(func=_scale)
 
     crash = sub.add_parser("crash", help="SIGKILL one running task (default: the first)")
     crash.add_argument("--task", help="task id or a prefix of it")

@@ -17,14 +17,45 @@ from cloud.narrate import say, step
 STEADY_TIMEOUT = 90.0
 
 
+def autoscale_settings(autoscale: str | None, min_tasks: int | None, max_tasks: int | None,
+                       desired: int) -> tuple[str, float, int, int] | None:
+    """``--autoscale``/``--min-tasks``/``--max-tasks`` checked: (metric, target, min, max), or
+    None without ``--autoscale``. Min defaults to 1, Max to 10."""
+    from cloud.steps.scaling import parse_autoscale
+
+    if autoscale is None:
+        if min_tasks is not None or max_tasks is not None:
+            raise ValueError("--min-tasks and --max-tasks go with --autoscale "
+                             "(e.g. --autoscale requests:500 --min-tasks 2 --max-tasks 8)")
+        return None
+    metric, target = parse_autoscale(autoscale)
+    low = 1 if min_tasks is None else min_tasks
+    high = 10 if max_tasks is None else max_tasks
+    if not 0 <= low <= 50:
+        raise ValueError(f"--min-tasks must be between 0 and 50, got {low}")
+    if not 1 <= high <= 50:
+        raise ValueError(f"--max-tasks must be between 1 and 50, got {high}")
+    if low > high:
+        raise ValueError(f"--min-tasks ({low}) cannot exceed --max-tasks ({high})")
+    if not low <= desired <= high:
+        raise ValueError(f"--desired ({desired}) must be within --min-tasks ({low}) and "
+                         f"--max-tasks ({high}): auto scaling would move it there at once")
+    return metric, target, low, high
+
+
 def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
            out: TextIO | None = None, wait: bool = True, capacity_provider: bool = False,
-           max_hosts: int = 4) -> dict[str, Any]:
+           max_hosts: int = 4, autoscale: str | None = None, min_tasks: int | None = None,
+           max_tasks: int | None = None) -> dict[str, Any]:
     """Run the steps; with ``wait``, return once the service has ``desired`` RUNNING tasks.
 
     ``capacity_provider`` adds cluster auto scaling (``hosts`` to ``max_hosts`` instances).
+    ``autoscale`` (``requests:TARGET``, ``cpu:TARGET`` or ``memory:TARGET``) adds service auto
+    scaling after the service: a scalable target of ``min_tasks``–``max_tasks`` tasks and a
+    target-tracking policy.
     """
     from cloud.steps.plan import deploy_all
+    from cloud.steps.scaling import scaling_steps
 
     if not 0 <= desired <= 50:
         raise ValueError(f"--desired must be between 0 and 50, got {desired}")
@@ -32,6 +63,7 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
         raise ValueError(f"--hosts must be between 1 and 10, got {hosts}")
     if capacity_provider and not hosts <= max_hosts <= 10:
         raise ValueError(f"--max-hosts must be between --hosts ({hosts}) and 10, got {max_hosts}")
+    scaling = autoscale_settings(autoscale, min_tasks, max_tasks, desired)
     info = running_cloud()
     if not info:
         raise RuntimeError("no local cloud is running: start it with `fraudlab up`")
@@ -39,6 +71,10 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
     started = time.monotonic()
     results = deploy_all(endpoint.client, desired=desired, placement=placement, hosts=hosts,
                          capacity_provider=capacity_provider, max_hosts=max_hosts)
+    if scaling is not None:
+        metric, target, low, high = scaling
+        results += scaling_steps(endpoint.client, metric=metric, target_value=target,
+                                 min_capacity=low, max_capacity=high)
     if out:
         for r in results:
             step(out, r)

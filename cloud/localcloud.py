@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from cloud import state
-from cloud.clock import LabClock
+from cloud.clock import LabClock, PassClock
 from cloud.control import ControlServer
 from cloud.controller import ClusterController
 from cloud.endpoint import Endpoint, open_endpoint
@@ -49,6 +49,8 @@ class LocalCloud:
         from cloud.runtime.choose import choose_runtime
 
         self.clock = LabClock(time_scale=time_scale)
+        # The per-minute publishers and target tracking see one lab instant per loop pass.
+        self.pass_clock = PassClock(self.clock)
         self.endpoint: Endpoint = open_endpoint(env if env is not None else os.environ)
         writeback = None
         if self.endpoint.kind == "moto" and self.endpoint._server is not None:
@@ -72,10 +74,17 @@ class LocalCloud:
         from cloud.metrics import LoadBalancerMetrics
 
         self.metrics = LoadBalancerMetrics(self.endpoint.client("cloudwatch"), self.lb,
-                                           self.clock)
+                                           self.pass_clock)
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb)
+        from cloud.scaling_controller import ScalingController
+        from cloud.service_metrics import ServiceMetrics
+
+        self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
+                                              self.pass_clock, cluster, self._running_tasks)
+        self.scaling = ScalingController(self.endpoint, self.pass_clock, cluster,
+                                         self.controller.timeline)
         self.token = state.new_token()
         self.control = ControlServer(self.token, self._routes(), port=control_port)
         self._stop = threading.Event()
@@ -95,7 +104,56 @@ class LocalCloud:
             ("POST", "/v1/traffic"): self.start_traffic,
             ("POST", "/v1/traffic/stop"): lambda _: self.stop_traffic(),
             ("GET", "/v1/traffic"): lambda _: self.traffic_snapshot(),
+            ("GET", "/v1/scaling"): lambda _: self.scaling.snapshot(),
+            ("POST", "/v1/scale"): self.scale,
         }
+
+    def _running_tasks(self) -> list[Any]:
+        """The RUNNING tasks with a container, and what their task definition reserves."""
+        from cloud.service_metrics import TaskRef
+
+        with self.controller.lock:
+            return [TaskRef(name, t.task_id, state.task_cpu, state.task_memory)
+                    for name, state in self.controller.services.items() for t in state.tasks
+                    if t.last_status == "RUNNING" and t.task_id in self.controller.runs]
+
+    def scale(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A manual ``update-service --desired-count`` (the API call a learner would make)."""
+        from cloud.steps.ecs import update_service_desired
+
+        desired = body.get("desired")
+        if not isinstance(desired, int) or isinstance(desired, bool) or not 0 <= desired <= 50:
+            raise ValueError(f"desired must be a whole number of tasks from 0 to 50, got "
+                             f"{desired!r}")
+        ecs = self.endpoint.client("ecs")
+        try:
+            arns = ecs.list_services(cluster=self.controller.cluster).get("serviceArns", [])
+        except ecs.exceptions.ClusterNotFoundException:
+            arns = []
+        names = sorted(arn.rsplit("/", 1)[-1] for arn in arns)
+        service = body.get("service")
+        if service is None:
+            if len(names) != 1:
+                raise ValueError("no service is deployed yet: `fraudlab deploy` first" if not names
+                                 else f"several services: say which one ({', '.join(names)})")
+            service = names[0]
+        if not isinstance(service, str) or service not in names:
+            raise ValueError(f"no service {service!r} in {self.controller.cluster}; services: "
+                             f"{', '.join(names) or 'none'}")
+        step = update_service_desired(ecs, self.controller.cluster, service, desired)
+        self.controller.timeline.add(self.clock, "scaling",
+                                     f"manual scale: update-service --desired-count {desired} "
+                                     f"({service})", "emulated")
+        out = step.as_dict()
+        target = next((t for t in self.scaling.snapshot()["targets"]
+                       if t["ResourceId"] == f"service/{self.controller.cluster}/{service}"),
+                      None)
+        if target and not target["MinCapacity"] <= desired <= target["MaxCapacity"]:
+            out["warnings"] = [*out["warnings"], (
+                f"{service} is a scalable target ({target['MinCapacity']}–"
+                f"{target['MaxCapacity']} tasks): Application Auto Scaling brings the desired "
+                "count back within Min/Max at its next evaluation.")]
+        return out
 
     def configure_lb(self, body: dict[str, Any]) -> dict[str, Any]:
         """The target group's algorithm and the kit-only retry knob."""
@@ -153,19 +211,32 @@ class LocalCloud:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._guard(self.controller.tick)
+            self.pass_clock.freeze()  # one lab minute for the publishers and target tracking
             try:
-                self.controller.tick()
-                self.metrics.tick()
-            except Exception as exc:
-                self.tick_errors.append(f"{type(exc).__name__}: {exc}")
-                del self.tick_errors[:-20]
+                alb = self._guard(self.metrics.tick)
+                service = self._guard(self.service_metrics.tick)
+                self._guard(self.scaling.tick, alb, service)
+            finally:
+                self.pass_clock.release()
             self._stop.wait(TICK_SECONDS)
+
+    def _guard(self, step: Any, *args: Any) -> Any:
+        """Run one part of a pass; an error is recorded (the UIs show it) and the rest runs."""
+        try:
+            return step(*args)
+        except Exception as exc:
+            self.tick_errors.append(f"{type(exc).__name__}: {exc}")
+            del self.tick_errors[:-20]
+            return None
 
     def snapshot(self) -> dict[str, Any]:
         snap = self.controller.snapshot()
         lb = self.lb.snapshot(trace_limit=20)
         snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
                      "alb_metrics": self.metrics.latest,
+                     "service_metrics": self.service_metrics.snapshot(),
+                     "scaling": self.scaling.snapshot(),
                      "aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
                      "runtime_why": self.runtime_why, "time_scale": self.clock.time_scale,
                      "tick_errors": self.tick_errors[-5:]})

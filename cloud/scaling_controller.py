@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -239,6 +240,7 @@ class ScalingController:
         self._read_at = float("-inf")
         self._minute: float | None = None
         self._clients: dict[str, Any] = {}
+        self.lock = threading.RLock()  # a pass vs. the control API's snapshot
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
@@ -308,6 +310,11 @@ class ScalingController:
         ``service``: per service name, its minute), then evaluate once per lab minute (and
         whenever the targets or policies changed). Returns the evaluations made, by
         resource id (``service/<cluster>/<service>``)."""
+        with self.lock:
+            return self._tick(alb, service)
+
+    def _tick(self, alb: Mapping[str, float] | None,
+              service: Mapping[str, Mapping[str, float]] | None) -> dict[str, ScalingDecision]:
         now = self.clock.now()
         minute = minute_of(now)
         configs, changed = self.read_config()
@@ -449,13 +456,18 @@ class ScalingController:
     # -- for the UIs -----------------------------------------------------------------------------
     def activities(self, resource_id: str | None = None) -> list[dict[str, Any]]:
         """``describe-scaling-activities`` as AWS answers it: newest first (lab seconds)."""
-        found = [a for rid, kept in self.targets.items() if resource_id in (None, rid)
-                 for a in kept.state.activities]
+        with self.lock:
+            found = [a for rid, kept in self.targets.items() if resource_id in (None, rid)
+                     for a in kept.state.activities]
         found.sort(key=lambda a: a.start_time, reverse=True)
         return [a.as_api() for a in found]
 
     def snapshot(self) -> dict[str, Any]:
         """Targets, policies, alarm states (newest evaluation), activities newest first."""
+        with self.lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any]:
         targets, policies = [], []
         for rid, cfg in self.configs.items():
             kept = self.targets.get(rid, _Target())

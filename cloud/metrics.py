@@ -22,15 +22,24 @@ TARGET_GROUP = "targetgroup/fraud-tg/0123456789abcdef"
 COUNTERS = ("requests", "elb_502", "elb_503", "elb_504", "target_responses", "target_time_ms")
 
 
-def minute_metrics(delta: dict[str, float], healthy: int) -> dict[str, float]:
-    """One lab minute's metrics from the counters' increase over it (pure)."""
+def minute_metrics(delta: dict[str, float], healthy: int,
+                   window: float = PERIOD) -> dict[str, float]:
+    """One lab minute's metrics from the counters' increase over ``window`` lab seconds (pure).
+
+    The counters are read at the first loop pass of each minute, so the window between two
+    readings is a minute give or take a pass (and several minutes when a pass was slow): the
+    counts are scaled to 60 lab seconds, a per-minute rate.
+    """
+    per_minute = PERIOD / window if window > 0 else 1.0
     responses = delta["target_responses"]
+    requests = delta["requests"] * per_minute
     metrics = {
-        "RequestCount": delta["requests"],
-        "HTTPCode_ELB_5XX_Count": delta["elb_502"] + delta["elb_503"] + delta["elb_504"],
+        "RequestCount": requests,
+        "HTTPCode_ELB_5XX_Count": (delta["elb_502"] + delta["elb_503"] + delta["elb_504"])
+        * per_minute,
     }
     if healthy:
-        metrics["RequestCountPerTarget"] = delta["requests"] / healthy
+        metrics["RequestCountPerTarget"] = requests / healthy
     if responses:
         metrics["TargetResponseTime"] = delta["target_time_ms"] / responses / 1000
     return metrics
@@ -45,21 +54,24 @@ class LoadBalancerMetrics:
         self.clock = clock
         self.latest: dict[str, float] = {}
         self._minute: float | None = None
+        self._at = 0.0  # lab time of the last reading
         self._counters: dict[str, float] = {}
 
     def tick(self) -> dict[str, float] | None:
-        minute = math.floor(self.clock.now() / PERIOD) * PERIOD
+        now = self.clock.now()
+        minute = math.floor(now / PERIOD) * PERIOD
         if self._minute is not None and minute <= self._minute:
             return None
         snap = self.lb.snapshot(trace_limit=0)
         counters = {k: float(snap["totals"].get(k, 0)) for k in COUNTERS}
         first = self._minute is None
         delta = {k: counters[k] - self._counters.get(k, 0.0) for k in COUNTERS}
+        window, self._at = now - self._at, now
         self._minute, self._counters = minute, counters
         if first:
             return None  # the baseline: a whole minute has not been seen yet
         healthy = sum(t["state"] == "healthy" for t in snap["targets"])
-        self.latest = minute_metrics(delta, healthy)
+        self.latest = minute_metrics(delta, healthy, window)
         dims = {"RequestCount": [("LoadBalancer", LOAD_BALANCER)],
                 "HTTPCode_ELB_5XX_Count": [("LoadBalancer", LOAD_BALANCER)],
                 "RequestCountPerTarget": [("TargetGroup", TARGET_GROUP)],

@@ -20,3 +20,13 @@ def test_no_healthy_target_and_no_answer_publish_no_per_target_or_time() -> None
     m = minute_metrics({**DELTA, "target_responses": 0.0, "target_time_ms": 0.0}, healthy=0)
     assert "RequestCountPerTarget" not in m and "TargetResponseTime" not in m
     assert m["RequestCount"] == 600
+
+
+def test_counts_are_scaled_to_a_minute_when_the_window_is_not_one() -> None:
+    # Read 45 lab s apart (a late pass before, an early one now): 600 requests → 800/minute.
+    m = minute_metrics(DELTA, healthy=4, window=45.0)
+    assert m["RequestCount"] == 800 and m["RequestCountPerTarget"] == 200
+    assert m["HTTPCode_ELB_5XX_Count"] == 4
+    assert abs(m["TargetResponseTime"] - 0.004) < 1e-12  # an average: not scaled
+    two = minute_metrics(DELTA, healthy=4, window=120.0)  # a slow pass: two minutes
+    assert two["RequestCount"] == 300

@@ -58,6 +58,7 @@ from cloud.clock import Clock
 
 NAMESPACE = "ecs"
 SETTINGS_TTL = 2.0  # wall seconds between re-reads of the scalable targets and policies
+FILL_LIMIT = 60  # kit: lab minutes a slow pass may fill (see ScalingController.tick)
 HIGH, LOW = "AlarmHigh", "AlarmLow"
 # Where each predefined metric's minute comes from: (source, key in that source's minute).
 SOURCES = {REQUESTS: ("alb", "RequestCountPerTarget"), CPU: ("service", "CPUUtilization"),
@@ -203,11 +204,46 @@ def alarm_reason(alarm: Alarm, series: Sequence[Datapoint], end: float) -> tuple
     not_breaching = [(at, v) for at, v in known
                      if not (v > alarm.threshold if words == "greater than"
                              else v < alarm.threshold)]
-    k = len(not_breaching) + (len(recent) - len(known))
-    listed = ", ".join(f"{_shown(v)} ({_lab(at)})" for at, v in not_breaching)
-    return (f"Threshold Crossed: {k} out of the last {alarm.datapoints} datapoints [{listed}] "
-            f"{'was' if k == 1 else 'were'} not {words} the threshold ({thr}) (minimum 1 "
-            f"datapoint for ALARM -> OK transition)."), json.dumps(data)
+    k, missing = len(not_breaching), len(recent) - len(known)
+    if k:
+        listed = ", ".join(f"{_shown(v)} ({_lab(at)})" for at, v in not_breaching)
+        reason = (f"Threshold Crossed: {k} out of the last {alarm.datapoints} datapoints "
+                  f"[{listed}] {'was' if k == 1 else 'were'} not {words} the threshold "
+                  f"({thr}) (minimum 1 datapoint for ALARM -> OK transition).")
+    else:
+        reason = (f"Threshold Crossed: {len(known)} out of the last {alarm.datapoints} "
+                  f"datapoints [{shown}] {'was' if len(known) == 1 else 'were'} {words} the "
+                  f"threshold ({thr}); {missing} {'was' if missing == 1 else 'were'} missing "
+                  f"(ALARM needs {alarm.datapoints} of {alarm.datapoints}).")
+    return reason, json.dumps(data)
+
+
+def _named(decision: ScalingDecision, cfg: TargetConfig) -> ScalingDecision:
+    """The decision with the emulator's alarm names (what describe-alarms lists) in its
+    reason and activity, instead of the pure model's stand-ins."""
+    names = {}
+    by_policy = {pc.policy.name: pc for pc in cfg.policies}
+    for alarm in decision.alarms:
+        pc = by_policy.get(alarm.policy)
+        kind = HIGH if alarm.comparison == "GreaterThanThreshold" else LOW
+        if pc is not None and kind in pc.alarms:
+            names[alarm.name] = pc.alarms[kind]
+
+    def rename(text: str) -> str:
+        for pure, real in names.items():
+            text = text.replace(pure, real)
+        return text
+
+    if not names:
+        return decision
+    activity = decision.activity
+    state = decision.new_state
+    if activity is not None:
+        renamed = replace(activity, cause=rename(activity.cause))
+        state = replace(state, activities=tuple(renamed if a is activity else a
+                                                for a in state.activities))
+        activity = renamed
+    return replace(decision, new_state=state, activity=activity, reason=rename(decision.reason))
 
 
 # ---- the controller --------------------------------------------------------------------------
@@ -308,7 +344,13 @@ class ScalingController:
              ) -> dict[str, ScalingDecision]:
         """Record the metrics published this pass (``alb``: the load balancer's minute,
         ``service``: per service name, its minute), then evaluate once per lab minute (and
-        whenever the targets or policies changed). Returns the evaluations made, by
+        whenever the targets or policies changed).
+
+        The publishers and this controller see the same minute boundaries (one lab instant
+        per pass). When a pass took longer than a lab minute, the values published are per-minute
+        rates over all the minutes since the previous boundary (the ALB metrics scale their
+        counts to 60 lab seconds, CPU is an average): each of those minutes gets the value,
+        and the evaluation runs once, at the newest minute. Returns the evaluations made, by
         resource id (``service/<cluster>/<service>``)."""
         with self.lock:
             return self._tick(alb, service)
@@ -318,6 +360,12 @@ class ScalingController:
         now = self.clock.now()
         minute = minute_of(now)
         configs, changed = self.read_config()
+        new_minute = self._minute is None or minute > self._minute
+        # kit: a pass slower than a lab minute skips minute boundaries; what is published then
+        # is the per-minute rate over every minute since the last boundary seen, so each of
+        # those minutes gets it.
+        span = 1 if self._minute is None or not new_minute else min(
+            FILL_LIMIT, max(1, round((minute - self._minute) / 60)))
         sources = {"alb": alb or {}, "service": service or {}}
         for rid, cfg in configs.items():
             kept = self.targets.setdefault(rid, _Target())
@@ -328,8 +376,8 @@ class ScalingController:
                     values = sources["service"].get(cfg.target.service, {})
                 value = values.get(key) if isinstance(values, Mapping) else None
                 if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
-                    kept.state = record(kept.state, metric, float(value), now)
-        new_minute = self._minute is None or minute > self._minute
+                    for back in range(span - 1, -1, -1):
+                        kept.state = record(kept.state, metric, float(value), now - back * 60)
         if not (new_minute or changed):
             return {}
         self._minute = minute
@@ -375,6 +423,7 @@ class ScalingController:
                                    "(SuspendedState DynamicScalingOutSuspended)")
             self._publish_alarms(cfg, decision, now)
             return decision
+        decision = _named(decision, cfg)
         kept.state = decision.new_state
         if new_minute or decision.action != "none":
             kept.last_reason = decision.reason

@@ -78,8 +78,8 @@ class Lab:
         self.timeline = Timeline()
         self.ctl = ScalingController(endpoint, self.clock, CLUSTER, self.timeline, ttl=0)
 
-    def minute(self, alb=None, service=None):
-        self.clock.advance(60)
+    def minute(self, alb=None, service=None, minutes: int = 1):
+        self.clock.advance(60 * minutes)
         decided = self.ctl.tick(alb, service)
         return [decided[self.rid]] if self.rid in decided else []
 
@@ -200,6 +200,9 @@ def test_requests_above_target_scale_out_then_quiet_scales_in_to_min(endpoint, s
     assert any("changed from OK to ALARM: Threshold Crossed" in t for t in texts)
     assert any("Setting desired count to 4. Cause: monitor alarm TargetTracking-service/"
                in t for t in texts)
+    [act] = lab.ctl.activities(lab.rid)
+    assert act["Cause"] == (f"monitor alarm {high['AlarmName']} in state ALARM triggered "
+                            "policy fraud-requests-target-tracking")  # the emulator's alarm
 
     quiet = {"RequestCountPerTarget": 0.0}
     actions = [d.action for _ in range(14) for d in lab.minute(quiet)]
@@ -243,6 +246,22 @@ def test_cpu_policy_reads_the_service_metric_and_missing_data_never_scales(endpo
     high = alarms(endpoint, service)["High"]
     assert (high["Namespace"], high["MetricName"], high["Threshold"]) == (
         "AWS/ECS", "CPUUtilization", 50.0)
+
+
+def test_a_slow_pass_fills_the_minutes_it_skipped(endpoint, service) -> None:
+    scaling_steps(endpoint.client, CLUSTER, service, metric=REQUESTS, target_value=10,
+                  min_capacity=1, max_capacity=8)
+    lab = Lab(endpoint, service)
+    lab.minute({"RequestCountPerTarget": 1.0})
+    # The loop stalled for 3 lab minutes: the load balancer's per-minute rate covers all three.
+    [d] = lab.minute({"RequestCountPerTarget": 17.0}, minutes=3)
+    points = lab.ctl.targets[lab.rid].state.datapoints(REQUESTS)
+    assert [p.at for p in points[-3:]] == [720.0, 780.0, 840.0]
+    assert [p.value for p in points[-3:]] == [17.0, 17.0, 17.0]
+    assert (d.action, d.desired) == ("scale-out", 4)  # ceil(2 × 17 / 10) at once
+    hot = {service: {"CPUUtilization": 80.0}}
+    lab.minute(service=hot, minutes=2)  # no CPU policy: nothing recorded for CPU
+    assert lab.ctl.targets[lab.rid].state.datapoints(CPU) == ()
 
 
 def test_min_capacity_above_desired_is_applied_at_once(endpoint, service) -> None:

@@ -121,11 +121,16 @@ def test_alarm_reasons_in_cloudwatch_words() -> None:
                       "700.0 (lab 00:01)] were greater than the threshold (500.0).")
     assert json.loads(data)["threshold"] == 500.0
     ok, _ = alarm_reason(_alarm(OK), [Datapoint(120, 812), Datapoint(180, 400)], 180)
-    assert ok == ("Threshold Crossed: 2 out of the last 3 datapoints [400.0 (lab 00:03)] were "
+    assert ok == ("Threshold Crossed: 1 out of the last 3 datapoints [400.0 (lab 00:03)] was "
                   "not greater than the threshold (500.0) (minimum 1 datapoint for ALARM -> OK "
                   "transition).")
     low, _ = alarm_reason(_alarm(OK, "LessThanThreshold", 15, 450.0), [Datapoint(180, 460)], 180)
-    assert "were not less than the threshold (450.0)" in low
+    assert "1 out of the last 15 datapoints [460.0 (lab 00:03)] was not less than" in low
+    short, _ = alarm_reason(_alarm(OK, "LessThanThreshold", 15, 450.0),
+                            [Datapoint(120, 0), Datapoint(180, 0)], 180)
+    assert short == ("Threshold Crossed: 2 out of the last 15 datapoints [0.0 (lab 00:03), "
+                     "0.0 (lab 00:02)] were less than the threshold (450.0); 13 were missing "
+                     "(ALARM needs 15 of 15).")
     missing, _ = alarm_reason(_alarm(INSUFFICIENT_DATA), [], 180)
     assert missing == "Insufficient Data: 1 datapoint was unknown."
 

@@ -1,0 +1,150 @@
+"""Service auto scaling end to end: traffic through the load balancer above an
+ALBRequestCountPerTarget target raises the service's desired count through the API, quiet
+brings it back to MinCapacity; the service's CPUUtilization is in CloudWatch under load.
+
+In-process local cloud (moto server, process runtime, real gunicorn replicas behind the kit's
+load balancer) at time scale 120: a lab minute lasts half a wall second, so AlarmHigh's 3
+minutes take 1.5 s and AlarmLow's 15 minutes 7.5 s. Every wait is bounded; the traffic stops
+by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cloud.autoscaling import REQUESTS
+from cloud.control import ControlClient, ControlError
+from cloud.localcloud import LocalCloud
+from cloud.replica import free_port
+
+CLUSTER, SERVICE = "fraud-cluster", "fraud-svc"
+TIME_SCALE = 120.0
+RATE = 40.0  # tx/s: 40 × 60 / 120 = 20 requests per lab minute, 10 per target with 2
+
+
+def _healthy(lc: LocalCloud) -> int:
+    return sum(t["state"] == "healthy" for t in lc.lb.snapshot(trace_limit=0)["targets"])
+
+
+def _desired(lc: LocalCloud) -> int:
+    return lc.endpoint.client("ecs").describe_services(
+        cluster=CLUSTER, services=[SERVICE])["services"][0]["desiredCount"]
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    from cloud.steps.plan import deploy_all
+
+    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    lc = LocalCloud("process", time_scale=TIME_SCALE, lb_port=0,
+                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    lc.start()
+    try:
+        deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
+        deadline = time.monotonic() + 60
+        while _healthy(lc) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _healthy(lc) == 2, lc.snapshot()["tick_errors"]
+        yield lc
+    finally:
+        lc.stop()
+
+
+@pytest.fixture(scope="module")
+def api(cloud) -> ControlClient:
+    return ControlClient(cloud.control.url, cloud.token)
+
+
+def test_service_cpu_utilization_is_in_cloudwatch_under_load(wait_for, cloud, api) -> None:
+    cloud.start_traffic({"rate": RATE, "profile": "steady", "duration": 4})
+    try:
+        got = wait_for(lambda: (cloud.service_metrics.latest.get(SERVICE, {})
+                                .get("CPUUtilization", 0) > 0
+                                and cloud.service_metrics.latest[SERVICE]), 15,
+                       "a CPUUtilization datapoint above 0")
+    finally:
+        cloud.stop_traffic()
+    assert got["RunningTasks"] == 2
+    assert 0 < got["MemoryUtilization"] < 100
+    now = datetime.now(UTC)
+    stats = cloud.endpoint.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/ECS", MetricName="CPUUtilization",
+        Dimensions=[{"Name": "ClusterName", "Value": CLUSTER},
+                    {"Name": "ServiceName", "Value": SERVICE}],
+        StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1),
+        Period=60, Statistics=["Average", "Maximum"], Unit="Percent")
+    assert stats["Datapoints"], stats
+    assert max(p["Maximum"] for p in stats["Datapoints"]) > 0
+    snap = api.get("/v1/snapshot")
+    assert SERVICE in snap["service_metrics"]["services"]
+    assert len(snap["service_metrics"]["tasks"]) == 2
+    print(f"CPUUtilization {got['CPUUtilization']:.1f} %, MemoryUtilization "
+          f"{got['MemoryUtilization']:.1f} % at {RATE:.0f} tx/s over 2 tasks of 256 CPU units")
+
+
+def test_requests_above_target_scale_out_and_quiet_scales_back_in(wait_for, cloud, api):
+    from cloud.steps.scaling import scaling_steps
+
+    steps = scaling_steps(cloud.endpoint.client, CLUSTER, SERVICE, metric=REQUESTS,
+                          target_value=5, min_capacity=2, max_capacity=4)
+    assert [s.step for s in steps] == ["register-scalable-target", "put-scaling-policy"]
+    wait_for(lambda: api.get("/v1/scaling")["policies"], 10, "the policy read back")
+
+    started = time.monotonic()
+    cloud.start_traffic({"rate": RATE, "profile": "steady", "duration": 30})
+    try:
+        wait_for(lambda: _desired(cloud) == 4, 20, "desiredCount 4 through the API", 0.25)
+        out_s = time.monotonic() - started
+        wait_for(lambda: _healthy(cloud) == 4, 40, "4 healthy targets", 0.1)
+        ready_s = time.monotonic() - started
+    finally:
+        cloud.stop_traffic()
+    scaling = api.get("/v1/scaling")
+    [act] = scaling["activities"]
+    assert act["Description"] == "Setting desired count to 4."
+    assert act["Cause"].startswith(f"monitor alarm TargetTracking-service/{CLUSTER}/{SERVICE}-"
+                                   "AlarmHigh-")
+    assert act["Cause"].endswith("triggered policy fraud-requests-target-tracking")
+
+    quiet = time.monotonic()
+    try:
+        wait_for(lambda: _desired(cloud) == 2, 40, "desiredCount back to MinCapacity 2", 0.25)
+    except AssertionError:
+        snap = api.get("/v1/scaling")
+        print(snap["targets"], snap["activities"], cloud.tick_errors[-5:])
+        raise
+    in_s = time.monotonic() - quiet
+    wait_for(lambda: _healthy(cloud) == 2, 30, "2 healthy targets", 0.1)
+    scaling = api.get("/v1/scaling")
+    assert [a["Description"] for a in scaling["activities"]] == [
+        "Setting desired count to 2.", "Setting desired count to 3.",
+        "Setting desired count to 4."]  # newest first
+    alarms = {a["kind"]: a for a in scaling["alarms"]}
+    assert alarms["AlarmLow"]["state"] == "ALARM" and alarms["AlarmLow"]["threshold"] == 4.5
+    described = {a["AlarmName"]: a for a in cloud.endpoint.client("cloudwatch").describe_alarms(
+        AlarmNamePrefix=f"TargetTracking-service/{CLUSTER}/{SERVICE}-")["MetricAlarms"]}
+    low = described[alarms["AlarmLow"]["AlarmName"]]
+    assert (low["StateValue"], low["MetricName"], low["Threshold"]) == (
+        "ALARM", "RequestCountPerTarget", 4.5)
+    assert low["StateReason"].startswith("Threshold Crossed: 15 datapoints [0.0")
+    texts = [e["text"] for e in api.get("/v1/snapshot")["timeline"] if e["kind"] == "scaling"]
+    assert any("Setting desired count to 4." in t for t in texts)
+    assert any("from OK to ALARM" in t for t in texts)
+    print(f"scale-out: desired 4 after {out_s:.1f} s, 4 healthy after {ready_s:.1f} s; "
+          f"scale-in to 2 after {in_s:.1f} s of quiet (wall, time scale {TIME_SCALE:g})")
+
+    # A manual desired count above MaxCapacity: AWS's scalable target pulls it back.
+    with pytest.raises(ControlError, match="whole number of tasks"):
+        api.post("/v1/scale", {"desired": "five"})
+    with pytest.raises(ControlError, match="no service 'nope'"):
+        api.post("/v1/scale", {"desired": 3, "service": "nope"})
+    step = api.post("/v1/scale", {"desired": 5})
+    assert step["changed"] and "aws ecs update-service" in step["cli"]
+    assert any("back within Min/Max" in w for w in step["warnings"])
+    wait_for(lambda: _desired(cloud) == 4, 10, "desired count back within MaxCapacity 4",
+             0.25)
+    assert "above MaxCapacity 4" in api.get("/v1/scaling")["activities"][0]["Cause"]

@@ -3,9 +3,9 @@ ALBRequestCountPerTarget target raises the service's desired count through the A
 brings it back to MinCapacity; the service's CPUUtilization is in CloudWatch under load.
 
 In-process local cloud (moto server, process runtime, real gunicorn replicas behind the kit's
-load balancer) at time scale 120: a lab minute lasts half a wall second, so AlarmHigh's 3
-minutes take 1.5 s and AlarmLow's 15 minutes 7.5 s. Every wait is bounded; the traffic stops
-by itself.
+load balancer) at time scale 60: a lab minute lasts a wall second, so AlarmHigh's 3 minutes
+take 3 s, AlarmLow's 15 minutes 15 s and a 300 s cooldown 5 s. Every wait is bounded; the
+traffic stops by itself.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from cloud.localcloud import LocalCloud
 from cloud.replica import free_port
 
 CLUSTER, SERVICE = "fraud-cluster", "fraud-svc"
-TIME_SCALE = 120.0
-RATE = 40.0  # tx/s: 40 × 60 / 120 = 20 requests per lab minute, 10 per target with 2
+TIME_SCALE = 60.0
+RATE = 30.0  # tx/s: 30 × 60 / 60 = 30 requests per lab minute, 15 per target with 2
+TARGET = 5.0  # requests per target per lab minute: 15 is far above it, so is 30 / 4 = 7.5
 
 
 def _healthy(lc: LocalCloud) -> int:
@@ -90,7 +91,7 @@ def test_requests_above_target_scale_out_and_quiet_scales_back_in(wait_for, clou
     from cloud.steps.scaling import scaling_steps
 
     steps = scaling_steps(cloud.endpoint.client, CLUSTER, SERVICE, metric=REQUESTS,
-                          target_value=5, min_capacity=2, max_capacity=4)
+                          target_value=TARGET, min_capacity=2, max_capacity=4)
     assert [s.step for s in steps] == ["register-scalable-target", "put-scaling-policy"]
     wait_for(lambda: api.get("/v1/scaling")["policies"], 10, "the policy read back")
 
@@ -112,7 +113,7 @@ def test_requests_above_target_scale_out_and_quiet_scales_back_in(wait_for, clou
 
     quiet = time.monotonic()
     try:
-        wait_for(lambda: _desired(cloud) == 2, 40, "desiredCount back to MinCapacity 2", 0.25)
+        wait_for(lambda: _desired(cloud) == 2, 45, "desiredCount back to MinCapacity 2", 0.25)
     except AssertionError:
         snap = api.get("/v1/scaling")
         print(snap["targets"], snap["activities"], cloud.tick_errors[-5:])
@@ -125,6 +126,7 @@ def test_requests_above_target_scale_out_and_quiet_scales_back_in(wait_for, clou
         "Setting desired count to 4."]  # newest first
     alarms = {a["kind"]: a for a in scaling["alarms"]}
     assert alarms["AlarmLow"]["state"] == "ALARM" and alarms["AlarmLow"]["threshold"] == 4.5
+    assert alarms["AlarmLow"]["AlarmName"] in scaling["activities"][0]["Cause"]
     described = {a["AlarmName"]: a for a in cloud.endpoint.client("cloudwatch").describe_alarms(
         AlarmNamePrefix=f"TargetTracking-service/{CLUSTER}/{SERVICE}-")["MetricAlarms"]}
     low = described[alarms["AlarmLow"]["AlarmName"]]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 import uuid
@@ -314,8 +315,7 @@ class ScalingController:
             configs[rid] = replace(configs[rid], policies=tuple(found))
         changed = configs != self.configs
         self.configs, self.ignored = configs, ignored
-        if changed:
-            self._fix_alarms(configs)
+        self._fix_alarms(configs)
         return configs, changed
 
     def _fix_alarms(self, configs: Mapping[str, TargetConfig]) -> None:
@@ -424,15 +424,15 @@ class ScalingController:
             self._publish_alarms(cfg, decision, now)
             return decision
         decision = _named(decision, cfg)
-        kept.state = decision.new_state
-        if new_minute or decision.action != "none":
-            kept.last_reason = decision.reason
-        if new_minute or decision.action != "none":
-            self._publish_alarms(cfg, decision, now)
-        if decision.desired != current:
+        if decision.desired != current:  # first, so a failed call leaves no activity behind
             self._client("ecs").update_service(cluster=cfg.target.cluster,
                                                service=cfg.target.service,
                                                desiredCount=decision.desired)
+        kept.state = decision.new_state
+        if new_minute or decision.action != "none":
+            kept.last_reason = decision.reason
+            self._publish_alarms(cfg, decision, now)
+        if decision.desired != current:
             kept.desired = decision.desired
             act = decision.activity
             text = (f"Application Auto Scaling: {act.description} Cause: {act.cause}. "
@@ -461,8 +461,11 @@ class ScalingController:
                                f"desired {current} → {want}: {cause}", (), act)
 
     def _log_reason(self, kept: _Target, reason: str) -> None:
-        if reason and reason != kept.logged_reason:
-            kept.logged_reason = reason
+        """Tell the timeline why nothing happened, once per kind of hold (not every minute
+        the values change)."""
+        kind = re.sub(r"\d+(\.\d+)?", "#", reason)
+        if reason and kind != kept.logged_reason:
+            kept.logged_reason = kind
             self.timeline.add(self.clock, "scaling", f"target tracking holds: {reason}",
                               "simulated", action="none")
 

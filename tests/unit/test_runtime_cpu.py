@@ -100,3 +100,72 @@ def test_runtimes_without_accounting_say_none() -> None:
 
     assert cpu_seconds(Bare(), "t") is None and memory_bytes(Bare(), "t") is None
     assert cpu_seconds(Measured(), "t") == 1.5 and memory_bytes(Measured(), "t") == 7
+
+
+class _FakeAPI:
+    api_version = "1.43"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def stats(self, cid, stream=True, one_shot=None):
+        self.calls.append((cid, stream, one_shot))
+        return {"cpu_stats": {"cpu_usage": {"total_usage": 1_500_000_000}},
+                "memory_stats": {"usage": 64 * 2**20, "stats": {"inactive_file": 0}}}
+
+    def containers(self, **kwargs):
+        return []
+
+
+class _FakeClient:
+    def __init__(self) -> None:
+        self.api = _FakeAPI()
+
+    def ping(self) -> bool:
+        return True
+
+
+def test_docker_runtime_reads_cgroup_files_else_one_stats_sample(tmp_path, monkeypatch) -> None:
+    from cloud.runtime import docker as docker_runtime
+
+    client = _FakeClient()
+    runtime = docker_runtime.DockerRuntime(client, poll_interval=60)
+    try:
+        assert runtime.cpu_seconds("t") is None  # not a live task
+        runtime._live["t"] = "c1"
+        # No cgroup files for c1 here: one one-shot stats call per reading.
+        monkeypatch.setattr(docker_runtime, "CGROUP_ROOT", tmp_path)
+        runtime._cgroups.clear()
+        monkeypatch.setattr(docker_runtime, "cgroup_candidates",
+                            lambda cid, root=tmp_path: [("v2", tmp_path / f"docker-{cid}")])
+        assert runtime.cpu_seconds("t") == 1.5
+        assert runtime.memory_bytes("t") == 64 * 2**20
+        assert client.api.calls[0] == ("c1", False, True)
+        # With the container's cgroup (v2) readable, the files answer and the API is not asked.
+        group = tmp_path / "docker-c2"
+        group.mkdir()
+        (group / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 1\n")
+        (group / "memory.current").write_text(str(100 * 2**20))
+        (group / "memory.stat").write_text(f"anon 1\ninactive_file {36 * 2**20}\n")
+        runtime._live["u"] = "c2"
+        calls = len(client.api.calls)
+        assert runtime.cpu_seconds("u") == 2.5
+        assert runtime.memory_bytes("u") == 64 * 2**20
+        assert len(client.api.calls) == calls
+        # cgroup v1: cpuacct.usage (ns) and the memory controller's files beside it.
+        cpuacct = tmp_path / "cpuacct" / "docker" / "c3"
+        memory = tmp_path / "memory" / "docker" / "c3"
+        cpuacct.mkdir(parents=True)
+        memory.mkdir(parents=True)
+        (cpuacct / "cpuacct.usage").write_text("750000000\n")
+        (memory / "memory.usage_in_bytes").write_text(str(50 * 2**20))
+        (memory / "memory.stat").write_text(f"total_inactive_file {10 * 2**20}\n")
+        monkeypatch.setattr(docker_runtime, "cgroup_candidates",
+                            lambda cid, root=tmp_path: [("v1", cpuacct)])
+        runtime._live["v"] = "c3"
+        assert runtime.cpu_seconds("v") == 0.75
+        assert runtime.memory_bytes("v") == 40 * 2**20
+        assert len(client.api.calls) == calls
+    finally:
+        runtime._live.clear()
+        runtime.close()

@@ -77,7 +77,8 @@ class LocalCloud:
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb)
         self.token = state.new_token()
-        self.control = ControlServer(self.token, self._routes(), port=control_port)
+        self.control = ControlServer(self.token, self._routes(), port=control_port,
+                                     streams={"/v1/stream": self.snapshot})
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, daemon=True, name="controller")

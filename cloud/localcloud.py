@@ -95,6 +95,7 @@ class LocalCloud:
             ("POST", "/v1/lb"): self.configure_lb,
             ("POST", "/v1/traffic"): self.start_traffic,
             ("POST", "/v1/traffic/stop"): lambda _: self.stop_traffic(),
+            ("POST", "/v1/traffic/profile"): self.change_traffic,
             ("GET", "/v1/traffic"): lambda _: self.traffic_snapshot(),
         }
 
@@ -113,25 +114,28 @@ class LocalCloud:
     def start_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
         """Open-loop traffic to the load balancer (replaces any running traffic)."""
         from cloud.traffic.generator import TrafficGenerator
-        from cloud.traffic.profiles import parse_profile
 
-        rate = body.get("rate", 50)
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 5000:
-            raise ValueError(f"rate must be a number of requests per second in (0, 5000], "
-                             f"got {rate!r}")
         duration = body.get("duration", 600)
         if not isinstance(duration, int | float) or not 0 < duration <= 3600:
             raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
-        profile = parse_profile(str(body.get("profile", "steady")), float(rate))
+        rate, name, profile, phase = _traffic_request(body)
         self.stop_traffic()
         self.traffic = TrafficGenerator(self.lb.url, profile, clock=self.clock,
-                                        max_duration=float(duration))
+                                        max_duration=float(duration), phase=phase or name)
         self.traffic.start()
-        name = body.get("profile", "steady")
         self.controller.timeline.add(self.clock, "traffic",
-                                     f"traffic: {name} at {rate} tx/s to {self.lb.url}", "real")
-        return {"traffic": "started", "target": self.lb.url, "rate": rate,
-                "profile": body.get("profile", "steady")}
+                                     f"traffic: {name} at {rate:g} tx/s to {self.lb.url}", "real")
+        return {"traffic": "started", "target": self.lb.url, "rate": rate, "profile": name}
+
+    def change_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A new rate/profile for the running traffic, optionally as a new named phase."""
+        if self.traffic is None or not self.traffic.running:
+            raise ValueError("no traffic is running: start it with POST /v1/traffic")
+        rate, name, profile, phase = _traffic_request(body)
+        self.traffic.set_profile(profile, phase=phase)
+        self.controller.timeline.add(self.clock, "traffic", f"traffic: now {name} at {rate:g} "
+                                     f"tx/s" + (f" (phase {phase})" if phase else ""), "real")
+        return {"traffic": "changed", "rate": rate, "profile": name, "phase": phase}
 
     def stop_traffic(self) -> dict[str, Any]:
         if self.traffic is not None:
@@ -219,6 +223,21 @@ class LocalCloud:
         """Block until ``stop`` has finished (every replica stopped)."""
         while not self._stopped.wait(0.5):
             pass
+
+
+def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]:
+    """rate, profile name, profile and phase of a traffic request, validated."""
+    from cloud.traffic.profiles import parse_profile
+
+    rate = body.get("rate", 50)
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 5000:
+        raise ValueError(f"rate must be a number of requests per second in (0, 5000], "
+                         f"got {rate!r}")
+    name = str(body.get("profile", "steady"))
+    phase = body.get("phase")
+    if phase is not None and (not isinstance(phase, str) or not 0 < len(phase) <= 40):
+        raise ValueError(f"phase must be a name of 1-40 characters, got {phase!r}")
+    return float(rate), name, parse_profile(name, float(rate)), phase
 
 
 def main(argv: list[str] | None = None) -> int:

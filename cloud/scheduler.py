@@ -21,8 +21,10 @@ Deployments (§4, rolling update, deployment-circuit-breaker.md):
   becomes ACTIVE. A new task definition also resets the start throttle (§4).
 - Rolling update: new tasks for the PRIMARY while at most ``maximumPercent`` of the desired
   count run or start (rounded down); old tasks are stopped only while at least
-  ``minimumHealthyPercent`` (rounded up) stay RUNNING, so old tasks are kept while the new ones
-  are not healthy. A task belongs to the PRIMARY when it runs the PRIMARY's task definition.
+  ``minimumHealthyPercent`` (rounded up) stay healthy, so old tasks are kept while the new ones
+  are not healthy. Healthy: RUNNING, and for a load-balanced service (``load_balanced``) also
+  reported healthy by the target group ("healthy" observations). A task belongs to the
+  PRIMARY when it runs the PRIMARY's task definition.
 - Circuit breaker (when ``deploymentCircuitBreaker.enable``): threshold = 0.5 x desired count,
   rounded up, at least 3 (current API docs; the 2023 guide said 10) and at most 200. Stage 1
   counts the deployment's tasks that stop before reaching RUNNING; once one of its tasks is
@@ -55,7 +57,7 @@ from cloud.placement import (
 )
 
 PROVISIONING, PENDING, RUNNING, STOPPED = "PROVISIONING", "PENDING", "RUNNING", "STOPPED"
-OBSERVATION_KINDS = ("started", "exited", "oom")
+OBSERVATION_KINDS = ("started", "exited", "oom", "healthy")
 
 # Service events, ECS's wording (§4: aws/aws-sdk-go#457, service-event-messages.md).
 STARTED_EVENT = "(service {name}) has started {n} tasks: {tasks}."
@@ -148,6 +150,7 @@ class TaskState:
     task_definition: str = ""
     cpu: int = 0  # reserved CPU units / MiB; 0: the service's
     memory: int = 0
+    healthy: bool = False  # the load balancer's target group reported it healthy
 
     @property
     def reached_running(self) -> bool:
@@ -230,6 +233,7 @@ class ServiceState:
     # task definition, i.e. the service is taken as already deployed.
     deployments: tuple[Deployment, ...] = ()
     last_completed: Deployment | None = None  # what a rollback goes back to
+    load_balanced: bool = False  # tasks count as healthy once the target group says so
 
     def __post_init__(self) -> None:
         if self.desired_count < 0:
@@ -280,6 +284,11 @@ class ServiceState:
         return TaskRequest(self.name, self.task_cpu, self.task_memory, self.host_port)
 
 
+def _short(task_definition: str) -> str:
+    """family:revision of a task definition ARN."""
+    return task_definition.rsplit("/", 1)[-1] or "the task definition"
+
+
 def _initial_deployment(state: ServiceState) -> Deployment:
     return Deployment(state.deployment_id, state.task_definition, state.task_cpu,
                       state.task_memory, PRIMARY, COMPLETED,
@@ -298,7 +307,8 @@ def _owner(t: TaskState, deployments: Sequence[Deployment]) -> Deployment | None
 
 @dataclass(frozen=True)
 class Observation:
-    """What the runtime saw: the container is up ("started"), exited, or was OOM-killed."""
+    """What the runtime saw: the container is up ("started"), exited, or was OOM-killed; or
+    what the load balancer saw: the task's target passed its health check ("healthy")."""
 
     task_id: str
     kind: str
@@ -440,7 +450,7 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
         failed_starts, next_start_at = 0, 0.0
         events.resolve(THROTTLE_EVENT.format(name=name))
         lo, hi = rolling_limits(state.desired_count, config)
-        notes.append(f"deployment {new_id_} began: {task_definition or 'the task definition'};"
+        notes.append(f"deployment {new_id_} began: {_short(task_definition)};"
                      f" the rolling update keeps >= {lo} tasks RUNNING and <= {hi} in total "
                      f"(minimumHealthyPercent {config.minimum_healthy_percent}, maximumPercent "
                      f"{config.maximum_percent})"
@@ -463,6 +473,9 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
     for obs in sorted(observations, key=lambda o: o.at):
         t = tasks.get(obs.task_id)
         if t is None or t.last_status == STOPPED:
+            continue
+        if obs.kind == "healthy":
+            tasks[t.task_id] = replace(t, healthy=True)
             continue
         if obs.kind == "started":
             if t.last_status == RUNNING:
@@ -532,7 +545,7 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
             rolled_back_to = target.task_definition
             events.emit(ROLLBACK_EVENT.format(name=name, deployment=target.id))
             notes.append(f"rollback: back to the last COMPLETED deployment {target.id} "
-                         f"({target.task_definition or 'its task definition'})")
+                         f"({_short(target.task_definition)})")
         elif config.rollback:
             notes.append("rollback asked for, but no earlier deployment COMPLETED: the failed "
                          "deployment stays PRIMARY")
@@ -599,7 +612,8 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
     if old_active:
         # Old tasks go while at least minimumHealthyPercent stay RUNNING: those not serving
         # at once, RUNNING ones as new ones take over (§4, rolling update).
-        healthy = sum(t.last_status == RUNNING for t in active)
+        healthy = sum(t.last_status == RUNNING and (t.healthy or not state.load_balanced)
+                      for t in active)
         waiting = [t for t in old_active if t.last_status != RUNNING]
         serving = [t for t in old_active if t.last_status == RUNNING]
         budget = max(0, min(len(serving), healthy - min_healthy))
@@ -632,8 +646,12 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
               and all(t.last_status == RUNNING for t in mine_now)
               and all(owned(t) for t in live))
     if steady and primary.rollout_state == IN_PROGRESS:
-        update(primary.id, rollout_state=COMPLETED,
-               rollout_state_reason=COMPLETED_REASON.format(deployment=primary.id))
+        # kit: a rollback keeps saying so once COMPLETED (what tools check to tell a
+        # rollback from a successful deployment); the fact sheet does not say.
+        rollback = primary.rollout_state_reason.startswith(ROLLBACK_REASON.split("{")[0])
+        update(primary.id, rollout_state=COMPLETED, rollout_state_reason=(
+            primary.rollout_state_reason if rollback
+            else COMPLETED_REASON.format(deployment=primary.id)))
         last_completed = deployments[0]
         events.emit(COMPLETED_EVENT.format(name=name, deployment=primary.id))
         notes.append(f"deployment {primary.id} COMPLETED: {len(mine_now)} tasks RUNNING its "

@@ -214,6 +214,7 @@ def test_circuit_breaker_trips_at_the_threshold_and_rolls_back() -> None:
     lab.exit(*lab.stopping(), code=143)
     rollback, failed = lab.state.deployments
     assert rollback.rollout_state == COMPLETED and lab.plans[-1].steady
+    assert rollback.rollout_state_reason.startswith("ECS deployment circuit breaker: rolling")
     assert (failed.status, failed.rollout_state) == (INACTIVE, FAILED)  # kit: still listed
     assert [v.running_count for v in lab.state.deployment_views()] == [4, 0]
     assert lab.state.last_completed.id == rollback.id
@@ -296,3 +297,17 @@ def test_desired_count_changes_do_not_start_a_deployment() -> None:
     plan = lab.step()
     assert len(plan.start) == 2 and [d.id for d in lab.state.deployments] == [FIRST]
     assert all(s.task.task_definition == OLD for s in plan.start)
+
+
+def test_a_load_balanced_service_counts_tasks_healthy_once_the_target_group_says_so() -> None:
+    lab = Lab()
+    lab.state = replace(lab.state, load_balanced=True)
+    at = lab.clock.now()
+    lab.step(*(Observation(t.task_id, "healthy", at=at) for t in lab.live()))
+    lab.deploy()
+    new = lab.waiting(NEW)
+    plan = lab.start(*new)
+    assert plan.stop == []  # RUNNING, but the load balancer has not passed them yet
+    plan = lab.step(*(Observation(i, "healthy", at=lab.clock.now()) for i in new[:3]))
+    assert len(plan.stop) == 3  # 1 old + 3 new healthy: still 4 >= 100 %
+    assert all(lab.state.task(s.task_id).task_definition == OLD for s in plan.stop)

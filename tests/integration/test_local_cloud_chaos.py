@@ -32,9 +32,8 @@ def _service(lc: LocalCloud) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
+def cloud(tmp_path_factory, wait_for):
     from cloud.steps.plan import deploy_all
-    from tests.integration.conftest import _wait_for
 
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     # A lab minute lasts 1 s: health checks every 0.5 s, the throttle's first wait 0.5 s.
@@ -43,7 +42,7 @@ def cloud(tmp_path_factory):
     lc.start()
     try:
         deploy_all(lc.endpoint.client, desired=DESIRED, placement="spread", hosts=2)
-        _wait_for(lambda: len(_healthy(lc)) == DESIRED, 60, f"{DESIRED} healthy targets")
+        wait_for(lambda: len(_healthy(lc)) == DESIRED, 60, f"{DESIRED} healthy targets")
         yield lc
     finally:
         lc.stop()
@@ -182,3 +181,32 @@ def test_a_good_rolling_update_replaces_every_task_with_zero_failed_requests(
     assert svc["deployments"][0]["runningCount"] == DESIRED
     assert fewest >= DESIRED  # minimumHealthyPercent 100: never fewer healthy targets
     assert answered["ok"] == answered["completed"] and not answered["errors"], answered
+
+
+@pytest.mark.docker
+def test_docker_oom_is_the_kernels_cgroup_kill(wait_for, tmp_path, docker_client,
+                                               slim_image) -> None:
+    """In a container the kernel's OOM killer ends the task: State.OOMKilled, 137, replaced."""
+    from cloud.steps.plan import deploy_all
+
+    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
+    lc = LocalCloud("docker", time_scale=60.0, lb_port=0,
+                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    lc.start()
+    try:
+        deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
+        wait_for(lambda: len(_running(lc)) == 2, 90, "2 RUNNING containers")
+        victim = lc.controller.oom()
+        container = docker_client.containers.get(f"fraudlab-{victim[:12]}")
+        ecs = lc.endpoint.client("ecs")
+        task = wait_for(lambda: (t := ecs.describe_tasks(cluster=CLUSTER, tasks=[victim])[
+            "tasks"][0])["lastStatus"] == "STOPPED" and t, 30, "the OOM-killed task STOPPED")
+        assert task["stoppedReason"] == OOM_REASON
+        assert task["containers"][0]["exitCode"] == 137
+        container.reload()
+        assert container.attrs["State"]["OOMKilled"] is True
+        assert container.attrs["State"]["ExitCode"] == 137
+        wait_for(lambda: len(_running(lc)) == 2 and victim not in _running(lc), 60,
+                 "a replacement RUNNING")
+    finally:
+        lc.stop()

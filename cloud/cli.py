@@ -83,6 +83,33 @@ def _crash(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oom(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    task = connect().post("/v1/oom", {"task": args.task})["oom"]
+    print(f"task {task} is allocating more memory than its limit: its runtime's OOM killer "
+          "ends it (stoppedReason \"OutOfMemoryError: Container killed due to memory usage\", "
+          "exit code 137) and the service scheduler starts a new task — watch `fraudlab status`")
+    return 0
+
+
+def _bad_deploy(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    result = connect().post("/v1/bad-deployment", {})
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"registered {result['task_definition'].rsplit('/', 1)[-1]} ({result['why']})")
+    print(f"  {result['cli']}")
+    print(f"the old tasks keep serving while the new ones fail; at "
+          f"{result['circuit_breaker_threshold']} failed tasks the circuit breaker marks the "
+          "deployment FAILED and rolls back to "
+          f"{result['previous_task_definition'].rsplit('/', 1)[-1]} — watch `fraudlab status` "
+          "or `aws ecs describe-services`")
+    return 0
+
+
 def _kill_host(args: argparse.Namespace) -> int:
     from cloud.launcher import connect
 
@@ -168,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     crash = sub.add_parser("crash", help="SIGKILL one running task (default: the first)")
     crash.add_argument("--task", help="task id or a prefix of it")
     crash.set_defaults(func=_crash)
+
+    oom = sub.add_parser("oom", help="make one running task exceed its memory limit "
+                         "(default: the first); its runtime OOM-kills it")
+    oom.add_argument("task", nargs="?", help="task id or a prefix of it")
+    oom.set_defaults(func=_oom)
+
+    bad = sub.add_parser("bad-deploy", help="roll out a revision that cannot start, with the "
+                         "deployment circuit breaker and rollback on")
+    bad.add_argument("--json", action="store_true")
+    bad.set_defaults(func=_bad_deploy)
 
     kill_host = sub.add_parser("kill-host", help="terminate one host and all its tasks")
     kill_host.add_argument("--host", help="EC2 instance id (default: the first)")

@@ -89,6 +89,8 @@ class LocalCloud:
             ("GET", "/v1/snapshot"): lambda _: self.snapshot(),
             ("POST", "/v1/crash"): lambda body: {"crashed": self.controller.crash(
                 body.get("task"))},
+            ("POST", "/v1/oom"): lambda body: {"oom": self.controller.oom(body.get("task"))},
+            ("POST", "/v1/bad-deployment"): lambda _: self.controller.bad_deployment(),
             ("POST", "/v1/kill-host"): lambda body: self.kill_host(body.get("host")),
             ("POST", "/v1/down"): lambda _: self._down_soon(),
             ("GET", "/v1/lb"): lambda _: self.lb.snapshot(),

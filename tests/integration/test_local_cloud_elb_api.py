@@ -112,6 +112,19 @@ def test_a_target_is_initial_until_checked_then_unhealthy_then_gone(wait_for, cl
     assert gone["TargetHealth"]["Reason"] == "Target.NotRegistered"
 
 
+def test_targets_are_told_apart_by_port_and_membership_follows_the_proxy(
+        wait_for, cloud, elbv2, tg_arn) -> None:
+    ports = [free_port(), free_port()]
+    with cloud.lb_sync._lock:  # between two ticks: what a learner's own call leaves
+        elbv2.register_targets(TargetGroupArn=tg_arn,
+                               Targets=[{"Id": "127.0.0.1", "Port": p} for p in ports])
+        health = _health(elbv2, tg_arn)
+    assert [health[p]["State"] for p in ports] == ["initial", "initial"]  # both kept
+    # The kit's simplification: membership follows the proxy (the tasks ECS registered), so
+    # the next tick deregisters them; AWS would keep them and health-check them.
+    wait_for(lambda: not set(ports) & set(_health(elbv2, tg_arn)), 5, "the targets to leave")
+
+
 def test_a_crashed_task_leaves_and_its_replacement_becomes_healthy(wait_for, cloud, elbv2,
                                                                    tg_arn) -> None:
     wait_for(lambda: _healthy(elbv2, tg_arn) == _running_ports(cloud)

@@ -12,7 +12,9 @@ The API is the source of truth for the configuration, the proxy for what happens
 3. mirror the proxy's targets (the RUNNING tasks the controller registers, as ECS does) into
    the API with ``register-targets`` / ``deregister-targets``: Id 127.0.0.1 and the task's
    port. Membership follows the proxy: a target registered or deregistered by hand through
-   the API is set back on the next tick;
+   the API is set back on the next tick. What the group lists now is read with
+   ``describe-target-health``, or in-process straight from moto's backend (what that call
+   answers from: one API call less per tick);
 4. write each target's true health (initial / healthy / unhealthy / draining, ALB's reason
    codes and descriptions) into moto's in-process backend, so ``describe-target-health``
    tells the truth; a drained target leaves the listing as in AWS. Against LocalStack (or a

@@ -68,7 +68,8 @@ def _deploy(args: argparse.Namespace) -> int:
 
     result = deploy(desired=args.desired, placement=args.placement, hosts=args.hosts,
                     out=None if args.json else sys.stdout, wait=not args.no_wait,
-                    capacity_provider=args.capacity_provider, max_hosts=args.max_hosts)
+                    capacity_provider=args.capacity_provider, max_hosts=args.max_hosts,
+                    algorithm=args.algorithm)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     return 0
@@ -178,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
 
-    deploy = sub.add_parser("deploy", help="ECR → task definition → cluster → hosts → service")
+    deploy = sub.add_parser("deploy", help="ECR → task definition → cluster → hosts → ALB → "
+                                           "service")
     deploy.add_argument("--desired", type=int, default=4)
     deploy.add_argument("--placement", choices=("spread", "binpack"), default="spread")
     deploy.add_argument("--hosts", type=int, default=2)
@@ -187,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "with managed scaling (ECS then launches and retires hosts)")
     deploy.add_argument("--max-hosts", type=int, default=4,
                         help="the Auto Scaling group's max size (with --capacity-provider)")
+    deploy.add_argument("--algorithm", choices=("round_robin", "least_outstanding_requests"),
+                        default="round_robin",
+                        help="the target group's routing algorithm (ALB's default: round_robin)")
     deploy.add_argument("--json", action="store_true")
     deploy.add_argument("--no-wait", action="store_true",
                         help="return after the API calls, before the tasks run")

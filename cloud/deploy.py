@@ -19,10 +19,11 @@ STEADY_TIMEOUT = 90.0
 
 def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
            out: TextIO | None = None, wait: bool = True, capacity_provider: bool = False,
-           max_hosts: int = 4) -> dict[str, Any]:
+           max_hosts: int = 4, algorithm: str = "round_robin") -> dict[str, Any]:
     """Run the steps; with ``wait``, return once the service has ``desired`` RUNNING tasks.
 
-    ``capacity_provider`` adds cluster auto scaling (``hosts`` to ``max_hosts`` instances).
+    ``capacity_provider`` adds cluster auto scaling (``hosts`` to ``max_hosts`` instances);
+    ``algorithm`` is the target group's routing algorithm.
     """
     from cloud.steps.plan import deploy_all
 
@@ -38,7 +39,8 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
     endpoint = open_endpoint({"AWS_ENDPOINT_URL": info["aws_endpoint"]}, start=False)
     started = time.monotonic()
     results = deploy_all(endpoint.client, desired=desired, placement=placement, hosts=hosts,
-                         capacity_provider=capacity_provider, max_hosts=max_hosts)
+                         capacity_provider=capacity_provider, max_hosts=max_hosts,
+                         algorithm=algorithm)
     if out:
         for r in results:
             step(out, r)

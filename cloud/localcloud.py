@@ -76,6 +76,14 @@ class LocalCloud:
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb)
+        from cloud.lb.sync import TargetGroupSync
+
+        # The target group in the API configures the proxy; targets and health go back.
+        self.lb_sync = TargetGroupSync(
+            self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.lb, cluster,
+            write_back=writeback is not None,
+            on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
+                                                                "emulated"))
         self.token = state.new_token()
         self.control = ControlServer(self.token, self._routes(), port=control_port,
                                      streams={"/v1/stream": self.snapshot})
@@ -102,9 +110,10 @@ class LocalCloud:
         }
 
     def configure_lb(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The target group's algorithm and the kit-only retry knob."""
+        """The target group's algorithm (written through ModifyTargetGroupAttributes once the
+        service has a target group) and the kit-only retry knob."""
         if "algorithm" in body:
-            self.lb.set_algorithm(str(body["algorithm"]))
+            self.lb_sync.set_algorithm(str(body["algorithm"]))
         if "retry" in body:
             if not isinstance(body["retry"], bool):
                 raise ValueError("retry must be true or false")
@@ -162,6 +171,7 @@ class LocalCloud:
         while not self._stop.is_set():
             try:
                 self.controller.tick()
+                self.lb_sync.tick()
                 self.metrics.tick()
             except Exception as exc:
                 self.tick_errors.append(f"{type(exc).__name__}: {exc}")
@@ -171,6 +181,7 @@ class LocalCloud:
     def snapshot(self) -> dict[str, Any]:
         snap = self.controller.snapshot()
         lb = self.lb.snapshot(trace_limit=20)
+        lb["api"] = self.lb_sync.snapshot()
         snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
                      "alb_metrics": self.metrics.latest,
                      "aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),

@@ -149,7 +149,8 @@ class LoadBalancer:
     """An ALB listener + one target group, on ``host:port`` (0 = a free port).
 
     Thread-safe public API: :meth:`register`, :meth:`deregister`, :meth:`set_algorithm`,
-    :meth:`snapshot`; call :meth:`start` first and :meth:`stop` at the end.
+    :meth:`set_health_settings`, :meth:`snapshot`; call :meth:`start` first and :meth:`stop`
+    at the end.
     """
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", *,
@@ -297,6 +298,12 @@ class LoadBalancer:
         """``round_robin`` (ALB's default) or ``least_outstanding_requests``."""
         self._call(setattr, self, "algorithm", check_algorithm(name))
 
+    def set_health_settings(self, settings: hc.HealthSettings) -> None:
+        """The target group's health-check settings and deregistration delay, from now on."""
+        if not isinstance(settings, hc.HealthSettings):
+            raise TypeError("settings must be a cloud.lb.health.HealthSettings")
+        self._call(setattr, self, "health_settings", settings)
+
     def snapshot(self, trace_limit: int | None = 200) -> dict[str, Any]:
         """Targets (state, reason, outstanding, counters), totals, recent trace and events."""
         return self._call(self._snapshot, trace_limit)
@@ -341,7 +348,8 @@ class LoadBalancer:
         health = hc.register(now)
         reason = f"{hc.REGISTRATION_IN_PROGRESS}: Target registration is in progress"
         if not self.health_checks:
-            health = hc.TargetHealth(state="healthy", reason_code=None, since=now)
+            health = hc.TargetHealth(state="healthy", reason_code=None, description=None,
+                                     since=now)
             reason = "healthy: health checks off (kit-only)"
         fresh = Target(target.id, target.host, target.port, health.state, 0, target.weight)
         entry = _Entry(fresh, health)
@@ -393,6 +401,7 @@ class LoadBalancer:
             "targets": [
                 {"id": e.target.id, "host": e.target.host, "port": e.target.port,
                  "state": e.target.state, "reason": e.health.reason_code,
+                 "description": e.health.description,
                  "outstanding": e.target.outstanding, **vars(e.stats)}
                 for e in self._entries.values()],
             "totals": dict(self.totals),

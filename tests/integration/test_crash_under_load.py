@@ -30,12 +30,14 @@ def test_crash_under_load(start_local_cloud, wait_for, retry) -> None:
     traffic = lc.stop_traffic()
     before, crash = traffic["phases"]
     totals = lc.lb.snapshot(0)["totals"]
-    assert before["failed"] == 0 and before["sent"] > 150
+    # Errors, not drops: a drop is the generator's own in-flight cap on a busy machine.
+    assert before["errors"] == {} and before["sent"] > 150, (before, totals)
     assert crash["sent"] > 200
     if retry:
-        assert crash["failed"] == 0, crash
+        assert crash["errors"] == {}, (crash, totals)
         assert totals["retries"] >= 1  # requests did reach the dead target, and were re-sent
         assert totals["elb_502"] == 0
     else:
         # Counted, not hidden: every 502 the load balancer gave is a failed request here.
-        assert crash["failed"] == crash["errors"].get("http_5xx", 0) == totals["elb_502"] > 0
+        assert crash["errors"].get("http_5xx", 0) == totals["elb_502"] > 0, (crash, totals)
+        assert crash["failed"] >= totals["elb_502"]

@@ -69,7 +69,8 @@ def _deploy(args: argparse.Namespace) -> int:
     result = deploy(desired=args.desired, placement=args.placement, hosts=args.hosts,
                     out=None if args.json else sys.stdout, wait=not args.no_wait,
                     capacity_provider=args.capacity_provider, max_hosts=args.max_hosts,
-                    autoscale=args.autoscale, min_tasks=args.min_tasks, max_tasks=args.max_tasks)
+                    algorithm=args.algorithm, autoscale=args.autoscale,
+                    min_tasks=args.min_tasks, max_tasks=args.max_tasks)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     return 0
@@ -98,6 +99,33 @@ def _crash(args: argparse.Namespace) -> int:
     crashed = connect().post("/v1/crash", {"task": args.task})["crashed"]
     print(f"sent SIGKILL to task {crashed}: watch `fraudlab status` — ECS marks it STOPPED "
           "and the service scheduler starts a new task to replace it")
+    return 0
+
+
+def _oom(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    task = connect().post("/v1/oom", {"task": args.task})["oom"]
+    print(f"task {task} is allocating more memory than its limit: its runtime's OOM killer "
+          "ends it (stoppedReason \"OutOfMemoryError: Container killed due to memory usage\", "
+          "exit code 137) and the service scheduler starts a new task — watch `fraudlab status`")
+    return 0
+
+
+def _bad_deploy(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    result = connect().post("/v1/bad-deployment", {})
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"registered {result['task_definition'].rsplit('/', 1)[-1]} ({result['why']})")
+    print(f"  {result['cli']}")
+    print(f"the old tasks keep serving while the new ones fail; at "
+          f"{result['circuit_breaker_threshold']} failed tasks the circuit breaker marks the "
+          "deployment FAILED and rolls back to "
+          f"{result['previous_task_definition'].rsplit('/', 1)[-1]} — watch `fraudlab status` "
+          "or `aws ecs describe-services`")
     return 0
 
 
@@ -169,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
 
-    deploy = sub.add_parser("deploy", help="ECR → task definition → cluster → hosts → service")
+    deploy = sub.add_parser("deploy", help="ECR → task definition → cluster → hosts → ALB → "
+                                           "service")
     deploy.add_argument("--desired", type=int, default=4)
     deploy.add_argument("--placement", choices=("spread", "binpack"), default="spread")
     deploy.add_argument("--hosts", type=int, default=2)
@@ -178,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "with managed scaling (ECS then launches and retires hosts)")
     deploy.add_argument("--max-hosts", type=int, default=4,
                         help="the Auto Scaling group's max size (with --capacity-provider)")
+    deploy.add_argument("--algorithm", choices=("round_robin", "least_outstanding_requests"),
+                        default="round_robin",
+                        help="the target group's routing algorithm (ALB's default: round_robin)")
     deploy.add_argument("--autoscale", metavar="requests:TARGET|cpu:TARGET",
                         help="add service auto scaling (Application Auto Scaling target "
                              "tracking): ALB requests per target per lab minute, or the "
@@ -200,6 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
     crash = sub.add_parser("crash", help="SIGKILL one running task (default: the first)")
     crash.add_argument("--task", help="task id or a prefix of it")
     crash.set_defaults(func=_crash)
+
+    oom = sub.add_parser("oom", help="make one running task exceed its memory limit "
+                         "(default: the first); its runtime OOM-kills it")
+    oom.add_argument("task", nargs="?", help="task id or a prefix of it")
+    oom.set_defaults(func=_oom)
+
+    bad = sub.add_parser("bad-deploy", help="roll out a revision that cannot start, with the "
+                         "deployment circuit breaker and rollback on")
+    bad.add_argument("--json", action="store_true")
+    bad.set_defaults(func=_bad_deploy)
 
     kill_host = sub.add_parser("kill-host", help="terminate one host and all its tasks")
     kill_host.add_argument("--host", help="EC2 instance id (default: the first)")

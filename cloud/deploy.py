@@ -45,14 +45,14 @@ def autoscale_settings(autoscale: str | None, min_tasks: int | None, max_tasks: 
 
 def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
            out: TextIO | None = None, wait: bool = True, capacity_provider: bool = False,
-           max_hosts: int = 4, autoscale: str | None = None, min_tasks: int | None = None,
-           max_tasks: int | None = None) -> dict[str, Any]:
+           max_hosts: int = 4, algorithm: str = "round_robin", autoscale: str | None = None,
+           min_tasks: int | None = None, max_tasks: int | None = None) -> dict[str, Any]:
     """Run the steps; with ``wait``, return once the service has ``desired`` RUNNING tasks.
 
-    ``capacity_provider`` adds cluster auto scaling (``hosts`` to ``max_hosts`` instances).
-    ``autoscale`` (``requests:TARGET``, ``cpu:TARGET`` or ``memory:TARGET``) adds service auto
-    scaling after the service: a scalable target of ``min_tasks``–``max_tasks`` tasks and a
-    target-tracking policy.
+    ``capacity_provider`` adds cluster auto scaling (``hosts`` to ``max_hosts`` instances);
+    ``algorithm`` is the target group's routing algorithm. ``autoscale`` (``requests:TARGET``,
+    ``cpu:TARGET`` or ``memory:TARGET``) adds service auto scaling after the service: a
+    scalable target of ``min_tasks``–``max_tasks`` tasks and a target-tracking policy.
     """
     from cloud.steps.plan import deploy_all
     from cloud.steps.scaling import scaling_steps
@@ -70,7 +70,8 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
     endpoint = open_endpoint({"AWS_ENDPOINT_URL": info["aws_endpoint"]}, start=False)
     started = time.monotonic()
     results = deploy_all(endpoint.client, desired=desired, placement=placement, hosts=hosts,
-                         capacity_provider=capacity_provider, max_hosts=max_hosts)
+                         capacity_provider=capacity_provider, max_hosts=max_hosts,
+                         algorithm=algorithm)
     if scaling is not None:
         metric, target, low, high = scaling
         results += scaling_steps(endpoint.client, metric=metric, target_value=target,

@@ -4,8 +4,9 @@ moto stores ECS resources but runs nothing (emulator-notes.md): ``create_service
 task, ``register_container_instance`` reports 4096 CPU / 7482 MiB whatever the instance, and
 tasks advance one state per ``describe_tasks`` call. In-process, its backends are ours to
 update: the controllers create each task under the id they chose, set its lastStatus,
-stoppedReason and exit code, the service's running/pending counts and events, and the
-container instances' registered and remaining resources.
+stoppedReason and exit code, the service's running/pending counts, events and deployments
+(moto keeps one deployment and never changes it), the service's task definition after a
+rollback, and the container instances' registered and remaining resources.
 
 Against LocalStack there is nothing to write: its ECS runs tasks itself (paid tiers).
 """
@@ -140,7 +141,31 @@ class MotoWriteBack:
             out.append(known.get(key) or {"id": f"{next(_event_ids):08x}-fraudlab",
                                           "createdAt": _utc(at), "message": message})
         svc.events = out[:100]
-        for deployment in getattr(svc, "deployments", []) or []:
-            if isinstance(deployment, dict):
-                deployment["runningCount"] = running
-                deployment["pendingCount"] = pending
+
+    def set_deployments(self, cluster: str, service: str,
+                        deployments: Iterable[dict[str, Any]]) -> None:
+        """describe-services' ``deployments`` (PRIMARY first), with ECS's field names;
+        createdAt/updatedAt as epoch seconds. Fields moto set that are not given (launchType,
+        platformFamily, networkConfiguration…) are kept from its own first deployment."""
+        svc = self.backend.services.get(f"{cluster}:{service}")
+        if svc is None:
+            return
+        base = next((d for d in getattr(svc, "deployments", None) or []
+                     if isinstance(d, dict)), {})
+        kept = {k: v for k, v in base.items()
+                if k in ("launchType", "platformFamily", "platformVersion",
+                         "networkConfiguration")}
+        out = []
+        for d in deployments:
+            row = {**kept, **d}
+            for key in ("createdAt", "updatedAt"):
+                if isinstance(row.get(key), int | float):
+                    row[key] = _utc(row[key])
+            out.append(row)
+        svc.deployments = out
+
+    def set_task_definition(self, cluster: str, service: str, task_definition: str) -> None:
+        """The service's taskDefinition (after a circuit-breaker rollback)."""
+        svc = self.backend.services.get(f"{cluster}:{service}")
+        if svc is not None:
+            svc.task_definition = task_definition

@@ -78,6 +78,14 @@ class LocalCloud:
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb)
+        from cloud.lb.sync import TargetGroupSync
+
+        # The target group in the API configures the proxy; targets and health go back.
+        self.lb_sync = TargetGroupSync(
+            self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.lb, cluster,
+            write_back=writeback is not None,
+            on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
+                                                                "emulated"))
         from cloud.scaling_controller import ScalingController
         from cloud.service_metrics import ServiceMetrics
 
@@ -86,7 +94,8 @@ class LocalCloud:
         self.scaling = ScalingController(self.endpoint, self.pass_clock, cluster,
                                          self.controller.timeline)
         self.token = state.new_token()
-        self.control = ControlServer(self.token, self._routes(), port=control_port)
+        self.control = ControlServer(self.token, self._routes(), port=control_port,
+                                     streams={"/v1/stream": self.snapshot})
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, daemon=True, name="controller")
@@ -97,12 +106,15 @@ class LocalCloud:
             ("GET", "/v1/snapshot"): lambda _: self.snapshot(),
             ("POST", "/v1/crash"): lambda body: {"crashed": self.controller.crash(
                 body.get("task"))},
+            ("POST", "/v1/oom"): lambda body: {"oom": self.controller.oom(body.get("task"))},
+            ("POST", "/v1/bad-deployment"): lambda _: self.controller.bad_deployment(),
             ("POST", "/v1/kill-host"): lambda body: self.kill_host(body.get("host")),
             ("POST", "/v1/down"): lambda _: self._down_soon(),
             ("GET", "/v1/lb"): lambda _: self.lb.snapshot(),
             ("POST", "/v1/lb"): self.configure_lb,
             ("POST", "/v1/traffic"): self.start_traffic,
             ("POST", "/v1/traffic/stop"): lambda _: self.stop_traffic(),
+            ("POST", "/v1/traffic/profile"): self.change_traffic,
             ("GET", "/v1/traffic"): lambda _: self.traffic_snapshot(),
             ("GET", "/v1/scaling"): lambda _: self.scaling.snapshot(),
             ("POST", "/v1/scale"): self.scale,
@@ -112,8 +124,9 @@ class LocalCloud:
         """The RUNNING tasks with a container, and what their task definition reserves."""
         from cloud.service_metrics import TaskRef
 
-        with self.controller.lock:
-            return [TaskRef(name, t.task_id, state.task_cpu, state.task_memory)
+        with self.controller.lock:  # a task's own reservation (its task definition) if set
+            return [TaskRef(name, t.task_id, getattr(t, "cpu", 0) or state.task_cpu,
+                            getattr(t, "memory", 0) or state.task_memory)
                     for name, state in self.controller.services.items() for t in state.tasks
                     if t.last_status == "RUNNING" and t.task_id in self.controller.runs]
 
@@ -156,9 +169,10 @@ class LocalCloud:
         return out
 
     def configure_lb(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The target group's algorithm and the kit-only retry knob."""
+        """The target group's algorithm (written through ModifyTargetGroupAttributes once the
+        service has a target group) and the kit-only retry knob."""
         if "algorithm" in body:
-            self.lb.set_algorithm(str(body["algorithm"]))
+            self.lb_sync.set_algorithm(str(body["algorithm"]))
         if "retry" in body:
             if not isinstance(body["retry"], bool):
                 raise ValueError("retry must be true or false")
@@ -170,25 +184,28 @@ class LocalCloud:
     def start_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
         """Open-loop traffic to the load balancer (replaces any running traffic)."""
         from cloud.traffic.generator import TrafficGenerator
-        from cloud.traffic.profiles import parse_profile
 
-        rate = body.get("rate", 50)
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 5000:
-            raise ValueError(f"rate must be a number of requests per second in (0, 5000], "
-                             f"got {rate!r}")
         duration = body.get("duration", 600)
         if not isinstance(duration, int | float) or not 0 < duration <= 3600:
             raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
-        profile = parse_profile(str(body.get("profile", "steady")), float(rate))
+        rate, name, profile, phase = _traffic_request(body)
         self.stop_traffic()
         self.traffic = TrafficGenerator(self.lb.url, profile, clock=self.clock,
-                                        max_duration=float(duration))
+                                        max_duration=float(duration), phase=phase or name)
         self.traffic.start()
-        name = body.get("profile", "steady")
         self.controller.timeline.add(self.clock, "traffic",
-                                     f"traffic: {name} at {rate} tx/s to {self.lb.url}", "real")
-        return {"traffic": "started", "target": self.lb.url, "rate": rate,
-                "profile": body.get("profile", "steady")}
+                                     f"traffic: {name} at {rate:g} tx/s to {self.lb.url}", "real")
+        return {"traffic": "started", "target": self.lb.url, "rate": rate, "profile": name}
+
+    def change_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A new rate/profile for the running traffic, optionally as a new named phase."""
+        if self.traffic is None or not self.traffic.running:
+            raise ValueError("no traffic is running: start it with POST /v1/traffic")
+        rate, name, profile, phase = _traffic_request(body)
+        self.traffic.set_profile(profile, phase=phase)
+        self.controller.timeline.add(self.clock, "traffic", f"traffic: now {name} at {rate:g} "
+                                     f"tx/s" + (f" (phase {phase})" if phase else ""), "real")
+        return {"traffic": "changed", "rate": rate, "profile": name, "phase": phase}
 
     def stop_traffic(self) -> dict[str, Any]:
         if self.traffic is not None:
@@ -212,6 +229,7 @@ class LocalCloud:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._guard(self.controller.tick)
+            self._guard(self.lb_sync.tick)
             self.pass_clock.freeze()  # one lab minute for the publishers and target tracking
             try:
                 alb = self._guard(self.metrics.tick)
@@ -233,6 +251,7 @@ class LocalCloud:
     def snapshot(self) -> dict[str, Any]:
         snap = self.controller.snapshot()
         lb = self.lb.snapshot(trace_limit=20)
+        lb["api"] = self.lb_sync.snapshot()
         snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
                      "alb_metrics": self.metrics.latest,
                      "service_metrics": self.service_metrics.snapshot(),
@@ -289,6 +308,21 @@ class LocalCloud:
         """Block until ``stop`` has finished (every replica stopped)."""
         while not self._stopped.wait(0.5):
             pass
+
+
+def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]:
+    """rate, profile name, profile and phase of a traffic request, validated."""
+    from cloud.traffic.profiles import parse_profile
+
+    rate = body.get("rate", 50)
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 5000:
+        raise ValueError(f"rate must be a number of requests per second in (0, 5000], "
+                         f"got {rate!r}")
+    name = str(body.get("profile", "steady"))
+    phase = body.get("phase")
+    if phase is not None and (not isinstance(phase, str) or not 0 < len(phase) <= 40):
+        raise ValueError(f"phase must be a name of 1-40 characters, got {phase!r}")
+    return float(rate), name, parse_profile(name, float(rate)), phase
 
 
 def main(argv: list[str] | None = None) -> int:

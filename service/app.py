@@ -2,6 +2,8 @@
 
 Routes: ``POST /predict`` (one transaction or ``{"instances": [...]}``), ``GET /health``,
 ``GET /ready``, ``GET /metrics`` and ``GET /openapi.json``. Every error is JSON.
+With ``FRAUDLAB_CHAOS=1`` (set by the kit's runtimes only) the kit's chaos routes are added:
+see ``service.chaos``; they are not part of the service's contract.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from service.chaos import bp as chaos_bp
+from service.chaos import enabled as chaos_enabled
 from service.contract import example_transaction, to_model_row
 from service.model import FraudModel, load_model
 from service.openapi import build_spec
@@ -55,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         HOST_ID=os.environ.get("HOST_ID") or socket.gethostname(),
         MAX_CONTENT_LENGTH=1 << 20,
         MAX_BATCH=DEFAULT_MAX_BATCH,
+        CHAOS=chaos_enabled(),
     )
     app.config.update(config or {})
     model: FraudModel = app.config["MODEL"]
@@ -72,6 +77,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         openapi=_dumps(build_spec(model.version, max_batch)),
     )
     app.register_blueprint(bp)
+    if app.config["CHAOS"]:
+        app.register_blueprint(chaos_bp)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, internal_error)
     telemetry.init_app(app)

@@ -2,5 +2,6 @@
 
 ``routing`` picks a target (round_robin by default, least_outstanding_requests opt-in, fail
 open when no target is healthy); ``health`` is the target-health state machine; ``proxy`` is
-the real HTTP/1.1 reverse proxy that uses both and records a routing trace.
+the real HTTP/1.1 reverse proxy that uses both and records a routing trace; ``sync`` keeps it
+configured from the target group in the ELBv2 API and writes its targets and their health back.
 """

@@ -7,7 +7,8 @@ health check to be considered healthy"; afterwards an unhealthy target needs ``h
 consecutive passes and a healthy one ``unhealthy_threshold`` consecutive failures to flip.
 Deregistration: ``draining`` until in-flight requests finish or the deregistration delay
 (300 s) elapses, then ``unused``. All times are lab seconds from an injected clock.
-Reason codes are ALB's (DescribeTargetHealth ``TargetHealth.Reason``).
+Reason codes and descriptions are ALB's (DescribeTargetHealth ``TargetHealth.Reason`` and
+``TargetHealth.Description``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ TIMEOUT = "Target.Timeout"
 FAILED_HEALTH_CHECKS = "Target.FailedHealthChecks"
 DEREGISTRATION_IN_PROGRESS = "Target.DeregistrationInProgress"
 NOT_REGISTERED = "Target.NotRegistered"
+# DescribeTargetHealth's description of each reason code (the failures add what was seen).
+DESCRIPTIONS = {
+    REGISTRATION_IN_PROGRESS: "Target registration is in progress",
+    INITIAL_HEALTH_CHECKING: "Initial health checks in progress",
+    RESPONSE_CODE_MISMATCH: "Health checks failed with these codes",
+    TIMEOUT: "Request timed out",
+    FAILED_HEALTH_CHECKS: "Health checks failed",
+    DEREGISTRATION_IN_PROGRESS: "Target deregistration is in progress",
+    NOT_REGISTERED: "Target is not registered to the target group",
+}
 
 
 def parse_matcher(matcher: str) -> tuple[tuple[int, int], ...]:
@@ -84,6 +95,7 @@ class TargetHealth:
     last_check: float | None = None  # lab time of the last probe
     since: float = 0.0  # lab time of the last state change
     draining_since: float | None = None
+    description: str | None = DESCRIPTIONS[REGISTRATION_IN_PROGRESS]  # goes with reason_code
 
 
 def register(now: float) -> TargetHealth:
@@ -113,12 +125,12 @@ def observe(health: TargetHealth, result: ProbeResult, now: float,
     if failed is None:
         passes, failures = health.passes + 1, 0
         if health.state == INITIAL:
-            new = replace(health, state=HEALTHY, reason_code=None, passes=passes,
-                          failures=0, last_check=now, since=now)
+            new = replace(health, state=HEALTHY, reason_code=None, description=None,
+                          passes=passes, failures=0, last_check=now, since=now)
             return new, f"healthy: passed its first health check ({result.status})"
         if health.state == UNHEALTHY and passes >= settings.healthy_threshold:
-            new = replace(health, state=HEALTHY, reason_code=None, passes=passes,
-                          failures=0, last_check=now, since=now)
+            new = replace(health, state=HEALTHY, reason_code=None, description=None,
+                          passes=passes, failures=0, last_check=now, since=now)
             return new, (f"healthy: {passes} consecutive passing checks "
                          f"(healthy threshold {settings.healthy_threshold})")
         new = replace(health, passes=passes, failures=failures, last_check=now)
@@ -129,12 +141,13 @@ def observe(health: TargetHealth, result: ProbeResult, now: float,
     code, description = failed
     passes, failures = 0, health.failures + 1
     if health.state != UNHEALTHY and failures >= settings.unhealthy_threshold:
-        new = replace(health, state=UNHEALTHY, reason_code=code, passes=0, failures=failures,
-                      last_check=now, since=now)
+        new = replace(health, state=UNHEALTHY, reason_code=code, description=description,
+                      passes=0, failures=failures, last_check=now, since=now)
         return new, (f"{code}: {description}; unhealthy after {failures} consecutive "
                      f"failures (unhealthy threshold {settings.unhealthy_threshold})")
     new = replace(health, passes=0, failures=failures, last_check=now,
-                  reason_code=code if health.state == UNHEALTHY else health.reason_code)
+                  reason_code=code if health.state == UNHEALTHY else health.reason_code,
+                  description=description if health.state == UNHEALTHY else health.description)
     if health.state == UNHEALTHY:
         return new, f"{code}: {description}; still unhealthy"
     return new, (f"{code}: {description}; {failures} of {settings.unhealthy_threshold} "
@@ -152,7 +165,8 @@ def deregister(health: TargetHealth, now: float) -> tuple[TargetHealth, str]:
     """Deregistration starts: ``draining`` (no new requests; in-flight ones may finish)."""
     if health.state in (DRAINING, UNUSED):
         return health, f"{health.reason_code}: already {health.state}"
-    new = replace(health, state=DRAINING, reason_code=DEREGISTRATION_IN_PROGRESS, since=now,
+    new = replace(health, state=DRAINING, reason_code=DEREGISTRATION_IN_PROGRESS,
+                  description=DESCRIPTIONS[DEREGISTRATION_IN_PROGRESS], since=now,
                   draining_since=now)
     return new, f"{DEREGISTRATION_IN_PROGRESS}: Target deregistration is in progress"
 
@@ -171,7 +185,8 @@ def settle(health: TargetHealth, now: float, in_flight: int,
                f"{in_flight} request(s) still in flight (they get 502)")
     else:
         return health, None
-    new = replace(health, state=UNUSED, reason_code=NOT_REGISTERED, since=now)
+    new = replace(health, state=UNUSED, reason_code=NOT_REGISTERED,
+                  description=DESCRIPTIONS[NOT_REGISTERED], since=now)
     return new, f"{NOT_REGISTERED}: Target is not registered to the target group ({why})"
 
 

@@ -12,7 +12,8 @@ connection set per target, capped per target. ALB's answers when it cannot serve
   timeout (60 s).
 
 ALB does not retry a request on another target; ``retry_on_connect_error`` is a kit-only knob
-(off by default) that re-sends a request whose connection failed before any byte was sent.
+(off by default) that re-sends a request to another target when its connection failed before
+any byte of an answer came back (refused, reset, closed — a crashed task), never on a timeout.
 Health-check intervals and the deregistration delay are lab seconds of the injected clock;
 connect and idle timeouts are wall seconds (they measure real network waits).
 """
@@ -96,10 +97,12 @@ class _Entry:
 class _Failure(Exception):
     """The target could not give an answer: ``status`` is ALB's (502/504)."""
 
-    def __init__(self, status: int, why: str, before_send: bool = False,
+    def __init__(self, status: int, why: str, no_answer: bool = False,
                  response: web.StreamResponse | None = None) -> None:
         super().__init__(why)
-        self.status, self.why, self.before_send = status, why, before_send
+        # no_answer: refused, reset or closed before any byte of an answer — what the
+        # kit-only retry knob re-sends (a timeout is not: the target may still be working).
+        self.status, self.why, self.no_answer = status, why, no_answer
         self.response = response  # set when the answer's headers were already sent
 
 
@@ -146,7 +149,8 @@ class LoadBalancer:
     """An ALB listener + one target group, on ``host:port`` (0 = a free port).
 
     Thread-safe public API: :meth:`register`, :meth:`deregister`, :meth:`set_algorithm`,
-    :meth:`snapshot`; call :meth:`start` first and :meth:`stop` at the end.
+    :meth:`set_health_settings`, :meth:`snapshot`; call :meth:`start` first and :meth:`stop`
+    at the end.
     """
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", *,
@@ -294,6 +298,12 @@ class LoadBalancer:
         """``round_robin`` (ALB's default) or ``least_outstanding_requests``."""
         self._call(setattr, self, "algorithm", check_algorithm(name))
 
+    def set_health_settings(self, settings: hc.HealthSettings) -> None:
+        """The target group's health-check settings and deregistration delay, from now on."""
+        if not isinstance(settings, hc.HealthSettings):
+            raise TypeError("settings must be a cloud.lb.health.HealthSettings")
+        self._call(setattr, self, "health_settings", settings)
+
     def snapshot(self, trace_limit: int | None = 200) -> dict[str, Any]:
         """Targets (state, reason, outstanding, counters), totals, recent trace and events."""
         return self._call(self._snapshot, trace_limit)
@@ -338,7 +348,8 @@ class LoadBalancer:
         health = hc.register(now)
         reason = f"{hc.REGISTRATION_IN_PROGRESS}: Target registration is in progress"
         if not self.health_checks:
-            health = hc.TargetHealth(state="healthy", reason_code=None, since=now)
+            health = hc.TargetHealth(state="healthy", reason_code=None, description=None,
+                                     since=now)
             reason = "healthy: health checks off (kit-only)"
         fresh = Target(target.id, target.host, target.port, health.state, 0, target.weight)
         entry = _Entry(fresh, health)
@@ -390,6 +401,7 @@ class LoadBalancer:
             "targets": [
                 {"id": e.target.id, "host": e.target.host, "port": e.target.port,
                  "state": e.target.state, "reason": e.health.reason_code,
+                 "description": e.health.description,
                  "outstanding": e.target.outstanding, **vars(e.stats)}
                 for e in self._entries.values()],
             "totals": dict(self.totals),
@@ -471,7 +483,7 @@ class LoadBalancer:
                 response, nbytes = await self._forward(request, entry, body, headers)
             except _Failure as failure:
                 notes.append(f"{target.id}: {failure.why}")
-                if (failure.before_send and self.retry_on_connect_error
+                if (failure.no_answer and self.retry_on_connect_error
                         and len(tried) + 1 < len(self._targets)):
                     tried.append(target.id)
                     entry.stats.retried_away += 1
@@ -539,12 +551,12 @@ class LoadBalancer:
             raise _Failure(504, f"{target.id} did not answer within the idle timeout "
                                 f"({self.idle_timeout:g} s)") from None
         except aiohttp.ServerDisconnectedError:
-            raise _Failure(502, f"{target.id} closed the connection") from None
+            raise _Failure(502, f"{target.id} closed the connection", True) from None
         except aiohttp.ClientResponseError as exc:
             raise _Failure(502, f"{target.id} sent a malformed answer ({exc.message})") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise _Failure(502, f"{target.id} reset the connection "
-                                f"({type(exc).__name__})") from None
+                                f"({type(exc).__name__})", True) from None
         finally:
             target.outstanding -= 1
             entry.in_flight.discard(task)

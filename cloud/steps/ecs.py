@@ -20,6 +20,7 @@ from cloud.steps.base import Badge, StepResult
 
 FAMILY = "fraud-detection"
 CONTAINER = "fraud-detection"
+CONTAINER_PORT = 8080  # the port the fraud-model container listens on (service/gunicorn_conf)
 CLUSTER = "fraud-cluster"
 SERVICE = "fraud-svc"
 HEALTH_COMMAND = ("CMD", "python", "/app/service/healthcheck.py")
@@ -123,7 +124,7 @@ def _network_warning(cpu: int, memory: int, port: int) -> str:
 
 
 def register_task_definition(ecs: Any, family: str = FAMILY, *, image: str, cpu: int = 256,
-                             memory: int = 512, container_port: int = 8080,
+                             memory: int = 512, container_port: int = CONTAINER_PORT,
                              health_check: Mapping[str, Any] | None = None,
                              network_mode: str = "host",
                              environment: Mapping[str, str] | None = None,
@@ -253,6 +254,7 @@ def _service_result(svc: Mapping[str, Any], instances: int) -> dict[str, Any]:
         "schedulingStrategy": svc.get("schedulingStrategy"),
         "placementStrategy": svc.get("placementStrategy", []),
         "deploymentConfiguration": svc.get("deploymentConfiguration", {}),
+        "loadBalancers": svc.get("loadBalancers", []),
         "containerInstances": instances,
     }
 
@@ -270,14 +272,25 @@ DESIRED_COUNT_MYTH = (
     "Auto Scaling group capacity provider with managed scaling (ecs-facts.md §11b).")
 
 
+def service_load_balancers(target_group_arn: str, container: str = CONTAINER,
+                           container_port: int = CONTAINER_PORT) -> list[dict[str, Any]]:
+    """CreateService's ``loadBalancers``: register the container's port in the target group."""
+    return [{"targetGroupArn": target_group_arn, "containerName": container,
+             "containerPort": container_port}]
+
+
 def create_service(ecs: Any, cluster: str = CLUSTER, service: str = SERVICE, *,
                    task_definition: str, desired_count: int = 4, placement: str = "spread",
                    minimum_healthy_percent: int = 100, maximum_percent: int = 200,
-                   circuit_breaker: bool = False, badge: Badge = EMULATED) -> StepResult:
+                   circuit_breaker: bool = False,
+                   load_balancers: list[dict[str, Any]] | None = None,
+                   badge: Badge = EMULATED) -> StepResult:
     """Create the replica service (launch type EC2), or bring an existing one to this spec.
 
-    An existing service whose task definition, desired count, placement strategy or
-    deployment configuration differs is updated (a new deployment) and reported as changed.
+    An existing service whose task definition, desired count, placement strategy, deployment
+    configuration or load balancers differ is updated (a new deployment) and reported as
+    changed. ``load_balancers``: ``[{"targetGroupArn", "containerName", "containerPort"}]``
+    (``service_load_balancers``), the target groups ECS registers each RUNNING task in.
     """
     td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
     td_ref = td["taskDefinitionArn"].rsplit("/", 1)[-1]  # family:revision
@@ -291,6 +304,8 @@ def create_service(ecs: Any, cluster: str = CLUSTER, service: str = SERVICE, *,
     wanted = {"taskDefinition": td["taskDefinitionArn"], "desiredCount": desired_count,
               "placementStrategy": create_args["placementStrategy"],
               "deploymentConfiguration": create_args["deploymentConfiguration"]}
+    if load_balancers is not None:
+        create_args["loadBalancers"] = wanted["loadBalancers"] = load_balancers
     svc = describe_service(ecs, cluster, service)
     created = svc is None
     if created:
@@ -335,8 +350,11 @@ def create_service(ecs: Any, cluster: str = CLUSTER, service: str = SERVICE, *,
                   "the placement strategy; it never launches EC2 instances. Deployments replace "
                   f"tasks keeping ≥ {minimum_healthy_percent}% of them running and ≤ "
                   f"{maximum_percent}% in total (ECS's defaults: 100/200), with the circuit "
-                  f"breaker {'on' if circuit_breaker else 'off, as by default'}."),
-        source="ecs-facts.md §3, §4, §11b; ECS Developer Guide task-placement-strategies, "
+                  f"breaker {'on' if circuit_breaker else 'off, as by default'}."
+                  + (" With a load balancer, ECS registers each task in the target group once "
+                     "it is RUNNING and deregisters it (draining) before stopping it."
+                     if load_balancers else "")),
+        source="ecs-facts.md §3, §4, §6, §11b; ECS Developer Guide task-placement-strategies, "
                "ecs_services, service_definition_parameters",
         badge=badge,
         changed=created or bool(diff),

@@ -1,8 +1,9 @@
 """The kit's "deploy": every step in order, as a list the UI can narrate.
 
-repository + image → task definition → cluster → hosts → [capacity provider] → service (the
-case study's Part 5, with the EC2 hosts as an explicit step: ECS does not launch them unless a
-capacity provider with managed scaling is configured, ecs-facts.md §3, §11b).
+repository + image → task definition → cluster → hosts → [capacity provider] → load balancer →
+target group → its attributes → listener → service (the case study's Part 5, with the EC2 hosts
+as an explicit step: ECS does not launch them unless a capacity provider with managed scaling
+is configured, ecs-facts.md §3, §11b; the service registers its tasks in the target group, §6).
 Running it twice changes nothing the second time.
 """
 
@@ -23,6 +24,15 @@ from cloud.steps.ecs import (
     create_cluster,
     create_service,
     register_task_definition,
+    service_load_balancers,
+)
+from cloud.steps.elb import (
+    LOAD_BALANCER,
+    TARGET_GROUP,
+    create_listener,
+    create_load_balancer,
+    create_target_group,
+    modify_target_group_attributes,
 )
 from cloud.steps.hosts import AZS, launch_hosts
 
@@ -41,11 +51,15 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
                service: str = SERVICE, cpu: int = 256, memory: int = 512,
                manifest_json: str | None = None, capacity_provider: bool = False,
                max_hosts: int = 4, target_capacity: int = 100,
-               instance_warmup_period: int = 300,
+               instance_warmup_period: int = 300, algorithm: str = "round_robin",
+               load_balancer: str = LOAD_BALANCER, target_group: str = TARGET_GROUP,
                badge: Badge = EMULATED) -> list[StepResult]:
-    """Deploy the fraud-model service; ``clients`` maps "ecr"/"ecs"/"ec2" (and "autoscaling"
-    with ``capacity_provider``) to boto3 clients (a dict, or a callable such as
+    """Deploy the fraud-model service; ``clients`` maps "ecr"/"ecs"/"ec2"/"elbv2" (and
+    "autoscaling" with ``capacity_provider``) to boto3 clients (a dict, or a callable such as
     ``Endpoint.client``).
+
+    ``algorithm`` is the target group's routing algorithm: ``round_robin`` (ALB's default) or
+    ``least_outstanding_requests``.
 
     ``capacity_provider`` adds an Auto Scaling group capacity provider with managed scaling
     (``hosts`` to ``max_hosts`` instances, ``target_capacity`` %, warm-up in lab seconds)
@@ -71,7 +85,15 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
             client("autoscaling"), ec2, ecs, cluster, CAPACITY_PROVIDER, min_size=0,
             max_size=max_hosts, target_capacity=target_capacity, instance_type=instance_type,
             instance_warmup_period=instance_warmup_period, azs=tuple(azs), badge=badge))
+    elbv2 = client("elbv2")
+    lb = create_load_balancer(elbv2, ec2, ecs, cluster, load_balancer, azs=azs, badge=badge)
+    tg = create_target_group(elbv2, target_group, vpc_id=lb.result["vpcId"], badge=badge)
+    tg_arn = tg.result["targetGroupArn"]
+    steps += [lb, tg, modify_target_group_attributes(elbv2, tg_arn, algorithm=algorithm,
+                                                     badge=badge),
+              create_listener(elbv2, lb.result["loadBalancerArn"], tg_arn, badge=badge)]
     steps.append(create_service(ecs, cluster, service,
                                 task_definition=taskdef.result["taskDefinitionArn"],
-                                desired_count=desired, placement=placement, badge=badge))
+                                desired_count=desired, placement=placement,
+                                load_balancers=service_load_balancers(tg_arn), badge=badge))
     return steps

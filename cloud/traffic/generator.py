@@ -132,6 +132,7 @@ class Snapshot:
     decisions: dict[str, int]
     frauds: dict[str, int]
     windows: list[dict]
+    phases: list[dict] = field(default_factory=list)
 
     @property
     def error_count(self) -> int:
@@ -141,13 +142,45 @@ class Snapshot:
         return asdict(self)
 
 
+@dataclass
+class Phase:
+    """A named stretch of one run (e.g. "steady", "spike"): its own counters and latencies.
+
+    A request counts in the phase it was scheduled in, even if it completes in the next.
+    """
+
+    name: str
+    started_s: float
+    target_rate: float
+    ended_s: float | None = None
+    scheduled: int = 0
+    sent: int = 0
+    dropped: int = 0
+    completed: int = 0
+    ok: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def as_dict(self, now_s: float) -> dict:
+        end = self.ended_s if self.ended_s is not None else now_s
+        return {"name": self.name, "started_s": round(self.started_s, 3),
+                "ended_s": None if self.ended_s is None else round(self.ended_s, 3),
+                "seconds": round(max(0.0, end - self.started_s), 3),
+                "target_rate": self.target_rate, "scheduled": self.scheduled,
+                "sent": self.sent, "dropped": self.dropped, "completed": self.completed,
+                "ok": self.ok, "errors": dict(self.errors),
+                "failed": self.dropped + sum(self.errors.values()),
+                "latency": self.latency.summary()}
+
+
 class _Stats:
     """Counters shared by the scheduler and the workers (one lock)."""
 
-    def __init__(self, window_seconds: int) -> None:
+    def __init__(self, window_seconds: int, phase: str = "start", rate: float = 0.0) -> None:
         self.lock = threading.Lock()
         self.window_seconds = window_seconds
         self.windows: dict[int, Window] = {}
+        self.phases: list[Phase] = [Phase(phase, 0.0, rate)]
         self.scheduled = self.sent = self.dropped = self.completed = self.ok = 0
         self.in_flight = 0
         self.errors: Counter[str] = Counter()
@@ -165,35 +198,51 @@ class _Stats:
                 del self.windows[old]
         return w
 
-    def scheduled_one(self, second: int, sent: bool, target: float) -> None:
+    def new_phase(self, name: str, at_s: float, rate: float) -> None:
+        with self.lock:
+            self.phases[-1].ended_s = at_s
+            self.phases.append(Phase(name, at_s, rate))
+
+    def scheduled_one(self, second: int, sent: bool, target: float) -> int:
+        """Count one scheduled request; returns the index of its phase."""
         with self.lock:
             self.scheduled += 1
+            phase = self.phases[-1]
+            phase.scheduled += 1
             w = self.window(second)
             w.target_rate = target
             if sent:
                 self.sent += 1
+                phase.sent += 1
                 self.in_flight += 1
                 w.sent += 1
             else:
                 self.dropped += 1
+                phase.dropped += 1
                 w.dropped += 1
+            return len(self.phases) - 1
 
     def done(self, second: int, latency_us: int, lag_us: int, status: int | None,
-             error: str | None, answer: dict | None, label: int) -> None:
+             error: str | None, answer: dict | None, label: int, phase_index: int = -1) -> None:
         with self.lock:
             self.in_flight -= 1
             w = self.window(second)
+            phase = self.phases[phase_index]
             self.lag.record(lag_us)
             if status is not None:
                 self.completed += 1
+                phase.completed += 1
                 w.completed += 1
                 self.latency.record(latency_us)
+                phase.latency.record(latency_us)
                 w.latency.record(latency_us)
             if error is None:
                 self.ok += 1
+                phase.ok += 1
                 w.ok += 1
             else:
                 self.errors[error] += 1
+                phase.errors[error] += 1
                 w.errors += 1
             if answer:
                 task = answer.get("task_id")
@@ -226,7 +275,8 @@ class TrafficGenerator:
                  requests: Sequence[tuple[dict, int]] | None = None, seed: int = 0,
                  max_in_flight: int = 64, timeout: float = 5.0,
                  max_requests: int = 1_000_000, max_duration: float = 600.0,
-                 drain: float = 1.0, window_seconds: int = 60, path: str = "/predict") -> None:
+                 drain: float = 1.0, window_seconds: int = 60, path: str = "/predict",
+                 phase: str = "start") -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"target must be an http:// URL, got {url!r}")
@@ -255,7 +305,7 @@ class TrafficGenerator:
         self._profile = profile
         self._profile_lab0 = 0.0
         self._profile_version = 0
-        self._stats = _Stats(int(window_seconds))
+        self._stats = _Stats(int(window_seconds), phase, profile.peak)
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._conns: list[http.client.HTTPConnection | None] = [None] * self.max_in_flight
@@ -286,10 +336,17 @@ class TrafficGenerator:
         self._thread.start()
         return self
 
-    def set_profile(self, profile: RateProfile) -> None:
-        """Follow ``profile`` from now on; its time 0 is now (a spike's start counts from here)."""
+    def set_profile(self, profile: RateProfile, phase: str | None = None) -> None:
+        """Follow ``profile`` from now on; its time 0 is now (a spike's start counts from here).
+
+        ``phase`` starts a new named phase (its own failures and latencies in ``phases``).
+        """
         if not (math.isfinite(profile.peak) and profile.peak >= 0):
             raise ValueError(f"profile peak must be a finite rate >= 0, got {profile.peak!r}")
+        if phase is not None:
+            started = self._thread is not None
+            self._stats.new_phase(phase, time.monotonic() - self._t0 if started else 0.0,
+                                  profile.peak)
         self._profile, self._profile_lab0 = profile, self.clock.now()
         self._profile_version += 1
         self._wake.set()
@@ -346,7 +403,7 @@ class TrafficGenerator:
                 decisions=dict(st.decisions),
                 frauds={"sent": st.frauds["sent"], "flagged": st.frauds["flagged"],
                         "false_alarms": st.frauds["false_alarms"]},
-                windows=windows)
+                windows=windows, phases=[ph.as_dict(elapsed) for ph in st.phases])
         return snap
 
     # -- scheduler -------------------------------------------------------------------------
@@ -410,12 +467,14 @@ class TrafficGenerator:
             self._stats.scheduled_one(second, False, target)
             return
         index = self._stats.scheduled % len(self._bodies)
-        self._stats.scheduled_one(second, True, target)
-        self._jobs.put((at, index))
+        phase = self._stats.scheduled_one(second, True, target)
+        self._jobs.put((at, index, phase))
 
     def _finish(self) -> None:
         """Wait ``drain`` seconds for in-flight requests, then abort them and end the workers."""
         self._t_end = time.monotonic()
+        with self._stats.lock:
+            self._stats.phases[-1].ended_s = self._t_end - self._t0
         until = self._t_end + self.drain
         while self._stats.in_flight > 0 and time.monotonic() < until:
             time.sleep(0.005)
@@ -437,13 +496,13 @@ class TrafficGenerator:
             job = self._jobs.get()
             if job is None:
                 break
-            at, index = job
+            at, index, phase = job
             body, label = self._bodies[index]
             started = time.monotonic()
             status, error, answer = self._send(slot, body)
             end = time.monotonic()
             self._stats.done(int(end - self._t0), int((end - at) * 1e6),
-                             int((started - at) * 1e6), status, error, answer, label)
+                             int((started - at) * 1e6), status, error, answer, label, phase)
             self._slots.release()
 
     def _send(self, slot: int, body: bytes) -> tuple[int | None, str | None, dict | None]:

@@ -160,3 +160,24 @@ def _wait_for(predicate: Callable[[], object], timeout: float, what: str,
 def wait_for() -> Callable[..., object]:
     """The bounded polling wait the local-cloud tests share."""
     return _wait_for
+
+
+@pytest.fixture
+def start_local_cloud(tmp_path, monkeypatch, free_port_factory) -> Iterator[Callable[..., object]]:
+    """Start a process-runtime local cloud on free ports with its own state directory;
+    every cloud started is stopped at teardown."""
+    from cloud.localcloud import LocalCloud
+
+    monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
+    started: list[LocalCloud] = []
+
+    def start(time_scale: float = 12.0, runtime: str = "process") -> LocalCloud:
+        lc = LocalCloud(runtime, time_scale=time_scale, lb_port=0,
+                        env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port_factory()}"})
+        started.append(lc)
+        lc.start()
+        return lc
+
+    yield start
+    for lc in started:
+        lc.stop()

@@ -72,13 +72,18 @@ def test_up_deploy_crash_down(env) -> None:
     assert "local cloud up in" in up.stdout and "runtime process" in up.stdout
     assert "already running" in fraudlab(env, "up", "--runtime", "process").stdout
     try:
-        deploy = fraudlab(env, "deploy", "--desired", "3", "--hosts", "2")
+        deploy = fraudlab(env, "deploy", "--desired", "3", "--hosts", "2",
+                          "--algorithm", "least_outstanding_requests")
         assert "$ aws ecs create-service" in deploy.stdout
+        assert "$ aws elbv2 create-listener" in deploy.stdout
         assert "[EMULATED]" in deploy.stdout and "[SIMULATED]" in deploy.stdout
         assert "3 tasks RUNNING and answering" in deploy.stdout
         snap = json.loads(fraudlab(env, "status", "--json").stdout)
         assert sum(t["last_status"] == "RUNNING" for t in snap["tasks"]) == 3
         assert {h["registered_cpu"] for h in snap["hosts"]} == {2048}
+        lb = snap["load_balancer"]
+        assert lb["algorithm"] == "least_outstanding_requests"  # read from the target group
+        assert lb["api"]["attributes"]["load_balancing.algorithm.type"] == lb["algorithm"]
         pids = replica_pids(snap)
         assert len(pids) >= 3  # gunicorn master and worker of each task
         crash = fraudlab(env, "crash")

@@ -372,3 +372,34 @@ def test_fail_open_when_every_target_is_unhealthy(make_lb, replicas) -> None:
     answer = requests.get(f"{lb.url}/ready", timeout=5)
     assert answer.status_code == 200  # ALB routes to all targets when none is healthy
     assert "fail-open" in lb.snapshot()["trace"][-1]["reason"]
+
+
+@pytest.mark.parametrize("retry", [False, True])
+def test_request_in_flight_on_a_killed_target_with_the_retry_knob(make_lb, replicas,
+                                                                   retry) -> None:
+    """SIGKILL mid-request: a 502 without the knob; with it, re-sent to a live target (200)."""
+    doomed = start_replica("doomed-retry")
+    try:
+        doomed.wait_ready()
+        lb = make_lb(health_checks=False, retry_on_connect_error=retry)
+        lb.set_algorithm("least_outstanding_requests")
+        lb.register(target_of(doomed))
+        lb.register(target_of(replicas[0]))
+        os.killpg(doomed.process.pid, signal.SIGSTOP)  # the request hangs in the replica
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(post, requests.Session(), lb.url)
+            deadline = time.monotonic() + 5
+            while stats(lb)["doomed-retry"]["outstanding"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.killpg(doomed.process.pid, signal.SIGKILL)
+            answer = pending.result(10)
+        if retry:
+            assert answer.status_code == 200
+            assert answer.json()["task_id"] == replicas[0].task_id
+            assert lb.snapshot()["totals"]["retries"] == 1
+        else:
+            assert answer.status_code == 502 and "doomed-retry" in answer.text
+    finally:
+        if doomed.process.poll() is None:
+            os.killpg(doomed.process.pid, signal.SIGKILL)
+        doomed.process.wait(10)

@@ -41,7 +41,14 @@ from cloud.steps.ecs import (
     create_service,
     placement_strategy,
     register_task_definition,
+    service_load_balancers,
     update_service_desired,
+)
+from cloud.steps.elb import (
+    create_listener,
+    create_load_balancer,
+    create_target_group,
+    modify_target_group_attributes,
 )
 from cloud.steps.hosts import deregister_host, ecs_optimized_ami, launch_hosts
 from cloud.steps.plan import deploy_all
@@ -79,6 +86,11 @@ def ecs(endpoint: Endpoint) -> Any:
 @pytest.fixture(scope="module")
 def ec2(endpoint: Endpoint) -> Any:
     return endpoint.client("ec2")
+
+
+@pytest.fixture(scope="module")
+def elbv2(endpoint: Endpoint) -> Any:
+    return endpoint.client("elbv2")
 
 
 @pytest.fixture(scope="module")
@@ -456,14 +468,17 @@ def test_deploy_all_twice_changes_nothing_the_second_time(endpoint: Endpoint, ec
                                                           ecr: Any, name: str) -> None:
     names = {"repository": f"repo-{name}", "family": f"fd-{name}", "cluster": f"c-{name}",
              "service": f"s-{name}"}
+    names |= {"load_balancer": f"alb-{name}", "target_group": f"tg-{name}"}
     first = deploy_all(endpoint.client, **names)
-    clients = {s: endpoint.client(s) for s in ("ecr", "ecs", "ec2")}
+    clients = {s: endpoint.client(s) for s in ("ecr", "ecs", "ec2", "elbv2")}
     second = deploy_all(clients, **names)  # a dict of clients works too
     assert [s.step for s in first] == ["create-repository", "record-image",
                                        "register-task-definition", "create-cluster",
-                                       "launch-hosts", "create-service"]
-    assert all(s.changed for s in first)
-    assert [s.changed for s in second] == [False] * 6
+                                       "launch-hosts", "create-load-balancer",
+                                       "create-target-group", "modify-target-group-attributes",
+                                       "create-listener", "create-service"]
+    assert [s.changed for s in first] == [True] * 7 + [False, True, True]  # ALB defaults kept
+    assert [s.changed for s in second] == [False] * 10
     assert [s.result for s in second] == [s.result for s in first]
 
     for step in first:
@@ -482,6 +497,87 @@ def test_deploy_all_twice_changes_nothing_the_second_time(endpoint: Endpoint, ec
     [detail] = ecr.describe_images(repositoryName=names["repository"])["imageDetails"]
     assert detail["imageDigest"] == image["imageDigest"]
     assert {_registered(ci)["CPU"] for ci in _instances(ecs, cluster)} == {2048}
+    tg_arn = first[6].result["targetGroupArn"]
+    assert svc["loadBalancers"] == [{"targetGroupArn": tg_arn, "containerName": "fraud-detection",
+                                     "containerPort": 8080}]
+
+
+# ---- the Application Load Balancer --------------------------------------------------------
+def test_load_balancer_target_group_attributes_listener(elbv2: Any, ec2: Any, ecs: Any,
+                                                        ami: str, name: str) -> None:
+    cluster = create_cluster(ecs, f"c-{name}").result["clusterName"]
+    launch_hosts(ec2, ecs, cluster, count=1, image_id=ami)  # one host: a 2nd AZ is added
+    lb = create_load_balancer(elbv2, ec2, ecs, cluster, f"alb-{name}")
+    assert lb.changed and lb.step == "create-load-balancer"
+    assert sorted(lb.result["availabilityZones"]) == AZS
+    [found] = elbv2.describe_load_balancers(Names=[f"alb-{name}"])["LoadBalancers"]
+    assert (found["Scheme"], found["Type"], found["State"]["Code"]) == (
+        "internet-facing", "application", "active")
+    assert lb.cli.startswith(f"aws elbv2 create-load-balancer --name alb-{name} --type "
+                             "application --scheme internet-facing")
+    again = create_load_balancer(elbv2, ec2, ecs, cluster, f"alb-{name}")
+    assert not again.changed and again.result == lb.result
+    assert len([b for b in elbv2.describe_load_balancers()["LoadBalancers"]
+                if b["LoadBalancerName"] == f"alb-{name}"]) == 1
+
+    tg = create_target_group(elbv2, f"tg-{name}", vpc_id=lb.result["vpcId"])
+    arn = tg.result["targetGroupArn"]
+    [desc] = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"]
+    assert (desc["TargetType"], desc["Protocol"], desc["Port"]) == ("ip", "HTTP", 8080)
+    assert (desc["HealthCheckPath"], desc["HealthCheckIntervalSeconds"],
+            desc["HealthCheckTimeoutSeconds"], desc["HealthyThresholdCount"],
+            desc["UnhealthyThresholdCount"], desc["Matcher"]) == (
+        "/health", 30, 5, 5, 2, {"HttpCode": "200"})
+    assert "--health-check-path /health" in tg.cli and "awsvpc" in tg.warnings[0]
+    assert not create_target_group(elbv2, f"tg-{name}", vpc_id=lb.result["vpcId"]).changed
+    faster = create_target_group(elbv2, f"tg-{name}", vpc_id=lb.result["vpcId"],
+                                 health_check={"HealthCheckIntervalSeconds": 10})
+    assert faster.changed and faster.cli.startswith("aws elbv2 modify-target-group")
+    assert faster.result["healthCheck"]["HealthCheckIntervalSeconds"] == 10
+    with pytest.raises(ValueError, match="Port"):
+        create_target_group(elbv2, f"tg-{name}", vpc_id=lb.result["vpcId"], port=9000)
+
+    same = modify_target_group_attributes(elbv2, arn)
+    assert not same.changed  # round_robin and 300 s are ALB's defaults
+    lor = modify_target_group_attributes(elbv2, arn, algorithm="least_outstanding_requests",
+                                         deregistration_delay=5)
+    attrs = {a["Key"]: a["Value"] for a in
+             elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]}
+    assert lor.changed
+    assert attrs["load_balancing.algorithm.type"] == "least_outstanding_requests"
+    assert attrs["deregistration_delay.timeout_seconds"] == "5"
+    with pytest.raises(ValueError, match="weighted_random"):
+        modify_target_group_attributes(elbv2, arn, algorithm="weighted_random")
+
+    listener = create_listener(elbv2, lb.result["loadBalancerArn"], arn)
+    assert listener.changed and listener.result["port"] == 80
+    [desc_l] = elbv2.describe_listeners(LoadBalancerArn=lb.result["loadBalancerArn"])[
+        "Listeners"]
+    assert desc_l["DefaultActions"][0] == {"Type": "forward", "TargetGroupArn": arn}
+    again_l = create_listener(elbv2, lb.result["loadBalancerArn"], arn)
+    assert not again_l.changed and again_l.result == listener.result
+    assert len(elbv2.describe_listeners(LoadBalancerArn=lb.result["loadBalancerArn"])[
+        "Listeners"]) == 1
+    for step in (lb, tg, lor, listener):
+        assert step.cli.startswith("aws elbv2 ") and "ecs-facts.md §6" in step.source
+        assert step.badge == "emulated"
+
+
+def test_create_service_with_a_target_group_shows_it(ecs: Any, elbv2: Any, ec2: Any,
+                                                     name: str) -> None:
+    cluster, td = _cluster_with_taskdef(ecs, name)
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    arn = create_target_group(elbv2, f"tg-{name}", vpc_id=vpc["VpcId"]).result[
+        "targetGroupArn"]
+    create_service(ecs, cluster, task_definition=td)  # an older service without one
+    step = create_service(ecs, cluster, task_definition=td,
+                          load_balancers=service_load_balancers(arn))
+    assert step.changed and "--load-balancers" in step.cli
+    assert _service(ecs, cluster, "fraud-svc")["loadBalancers"] == service_load_balancers(arn)
+    assert step.result["loadBalancers"] == service_load_balancers(arn)
+    assert "target group" in step.aws_note
+    assert not create_service(ecs, cluster, task_definition=td,
+                              load_balancers=service_load_balancers(arn)).changed
 
 
 def test_a_real_aws_badge_is_passed_through(ecs: Any, name: str) -> None:

@@ -186,3 +186,36 @@ def test_profile_follows_the_lab_clock(replica: Replica, bodies) -> None:
         assert gen.snapshot().sent == quiet
     assert 5 <= before <= 40
     assert 130 <= during <= 270
+
+
+def test_phases_count_their_own_requests_and_failures(replica: Replica, free_port: int,
+                                                      bodies) -> None:
+    """A phase change mid-run: each phase has its own counts; a dead target's failures land in
+    the phase that sent them, and the totals are the phases' sums."""
+    gen = TrafficGenerator(replica.url, steady(40), requests=bodies, max_duration=10.0,
+                           phase="steady")
+    with gen:
+        time.sleep(1.0)
+        gen.set_profile(steady(120), phase="spike")
+        time.sleep(1.0)
+    phases = gen.snapshot().phases
+    assert [p["name"] for p in phases] == ["steady", "spike"]
+    steady_, spike_ = phases
+    assert steady_["target_rate"] == 40 and spike_["target_rate"] == 120
+    assert 20 <= steady_["sent"] <= 70 and 70 <= spike_["sent"] <= 180
+    assert steady_["failed"] == spike_["failed"] == 0
+    assert steady_["ended_s"] == pytest.approx(spike_["started_s"])
+    assert 0 < steady_["latency"]["p99_ms"] < 1000
+    s = gen.snapshot()
+    assert steady_["scheduled"] + spike_["scheduled"] == s.scheduled
+    assert steady_["ok"] + spike_["ok"] == s.ok
+
+    dead = TrafficGenerator(f"http://127.0.0.1:{free_port}", steady(30), requests=bodies,
+                            max_duration=1.5, phase="up")
+    dead.start()
+    time.sleep(0.5)
+    dead.set_profile(steady(30), phase="down")
+    assert dead.wait(10)
+    up, down = dead.snapshot().phases
+    assert up["failed"] == up["errors"]["connection"] == up["sent"] > 5
+    assert down["failed"] == down["sent"] > 10 and down["ok"] == 0

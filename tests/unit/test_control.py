@@ -79,3 +79,37 @@ def test_a_stopped_cloud_is_a_clear_error() -> None:
     client = ControlClient("http://127.0.0.1:9", "t", timeout=1)
     with pytest.raises(ControlError, match="does not answer"):
         client.get("/v1/snapshot")
+
+
+def test_stream_sends_the_snapshot_then_only_changes(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
+    token = state.new_token()
+    ticks = iter(range(1000))
+    srv = ControlServer(token, {}, streams={
+        "/v1/stream": lambda: {"tick": next(ticks) // 2, "fixed": "same"}})
+    srv.start()
+    try:
+        events = list(ControlClient(srv.url, token).stream(interval=0.05, seconds=0.6))
+    finally:
+        srv.stop()
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "snapshot" and kinds[-1] == "end"
+    assert events[0][1] == {"tick": 0, "fixed": "same"}
+    updates = [data for kind, data in events if kind == "changes"]
+    assert updates, events
+    assert all(set(u) == {"tick"} for u in updates)  # the unchanged key is never re-sent
+    assert [u["tick"] for u in updates] == sorted({u["tick"] for u in updates})
+
+
+def test_stream_refuses_bad_parameters_and_no_token(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
+    token = state.new_token()
+    srv = ControlServer(token, {}, streams={"/v1/stream": lambda: {}})
+    srv.start()
+    try:
+        with pytest.raises(ControlError, match="interval must be between"):
+            list(ControlClient(srv.url, token).stream(interval=0))
+        reply = requests.get(f"{srv.url}/v1/stream", timeout=5)
+        assert reply.status_code == 401
+    finally:
+        srv.stop()

@@ -131,3 +131,21 @@ def test_probe_results_are_ignored_while_draining() -> None:
     health, _ = hc.deregister(hc.register(0.0), 0.0)
     after, _ = hc.observe(health, OK, 1.0, DEFAULTS)
     assert after.state == "draining"
+
+
+def test_every_state_carries_albs_description_with_its_reason_code() -> None:
+    clock = ManualClock()
+    health = hc.register(0.0)
+    assert health.description == "Target registration is in progress"
+    health, _ = feed(health, [OK], clock)
+    assert (health.reason_code, health.description) == (None, None)
+    health, _ = feed(health, [ProbeResult(503)], clock)
+    assert health.description is None  # still healthy after 1 of 2 failures
+    health, _ = feed(health, [ProbeResult(503)], clock)
+    assert health.description.startswith("Health checks failed with these codes: [503]")
+    health, _ = feed(health, [TIMEOUT], clock)
+    assert (health.reason_code, health.description[:17]) == ("Target.Timeout", "Request timed out")
+    health, _ = hc.deregister(health, clock.now())
+    assert health.description == "Target deregistration is in progress"
+    health, _ = hc.settle(health, clock.now(), in_flight=0, settings=DEFAULTS)
+    assert health.description == "Target is not registered to the target group"

@@ -1,0 +1,74 @@
+"""The kit-only chaos route: present only with FRAUDLAB_CHAOS=1, and it really holds memory."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from service import chaos
+from service.app import create_app
+from service.model import FraudModel, load_model
+
+
+@pytest.fixture(scope="module")
+def model() -> FraudModel:
+    return load_model()
+
+
+def app_with(model: FraudModel, monkeypatch: pytest.MonkeyPatch, flag: str | None) -> Flask:
+    if flag is None:
+        monkeypatch.delenv(chaos.CHAOS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(chaos.CHAOS_ENV, flag)
+    return create_app({"MODEL": model})
+
+
+@pytest.mark.parametrize("flag", [None, "0", "true", ""])
+def test_without_the_flag_the_route_does_not_exist(model, monkeypatch, flag) -> None:
+    app = app_with(model, monkeypatch, flag)
+    assert not any(r.rule.startswith("/chaos") for r in app.url_map.iter_rules())
+    reply = app.test_client().post("/chaos/allocate", json={"mib": 1})
+    assert reply.status_code == 404
+    assert reply.get_json()["error"]["code"] == "not_found"
+
+
+def test_with_the_flag_memory_is_allocated_and_held(model, monkeypatch) -> None:
+    client = app_with(model, monkeypatch, "1").test_client()
+    before = chaos.held_mib()
+    reply = client.post("/chaos/allocate", json={"mib": 20})
+    assert reply.status_code == 202
+    body = reply.get_json()
+    assert body["allocating_mib"] == 20 and body["pid"] == os.getpid()
+    assert body["master_first_for_oom_killer"] is False  # pytest's parent is no gunicorn
+    deadline = time.monotonic() + 5
+    while chaos.held_mib() < before + 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert chaos.held_mib() == before + 20  # held, not freed after the answer
+    spec = client.get("/openapi.json").get_json()
+    assert not any(path.startswith("/chaos") for path in spec["paths"])  # not the contract
+
+
+@pytest.mark.parametrize("body", [{}, {"mib": 0}, {"mib": "512"}, {"mib": True},
+                                  {"mib": 1.5}, {"mib": chaos.MAX_MIB + 1}, [512]])
+def test_bad_sizes_are_refused(model, monkeypatch, body) -> None:
+    reply = app_with(model, monkeypatch, "1").test_client().post("/chaos/allocate", json=body)
+    assert reply.status_code == 400
+    assert reply.get_json()["error"]["field"] == "mib"
+
+
+def test_the_master_is_made_the_oom_killers_first_choice_only_under_gunicorn(
+        tmp_path: Path) -> None:
+    parent = tmp_path / str(os.getppid())
+    parent.mkdir()
+    (parent / "cmdline").write_bytes(b"python\0-m\0pytest\0")
+    (parent / "oom_score_adj").write_text("0")
+    assert chaos.prefer_master_for_oom(tmp_path) is False
+    assert (parent / "oom_score_adj").read_text() == "0"
+    (parent / "cmdline").write_bytes(b"/opt/venv/bin/python\0/opt/venv/bin/gunicorn\0-c\0")
+    assert chaos.prefer_master_for_oom(tmp_path) is True
+    assert (parent / "oom_score_adj").read_text() == "1000"
+    assert chaos.prefer_master_for_oom(tmp_path / "missing") is False

@@ -73,8 +73,10 @@ class LocalCloud:
         self.traffic: Any = None
         from cloud.metrics import LoadBalancerMetrics
 
-        self.metrics = LoadBalancerMetrics(self.endpoint.client("cloudwatch"), self.lb,
-                                           self.pass_clock)
+        self.metrics = LoadBalancerMetrics(
+            self.endpoint.client("cloudwatch"), self.lb, self.pass_clock,
+            arns=lambda: (self.lb_sync.load_balancer.get("LoadBalancerArn"),
+                          self.lb_sync.target_group_arn))
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb)

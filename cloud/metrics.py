@@ -4,13 +4,16 @@ ALB publishes per-minute metrics to ``AWS/ApplicationELB``: RequestCount, Reques
 (requests ÷ healthy targets; Application Auto Scaling's ALBRequestCountPerTarget reads it),
 TargetResponseTime (seconds, average) and HTTPCode_ELB_5XX_Count. The kit computes them from
 the proxy's counters at each lab-minute boundary and puts them into the emulator's CloudWatch,
-where ``get-metric-statistics`` reads them back.
+where ``get-metric-statistics`` reads them back — under the dimension values of the load
+balancer and target group in the API (``app/NAME/ID``, ``targetgroup/NAME/ID``, from their ARNs)
+once they exist, the kit's stand-in names before.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cloud.clock import Clock
@@ -45,13 +48,30 @@ def minute_metrics(delta: dict[str, float], healthy: int,
     return metrics
 
 
-class LoadBalancerMetrics:
-    """Call ``tick`` often; it publishes when a lab minute has ended."""
+def dimension_values(load_balancer_arn: str | None,
+                     target_group_arn: str | None) -> tuple[str, str]:
+    """The LoadBalancer and TargetGroup dimension values of two ARNs (the part after
+    ``loadbalancer/`` and the resource part); the kit's stand-ins for what is missing."""
+    lb = (load_balancer_arn.split(":loadbalancer/", 1)[1]
+          if load_balancer_arn and ":loadbalancer/" in load_balancer_arn else LOAD_BALANCER)
+    tg = (target_group_arn.rsplit(":", 1)[1]
+          if target_group_arn and ":targetgroup/" in target_group_arn else TARGET_GROUP)
+    return lb, tg
 
-    def __init__(self, cloudwatch: Any, lb: Any, clock: Clock) -> None:
+
+class LoadBalancerMetrics:
+    """Call ``tick`` often; it publishes when a lab minute has ended.
+
+    ``arns`` tells the load balancer's and target group's ARNs as the API has them (None while
+    there are none); their dimension values name the metrics.
+    """
+
+    def __init__(self, cloudwatch: Any, lb: Any, clock: Clock,
+                 arns: Callable[[], tuple[str | None, str | None]] | None = None) -> None:
         self.cloudwatch = cloudwatch
         self.lb = lb
         self.clock = clock
+        self.arns = arns or (lambda: (None, None))
         self.latest: dict[str, float] = {}
         self._minute: float | None = None
         self._at = 0.0  # lab time of the last reading
@@ -72,10 +92,11 @@ class LoadBalancerMetrics:
             return None  # the baseline: a whole minute has not been seen yet
         healthy = sum(t["state"] == "healthy" for t in snap["targets"])
         self.latest = minute_metrics(delta, healthy, window)
-        dims = {"RequestCount": [("LoadBalancer", LOAD_BALANCER)],
-                "HTTPCode_ELB_5XX_Count": [("LoadBalancer", LOAD_BALANCER)],
-                "RequestCountPerTarget": [("TargetGroup", TARGET_GROUP)],
-                "TargetResponseTime": [("LoadBalancer", LOAD_BALANCER)]}
+        lb_name, tg_name = dimension_values(*self.arns())
+        dims = {"RequestCount": [("LoadBalancer", lb_name)],
+                "HTTPCode_ELB_5XX_Count": [("LoadBalancer", lb_name)],
+                "RequestCountPerTarget": [("TargetGroup", tg_name)],
+                "TargetResponseTime": [("LoadBalancer", lb_name)]}
         units = {"TargetResponseTime": "Seconds"}
         self.cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=[
             {"MetricName": name, "Value": value, "Timestamp": time.time(),

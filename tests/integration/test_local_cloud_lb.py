@@ -51,10 +51,16 @@ def test_running_tasks_are_targets_and_traffic_reaches_each(wait_for, cloud) -> 
     wait_for(lambda: cloud.metrics.latest.get("RequestCount", 0) > 0, 20, "a published minute")
     from datetime import UTC, datetime, timedelta
 
+    from cloud.metrics import dimension_values
+
+    # Published under the load balancer the API has: LoadBalancer = app/fraud-alb/<its id>.
+    [alb] = cloud.endpoint.client("elbv2").describe_load_balancers()["LoadBalancers"]
+    name, _ = dimension_values(alb["LoadBalancerArn"], None)
+    assert name.startswith("app/fraud-alb/") and name != "app/fraud-alb/0123456789abcdef"
     now = datetime.now(UTC)
     stats = cloud.endpoint.client("cloudwatch").get_metric_statistics(
         Namespace="AWS/ApplicationELB", MetricName="RequestCount",
-        Dimensions=[{"Name": "LoadBalancer", "Value": "app/fraud-alb/0123456789abcdef"}],
+        Dimensions=[{"Name": "LoadBalancer", "Value": name}],
         StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1),
         Period=60, Statistics=["Sum"])
     assert sum(p["Sum"] for p in stats["Datapoints"]) > 0

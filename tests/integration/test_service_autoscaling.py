@@ -88,11 +88,18 @@ def test_service_cpu_utilization_is_in_cloudwatch_under_load(wait_for, cloud, ap
 
 
 def test_requests_above_target_scale_out_and_quiet_scales_back_in(wait_for, cloud, api):
-    from cloud.steps.scaling import scaling_steps
+    from cloud.steps.scaling import resource_label, scaling_steps
 
     steps = scaling_steps(cloud.endpoint.client, CLUSTER, SERVICE, metric=REQUESTS,
                           target_value=TARGET, min_capacity=2, max_capacity=4)
     assert [s.step for s in steps] == ["register-scalable-target", "put-scaling-policy"]
+    # ResourceLabel names the load balancer and target group the deploy steps created.
+    elbv2 = cloud.endpoint.client("elbv2")
+    [tg] = elbv2.describe_target_groups(Names=["fraud-tg"])["TargetGroups"]
+    label = steps[1].result["TargetTrackingScalingPolicyConfiguration"][
+        "PredefinedMetricSpecification"]["ResourceLabel"]
+    assert label == resource_label(tg["LoadBalancerArns"][0], tg["TargetGroupArn"])
+    assert not any("No load balancer" in w for w in steps[1].warnings)
     wait_for(lambda: api.get("/v1/scaling")["policies"], 10, "the policy read back")
 
     started = time.monotonic()
@@ -133,6 +140,13 @@ def test_requests_above_target_scale_out_and_quiet_scales_back_in(wait_for, clou
     assert (low["StateValue"], low["MetricName"], low["Threshold"]) == (
         "ALARM", "RequestCountPerTarget", 4.5)
     assert low["StateReason"].startswith("Threshold Crossed: 15 datapoints [0.0")
+    # The alarm watches the metric the load balancer publishes: same name, same dimensions.
+    now = datetime.now(UTC)
+    stats = cloud.endpoint.client("cloudwatch").get_metric_statistics(
+        Namespace=low["Namespace"], MetricName=low["MetricName"], Dimensions=low["Dimensions"],
+        StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1), Period=60,
+        Statistics=["Sum"])
+    assert sum(p["Sum"] for p in stats["Datapoints"]) > 0
     texts = [e["text"] for e in api.get("/v1/snapshot")["timeline"] if e["kind"] == "scaling"]
     assert any("Setting desired count to 4." in t for t in texts)
     assert any("from OK to ALARM" in t for t in texts)

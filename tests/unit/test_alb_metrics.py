@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloud.metrics import minute_metrics
+from cloud.metrics import LOAD_BALANCER, TARGET_GROUP, dimension_values, minute_metrics
 
 DELTA = {"requests": 600.0, "elb_502": 2.0, "elb_503": 1.0, "elb_504": 0.0,
          "target_responses": 597.0, "target_time_ms": 597 * 4.0}
@@ -30,3 +30,11 @@ def test_counts_are_scaled_to_a_minute_when_the_window_is_not_one() -> None:
     assert abs(m["TargetResponseTime"] - 0.004) < 1e-12  # an average: not scaled
     two = minute_metrics(DELTA, healthy=4, window=120.0)  # a slow pass: two minutes
     assert two["RequestCount"] == 300
+
+
+def test_dimension_values_come_from_the_arns_once_there_are_some() -> None:
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+    assert dimension_values(arn + "loadbalancer/app/fraud-alb/50dc6c495c0c9188",
+                            arn + "targetgroup/fraud-tg/6d0ecf831eec9f09") == (
+        "app/fraud-alb/50dc6c495c0c9188", "targetgroup/fraud-tg/6d0ecf831eec9f09")
+    assert dimension_values(None, None) == (LOAD_BALANCER, TARGET_GROUP)

@@ -36,6 +36,7 @@ _names = itertools.count(1)
 def endpoint(free_port_factory) -> Iterator[Endpoint]:
     ep = open_endpoint({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port_factory()}"})
     assert ep.kind == "moto"
+    reset_moto(ep.url)  # moto's backends are the process's: start from an empty account
     clients: dict[str, object] = {}
     make = ep.client
     ep.client = lambda name: clients.get(name) or clients.setdefault(name, make(name))

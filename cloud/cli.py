@@ -20,12 +20,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from cloud.demo import run_demo
+    from cloud.demo_summary import render
 
-    result = run_demo(desired=args.desired, count=args.count, runtime=args.runtime,
-                      seed=args.seed, out=sys.stdout, quiet=args.json)
-    if args.json:
-        print(json.dumps({"summary": result.summary(), "decisions": result.decisions},
-                         indent=2))
+    summary, decisions = run_demo(
+        desired=args.desired, count=args.count, runtime=args.runtime, seed=args.seed,
+        out=sys.stdout, rate=args.rate, spike=args.spike, max_tasks=args.max_tasks,
+        target=args.target, time_scale=args.time_scale)
+    render(summary, sys.stdout)
+    if args.json:  # the last line, for scripts
+        print(json.dumps(summary.as_dict() | {"decisions": decisions}, separators=(",", ":")))
+    if not summary.lessons_shown:
+        print("the demo did not show every lesson (see the summary above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -176,7 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=12, help="transactions to send (1-10000)")
     demo.add_argument("--seed", type=int, default=7, help="which transactions (default 7)")
     demo.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
-    demo.add_argument("--json", action="store_true", help="print the result as JSON only")
+    demo.add_argument("--rate", type=float, default=100.0,
+                      help="normal traffic in transactions/s (default 100)")
+    demo.add_argument("--spike", type=float, default=10.0,
+                      help="the Black Friday multiplier (default ×10)")
+    demo.add_argument("--max-tasks", type=int, default=8,
+                      help="auto scaling's maximum capacity (default 8)")
+    demo.add_argument("--target", type=float, default=None,
+                      help="ALBRequestCountPerTarget target (default: twice the normal load)")
+    demo.add_argument("--time-scale", type=float, default=30.0,
+                      help="lab seconds per wall second (default 30: a lab minute in 2 s)")
+    demo.add_argument("--json", action="store_true",
+                      help="also print the summary as JSON on the last line")
     demo.set_defaults(func=_demo)
 
     serve = sub.add_parser("serve", help="run one replica of the fraud service (gunicorn)")

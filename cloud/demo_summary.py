@@ -75,11 +75,15 @@ def _when(m: Milestone) -> str:
 def render(summary: DemoSummary, out: TextIO) -> None:
     """The summary table the demo prints last (before ``--json``'s line)."""
     print("\nSummary", file=out)
-    print(f"  {'phase':<10}{'rate':>7}{'sent':>8}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'seconds':>9}", file=out)
+    print(f"  {'phase':<10}{'offered/s':>10}{'served/s':>9}{'sent':>8}{'failed':>8}"
+          f"{'(errors':>9}{'dropped)':>9}{'p50 ms':>8}{'p99 ms':>8}{'seconds':>9}", file=out)
     for p in summary.phases:
-        print(f"  {p['name']:<10}{p['target_rate']:>7.0f}{p['sent']:>8}{p['failed']:>8}"
-              f"{p['p50_ms']:>9.1f}{p['p99_ms']:>9.1f}{p['seconds']:>9.1f}", file=out)
+        served = p["ok"] / p["seconds"] if p["seconds"] else 0.0
+        print(f"  {p['name']:<10}{p['target_rate']:>10.0f}{served:>9.0f}{p['sent']:>8}"
+              f"{p['failed']:>8}{sum(p['errors'].values()):>9}{p['dropped']:>9}"
+              f"{p['p50_ms']:>8.1f}{p['p99_ms']:>8.1f}{p['seconds']:>9.1f}", file=out)
+    print("  (dropped: not sent because 64 requests were already waiting — the generator's "
+          "cap)", file=out)
     crash = summary.crash
     print(f"  crash → replacement serving: {_when(crash)}"
           + (f" (\"{crash.detail.get('stopped_reason')}\", exit "

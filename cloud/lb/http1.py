@@ -81,44 +81,43 @@ def _tokens(value: bytes) -> set[bytes]:
     return {t.strip().lower() for t in value.split(b",")}
 
 
+_WHITESPACE = (0x20, 0x09)  # SP, HTAB (as ints: indexing bytes gives ints)
+
+
 def _split_headers(lines: list[bytes], read: frozenset[bytes],
-                   relayed: frozenset[bytes] = frozenset()) -> tuple[list[bytes],
-                                                                    dict[bytes, bytes]]:
-    """End-to-end lines (less the ``read`` ones not ``relayed``), and the values of the
-    ``read`` headers (lowercase names; repeated ones joined with commas)."""
+                   relayed: frozenset[bytes] = frozenset()
+                   ) -> tuple[list[bytes], dict[bytes, bytes], int | None]:
+    """End-to-end lines (less the ``read`` ones not ``relayed``), the values of the ``read``
+    headers (lowercase names; repeated ones joined with commas), and the Content-Length."""
     kept: list[bytes] = []
     special: dict[bytes, bytes] = {}
+    length: int | None = None
     for line in lines:
         colon = line.find(b":")
         if colon <= 0:
             raise ValueError(f"header line without a name: {line[:40]!r}")
-        name = line[:colon]
-        if name[-1:] in (b" ", b"\t") or name[:1] in (b" ", b"\t"):
+        if line[colon - 1] in _WHITESPACE or line[0] in _WHITESPACE:
             raise ValueError(f"whitespace around a header name: {line[:40]!r}")
-        lower = name.lower()
+        lower = line[:colon].lower()
         if lower in read:
             value = line[colon + 1:].strip()
             if lower == b"content-length":
-                special[lower] = str(_content_length(value, _length_of(special))).encode()
+                length = _content_length(value, length)
+                special[lower] = value
             elif lower in special:
                 special[lower] += b", " + value
             else:
                 special[lower] = value
-            if lower not in relayed:
-                continue
-        if lower not in HOP_BY_HOP:
+            if lower in relayed:
+                kept.append(line)
+        elif lower not in HOP_BY_HOP:
             kept.append(line)
     named = special.get(b"connection")
     if named:
         drop = _tokens(named) - {b"close", b"keep-alive"}
         if drop:  # headers the Connection header names are hop-by-hop too
             kept = [x for x in kept if x[:x.find(b":")].strip().lower() not in drop]
-    return kept, special
-
-
-def _length_of(special: dict[bytes, bytes]) -> int | None:
-    value = special.get(b"content-length")
-    return int(value) if value is not None else None
+    return kept, special, length
 
 
 _REQUEST_READ = frozenset({b"content-length", b"transfer-encoding", b"connection", b"host",
@@ -140,19 +139,23 @@ def parse_request_head(head: bytes) -> RequestHead:
     if major != b"1" or minor not in (b"0", b"1"):
         raise HttpError(505, f"HTTP/{major.decode()}.{minor.decode()} is not supported")
     try:
-        kept, special = _split_headers(lines[1:], _REQUEST_READ, _HOST)
+        kept, special, length = _split_headers(lines[1:], _REQUEST_READ, _HOST)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
-    version = int(minor)
-    connection = _tokens(special.get(b"connection", b""))
-    keep_alive = (b"close" not in connection if version else b"keep-alive" in connection)
+    version = minor == b"1"
+    connection = special.get(b"connection")
+    if connection is None:
+        keep_alive = version
+    else:
+        tokens = _tokens(connection)
+        keep_alive = b"close" not in tokens if version else b"keep-alive" in tokens
     coding = special.get(b"transfer-encoding")
     chunked = False
     if coding is not None:
-        if b"content-length" in special:
+        if length is not None:
             raise HttpError(400, "both Transfer-Encoding and Content-Length")
         codings = [c.strip().lower() for c in coding.split(b",")]
-        if codings[-1] != b"chunked" or version == 0:
+        if codings[-1] != b"chunked" or not version:
             raise HttpError(400, f"unsupported Transfer-Encoding {coding[:40]!r}: "
                                  f"only chunked is understood")
         if len(codings) > 1:
@@ -164,11 +167,10 @@ def parse_request_head(head: bytes) -> RequestHead:
         if sep and scheme.lower() in (b"http", b"https"):
             path = rest[rest.find(b"/"):] if b"/" in rest else b"/"
             target = path
-    return RequestHead(method=method, target=target, minor=version, lines=kept,
-                       host=b"host" in special,
-                       forwarded_for=special.get(b"x-forwarded-for", b""),
-                       length=_length_of(special), chunked=chunked, keep_alive=keep_alive,
-                       expect_continue=special.get(b"expect", b"").lower() == b"100-continue")
+    expect = special.get(b"expect")
+    return RequestHead(method, target, int(version), kept, b"host" in special,
+                       special.get(b"x-forwarded-for", b""), length, chunked, keep_alive,
+                       expect is not None and expect.lower() == b"100-continue")
 
 
 def parse_response_head(head: bytes) -> ResponseHead:
@@ -178,16 +180,21 @@ def parse_response_head(head: bytes) -> ResponseHead:
     if match is None:
         raise ValueError(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
     minor, status, reason = match.groups()
-    kept, special = _split_headers(lines[1:], _RESPONSE_READ)
+    kept, special, length = _split_headers(lines[1:], _RESPONSE_READ)
     coding = special.get(b"transfer-encoding")
-    chunked = coding is not None and coding.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
-    if coding is not None and not chunked:
-        raise ValueError(f"unsupported Transfer-Encoding {coding[:40]!r}")
-    connection = _tokens(special.get(b"connection", b""))
-    keep_alive = b"close" not in connection if minor == b"1" else b"keep-alive" in connection
-    length = None if chunked else _length_of(special)
-    return ResponseHead(status=int(status), reason=reason or b"", lines=kept, length=length,
-                        chunked=chunked, keep_alive=keep_alive)
+    chunked = False
+    if coding is not None:
+        chunked = coding.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+        if not chunked:
+            raise ValueError(f"unsupported Transfer-Encoding {coding[:40]!r}")
+        length = None
+    connection = special.get(b"connection")
+    if connection is None:
+        keep_alive = minor == b"1"
+    else:
+        tokens = _tokens(connection)
+        keep_alive = b"close" not in tokens if minor == b"1" else b"keep-alive" in tokens
+    return ResponseHead(int(status), reason or b"", kept, length, chunked, keep_alive)
 
 
 class ChunkedDecoder:

@@ -430,6 +430,8 @@ class LoadBalancer:
                 connection = await pool.acquire()
                 answer = await connection.exchange(
                     HEALTH_CHECK % (settings.path.encode(), target.host.encode(), target.port))
+            if answer.connection is not None:  # a streamed answer: the status is enough
+                answer.connection.close()
             result = hc.ProbeResult(status=answer.status)
         except TimeoutError:
             result = hc.ProbeResult(timed_out=True)

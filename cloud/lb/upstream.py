@@ -442,7 +442,7 @@ class Pool:
             if not waiter.done():
                 waiter.set_result(None)  # the slot passes to it
                 return
-        self._open -= 1
+        self._open = max(0, self._open - 1)
 
     def _lost(self, conn: Connection) -> None:
         if conn in self._idle:

@@ -18,6 +18,7 @@ import pytest
 
 from cloud.clock import LabClock
 from cloud.lb import upstream as up
+from cloud.lb.health import HealthSettings
 from cloud.lb.proxy import LoadBalancer
 from cloud.lb.routing import Target
 
@@ -43,6 +44,7 @@ class RawUpstream:
         self.answer = answer
         self.requests: list[tuple[bytes, bytes]] = []
         self.connections = 0
+        self.closed_connections = 0
         self.active = self.most_active = 0
         self._lock = threading.Lock()
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -63,6 +65,13 @@ class RawUpstream:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._exchanges(conn)
+        finally:
+            with self._lock:
+                self.closed_connections += 1
+
+    def _exchanges(self, conn: socket.socket) -> None:
         buf = b""
         with conn:
             while True:
@@ -424,3 +433,19 @@ def test_idle_connections_close_on_both_sides(make_lb, upstream) -> None:
 
     reused, swept = asyncio.run(pooled())
     assert reused and swept
+
+
+def test_health_checks_are_new_connections_closed_after_the_answer(make_lb, upstream) -> None:
+    target = upstream(lambda head, body: (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                          b"\r\n2\r\nok\r\n0\r\n\r\n"))
+    settings = HealthSettings(path="/health?deep=1", interval=10, timeout=9)
+    lb = make_lb(target.target(), health_checks=True, health=settings)
+    assert lb.wait_for_state("raw", "healthy", 5)
+    head = target.requests[0][0]
+    assert head.startswith(b"GET /health?deep=1 HTTP/1.1\r\n")
+    assert b"User-Agent: ELB-HealthChecker/2.0" in head
+    assert f"Host: 127.0.0.1:{target.port}".encode() in head
+    deadline = time.monotonic() + 5
+    while target.closed_connections < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert target.closed_connections >= 1  # streamed answer or not, the probe's connection

@@ -1,9 +1,10 @@
 """The load balancer itself: a real HTTP/1.1 reverse proxy on 127.0.0.1 (ecs-facts.md §6).
 
 Edge of the pure decisions in :mod:`cloud.lb.routing` (which target) and :mod:`cloud.lb.health`
-(which targets are healthy). One asyncio loop in its own thread runs an aiohttp server (no
-access log, keep-alive to clients) and one aiohttp client session with a pooled keep-alive
-connection set per target, capped per target. ALB's answers when it cannot serve (§6):
+(which targets are healthy). One asyncio loop (uvloop when installed) in its own thread runs
+the listener (:mod:`cloud.lb.listener`: keep-alive to clients, no access log) and, per target,
+a capped pool of keep-alive connections (:mod:`cloud.lb.upstream`). ALB's answers when it
+cannot serve (§6):
 
 - **503** — the target group has no registered targets;
 - **502** — the target refused or reset/closed the connection, answered something that is not
@@ -30,12 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-from multidict import CIMultiDict
-
 from cloud.clock import Clock, LabClock
 from cloud.lb import health as hc
+from cloud.lb import upstream as up
+from cloud.lb.listener import ClientConnection, ClientGone, Listener, Request
 from cloud.lb.routing import (
     DRAINING,
     REGISTERED,
@@ -47,15 +46,15 @@ from cloud.lb.routing import (
 )
 
 RETRY_LABEL = "kit-only: ALB does not retry"
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                        "te", "trailer", "trailers", "transfer-encoding", "upgrade",
-                        "proxy-connection"})
-BUFFER_LIMIT = 1 << 20  # answers up to 1 MiB with a Content-Length are relayed in one write
+BUFFER_LIMIT = up.BUFFER_LIMIT  # answers up to 1 MiB with a Content-Length: one write
 MESSAGES = {
     502: "502 Bad Gateway: {why}",
     503: "503 Service Temporarily Unavailable: the target group has no registered targets",
     504: "504 Gateway Time-out: {why}",
 }
+HEALTH_CHECK = (b"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: ELB-HealthChecker/2.0\r\n"
+                b"Connection: close\r\n\r\n")
+SWEEP_PERIOD = 1.0  # wall seconds between closing idle client and pooled connections
 
 
 @dataclass
@@ -92,18 +91,19 @@ class _Entry:
     stats: TargetStats = field(default_factory=TargetStats)
     in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     probing: bool = False
+    pool: up.Pool | None = None  # made on the first request, closed once unused
 
 
 class _Failure(Exception):
     """The target could not give an answer: ``status`` is ALB's (502/504)."""
 
     def __init__(self, status: int, why: str, no_answer: bool = False,
-                 response: web.StreamResponse | None = None) -> None:
+                 sent: bool = False) -> None:
         super().__init__(why)
         # no_answer: refused, reset or closed before any byte of an answer — what the
         # kit-only retry knob re-sends (a timeout is not: the target may still be working).
         self.status, self.why, self.no_answer = status, why, no_answer
-        self.response = response  # set when the answer's headers were already sent
+        self.sent = sent  # the answer's head already went to the client: cut, not answered
 
 
 def _new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
@@ -117,32 +117,23 @@ def _new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def _error_response(status: int, why: str = "") -> web.Response:
-    return web.Response(status=status, text=MESSAGES[status].format(why=why) + "\n",
-                        content_type="text/plain")
-
-
-def _forward_headers(request: web.BaseRequest) -> CIMultiDict[str]:
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in request.headers.items():
-        if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-            headers.add(name, value)
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    client = peer[0] if peer else "127.0.0.1"
-    previous = request.headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{previous}, {client}" if previous else client
-    headers["X-Forwarded-Proto"] = "http"
-    if request.host and ":" in request.host:
-        headers["X-Forwarded-Port"] = request.host.rsplit(":", 1)[1]
-    return headers
-
-
-def _answer_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in upstream.headers.items():
-        if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-            headers.add(name, value)
-    return headers
+def _failure(target_id: str, error: up.UpstreamError, connect_timeout: float,
+             idle_timeout: float) -> _Failure:
+    """ALB's answer to what went wrong with the target."""
+    kind = error.kind
+    if kind == up.REFUSED:
+        return _Failure(502, f"{target_id} refused the connection", True)
+    if kind == up.CONNECT_TIMEOUT:
+        return _Failure(504, f"could not connect to {target_id} within {connect_timeout:g} s")
+    if kind == up.IDLE_TIMEOUT:
+        return _Failure(504, f"{target_id} did not answer within the idle timeout "
+                             f"({idle_timeout:g} s)")
+    if kind == up.RESET:
+        return _Failure(502, f"{target_id} reset the connection", error.no_answer)
+    if kind == up.CLOSED:
+        what = "closed the connection" if error.no_answer else "closed the connection mid-answer"
+        return _Failure(502, f"{target_id} {what}", error.no_answer)
+    return _Failure(502, f"{target_id} sent a malformed answer ({error.detail})")
 
 
 class LoadBalancer:
@@ -179,9 +170,8 @@ class LoadBalancer:
         self._rr = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._probe_session: aiohttp.ClientSession | None = None
-        self._runner: web.ServerRunner | None = None
+        self._listener: Listener | None = None
+        self._forwarded = b""  # X-Forwarded-Proto/-Port lines, once the port is known
         self._checker: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
         self._probes: set[asyncio.Task[None]] = set()
@@ -235,27 +225,9 @@ class LoadBalancer:
 
     async def _serve(self, started: concurrent.futures.Future[None]) -> None:
         self._stopping = asyncio.Event()
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.max_connections_per_target,
-                                         keepalive_timeout=3.0,  # < gunicorn's 5 s keep-alive
-                                         ttl_dns_cache=None, use_dns_cache=False)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout,
-                                        sock_read=self.idle_timeout)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-            cookie_jar=aiohttp.DummyCookieJar())
-        self._probe_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(force_close=True, limit=0),
-            cookie_jar=aiohttp.DummyCookieJar())
-        server = web.Server(self._handle, access_log=None, keepalive_timeout=self.idle_timeout)
-        self._runner = web.ServerRunner(server, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024,
-                           reuse_address=True)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self._listener = Listener(self._handle, idle_timeout=self.idle_timeout)
+        self.port = await self._listener.start(self.host, self.port)
+        self._forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\n" % self.port
         self._checker = asyncio.create_task(self._check_loop())
         started.set_result(None)
         try:
@@ -264,9 +236,9 @@ class LoadBalancer:
             for task in (self._checker, *self._probes):
                 task.cancel()
             await asyncio.gather(self._checker, *self._probes, return_exceptions=True)
-            await self._runner.cleanup()
-            await self._session.close()
-            await self._probe_session.close()
+            await self._listener.close()
+            for entry in self._entries.values():
+                self._close_pool(entry)
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn`` in the loop thread (or here before start / inside the loop)."""
@@ -335,8 +307,10 @@ class LoadBalancer:
         changed = new.state != entry.health.state
         entry.health = new
         entry.target.state = new.state
-        if new.state == UNUSED and entry.target in self._targets:
-            self._targets = [t for t in self._targets if t is not entry.target]
+        if new.state == UNUSED:
+            if entry.target in self._targets:
+                self._targets = [t for t in self._targets if t is not entry.target]
+            self._close_pool(entry)
         if reason and changed:
             self._event(entry.target.id, new.state, reason)
 
@@ -355,6 +329,7 @@ class LoadBalancer:
         entry = _Entry(fresh, health)
         if old is not None:
             entry.stats = old.stats
+            self._close_pool(old)
             if old.target in self._targets:
                 self._targets = [t for t in self._targets if t is not old.target]
         self._entries[target.id] = entry
@@ -365,7 +340,14 @@ class LoadBalancer:
     def _prune(self, keep_unused: int = 64) -> None:
         unused = [k for k, e in self._entries.items() if e.target.state == UNUSED]
         for key in unused[:max(0, len(unused) - keep_unused)]:
-            del self._entries[key]
+            self._close_pool(self._entries.pop(key))
+
+    @staticmethod
+    def _close_pool(entry: _Entry) -> None:
+        """No new connections to this target; busy ones close when their exchange ends."""
+        if entry.pool is not None:
+            entry.pool.close()
+            entry.pool = None
 
     def _deregister(self, target_id: str) -> None:
         entry = self._entries.get(target_id)
@@ -413,6 +395,8 @@ class LoadBalancer:
     # ---- health checks ---------------------------------------------------------------------
 
     async def _check_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        swept = loop.time()
         while True:
             now = self.clock.now()
             for entry in list(self._entries.values()):
@@ -424,24 +408,41 @@ class LoadBalancer:
                     probe = asyncio.create_task(self._probe(entry))
                     self._probes.add(probe)
                     probe.add_done_callback(self._probes.discard)
+            if loop.time() - swept >= SWEEP_PERIOD:  # idle keep-alive connections
+                swept = loop.time()
+                if self._listener is not None:
+                    self._listener.sweep(swept)
+                for entry in self._entries.values():
+                    if entry.pool is not None:
+                        entry.pool.sweep(swept)
             await asyncio.sleep(self.check_period)
 
     async def _probe(self, entry: _Entry) -> None:
+        """One health check: GET the path on a new connection, as ALB's health checker."""
         settings = self.health_settings
         to_wall = getattr(self.clock, "to_wall", lambda s: s)
-        url = f"http://{entry.target.host}:{entry.target.port}{settings.path}"
+        timeout = to_wall(settings.timeout)
+        target = entry.target
+        pool = up.Pool(target.host, target.port, limit=1, connect_timeout=timeout,
+                       idle_timeout=timeout, keepalive=0.0)
         try:
-            assert self._probe_session is not None
-            timeout = aiohttp.ClientTimeout(total=to_wall(settings.timeout))
-            async with self._probe_session.get(url, timeout=timeout,
-                                               allow_redirects=False) as answer:
-                await answer.read()
-                result = hc.ProbeResult(status=answer.status)
+            async with asyncio.timeout(timeout):
+                connection = await pool.acquire()
+                answer = await connection.exchange(
+                    HEALTH_CHECK % (settings.path.encode(), target.host.encode(), target.port))
+            if answer.connection is not None:  # a streamed answer: the status is enough
+                answer.connection.close()
+            result = hc.ProbeResult(status=answer.status)
         except TimeoutError:
             result = hc.ProbeResult(timed_out=True)
-        except (aiohttp.ClientError, OSError) as exc:
-            result = hc.ProbeResult(error=type(exc).__name__)
+        except up.UpstreamError as exc:
+            if exc.kind in (up.CONNECT_TIMEOUT, up.IDLE_TIMEOUT):
+                result = hc.ProbeResult(timed_out=True)
+            else:
+                result = hc.ProbeResult(error=f"{exc.kind}: {exc.detail}" if exc.detail
+                                        else exc.kind)
         finally:
+            pool.close()
             entry.probing = False
         if self._entries.get(entry.target.id) is entry:
             new, reason = hc.observe(entry.health, result, self.clock.now(), settings)
@@ -449,38 +450,55 @@ class LoadBalancer:
 
     # ---- the request path ------------------------------------------------------------------
 
-    def _record(self, request: web.BaseRequest, target_id: str | None,
+    def _record(self, request: Request, target_id: str | None,
                 counts: tuple[tuple[str, int], ...], status: int, started: float,
                 note: str = "", reason: str = "") -> None:
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        self.trace.append((time.time(), self.clock.now(), request.method, request.path_qs,
+        self.trace.append((time.time(), self.clock.now(), request.method, request.path,
                            target_id, counts, status, latency_ms, reason, note))
         if target_id is not None and status not in (502, 503, 504):  # a target answered
             self.totals["target_responses"] += 1
             self.totals["target_time_ms"] += latency_ms
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    def _upstream_request(self, request: Request, host: bytes = b"") -> bytes:
+        """The request as the target gets it: hop-by-hop headers dropped, X-Forwarded-*
+        added, the body de-chunked with its Content-Length; ``host``: a Host line to add."""
+        head = request.head
+        peer = request.peer.encode()
+        forwarded_for = head.forwarded_for + b", " + peer if head.forwarded_for else peer
+        lines = b"\r\n".join(head.lines) + b"\r\n" if head.lines else b""
+        body = request.body
+        length = (b"Content-Length: %d\r\n" % len(body)
+                  if body or head.length is not None or head.chunked else b"")
+        return b"%s %s HTTP/1.1\r\n%s%sX-Forwarded-For: %s\r\n%s%s\r\n%s" % (
+            head.method, head.target, host, lines, forwarded_for, self._forwarded, length, body)
+
+    async def _handle(self, request: Request, client: ClientConnection) -> None:
         started = time.perf_counter()
         self.totals["requests"] += 1
-        body = await request.read()
-        headers = _forward_headers(request)
+        data = self._upstream_request(request) if request.head.host else b""
         tried: list[str] = []
         notes: list[str] = []
         while True:
             targets = [t for t in self._targets if t.id not in tried] if tried else self._targets
             target, reason, rr = pick_target(targets, self.algorithm, self._rr)
-            counts = tuple((t.id, t.outstanding) for t in self._targets)
+            counts = tuple([(t.id, t.outstanding) for t in self._targets])
             if target is None:
                 if tried:  # only reachable with the retry knob: every target refused
-                    return self._fail(request, tried[-1], counts, started, notes)
+                    self.totals["elb_502"] += 1
+                    self._record(request, tried[-1], counts, 502, started, "; ".join(notes))
+                    client.send_error(502, MESSAGES[502].format(
+                        why="every target refused the connection"))
+                    return
                 self.totals["elb_503"] += 1
                 self._record(request, None, counts, 503, started, reason=reason)
-                return _error_response(503)
+                client.send_error(503, MESSAGES[503])
+                return
             if not tried:  # a kit-only re-send does not move the round-robin cursor
                 self._rr = rr
             entry = self._entries[target.id]
             try:
-                response, nbytes = await self._forward(request, entry, body, headers)
+                answer, nbytes = await self._forward(request, client, entry, data)
             except _Failure as failure:
                 notes.append(f"{target.id}: {failure.why}")
                 if (failure.no_answer and self.retry_on_connect_error
@@ -499,86 +517,75 @@ class LoadBalancer:
                     self.totals["elb_502"] += 1
                 self._record(request, target.id, counts, failure.status, started,
                              "; ".join(notes), reason)
-                return failure.response or _error_response(failure.status, failure.why)
-            entry.stats.count(response.status, nbytes)
-            self._record(request, target.id, counts, response.status, started,
+                if not failure.sent:
+                    client.send_error(failure.status,
+                                      MESSAGES[failure.status].format(why=failure.why))
+                return
+            entry.stats.count(answer.status, nbytes)
+            self._record(request, target.id, counts, answer.status, started,
                          "; ".join(notes), reason)
-            return response
+            if answer.body is not None:  # else it streamed already
+                self._send(request, client, answer)
+            return
 
-    def _fail(self, request: web.BaseRequest, target_id: str,
-              counts: tuple[tuple[str, int], ...], started: float,
-              notes: list[str]) -> web.Response:
-        self.totals["elb_502"] += 1
-        self._record(request, target_id, counts, 502, started, "; ".join(notes))
-        return _error_response(502, "every target refused the connection")
+    @staticmethod
+    def _send(request: Request, client: ClientConnection, answer: up.Answer) -> None:
+        status = answer.status
+        if request.head.method == b"HEAD" or status in (204, 304):
+            # no body: the Content-Length (if any) is the one the target sent
+            headers = answer.headers
+            if answer.length is not None and status != 204:
+                headers += b"Content-Length: %d\r\n" % answer.length
+            client.send(status, answer.reason, headers, b"", content_length=False)
+        else:
+            client.send(status, answer.reason, answer.headers, answer.body or b"")
 
-    async def _forward(self, request: web.BaseRequest, entry: _Entry, body: bytes,
-                       headers: CIMultiDict[str]) -> tuple[web.StreamResponse, int]:
+    async def _forward(self, request: Request, client: ClientConnection, entry: _Entry,
+                       data: bytes) -> tuple[up.Answer, int]:
         target = entry.target
         task = asyncio.current_task()
-        assert self._session is not None and task is not None
+        assert task is not None
         target.outstanding += 1
         entry.in_flight.add(task)
-        url = f"http://{target.host}:{target.port}{request.raw_path}"
+        streaming = False
         try:
-            async with self._session.request(request.method, url, headers=headers,
-                                             data=body or None, allow_redirects=False,
-                                             compress=None) as upstream:
-                out_headers = _answer_headers(upstream)
-                length = upstream.content_length
-                if length is not None and length <= BUFFER_LIMIT:
-                    data = await upstream.read()
-                    return web.Response(status=upstream.status, reason=upstream.reason,
-                                        body=data, headers=out_headers), len(data)
-                return await self._stream(request, upstream, out_headers)
-        except _Failure:
-            raise
+            pool = entry.pool
+            if pool is None:
+                pool = entry.pool = up.Pool(
+                    target.host, target.port, limit=self.max_connections_per_target,
+                    connect_timeout=self.connect_timeout, idle_timeout=self.idle_timeout)
+            connection = await pool.acquire()
+            if not data:  # the client sent no Host: the target's address is the host
+                data = self._upstream_request(
+                    request, b"Host: %s:%d\r\n" % (target.host.encode(), target.port))
+            answer = await connection.exchange(data, request.head.method == b"HEAD")
+            if answer.body is not None:
+                return answer, len(answer.body)
+            streaming = True
+            try:
+                nbytes = await client.send_stream(answer.status, answer.reason, answer.headers,
+                                                  answer.length, connection.read)
+            except up.UpstreamError as exc:
+                # Headers are gone already: all a proxy can do is cut the client's connection.
+                client.abort()
+                raise _Failure(502, f"the answer broke off after {client.streamed} bytes "
+                                    f"({exc.detail or exc.kind})", sent=True) from None
+            except ClientGone:
+                connection.close()
+                nbytes = client.streamed
+            return answer, nbytes
         except asyncio.CancelledError:
-            if entry.target.state == UNUSED and task.cancelling():
+            if target.state == UNUSED and task.cancelling():
                 task.uncancel()
+                if streaming:
+                    client.abort()
                 raise _Failure(502, "the deregistration delay elapsed while the target "
-                                    "was handling the request") from None
+                                    "was handling the request", sent=streaming) from None
             raise
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, TimeoutError):
-                raise _Failure(504, f"could not connect to {target.id} within "
-                                    f"{self.connect_timeout:g} s") from None
-            raise _Failure(502, f"{target.id} refused the connection", True) from None
-        except aiohttp.ConnectionTimeoutError:
-            raise _Failure(504, f"could not connect to {target.id} within "
-                                f"{self.connect_timeout:g} s") from None
-        except (aiohttp.ServerTimeoutError, TimeoutError):
-            raise _Failure(504, f"{target.id} did not answer within the idle timeout "
-                                f"({self.idle_timeout:g} s)") from None
-        except aiohttp.ServerDisconnectedError:
-            raise _Failure(502, f"{target.id} closed the connection", True) from None
-        except aiohttp.ClientResponseError as exc:
-            raise _Failure(502, f"{target.id} sent a malformed answer ({exc.message})") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _Failure(502, f"{target.id} reset the connection "
-                                f"({type(exc).__name__})", True) from None
+        except up.UpstreamError as exc:
+            raise _failure(target.id, exc, self.connect_timeout, self.idle_timeout) from None
         finally:
             target.outstanding -= 1
             entry.in_flight.discard(task)
             if target.state == DRAINING:
                 self._settle(entry, self.clock.now())
-
-    async def _stream(self, request: web.BaseRequest, upstream: aiohttp.ClientResponse,
-                      headers: CIMultiDict[str]) -> tuple[web.StreamResponse, int]:
-        """Relay a large or chunked answer as it arrives."""
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
-                                      headers=headers)
-        await response.prepare(request)
-        nbytes = 0
-        try:
-            async for chunk in upstream.content.iter_chunked(65_536):
-                nbytes += len(chunk)
-                await response.write(chunk)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # Headers are gone already: all a proxy can do is cut the client's connection.
-            if request.transport is not None:
-                request.transport.close()
-            raise _Failure(502, f"the answer broke off after {nbytes} bytes "
-                                f"({type(exc).__name__})", response=response) from None
-        await response.write_eof()
-        return response, nbytes

@@ -1,0 +1,326 @@
+"""The client side of the proxy: an HTTP/1.1 server as an asyncio Protocol (an ALB listener).
+
+Keep-alive (HTTP/1.1 by default, HTTP/1.0 with ``Connection: keep-alive``), ``Connection:
+close`` honoured, bodies framed by Content-Length or the chunked coding (de-chunked before they
+are forwarded), ``Expect: 100-continue`` answered, pipelined requests served one after the
+other. What it refuses gets an answer and a closed connection: 400 (malformed, both
+Content-Length and Transfer-Encoding), 413 (body over ``MAX_BODY``), 414, 431, 501 (a transfer
+coding other than chunked), 505 (not HTTP/1.x). One task per request runs the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from cloud.lb.http1 import (
+    MAX_HEAD,
+    REASONS,
+    ChunkedDecoder,
+    HttpError,
+    RequestHead,
+    chunk,
+    date_line,
+    parse_request_head,
+)
+
+MAX_BODY = 10 << 20  # request bodies over 10 MiB get 413
+SERVER = b"Server: awselb/2.0\r\n"  # what ALB's own answers say
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Request:
+    """One client request, its body read whole."""
+
+    head: RequestHead
+    body: bytes
+    peer: str  # the client's address
+    method: str
+    path: str
+
+    @property
+    def keep_alive(self) -> bool:
+        return self.head.keep_alive
+
+
+class ClientGone(Exception):
+    """The client closed its connection while an answer was streaming to it."""
+
+
+Handler = Callable[[Request, "ClientConnection"], Awaitable[None]]
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection: parses requests, runs the handler, writes answers."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.peer = "127.0.0.1"
+        self.last_active = self.loop.time()
+        self.busy = False  # a request is being handled
+        self.closed = False
+        self.streamed = 0  # body bytes of the answer streaming now
+        self._eof = False  # the client half-closed: answer what came, then close
+        self._buf = b""
+        self._head: RequestHead | None = None  # parsed, its body still coming
+        self._parts: list[bytes] = []
+        self._have = 0
+        self._decoder: ChunkedDecoder | None = None
+        self._continued = False
+        self._keep_alive = True
+        self._minor = 1
+        self._read_paused = False
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
+
+    # ---- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = peer[0]
+        self.listener.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.listener.connections.discard(self)
+        self._wake_writer()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.loop.time()
+        if self._head is not None and self._decoder is None and not self.busy:
+            self._parts.append(data)  # a Content-Length body coming in pieces
+            self._have += len(data)
+            if self._have >= self._head.length:  # type: ignore[operator]
+                self._buf, self._parts = b"".join(self._parts), []
+                self._advance()
+            return
+        self._buf = self._buf + data if self._buf else data
+        if self.busy:  # pipelined: served when the answer in hand is written
+            if len(self._buf) > MAX_HEAD and not self._read_paused and self.transport:
+                self._read_paused = True
+                self.transport.pause_reading()
+            return
+        self._advance()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        if self.busy or self._head is not None:
+            self._keep_alive = False
+            return True  # keep the transport open to answer
+        return None
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_writer()
+
+    # ---- answers (called by the handler) ---------------------------------------------------
+
+    def send(self, status: int, reason: bytes, headers: bytes, body: bytes,
+             content_length: bool = True) -> None:
+        """A whole answer. ``headers``: end-to-end lines (CRLF-ended); Content-Length (unless
+        ``content_length`` is false: a HEAD answer brings its own) and Connection are added."""
+        if self.closed or self.transport is None:
+            return
+        length = b"Content-Length: %d\r\n" % len(body) if content_length else b""
+        head = b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (status, reason, headers, length,
+                                                   self._connection_line())
+        if len(body) < 65_536:
+            self.transport.write(head + body)
+        else:
+            self.transport.writelines((head, body))
+
+    def send_error(self, status: int, text: str) -> None:
+        """One of the proxy's own answers (text/plain), as ALB's say ``Server: awselb/2.0``."""
+        body = text.encode() + b"\n"
+        headers = (SERVER + date_line()
+                   + b"Content-Type: text/plain; charset=utf-8\r\n")
+        self.send(status, REASONS.get(status, b"Error"), headers, body)
+
+    async def send_stream(self, status: int, reason: bytes, headers: bytes,
+                          length: int | None, read: Callable[[], Awaitable[bytes]]) -> int:
+        """An answer relayed as it arrives (``read()`` gives pieces, b"" at the end): with its
+        Content-Length, else chunked to HTTP/1.1 clients, else delimited by the close."""
+        if self.closed or self.transport is None:
+            raise ClientGone()
+        chunked = length is None and self._minor == 1
+        if length is not None:
+            framing = b"Content-Length: %d\r\n" % length
+        elif chunked:
+            framing = b"Transfer-Encoding: chunked\r\n"
+        else:
+            framing, self._keep_alive = b"", False
+        self.transport.write(b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (
+            status, reason, headers, framing, self._connection_line()))
+        self.streamed = 0
+        while True:
+            piece = await read()
+            if not piece:
+                break
+            if self.closed:
+                raise ClientGone()
+            self.streamed += len(piece)
+            self.transport.write(chunk(piece) if chunked else piece)
+            if self._write_paused:
+                await self._drain()
+        if chunked and not self.closed:
+            self.transport.write(b"0\r\n\r\n")
+        return self.streamed
+
+    def abort(self) -> None:
+        """Close after what was written (an answer broke off: the client sees it cut)."""
+        self._keep_alive = False
+        if self.transport is not None:
+            self.transport.close()
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _connection_line(self) -> bytes:
+        if not self._keep_alive:
+            return b"Connection: close\r\n"
+        return b"" if self._minor else b"Connection: keep-alive\r\n"
+
+    async def _drain(self) -> None:
+        while self._write_paused and not self.closed:
+            self._drained = self.loop.create_future()
+            await self._drained
+
+    def _wake_writer(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def _advance(self) -> None:
+        """Parse what is buffered; hand a complete request to the handler."""
+        if self.busy or self.closed:
+            return
+        head = self._head
+        if head is None:
+            buf = self._buf
+            if buf[:2] == b"\r\n":  # empty lines before a request line are ignored
+                buf = self._buf = buf.lstrip(b"\r\n")
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    self._refuse(HttpError(431, "request headers longer than 64 KiB"))
+                return
+            try:
+                head = parse_request_head(buf[:end])
+            except HttpError as exc:
+                self._refuse(exc)
+                return
+            self._buf = buf[end + 4:]
+            self._head, self._continued = head, False
+            self._decoder = ChunkedDecoder() if head.chunked else None
+            if head.length is not None and head.length > MAX_BODY:
+                self._refuse(HttpError(413, f"request body over {MAX_BODY >> 20} MiB"))
+                return
+        body = self._body(head)
+        if body is None:
+            if head.expect_continue and not self._continued and self.transport:
+                self._continued = True
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return
+        self._head, self._decoder = None, None
+        self._keep_alive, self._minor = head.keep_alive and not self._eof, head.minor
+        self.busy = True
+        request = Request(head, body, self.peer, head.method.decode("latin-1"),
+                          head.target.decode("latin-1"))
+        self.loop.create_task(self._run(request))
+
+    def _body(self, head: RequestHead) -> bytes | None:
+        """The whole body once it is here (the rest stays buffered), else None."""
+        buf = self._buf
+        if self._decoder is not None:
+            try:
+                self._parts.extend(self._decoder.feed(buf))
+            except ValueError as exc:
+                self._refuse(HttpError(400, f"malformed chunked body ({exc})"))
+                return None
+            self._buf = b""
+            if self._decoder.size > MAX_BODY:
+                self._refuse(HttpError(413, f"request body over {MAX_BODY >> 20} MiB"))
+                return None
+            if not self._decoder.done:
+                return None
+            body, self._parts = b"".join(self._parts), []
+            self._buf = self._decoder.tail
+            return body
+        length = head.length or 0
+        if len(buf) < length:
+            self._parts, self._have, self._buf = [buf], len(buf), b""
+            return None
+        if len(buf) == length:
+            self._buf = b""
+            return buf
+        self._buf = buf[length:]
+        return buf[:length]
+
+    async def _run(self, request: Request) -> None:
+        try:
+            await self.listener.handler(request, self)
+        except Exception:
+            log.exception("load balancer: %s %s failed", request.method, request.path)
+            self.send_error(500, "500 Internal Server Error: the load balancer failed")
+            self._keep_alive = False
+        finally:
+            self.busy = False
+            self.last_active = self.loop.time()
+            if not self._keep_alive:
+                self.abort()
+            else:
+                if self._read_paused and self.transport is not None:
+                    self._read_paused = False
+                    self.transport.resume_reading()
+                if self._buf:
+                    self._advance()
+
+    def _refuse(self, error: HttpError) -> None:
+        self._keep_alive = False
+        self._minor = 1
+        self._head = self._decoder = None
+        self._buf, self._parts = b"", []
+        self.send_error(error.status, f"{error.status} {REASONS[error.status].decode()}: "
+                                      f"{error.why}")
+        self.abort()
+
+
+class Listener:
+    """Accepts client connections on ``host:port`` and runs ``handler`` per request."""
+
+    def __init__(self, handler: Handler, idle_timeout: float = 60.0) -> None:
+        self.handler = handler
+        self.idle_timeout = idle_timeout  # idle client connections close after this
+        self.connections: set[ClientConnection] = set()
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self, host: str, port: int, backlog: int = 1024) -> int:
+        """Listen; returns the port (a free one when ``port`` is 0)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: ClientConnection(self), host, port,
+                                                backlog=backlog, reuse_address=True)
+        return self._server.sockets[0].getsockname()[1]
+
+    def sweep(self, now: float) -> None:
+        """Close client connections idle for longer than the idle timeout (loop time)."""
+        for conn in [c for c in self.connections
+                     if not c.busy and now - c.last_active > self.idle_timeout]:
+            conn.abort()
+
+    async def close(self) -> None:
+        """Stop listening and close every client connection."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.abort()
+        if self._server is not None:
+            await self._server.wait_closed()

@@ -1,0 +1,111 @@
+"""The proxy's HTTP/1.1 parsing (cloud.lb.http1): heads, framing, chunked bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloud.lb.http1 import (
+    ChunkedDecoder,
+    HttpError,
+    chunk,
+    date_line,
+    parse_request_head,
+    parse_response_head,
+)
+
+
+def head(*lines: str) -> bytes:
+    return "\r\n".join(lines).encode()
+
+
+def test_a_plain_request_keeps_alive_and_relays_its_end_to_end_headers() -> None:
+    got = parse_request_head(head("POST /predict?x=1 HTTP/1.1", "Host: lb:8080",
+                                  "Content-Type: application/json", "Content-Length: 12",
+                                  "Keep-Alive: timeout=5", "X-Forwarded-For: 10.0.0.1"))
+    assert (got.method, got.target, got.minor) == (b"POST", b"/predict?x=1", 1)
+    assert got.keep_alive and got.host and got.length == 12 and not got.chunked
+    assert got.lines == [b"Host: lb:8080", b"Content-Type: application/json"]
+    assert got.forwarded_for == b"10.0.0.1"
+
+
+def test_connection_close_http10_and_headers_named_by_connection() -> None:
+    assert not parse_request_head(head("GET / HTTP/1.1", "Connection: close")).keep_alive
+    assert not parse_request_head(head("GET / HTTP/1.0")).keep_alive
+    kept = parse_request_head(head("GET / HTTP/1.0", "Connection: keep-alive, X-Secret",
+                                   "X-Secret: 1", "Accept: */*"))
+    assert kept.keep_alive and kept.minor == 0 and not kept.host
+    assert kept.lines == [b"Accept: */*"]  # X-Secret is hop-by-hop: Connection names it
+
+
+def test_chunked_request_bodies_are_understood_other_codings_refused() -> None:
+    got = parse_request_head(head("POST / HTTP/1.1", "Transfer-Encoding: chunked"))
+    assert got.chunked and got.length is None
+    cases = {
+        ("Transfer-Encoding: chunked", "Content-Length: 5"): 400,  # smuggling shape
+        ("Transfer-Encoding: gzip, chunked",): 501,
+        ("Transfer-Encoding: identity",): 400,
+        ("Content-Length: 5", "Content-Length: 6"): 400,
+        ("Content-Length: -1",): 400,
+        ("Content-Length: 1_0",): 400,
+        ("Host : x",): 400,  # whitespace before the colon
+        ("NoColon",): 400,
+    }
+    for lines, status in cases.items():
+        with pytest.raises(HttpError) as refused:
+            parse_request_head(head("POST / HTTP/1.1", *lines))
+        assert refused.value.status == status, lines
+    assert parse_request_head(head("POST / HTTP/1.1", "Content-Length: 5",
+                                   "Content-Length: 5")).length == 5
+
+
+@pytest.mark.parametrize(("line", "status"), [("GET / HTTP/2.0", 505), ("GET /", 400),
+                                              ("GET  / HTTP/1.1", 400), ("", 400),
+                                              ("G@T / HTTP/1.1", 400)])
+def test_bad_request_lines(line: str, status: int) -> None:
+    with pytest.raises(HttpError) as refused:
+        parse_request_head(line.encode())
+    assert refused.value.status == status
+
+
+def test_absolute_form_targets_are_relayed_in_origin_form() -> None:
+    assert parse_request_head(head("GET http://lb:80/a?b=1 HTTP/1.1")).target == b"/a?b=1"
+    assert parse_request_head(head("GET http://lb HTTP/1.1")).target == b"/"
+
+
+def test_response_heads() -> None:
+    got = parse_response_head(head("HTTP/1.1 201 Created", "Server: gunicorn",
+                                   "Connection: close", "Content-Length: 3"))
+    assert (got.status, got.reason, got.length, got.chunked) == (201, b"Created", 3, False)
+    assert not got.keep_alive and got.lines == [b"Server: gunicorn"]
+    chunked = parse_response_head(head("HTTP/1.1 200", "Transfer-Encoding: chunked"))
+    assert chunked.chunked and chunked.length is None and chunked.reason == b""
+    assert not parse_response_head(head("HTTP/1.0 200 OK")).keep_alive
+    for bad in ("THIS IS NOT HTTP", "HTTP/1.1 2000 OK", "HTTP/2 200", "ICY 200 OK"):
+        with pytest.raises(ValueError):
+            parse_response_head(bad.encode())
+    with pytest.raises(ValueError):
+        parse_response_head(head("HTTP/1.1 200 OK", "Content-Length: x"))
+
+
+def test_chunked_decoder_byte_by_byte_with_extensions_and_trailers() -> None:
+    message = (b"4;name=v\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n"
+               b"0\r\nX-T: 1\r\n\r\nNEXT")
+    whole = ChunkedDecoder()
+    assert b"".join(whole.feed(message)) == b"Wikipedia in\r\n\r\nchunks."
+    assert whole.done and whole.tail == b"NEXT" and whole.size == 23
+    slow = ChunkedDecoder()
+    pieces = [p for i in range(len(message)) for p in slow.feed(message[i:i + 1])]
+    assert b"".join(pieces) == b"Wikipedia in\r\n\r\nchunks." and slow.done
+    assert slow.tail == b"NEXT"
+
+
+@pytest.mark.parametrize("bad", [b"x\r\n", b"1_0\r\n", b"+5\r\n", b"3\r\nabcX\r\n",
+                                 b"F" * 5000])
+def test_chunked_decoder_refuses_malformed_framing(bad: bytes) -> None:
+    with pytest.raises(ValueError):
+        ChunkedDecoder().feed(bad)
+
+
+def test_chunk_and_date_line() -> None:
+    assert chunk(b"abc") == b"3\r\nabc\r\n" and chunk(b"") == b"0\r\n\r\n"
+    assert date_line().startswith(b"Date: ") and date_line().endswith(b" GMT\r\n")

@@ -117,6 +117,17 @@ def _new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def probe_timeout(timeout: float, interval: float, to_wall: Callable[[float], float]) -> float:
+    """Wall seconds a health check waits: the lab timeout compressed like the interval, but
+    never below what the real wait would be within one (compressed) interval.
+
+    A timeout is a real wait for a real answer: compressed 30× a 5 s timeout would be 167 ms,
+    and a busy laptop's replica would flap unhealthy. So the check waits up to the timeout in
+    wall seconds, capped by the interval's wall length so that checks never overlap.
+    """
+    return max(to_wall(timeout), min(timeout, to_wall(interval)))
+
+
 def _failure(target_id: str, error: up.UpstreamError, connect_timeout: float,
              idle_timeout: float) -> _Failure:
     """ALB's answer to what went wrong with the target."""
@@ -420,8 +431,8 @@ class LoadBalancer:
     async def _probe(self, entry: _Entry) -> None:
         """One health check: GET the path on a new connection, as ALB's health checker."""
         settings = self.health_settings
-        to_wall = getattr(self.clock, "to_wall", lambda s: s)
-        timeout = to_wall(settings.timeout)
+        timeout = probe_timeout(settings.timeout, settings.interval,
+                                getattr(self.clock, "to_wall", lambda s: s))
         target = entry.target
         pool = up.Pool(target.host, target.port, limit=1, connect_timeout=timeout,
                        idle_timeout=timeout, keepalive=0.0)

@@ -23,6 +23,7 @@ def test_crash_under_load(start_local_cloud, wait_for, retry) -> None:
     lc.start_traffic({"rate": RATE, "duration": 30, "phase": "before"})
     time.sleep(1.5)
     lc.change_traffic({"rate": RATE, "phase": "crash"})
+    time.sleep(0.5)  # the "before" requests still in flight finish first
     crashed = lc.controller.crash(None)
     wait_for(lambda: any(t["task_id"] == crashed and t["last_status"] == "STOPPED"
                          for t in lc.snapshot()["tasks"]), 10, "the crashed task STOPPED")

@@ -149,3 +149,15 @@ def test_every_state_carries_albs_description_with_its_reason_code() -> None:
     assert health.description == "Target deregistration is in progress"
     health, _ = hc.settle(health, clock.now(), in_flight=0, settings=DEFAULTS)
     assert health.description == "Target is not registered to the target group"
+
+
+def test_probe_timeout_is_a_real_wait_within_one_interval() -> None:
+    from cloud.lb.proxy import probe_timeout
+
+    def at(scale: float):
+        return lambda lab: lab / scale
+
+    assert probe_timeout(5, 30, at(1)) == 5  # real time: ALB's 5 s
+    assert probe_timeout(5, 30, at(12)) == 2.5  # one interval is 2.5 s of wall time
+    assert probe_timeout(5, 30, at(30)) == 1.0  # not 5/30 s = 0.17 s
+    assert probe_timeout(5, 30, at(1000)) == pytest.approx(0.03)  # never above the interval

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -206,6 +207,21 @@ class Demo:
                    if healthy is not None else ""),
                 "ECS itself never changes the desired count: Application Auto Scaling did, "
                 "after its alarm (§7)")
+        self.capacity_note(peak)
+
+    def capacity_note(self, offered: float) -> None:
+        """What the laptop could serve of the spike, and why it is not AWS's answer."""
+        assert self.client is not None
+        phases = self.client.get("/v1/traffic").get("phases", [])
+        spike = next((p for p in phases if p["name"] == "spike"), None)
+        if not spike or not spike["seconds"]:
+            return
+        served = spike["ok"] / spike["seconds"]
+        say(self.out, "real", f"This machine served {served:.0f} of the {offered:g} tx/s "
+            f"offered during the spike ({spike['dropped']} not sent, {spike['failed']} failed)",
+            f"every task shares this computer's {os.cpu_count()} cores: scaling out here adds "
+            "processes, not CPU. In AWS new tasks land on instances with their own vCPUs, and "
+            "the capacity provider adds instances when they do not fit (ecs-facts.md §3)")
 
     def normal_and_scale_in(self) -> None:
         """Back to the normal rate ("normal"); from the first task removed, "scale-in"."""

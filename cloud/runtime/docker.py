@@ -405,9 +405,13 @@ class DockerRuntime:
         api = self._client.api
         one_shot = None if docker.utils.version_lt(api.api_version, "1.41") else True
         try:
-            return api.stats(cid, stream=False, one_shot=one_shot)
+            stats = api.stats(cid, stream=False, one_shot=one_shot)
         except (NotFound, APIError, DockerException, RequestException):
             return None
+        # A container that is not running answers with empty stats read at the zero time.
+        if not isinstance(stats, dict) or str(stats.get("read", "")).startswith("0001-"):
+            return None
+        return stats
 
     def _rows(self) -> list[dict]:
         return self._client.api.containers(all=True,

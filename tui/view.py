@@ -63,6 +63,7 @@ class History:
     p99: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     running: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     desired: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    cpu: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     rates: Rates = field(default_factory=Rates)
 
     def update(self, snap: dict[str, Any]) -> None:
@@ -73,6 +74,9 @@ class History:
         services = snap.get("services") or []
         self.running.append(float(sum(s.get("running", 0) for s in services)))
         self.desired.append(float(sum(s.get("desired", 0) for s in services)))
+        per_service = ((snap.get("service_metrics") or {}).get("services") or {}).values()
+        cpus = [float(m.get("CPUUtilization") or 0.0) for m in per_service]
+        self.cpu.append(sum(cpus) / len(cpus) if cpus else 0.0)
 
 
 def tasks_by_host(snap: dict[str, Any]) -> dict[str | None, list[dict[str, Any]]]:

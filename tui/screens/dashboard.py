@@ -50,7 +50,6 @@ class DashboardScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#hosts").border_title = "hosts · containers"
         self.query_one("#balancer").border_title = "load balancer"
         self.query_one("#events").border_title = "events"
         self.title = "FraudLab"

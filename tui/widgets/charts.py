@@ -1,4 +1,4 @@
-"""Sparklines: throughput, p99 latency, desired vs running tasks."""
+"""Sparklines: throughput, p99 latency, desired vs running tasks, the services' CPU."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class Charts(Vertical):
         yield Chart("req/s", "chart-throughput")
         yield Chart("p99 ms", "chart-p99")
         yield Chart("running", "chart-running")
+        yield Chart("cpu %", "chart-cpu")
 
     def show(self, history: History) -> None:
         tp, p99 = list(history.throughput), list(history.p99)
@@ -39,3 +40,5 @@ class Charts(Vertical):
         self.query_one("#chart-p99", Chart).show(p99, f"{p99[-1]:.0f}" if p99 else "-")
         self.query_one("#chart-running", Chart).show(
             running, f"{running[-1]:.0f}/{desired[-1]:.0f} desired" if running else "-")
+        cpu = list(history.cpu)
+        self.query_one("#chart-cpu", Chart).show(cpu, f"{cpu[-1]:.0f}% avg" if cpu else "-")

@@ -24,23 +24,32 @@ def bar(used: float, total: float, width: int = 5) -> Text:
     return Text("█" * full, style=style) + Text("░" * (width - full), style="dim")
 
 
-def task_line(task: dict[str, Any], rates: Rates) -> Text:
+def task_line(task: dict[str, Any], rates: Rates,
+              usage: dict[str, dict[str, Any]] | None = None) -> Text:
     status = task.get("last_status", "?")
     line = Text(f" {STATE_GLYPH.get(status, '?')} ", style=STATE_STYLE.get(status, ""))
     line.append(short(task.get("task_id")), style="bold")
-    line.append(f" {status:<8}", style=STATE_STYLE.get(status, ""))
+    line.append(f" {status:<7}", style=STATE_STYLE.get(status, ""))
     if status == "STOPPED":
         code = task.get("exit_code")
         line.append((f" exit {code}" if code is not None else "") +
                     f" {task.get('stopped_reason') or ''}", style="dim")
     elif status == "RUNNING":
-        line.append(f" {rates.per_target.get(task.get('task_id', ''), 0.0):5.1f} req/s")
+        line.append(f" {rates.per_target.get(task.get('task_id', ''), 0.0):4.1f}r/s")
+        use = (usage or {}).get(task.get("task_id", ""))
+        if use:
+            line.append(f" cpu{use.get('cpu_percent', 0):.0f}% "
+                        f"mem{use.get('memory_percent', 0):.0f}%", style="dim")
+        if task.get("pull_cached") is not None:
+            line.append(" image cached" if task["pull_cached"] else
+                        f" pulled {task.get('pull_seconds') or 0:.0f} s", style="dim cyan")
     elif task.get("pull_cached") is False and task.get("pull_seconds"):
         line.append(f" pulling ({task['pull_seconds']:.0f} s)", style="dim")
     return line
 
 
-def host_body(host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates) -> Text:
+def host_body(host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates,
+              usage: dict[str, dict[str, Any]] | None = None) -> Text:
     cpu_total, mem_total = host.get("registered_cpu", 0), host.get("registered_memory", 0)
     cpu_used = cpu_total - host.get("remaining_cpu", 0)
     mem_used = mem_total - host.get("remaining_memory", 0)
@@ -51,7 +60,7 @@ def host_body(host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates) -
     live = [t for t in tasks if t.get("last_status") != "STOPPED"]
     stopped = [t for t in tasks if t.get("last_status") == "STOPPED"][-STOPPED_SHOWN:]
     for t in live + stopped:
-        out += Text("\n") + task_line(t, rates)
+        out += Text("\n") + task_line(t, rates, usage)
     if not live and not stopped:
         out += Text("\n (no containers)", style="dim")
     out.no_wrap, out.overflow = True, "ellipsis"
@@ -61,12 +70,13 @@ def host_body(host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates) -
 class HostBox(Static):
     """One EC2 instance and the containers on it."""
 
-    def show(self, host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates) -> None:
+    def show(self, host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates,
+             usage: dict[str, dict[str, Any]] | None = None) -> None:
         self.border_title = f"{host.get('instance_id', '?')} {host.get('type', '')}"
         running = sum(t.get("last_status") == "RUNNING" for t in tasks)
         self.border_subtitle = (f"{host.get('az', '?')} · {host.get('status', '?')} · "
                                 f"{running} running")
-        self.update(host_body(host, tasks, rates))
+        self.update(host_body(host, tasks, rates, usage))
 
 
 class HostsPanel(VerticalScroll):
@@ -79,6 +89,8 @@ class HostsPanel(VerticalScroll):
     def show(self, snap: dict[str, Any], rates: Rates) -> None:
         hosts = snap.get("hosts") or []
         by_host = tasks_by_host(snap)
+        usage = {u["task_id"]: u for u in (snap.get("service_metrics") or {}).get("tasks") or []
+                 if "task_id" in u}
         wanted = [f"host-{h['instance_id']}" for h in hosts]
         for box in list(self.query(HostBox)):
             if box.id not in wanted:
@@ -91,7 +103,7 @@ class HostsPanel(VerticalScroll):
             box = found.first(HostBox) if found else HostBox(id=box_id, classes="host")
             if not found:
                 self.mount(box, before=self.query_one("#unplaced"))
-            box.show(h, by_host.get(h["instance_id"], []), rates)
+            box.show(h, by_host.get(h["instance_id"], []), rates, usage)
         lines = Text()
         known = {h["instance_id"] for h in hosts}
         homeless = [t for host, ts in by_host.items() if host not in known for t in ts

@@ -52,6 +52,7 @@ class FraudLabApp(App[None]):
         Binding("a", "algorithm", "Algo"),
         Binding("r", "retry", "Retry"),
         Binding("w", "walkthrough", "Walk"),
+        Binding("p", "practice", "Practice"),
         Binding("d", "dashboard", "Dash", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -74,10 +75,12 @@ class FraudLabApp(App[None]):
     # ---- life cycle -------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        from tui.screens.practice import PracticeScreen
         from tui.screens.walkthrough import WalkthroughScreen
 
         self.install_screen(DashboardScreen(), "dashboard")
         self.install_screen(WalkthroughScreen(self.progress_path), "walkthrough")
+        self.install_screen(PracticeScreen(), "practice")
         self.push_screen("walkthrough" if self.start_on_walkthrough else "dashboard")
         self.connect_cloud()
 
@@ -268,6 +271,9 @@ class FraudLabApp(App[None]):
 
     def action_walkthrough(self) -> None:
         self._go("walkthrough")
+
+    def action_practice(self) -> None:
+        self._go("practice")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

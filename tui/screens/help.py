@@ -22,6 +22,8 @@ KEYS = [
     ("r", "toggle retry knob", "kit-only: ALB does not retry a failed connection"),
     ("d", "dashboard", "hosts, containers, the load balancer, charts, events"),
     ("w", "walkthrough", "the case study step by step (progress is kept)"),
+    ("p", "practice", "quiz, the interview question, drills with a hidden fault"),
+    ("x · n · b", "walkthrough", "run the step · next step · back"),
     ("?", "help", "this screen (esc closes it)"),
     ("q", "quit", "the local cloud keeps running; `fraudlab down` stops it"),
 ]

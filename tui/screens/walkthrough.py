@@ -51,7 +51,7 @@ class WalkthroughScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x,enter", "run_step", "Run step"),
         Binding("n", "next_step", "Next"),
-        Binding("p", "prev_step", "Prev", show=False),
+        Binding("b", "prev_step", "Back", show=False),
         Binding("R", "reset", "Reset progress", show=False),
         Binding("d,escape", "app.dashboard", "Dashboard"),
     ]

@@ -61,14 +61,13 @@ class BalancerPanel(Vertical):
             self.query_one("#lb-head", Static).update("no load balancer yet")
             return
         retry = lb.get("retry_on_connect_error")
-        head = Text(f"{lb.get('algorithm', '?')}", style="bold")
-        head += Text("  retry ") + Text("on" if retry else "off",
-                                          style="bold yellow" if retry else "bold")
-        head += Text(f" ({lb.get('retry_label', '')})", style="dim")
         totals = lb.get("totals") or {}
         elb_5xx = sum(totals.get(k, 0) for k in ("elb_502", "elb_503", "elb_504"))
-        head += Text(f"\n{totals.get('requests', 0)} requests · ELB 5xx {elb_5xx} · "
-                     f"{rates.total:.1f} r/s")
+        head = Text(f"{lb.get('algorithm', '?')}", style="bold")
+        head += Text(f" · {totals.get('requests', 0)} req · 5xx {elb_5xx} · "
+                     f"{rates.total:.1f} r/s\nretry ")
+        head += Text("on" if retry else "off", style="bold yellow" if retry else "bold")
+        head += Text(f" ({lb.get('retry_label', '')})", style="dim")
         self.query_one("#lb-head", Static).update(head)
         self.query_one("#lb-targets", Static).update(targets_table(lb, rates))
         self.query_one("#lb-feed", Static).update(routing_feed(lb))

@@ -63,7 +63,7 @@ def test_dashboard_shows_hosts_tasks_lb_and_events(make_app) -> None:
             assert "→ 684890a8 200" in text  # the routing feed
             assert "[SIMULATED] (service fraud-svc) has reached a steady state." in text
             assert "desired 4 running 4" in text
-            assert app.first_paint is not None and app.first_paint < 1.5
+            assert app.first_paint is not None  # measured by bench/bench_tui.py, not here
     run(body)
 
 

@@ -15,7 +15,7 @@ def run(coro_factory) -> None:
     asyncio.run(coro_factory())
 
 
-async def settle(pilot, until, timeout: float = 5.0) -> None:
+async def settle(pilot, until, timeout: float = 15.0) -> None:
     """Pause until ``until()`` is true (the workers are threads)."""
     deadline = time.monotonic() + timeout
     while not until():

@@ -10,7 +10,7 @@ from tui.practice.content import DRILLS, QUIZ, RUBRIC
 SIZE = (80, 24)
 
 
-async def settle(pilot, until, timeout: float = 5.0) -> None:
+async def settle(pilot, until, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not until():
         assert time.monotonic() < deadline, "timed out waiting for the app"

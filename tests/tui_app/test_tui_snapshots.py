@@ -13,7 +13,7 @@ SIZES = [(80, 24), (120, 40)]
 
 
 async def until_snapshot(pilot) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while pilot.app.snapshot is None and time.monotonic() < deadline:
         await pilot.pause(0.05)
     await pilot.pause(0.2)

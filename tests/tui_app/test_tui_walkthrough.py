@@ -12,7 +12,7 @@ SIZE = (80, 24)
 IDS = [s.id for s in STEPS]
 
 
-async def settle(pilot, until, timeout: float = 5.0) -> None:
+async def settle(pilot, until, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not until():
         assert time.monotonic() < deadline, "timed out waiting for the app"

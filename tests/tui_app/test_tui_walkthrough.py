@@ -111,3 +111,25 @@ def test_reading_step_and_navigation_back_to_the_dashboard(make_app, fake) -> No
             await pilot.pause(0.1)
             assert not isinstance(app.screen, DashboardScreen)
     asyncio.run(body())
+
+
+def test_spike_and_scale_in_change_traffic_and_leave_the_count_to_auto_scaling(fake) -> None:
+    from tui.backend import Backend
+
+    backend = Backend(fake, info={"time_scale": 12.0})
+    by_id = {s.id: s for s in STEPS}
+    spike = by_id["spike"].run(backend, 20.0)
+    assert fake.posts == [("/v1/traffic/profile", {"rate": 20.0, "profile": "spike:10:0:36000",
+                                                   "phase": "spike"})]
+    assert "AlarmHigh needs 3" in spike.text and spike.badge == "simulated"
+    by_id["scale-in"].run(backend, 20.0)
+    assert fake.posts[-1] == ("/v1/traffic/profile", {"rate": 20.0, "profile": "steady",
+                                                      "phase": "normal"})
+    assert not [p for p, _ in fake.posts if p == "/v1/scale"]  # the decision is AAS's
+
+
+def test_autoscale_target_is_twice_the_normal_load_per_target() -> None:
+    from tui.walkthrough.steps import autoscale_target
+
+    assert autoscale_target(20.0, 12.0) == 50.0  # 20 tx/s × 5 s per lab minute / 4 × 2
+    assert autoscale_target(0.01, 60.0) == 1.0

@@ -94,13 +94,29 @@ def _cluster(backend: Any, rate: float) -> Outcome:
     return Outcome(describe_steps(results), _badge(results))
 
 
+MAX_TASKS = 8  # the scalable target's MaxCapacity in the walkthrough
+
+
+def autoscale_target(rate: float, time_scale: float, desired: int = 4) -> float:
+    """ALBRequestCountPerTarget target: twice the normal load per target per lab minute (as
+    ``fraudlab demo`` sets it), so the ×10 spike is far above it and normal traffic below."""
+    return float(round(rate * 60 / time_scale / desired * 2)) or 1.0
+
+
 def _service(backend: Any, rate: float) -> Outcome:
     from cloud.steps.plan import deploy_all
+    from cloud.steps.scaling import parse_autoscale, scaling_steps
 
     results = deploy_all(backend.aws, desired=4)
+    target = autoscale_target(rate, float(backend.info.get("time_scale") or 12.0))
+    metric, _ = parse_autoscale(f"requests:{target:g}")
+    results += scaling_steps(backend.aws, metric=metric, target_value=target,
+                             min_capacity=4, max_capacity=MAX_TASKS)
     new = [r for r in results if r.changed] or results[-1:]
     return Outcome("the kit creates the load balancer's target group first: create-service's "
-                   "loadBalancers must name one.\n" + describe_steps(new) +
+                   "loadBalancers must name one; then service auto scaling: target tracking on "
+                   f"ALBRequestCountPerTarget = {target:g} per lab minute, 4–{MAX_TASKS} tasks.\n"
+                   + describe_steps(new) +
                    "\nwatch the dashboard (d): tasks go PROVISIONING → PENDING → RUNNING",
                    "emulated")
 
@@ -137,10 +153,10 @@ def _spike(backend: Any, rate: float) -> Outcome:
     else:
         backend.client.post("/v1/traffic", {"rate": rate, "profile": SPIKE, "duration": 600,
                                             "phase": "spike"})
-    step = backend.client.post("/v1/scale", {"desired": 8})
-    return Outcome(f"×10: {rate * 10:g} tx/s. Then, as Application Auto Scaling would after "
-                   f"three 1-minute datapoints above target:\n$ {step.get('cli')}\n"
-                   f"{step.get('title')}", "simulated")
+    return Outcome(f"×10: {rate * 10:g} tx/s. Target tracking's AlarmHigh needs 3 one-minute "
+                   "datapoints above target; then Application Auto Scaling raises the desired "
+                   f"count (up to {MAX_TASKS}) — watch running vs desired and the scaling "
+                   "events on the dashboard (d)", "simulated")
 
 
 def _scale_in(backend: Any, rate: float) -> Outcome:
@@ -148,10 +164,14 @@ def _scale_in(backend: Any, rate: float) -> Outcome:
     if traffic.get("running"):
         backend.client.post("/v1/traffic/profile", {"rate": rate, "profile": "steady",
                                                      "phase": "normal"})
-    step = backend.client.post("/v1/scale", {"desired": 4})
-    return Outcome(f"back to {rate:g} tx/s, then\n$ {step.get('cli')}\n{step.get('title')}\n"
-                   "ECS deregisters each task from the target group and drains it before "
-                   "stopping it (SIGTERM, then SIGKILL after the stop timeout)", "simulated")
+    else:
+        backend.client.post("/v1/traffic", {"rate": rate, "profile": "steady",
+                                            "duration": 600, "phase": "normal"})
+    return Outcome(f"back to {rate:g} tx/s. AlarmLow needs 15 one-minute datapoints below "
+                   "target, then Application Auto Scaling lowers the desired count step by "
+                   "step (to MinCapacity 4); ECS deregisters and drains each target before "
+                   "stopping its task (SIGTERM, then SIGKILL after the stop timeout)",
+                   "simulated")
 
 
 def _kubernetes(backend: Any, rate: float) -> Outcome:
@@ -194,8 +214,9 @@ STEPS: list[Step] = [
          "scaling, tasks that fit nowhere are not placed (\"unable to place a task\") "
          "(ecs-facts.md §11b).", _cluster),
     Step("service", "Service", "Part 3: ECS — the manager",
-         "Create fraud-svc with desired count 4 behind the target group; the scheduler "
-         "places the tasks (spread over AZs), each host pulls the image once.",
+         "Create fraud-svc with desired count 4 behind the target group, with target "
+         "tracking auto scaling (4–8 tasks); the scheduler places the tasks (spread over "
+         "AZs), each host pulls the image once.",
          "aws ecs create-service --cluster fraud-cluster --service-name fraud-svc "
          "--desired-count 4 --load-balancers …", "emulated",
          "A 95%-accurate model catches 95% of frauds.",
@@ -224,8 +245,8 @@ STEPS: list[Step] = [
          "down until the replacement is placed, started and healthy (ecs-facts.md §11g).",
          _crash),
     Step("spike", "Spike", "Part 7: auto-scaling",
-         "Multiply traffic by 10, then raise the desired count to 8 as target tracking would.",
-         "aws ecs update-service --cluster fraud-cluster --service fraud-svc --desired-count 8",
+         "Multiply traffic by 10 and watch target tracking raise the desired count.",
+         "aws application-autoscaling describe-scaling-activities --service-namespace ecs",
          "simulated",
          "ECS detects 90% capacity and increases the desired count.",
          "ECS never changes the desired count: Application Auto Scaling does, after 3 "
@@ -233,8 +254,10 @@ STEPS: list[Step] = [
          "capacity provider's targetCapacity, which scales instances (ecs-facts.md §11e).",
          _spike),
     Step("scale-in", "Scale-in", "Part 7: auto-scaling",
-         "Traffic back to normal and the desired count back to 4; targets drain first.",
-         "aws ecs update-service --cluster fraud-cluster --service fraud-svc --desired-count 4",
+         "Traffic back to normal; target tracking lowers the desired count; targets drain "
+         "first.",
+         "aws cloudwatch describe-alarms --alarm-name-prefix TargetTracking-service/"
+         "fraud-cluster/fraud-svc",
          "simulated",
          "ECS detects 20% capacity and decreases the desired count.",
          "Scale-in by target tracking needs 15 datapoints below target and is suspended "

@@ -225,3 +225,14 @@ def test_help_screen_lists_every_key(make_app) -> None:
             await pilot.pause(0.1)
             assert not isinstance(app.screen, HelpScreen)
     run(body)
+
+
+def test_status_line_shows_auto_scaling_alarms() -> None:
+    from tui.screens.dashboard import status_line
+
+    snap = canned_snapshot()
+    snap["scaling"] = {"targets": [{"MinCapacity": 4, "MaxCapacity": 8}], "alarms": [
+        {"kind": "high", "state": "ALARM", "breaching": 3, "datapoints": 3},
+        {"kind": "low", "state": "OK", "breaching": 0, "datapoints": 15}]}
+    text = status_line(snap).plain
+    assert "auto scaling 4–8 high ALARM 3/3 low OK 0/15" in text

@@ -29,6 +29,15 @@ def status_line(snap: dict[str, Any]) -> Text:
     if not snap.get("services"):
         out += Text("no service yet (w: walkthrough)  ", style="yellow")
     out += Text(traffic_summary(snap), style="dim")
+    scaling = snap.get("scaling") or {}
+    for target in scaling.get("targets") or []:
+        out += Text(f"  auto scaling {target.get('MinCapacity')}–{target.get('MaxCapacity')}",
+                    style="bold")
+    for alarm in scaling.get("alarms") or []:
+        state = str(alarm.get("state", "?"))
+        out += Text(f" {alarm.get('kind', '?')} {state} "
+                    f"{alarm.get('breaching', '?')}/{alarm.get('datapoints', '?')}",
+                    style="bold red" if state == "ALARM" else "dim")
     errors = snap.get("tick_errors") or []
     if errors:
         out += Text(f"  ⚠ {errors[-1]}", style="red")

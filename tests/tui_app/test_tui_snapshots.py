@@ -33,3 +33,13 @@ def test_walkthrough_snapshot(snap_compare, make_app, tmp_path, size) -> None:
         "current": "crash"}))
     assert snap_compare(make_app(walkthrough=True), terminal_size=size,
                         run_before=until_snapshot)
+
+
+def test_practice_snapshot(snap_compare, make_app) -> None:
+    async def answer_the_first_question(pilot) -> None:
+        await until_snapshot(pilot)
+        await pilot.press("p", "3")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24),
+                        run_before=answer_the_first_question)

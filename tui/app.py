@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import work
@@ -38,7 +39,7 @@ SPIKE = "spike:10:0:36000"  # ×10 from now on (lab seconds), until switched bac
 class FraudLabApp(App[None]):
     """The FraudLab terminal app."""
 
-    CSS_PATH = "fraudlab.tcss"
+    CSS_PATH = Path(__file__).with_name("fraudlab.tcss")  # the one stylesheet
     ENABLE_COMMAND_PALETTE = False
     TITLE = "FraudLab"
     SUB_TITLE = "image → ECR → ECS → load balancer"
@@ -78,11 +79,11 @@ class FraudLabApp(App[None]):
         from tui.screens.practice import PracticeScreen
         from tui.screens.walkthrough import WalkthroughScreen
 
+        self.connect_cloud()  # first: the connection overlaps with composing the screens
         self.install_screen(DashboardScreen(), "dashboard")
         self.install_screen(WalkthroughScreen(self.progress_path), "walkthrough")
         self.install_screen(PracticeScreen(), "practice")
         self.push_screen("walkthrough" if self.start_on_walkthrough else "dashboard")
-        self.connect_cloud()
 
     @work(thread=True, exclusive=True, group="connect")
     def connect_cloud(self) -> None:

@@ -162,6 +162,12 @@ def _traffic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tui(args: argparse.Namespace) -> int:
+    from tui.__main__ import run  # Textual is imported here only, never by cloud/ itself
+
+    return run(args)
+
+
 def _down(args: argparse.Namespace) -> int:
     from cloud.launcher import down
 
@@ -272,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.add_argument("--stop", action="store_true", help="stop the traffic")
     traffic.add_argument("--json", action="store_true")
     traffic.set_defaults(func=_traffic)
+
+    tui = sub.add_parser("tui", help="the terminal app: live dashboard and walkthrough (starts "
+                         "the local cloud, or attaches to a running one)")
+    from tui.__main__ import add_arguments
+
+    add_arguments(tui)
+    tui.set_defaults(func=_tui)
 
     down = sub.add_parser("down", help="stop the local cloud and every replica")
     down.set_defaults(func=_down)

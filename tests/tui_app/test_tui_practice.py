@@ -1,0 +1,95 @@
+"""Pilot tests: practice mode — the quiz, the interview's model answer, a drill's fault."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tui.practice.content import DRILLS, QUIZ, RUBRIC
+
+SIZE = (80, 24)
+
+
+async def settle(pilot, until, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.05)
+
+
+def body_text(app) -> str:
+    return str(app.screen.query_one("#practice-body").render())
+
+
+def test_quiz_content_is_well_formed() -> None:
+    assert len(QUIZ) >= 5
+    for q in QUIZ:
+        assert 0 <= q.answer < len(q.options) <= 4 and "ecs-facts.md §" in q.why
+    for d in DRILLS:
+        assert d.setup and 0 <= d.question.answer < len(d.question.options)
+
+
+def test_quiz_answers_score_and_explain(make_app) -> None:
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("p")
+            await pilot.pause(0.1)
+            assert "Question 1 of 7" in body_text(app)
+            await pilot.press(str(QUIZ[0].answer + 1))
+            await pilot.pause(0.05)
+            assert "right:" in body_text(app) and "1/1 right" in body_text(app)
+            await pilot.press("n")
+            wrong = (QUIZ[1].answer + 1) % len(QUIZ[1].options)
+            await pilot.press(str(wrong + 1))
+            await pilot.pause(0.05)
+            text = body_text(app)
+            assert "Question 2 of 7" in text and "not quite:" in text and "1/2 right" in text
+    asyncio.run(body())
+
+
+def test_interview_reveals_model_answer_and_rubric(make_app) -> None:
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("p", "down")
+            await pilot.pause(0.1)
+            assert "Explain your deployment architecture" in body_text(app)
+            assert "Rubric" not in body_text(app)
+            await pilot.press("m")
+            await pilot.pause(0.05)
+            text = body_text(app)
+            assert "round robin by default" in text and "Rubric" in text
+            assert all(point[:30] in text for point in RUBRIC)
+    asyncio.run(body())
+
+
+def test_drill_plants_the_fault_then_cleans_up_after_the_answer(make_app, fake) -> None:
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("p", "down", "down")  # the capacity drill
+            await pilot.pause(0.1)
+            assert "Press f" in body_text(app)
+            await pilot.press("f")
+            await settle(pilot, lambda: "Why are some tasks not running?" in body_text(app))
+            assert fake.posts == [("/v1/scale", {"desired": 16})]
+            await pilot.press("2")
+            await settle(pilot, lambda: len(fake.posts) == 2)
+            assert fake.posts[-1] == ("/v1/scale", {"desired": 4})
+            assert "insufficient memory" in body_text(app)
+    asyncio.run(body())
+
+
+def test_drill_that_cannot_start_is_a_notification(make_app, fake) -> None:
+    fake.failures["/v1/kill-host"] = "the cluster has no hosts"
+
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("p", "down", "down", "down", "down", "f")
+            await settle(pilot, lambda: app._notifications)
+            assert "the cluster has no hosts" in list(app._notifications)[-1].message
+            await pilot.pause(0.05)
+            assert "could not start" in body_text(app)
+    asyncio.run(body())

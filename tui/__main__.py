@@ -1,0 +1,38 @@
+"""``python -m tui``: the FraudLab terminal app (same options as ``fraudlab tui``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--attach", action="store_true",
+                        help="only attach to a running local cloud; never start one")
+    parser.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto",
+                        help="the task runtime when the app starts the local cloud")
+    parser.add_argument("--time-scale", type=float, default=12.0,
+                        help="lab seconds per wall second when the app starts the local cloud")
+    parser.add_argument("--rate", type=float, default=20.0,
+                        help="normal traffic in transactions/s for t and s (the spike is ×10)")
+    parser.add_argument("--walkthrough", action="store_true",
+                        help="open on the walkthrough instead of the dashboard")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui.app import FraudLabApp
+    from tui.backend import Backend
+
+    backend = Backend(start=not args.attach, runtime=args.runtime, time_scale=args.time_scale)
+    FraudLabApp(backend, rate=args.rate, walkthrough=args.walkthrough).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tui", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The app's one way to the local cloud: start or attach, then the control API client.
+
+Everything here blocks (HTTP, starting a process); the app calls it from thread workers only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+
+class Control(Protocol):
+    """What the app needs of ``cloud.control.ControlClient`` (a fake in tests)."""
+
+    def get(self, path: str) -> Any: ...
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any: ...
+
+    def stream(self, path: str = ..., interval: float = ..., seconds: float = ...) -> Any: ...
+
+
+class Backend:
+    """Starts or attaches to the local cloud; hands out its control client and AWS clients."""
+
+    def __init__(self, client: Control | None = None, *, start: bool = True,
+                 runtime: str = "auto", time_scale: float = 12.0,
+                 info: dict[str, Any] | None = None) -> None:
+        self.client: Control | None = client
+        self.start = start
+        self.runtime = runtime
+        self.time_scale = time_scale
+        self.info: dict[str, Any] = info or {}
+        self._endpoint: Any = None
+
+    def connect(self) -> tuple[dict[str, Any], bool, float]:
+        """(cloud info, started by us, seconds); raises with a message for the user."""
+        if self.client is not None:
+            return self.info, False, 0.0
+        from cloud import launcher
+
+        began = time.monotonic()
+        info = launcher.running_cloud()
+        started = False
+        if info is None:
+            if not self.start:
+                raise RuntimeError("no local cloud is running: start it with `fraudlab up` "
+                                   "(or run `fraudlab tui` without --attach)")
+            info, _, already = launcher.up(self.runtime, self.time_scale)
+            started = not already
+        self.info = info
+        self.client = launcher.connect()
+        return info, started, time.monotonic() - began
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client on the local cloud's AWS endpoint (what a learner's `aws` talks to)."""
+        if self._endpoint is None:
+            from cloud.endpoint import open_endpoint
+
+            url = self.info.get("aws_endpoint")
+            if not url:
+                raise RuntimeError("the local cloud's AWS endpoint is unknown")
+            self._endpoint = open_endpoint({"AWS_ENDPOINT_URL": url}, start=False)
+        return self._endpoint.client(service)

@@ -1,0 +1,1 @@
+"""The app's screens: the live dashboard, the walkthrough, help."""

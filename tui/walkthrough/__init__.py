@@ -1,0 +1,1 @@
+"""The guided walkthrough: the case study's parts as steps, and the learner's progress."""

@@ -1,0 +1,73 @@
+"""The load balancer: its algorithm, the retry knob, each target, the routing decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from tui.view import Rates, short
+
+TARGET_STYLE = {"healthy": "green", "initial": "yellow", "draining": "yellow",
+                "unhealthy": "red", "unused": "dim"}
+FEED = 6  # routing decisions shown
+
+
+def targets_table(lb: dict[str, Any], rates: Rates) -> Table:
+    table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False)
+    for name, justify in (("target", "left"), ("state", "left"), ("out", "right"),
+                          ("req", "right"), ("r/s", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for t in lb.get("targets") or []:
+        if t.get("state") == "unused":
+            continue
+        table.add_row(short(t.get("id")), Text(t.get("state", "?"),
+                                               style=TARGET_STYLE.get(t.get("state"), "")),
+                      str(t.get("outstanding", 0)), str(t.get("requests", 0)),
+                      f"{rates.per_target.get(t.get('id', ''), 0.0):.1f}")
+    return table
+
+
+def routing_feed(lb: dict[str, Any]) -> Text:
+    out = Text()
+    for d in (lb.get("trace") or [])[-FEED:][::-1]:
+        status = d.get("status")
+        style = "green" if status and int(status) < 400 else "red"
+        out += Text(f"→ {short(d.get('target'))} ", style="bold")
+        out += Text(f"{status} ", style=style)
+        counts = " ".join(str(v) for v in (d.get("outstanding") or {}).values())
+        out += Text(f"[{counts}] ", style="dim")
+        reason = d.get("reason") or ""
+        out += Text(reason.split(":", 1)[0] + (f" {d['note']}" if d.get("note") else "") + "\n",
+                    style="dim")
+    return out or Text("no requests yet", style="dim")
+
+
+class BalancerPanel(Vertical):
+    """Per-target state, outstanding requests and requests/s; the routing feed."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="lb-head")
+        yield Static("", id="lb-targets")
+        yield Static("", id="lb-feed")
+
+    def show(self, snap: dict[str, Any], rates: Rates) -> None:
+        lb = snap.get("load_balancer") or {}
+        if not lb:
+            self.query_one("#lb-head", Static).update("no load balancer yet")
+            return
+        retry = lb.get("retry_on_connect_error")
+        totals = lb.get("totals") or {}
+        elb_5xx = sum(totals.get(k, 0) for k in ("elb_502", "elb_503", "elb_504"))
+        head = Text(f"{lb.get('algorithm', '?')}", style="bold")
+        head += Text(f" · {totals.get('requests', 0)} req · 5xx {elb_5xx} · "
+                     f"{rates.total:.1f} r/s\nretry ")
+        head += Text("on" if retry else "off", style="bold yellow" if retry else "bold")
+        head += Text(f" ({lb.get('retry_label', '')})", style="dim")
+        self.query_one("#lb-head", Static).update(head)
+        self.query_one("#lb-targets", Static).update(targets_table(lb, rates))
+        self.query_one("#lb-feed", Static).update(routing_feed(lb))

@@ -1,0 +1,116 @@
+"""Hosts as boxes holding their containers; pending and unplaced tasks under them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from tui.view import STATE_GLYPH, Rates, image_name, short, tasks_by_host, unplaced
+
+STATE_STYLE = {"RUNNING": "green", "PENDING": "yellow", "PROVISIONING": "yellow",
+               "STOPPED": "red dim"}
+STOPPED_SHOWN = 2  # the latest stopped tasks a host box keeps showing
+
+
+def bar(used: float, total: float, width: int = 5) -> Text:
+    """``████░░░░`` for used/total."""
+    frac = 0.0 if total <= 0 else min(1.0, max(0.0, used / total))
+    full = round(frac * width)
+    style = "red" if frac > 0.85 else "yellow" if frac > 0.6 else "green"
+    return Text("█" * full, style=style) + Text("░" * (width - full), style="dim")
+
+
+def task_line(task: dict[str, Any], rates: Rates,
+              usage: dict[str, dict[str, Any]] | None = None) -> Text:
+    status = task.get("last_status", "?")
+    line = Text(f" {STATE_GLYPH.get(status, '?')} ", style=STATE_STYLE.get(status, ""))
+    line.append(short(task.get("task_id")), style="bold")
+    line.append(f" {status:<7}", style=STATE_STYLE.get(status, ""))
+    if status == "STOPPED":
+        code = task.get("exit_code")
+        line.append((f" exit {code}" if code is not None else "") +
+                    f" {task.get('stopped_reason') or ''}", style="dim")
+    elif status == "RUNNING":
+        line.append(f" {rates.per_target.get(task.get('task_id', ''), 0.0):4.1f}r/s")
+        use = (usage or {}).get(task.get("task_id", ""))
+        if use:
+            line.append(f" cpu{use.get('cpu_percent', 0):.0f}% "
+                        f"mem{use.get('memory_percent', 0):.0f}%", style="dim")
+        if task.get("pull_cached") is not None:
+            line.append(" image cached" if task["pull_cached"] else
+                        f" pulled {task.get('pull_seconds') or 0:.0f} s", style="dim cyan")
+    elif task.get("pull_cached") is False and task.get("pull_seconds"):
+        line.append(f" pulling ({task['pull_seconds']:.0f} s)", style="dim")
+    return line
+
+
+def host_body(host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates,
+              usage: dict[str, dict[str, Any]] | None = None) -> Text:
+    cpu_total, mem_total = host.get("registered_cpu", 0), host.get("registered_memory", 0)
+    cpu_used = cpu_total - host.get("remaining_cpu", 0)
+    mem_used = mem_total - host.get("remaining_memory", 0)
+    out = Text("cpu ") + bar(cpu_used, cpu_total) + Text(f" {cpu_used}/{cpu_total} ")
+    out += Text("mem ") + bar(mem_used, mem_total) + Text(f" {mem_used}/{mem_total}M\n")
+    cache = ", ".join(image_name(i) for i in host.get("image_cache") or []) or "empty"
+    out += Text(f"cache {cache}", style="cyan")
+    live = [t for t in tasks if t.get("last_status") != "STOPPED"]
+    stopped = [t for t in tasks if t.get("last_status") == "STOPPED"][-STOPPED_SHOWN:]
+    for t in live + stopped:
+        out += Text("\n") + task_line(t, rates, usage)
+    if not live and not stopped:
+        out += Text("\n (no containers)", style="dim")
+    out.no_wrap, out.overflow = True, "ellipsis"
+    return out
+
+
+class HostBox(Static):
+    """One EC2 instance and the containers on it."""
+
+    def show(self, host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates,
+             usage: dict[str, dict[str, Any]] | None = None) -> None:
+        self.border_title = f"{host.get('instance_id', '?')} {host.get('type', '')}"
+        running = sum(t.get("last_status") == "RUNNING" for t in tasks)
+        self.border_subtitle = (f"{host.get('az', '?')} · {host.get('status', '?')} · "
+                                f"{running} running")
+        self.update(host_body(host, tasks, rates, usage))
+
+
+class HostsPanel(VerticalScroll):
+    """Every host of the cluster; pending, unplaced and host-less tasks at the end."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("waiting for the first snapshot…", id="hosts-empty")
+        yield Static("", id="unplaced")
+
+    def show(self, snap: dict[str, Any], rates: Rates) -> None:
+        hosts = snap.get("hosts") or []
+        by_host = tasks_by_host(snap)
+        usage = {u["task_id"]: u for u in (snap.get("service_metrics") or {}).get("tasks") or []
+                 if "task_id" in u}
+        wanted = [f"host-{h['instance_id']}" for h in hosts]
+        for box in list(self.query(HostBox)):
+            if box.id not in wanted:
+                box.remove()
+        empty = self.query_one("#hosts-empty", Static)
+        empty.display = not hosts
+        empty.update("no hosts yet: run the walkthrough (w) or `fraudlab deploy`")
+        for h, box_id in zip(hosts, wanted, strict=True):
+            found = self.query(f"#{box_id}")
+            box = found.first(HostBox) if found else HostBox(id=box_id, classes="host")
+            if not found:
+                self.mount(box, before=self.query_one("#unplaced"))
+            box.show(h, by_host.get(h["instance_id"], []), rates, usage)
+        lines = Text()
+        known = {h["instance_id"] for h in hosts}
+        homeless = [t for host, ts in by_host.items() if host not in known for t in ts
+                    if t.get("last_status") != "STOPPED"]
+        for t in homeless:
+            lines += Text("no host ", style="yellow") + task_line(t, rates) + Text("\n")
+        for service, missing, reason in unplaced(snap):
+            lines += Text(f"{missing} task(s) of {service} not placed: ", style="bold red")
+            lines += Text(f"{reason}\n")
+        self.query_one("#unplaced", Static).update(lines)

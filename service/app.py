@@ -8,7 +8,6 @@ see ``service.chaos``; they are not part of the service's contract.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import dataclass
@@ -22,17 +21,16 @@ from service.chaos import enabled as chaos_enabled
 from service.contract import example_transaction, to_model_row
 from service.model import FraudModel, load_model
 from service.openapi import build_spec
-from service.telemetry import Telemetry, mark_error
+from service.responses import dumps, error_response, json_response
+from service.telemetry import Telemetry
 from service.validation import (
     BODY,
     DEFAULT_MAX_BATCH,
     MalformedJSON,
-    Problem,
     parse_json,
     validate_body,
 )
 
-MAX_ERRORS = 100
 """At most this many problems are listed in an error response."""
 
 bp = Blueprint("service", __name__)
@@ -74,7 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
               "host_id": str(app.config["HOST_ID"])},
         max_batch=max_batch,
         telemetry=telemetry,
-        openapi=_dumps(build_spec(model.version, max_batch)),
+        openapi=dumps(build_spec(model.version, max_batch)),
     )
     app.register_blueprint(bp)
     if app.config["CHAOS"]:
@@ -92,24 +90,6 @@ def warm_up(model: FraudModel) -> None:
 
 def _service() -> Service:
     return current_app.extensions["fraudlab"]
-
-
-def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(_dumps(payload), status=status, mimetype="application/json")
-
-
-def error_response(status: int, code: str, field: str | None, message: str,
-                   problems: list[Problem] | None = None, kind: str | None = None) -> Response:
-    """The JSON error body; ``kind`` (default ``code``) labels the errors metric."""
-    mark_error(kind or code)
-    errors = ([p.as_dict() for p in problems[:MAX_ERRORS]] if problems
-              else [{"field": field, "message": message}])
-    return json_response({"error": {"status": status, "code": code, "field": field,
-                                    "message": message}, "errors": errors}, status)
 
 
 @bp.post("/predict")

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request
 
+from service.responses import error_response, json_response
+
 CHAOS_ENV = "FRAUDLAB_CHAOS"
 MIB = 1 << 20
 CHUNK_MIB = 16
@@ -75,7 +77,6 @@ def prefer_master_for_oom(proc: Path = Path("/proc")) -> bool:
 
 @bp.post("/chaos/allocate")
 def allocate() -> Response:
-    from service.app import error_response, json_response
 
     body = request.get_json(silent=True)
     mib = body.get("mib") if isinstance(body, dict) else None

@@ -13,9 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import MAX_ERRORS, create_app
+from service.app import create_app
 from service.contract import FIELDS, example_transaction, to_model_row
 from service.model import FraudModel, load_model
+from service.responses import MAX_ERRORS
 
 IDENTITY = {"TASK_ID": "task-7", "HOST_ID": "host-b"}
 

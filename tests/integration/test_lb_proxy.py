@@ -248,20 +248,27 @@ def test_502_when_the_port_refuses_or_the_answer_is_not_http(make_lb) -> None:
     assert lb.snapshot()["totals"]["elb_502"] == 2
 
 
+def post_then_kill(lb: LoadBalancer, replica: Replica) -> requests.Response:
+    """POST through ``lb`` while ``replica`` is frozen, SIGKILL it mid-request, and return
+    the answer the client got."""
+    os.killpg(replica.process.pid, signal.SIGSTOP)  # the request hangs in the replica
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(post, requests.Session(), lb.url)
+        deadline = time.monotonic() + 5
+        while (stats(lb)[replica.task_id]["outstanding"] == 0
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        os.killpg(replica.process.pid, signal.SIGKILL)
+        return pending.result(10)
+
+
 def test_502_when_the_target_is_killed_mid_flight(make_lb) -> None:
     replica = start_replica("doomed")
     try:
         replica.wait_ready()
         lb = make_lb(health_checks=False)
         lb.register(target_of(replica))
-        os.killpg(replica.process.pid, signal.SIGSTOP)  # the request hangs in the replica
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(post, requests.Session(), lb.url)
-            deadline = time.monotonic() + 5
-            while stats(lb)["doomed"]["outstanding"] == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            os.killpg(replica.process.pid, signal.SIGKILL)
-            answer = pending.result(10)
+        answer = post_then_kill(lb, replica)
         assert answer.status_code == 502
         assert "doomed" in answer.text
         assert stats(lb)["doomed"]["elb_502"] == 1
@@ -385,14 +392,7 @@ def test_request_in_flight_on_a_killed_target_with_the_retry_knob(make_lb, repli
         lb.set_algorithm("least_outstanding_requests")
         lb.register(target_of(doomed))
         lb.register(target_of(replicas[0]))
-        os.killpg(doomed.process.pid, signal.SIGSTOP)  # the request hangs in the replica
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(post, requests.Session(), lb.url)
-            deadline = time.monotonic() + 5
-            while stats(lb)["doomed-retry"]["outstanding"] == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            os.killpg(doomed.process.pid, signal.SIGKILL)
-            answer = pending.result(10)
+        answer = post_then_kill(lb, doomed)
         if retry:
             assert answer.status_code == 200
             assert answer.json()["task_id"] == replicas[0].task_id

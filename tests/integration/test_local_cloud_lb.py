@@ -3,13 +3,11 @@ task through it, and a scale-in under load drains its targets first — 0 failed
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
 from cloud.localcloud import LocalCloud
-from cloud.replica import free_port
 
 
 def _healthy(lc: LocalCloud) -> set[str]:
@@ -17,17 +15,13 @@ def _healthy(lc: LocalCloud) -> set[str]:
 
 
 @pytest.fixture
-def cloud(wait_for, tmp_path):
+def cloud(wait_for, start_local_cloud):
     from cloud.steps.plan import deploy_all
 
-    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
-    lc = LocalCloud("process", time_scale=12.0, lb_port=0,
-                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
-    lc.start()
+    lc = start_local_cloud()
     deploy_all(lc.endpoint.client, desired=4, placement="spread", hosts=2)
     wait_for(lambda: len(_healthy(lc)) == 4, 60, "4 healthy targets")
-    yield lc
-    lc.stop()
+    return lc
 
 
 def _traffic(lc: LocalCloud, rate: float, seconds: float):

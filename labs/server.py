@@ -38,6 +38,8 @@ def lab_command(port: int, token: str, browser: bool = False,
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebook_dir}"]
     if not browser:
         argv.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
+        argv.append("--ServerApp.allow_root=True")
     return argv
 
 

@@ -126,7 +126,10 @@ def hosts_registered(session: Any, count: int, cpu_units: int = 2048) -> CheckRe
 def service_desired(session: Any, desired: int, strategy: str | None = None,
                     service: str = SERVICE) -> CheckResult:
     ecs = session.aws("ecs")
-    found = ecs.describe_services(cluster=CLUSTER, services=[service]).get("services", [])
+    try:
+        found = ecs.describe_services(cluster=CLUSTER, services=[service]).get("services", [])
+    except ecs.exceptions.ClusterNotFoundException:
+        found = []
     name = f"service {service} has desired count {desired}" + (
         f" and placement {strategy}" if strategy else "")
     if not found or found[0].get("status") != "ACTIVE":

@@ -61,10 +61,10 @@ def build(module: str) -> nbformat.NotebookNode:
         new_code_cell("# your turn: e.g. session.snapshot()['services']"),
         new_markdown_cell("## Checks\n\nGraded on the cluster's state through the AWS API; a "
                           "failed check says what to do."),
-        new_code_cell("lab.LAB.grade(session)"),
+        new_code_cell("checks = lab.LAB.grade(session)\nchecks"),
         new_markdown_cell("## Done\n\nStop the live views (the local cloud keeps running for "
                           "the next lab; `fraudlab down` stops it)."),
-        new_code_cell("session.close()"),
+        new_code_cell("print(checks.summary())\nsession.close()"),
     ]
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3 (FraudLab)",

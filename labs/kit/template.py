@@ -178,6 +178,14 @@ class CheckView(widgets.VBox):
     def passed(self) -> bool:
         return bool(self.results) and all(r.passed for r in self.results)
 
+    def summary(self) -> str:
+        """The checks as text (for logs and headless runs): ✓/✗, what was found, the hint."""
+        lines = [f"{'✓' if r.passed else '✗'} {r.name}: {r.found}"
+                 + ("" if r.passed else f" — hint: {r.hint}") for r in self.results]
+        score = sum(r.passed for r in self.results)
+        return "\n".join([*lines, f"lab {self.lab.number:02d}: {score} of "
+                                  f"{len(self.results)} checks passed"])
+
     def grade(self) -> list[Any]:
         from labs.kit.checks import results_html
 

@@ -87,8 +87,21 @@ def _slow(session: Any) -> dict[str, Any]:
     lor = compare(session, "least_outstanding_requests", slow=True)
     session.record("lb_compare", {"round_robin": rr, "least_outstanding_requests": lor})
     return {"round_robin": rr, "least_outstanding_requests": lor,
-            "read": "with round robin the slow target gets its turn anyway; with least "
-                    "outstanding requests it gets fewer while its requests pile up"}
+            "slow_target_share": {"round_robin": slow_share(rr),
+                                  "least_outstanding_requests": slow_share(lor)},
+            "read": "round robin gives the slow target its turn whatever it is doing; least "
+                    "outstanding requests sends it fewer only while it holds more of the load "
+                    "balancer's open requests than the others. Here every task shares this "
+                    "machine's cores, so the direct load slows the others too and the gap is "
+                    "small; in AWS each task has its own reserved CPU."}
+
+
+def slow_share(result: dict[str, Any]) -> float | None:
+    """The slow target's share of the load balancer's requests in one window."""
+    share = result.get("share") or {}
+    total = sum(share.values())
+    slow = share.get(result.get("slow_target", ""))
+    return None if not total or slow is None else round(slow / total, 3)
 
 
 def grade(session: Any) -> list[checks.CheckResult]:

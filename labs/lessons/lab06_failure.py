@@ -76,10 +76,14 @@ def _kill_host(session: Any) -> dict[str, Any]:
     want = session.service().get("desired") or 4
     began = time.monotonic()
     killed = session.kill_host()
-    seconds = session.wait_until(
-        lambda s: session.service(s).get("running") == want
-        and sum(t["state"] == "healthy" for t in s["load_balancer"]["targets"]) >= want,
-        RECOVERY_LIMIT)
+    host = killed["killed_host"]
+
+    def recovered(s: dict[str, Any]) -> bool:
+        running = [t for t in s["tasks"] if t["last_status"] == "RUNNING"]
+        return (not any(t["host"] == host for t in running) and len(running) >= want
+                and sum(t["state"] == "healthy" for t in s["load_balancer"]["targets"]) >= want)
+
+    seconds = session.wait_until(recovered, RECOVERY_LIMIT)
     ecs = session.aws("ecs")
     relaunch = launch_hosts(session.aws("ec2"), ecs, count=2)  # back to two hosts
     session.record("host_recovery_seconds", None if seconds is None else round(seconds, 2))
@@ -93,7 +97,8 @@ def grade(session: Any) -> list[checks.CheckResult]:
     return [checks.CheckResult("the crashed task was replaced",
                                crash.get("recovery_seconds") is not None, f"crash: {crash}",
                                "run the crash step and wait for the replacement"),
-            checks.running_tasks_on_hosts(session, 4, 2)]
+            checks.running_tasks_on_hosts(session, 4, 1),
+            checks.hosts_registered(session, 2)]
 
 
 LAB = Lab(
@@ -121,7 +126,9 @@ LAB = Lab(
              "where they fit; without an Auto Scaling group nobody replaces the instance.",
              "ecs-facts.md §3, §4", "simulated", _kill_host),
     ],
-    exercises=["Compare failed_requests with and without retry: why is 'zero downtime' not "
+    exercises=["After the host came back, where are the tasks? (ECS does not rebalance a "
+               "running service: only new placements use the new host)",
+               "Compare failed_requests with and without retry: why is 'zero downtime' not "
                "what ALB gives you?",
                "Read the recovery stages: which took longest — placement, pull, start or "
                "the health checks?"],

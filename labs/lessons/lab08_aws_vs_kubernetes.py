@@ -59,7 +59,7 @@ def roi(measured: dict[str, Any], model: dict[str, Any], hosts: int) -> dict[str
     return {"frauds_per_day": round(frauds), "caught_per_day": round(caught),
             "recall": round(decline["recall"], 3), "false_alarms_per_day": round(false_alarms),
             "saved_usd_per_day": round(saved), "cost_usd_per_day": round(cost, 2),
-            "payback_hours": round(cost / saved * 24, 3) if saved else None,
+            "payback_seconds": round(cost / saved * 86_400, 2) if saved else None,
             "average_tx_per_s": round(per_s, 1),
             "measured_recovery_s": (measured.get("crash") or {}).get("recovery_seconds"),
             "measured_failed_on_crash": (measured.get("crash") or {}).get("failed_requests"),

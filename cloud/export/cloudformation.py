@@ -26,6 +26,8 @@ TG_ATTRIBUTES = ("deregistration_delay.timeout_seconds", "load_balancing.algorit
                  "slow_start.duration_seconds", "stickiness.enabled",
                  "load_balancing.cross_zone.enabled")
 ALB_REQUESTS = "ALBRequestCountPerTarget"
+PREDEFINED = ("ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization",
+              ALB_REQUESTS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -66,6 +68,10 @@ def notes(d: Deployment) -> list[str]:
         out.append(f"No capacity provider was configured: the {d.hosts.count} hosts become a "
                    f"fixed-size Auto Scaling group ({d.hosts.count} × {d.hosts.instance_type}) "
                    "with no capacity provider, so ECS launches no instance for you (§11b).")
+    skipped = [p.name for p in (d.scaling.policies if d.scaling else ())
+               if p.metric not in PREDEFINED]
+    if skipped:
+        out.append(f"Policies on a customized metric are not exported: {', '.join(skipped)}.")
     out.append("IAM: the hosts get an instance role with AmazonEC2ContainerServiceforEC2Role "
                "(agent registration, ECR pulls); the service and scaling target use their "
                "service-linked roles. Deploy with --capabilities CAPABILITY_IAM.")
@@ -275,6 +281,8 @@ def _scaling(d: Deployment) -> dict[str, Any]:
                                               _att("Service", "Name")]]},
             "MinCapacity": s.min_capacity, "MaxCapacity": s.max_capacity}}}
     for i, p in enumerate(s.policies):
+        if p.metric not in PREDEFINED:
+            continue  # a customized metric: said in notes()
         spec: dict[str, Any] = {"PredefinedMetricType": p.metric}
         if p.metric == ALB_REQUESTS:
             if d.load_balancer is None or d.target_group is None:

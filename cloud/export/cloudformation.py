@@ -86,7 +86,8 @@ def _parameters(d: Deployment) -> dict[str, Any]:
                   "Description": "The VPC of the hosts and the load balancer"},
         "Subnets": {"Type": "List<AWS::EC2::Subnet::Id>",
                     "Description": "Subnets in at least two Availability Zones (an ALB needs "
-                                   "two); the hosts launch in them too"},
+                                   "two); the hosts launch in them too and need a route to "
+                                   "ECS and ECR (public IP, NAT gateway or VPC endpoints)"},
         "AmiId": {"Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
                   "Default": ECS_AMI_PARAMETER,
                   "Description": "The ECS-optimized AMI, resolved from AWS's public SSM "

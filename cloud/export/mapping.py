@@ -128,8 +128,9 @@ ROWS: tuple[Row, ...] = (
         "progressDeadlineSeconds marks a stuck rollout, no automatic rollback",
         "The export maps 100/200 to maxUnavailable 0% / maxSurge 100%.",
         "ecs-facts.md §4, §8; ECS service_definition_parameters; K8s deployment",
-        "Both need the same steps the case study lists for ECS, in YAML instead of calls: "
-        "'more steps' is the CLI, not the platform."),
+        "Case study: GCP needs 4 steps to ECS's 7. Its list skips creating the cluster and "
+        "its nodes, which GKE or EKS need too; compare the two exports of the same "
+        "deployment (inference)."),
 )
 
 

@@ -362,8 +362,9 @@ def read_deployment(client: Clients, cluster: str = CLUSTER, service: str = SERV
 def example(*, capacity_provider: bool = True, metric: str | None = "ALBRequestCountPerTarget",
             target_value: float = 500.0, placement: str = "spread",
             network_mode: str = "host") -> Deployment:
-    """The kit's default deployment as ``fraudlab deploy`` makes it (no API needed): for the
-    renderers' tests and for showing an export before anything is deployed."""
+    """A deployment like ``fraudlab deploy --capacity-provider --autoscale requests:500``
+    makes, with no API needed: for the renderers' tests and to show an export before
+    anything is deployed."""
     strategy = (("spread", "attribute:ecs.availability-zone"), ("spread", "instanceId")) \
         if placement == "spread" else (("binpack", "memory"),)
     container = Container(

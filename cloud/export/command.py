@@ -27,8 +27,11 @@ class Written:
     frame: str
 
 
-def frame(d: Deployment, fmt: str, target: str) -> str:
-    """The teaching frame: badges, the equivalent command, what differs."""
+def frame(d: Deployment, fmt: str, target: str | None) -> str:
+    """The teaching frame: badges, the equivalent command, what differs. ``target`` None:
+    the document went to stdout (the commands then name the default file)."""
+    where = "to stdout (save it with --output FILE)" if target is None else f"to {target}"
+    target = target or (CFN_FILE if fmt == "cloudformation" else K8S_FILE)
     if fmt == "cloudformation":
         command = cloudformation.deploy_command(target)
         validate = f"cfn-lint {target}"
@@ -37,7 +40,7 @@ def frame(d: Deployment, fmt: str, target: str) -> str:
         command = kubernetes.apply_command(target)
         validate = (f"kubernetes-validate --strict -k {kubernetes.K8S_VERSION} {target}")
         notes = kubernetes.notes(d)
-    lines = [f"[REAL] export: {fmt} written to {target}",
+    lines = [f"[REAL] export: {fmt} written {where}",
              f"[EMULATED] source: ECS service {d.service} in {d.cluster} as the AWS API at "
              f"{d.endpoint or '?'} describes it ({d.desired_count} tasks, "
              f"{d.task_definition.family}:{d.task_definition.revision})",
@@ -57,7 +60,7 @@ def write(d: Deployment, fmt: str, output: str | None, out: TextIO) -> Written:
     text = cloudformation.render(d) if fmt == "cloudformation" else kubernetes.render(d)
     if output is None:
         out.write(text)
-        return Written((), frame(d, fmt, "-" if fmt == "kubernetes" else CFN_FILE))
+        return Written((), frame(d, fmt, None))
     path = Path(output)
     if path.is_dir() or output.endswith(("/", "\\")):
         path.mkdir(parents=True, exist_ok=True)

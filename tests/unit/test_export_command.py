@@ -36,7 +36,8 @@ def test_write_to_stdout_keeps_the_document_clean() -> None:
     docs = [d for d in yaml.safe_load_all(out.getvalue()) if d]
     assert [d["kind"] for d in docs] == ["Deployment", "Service", "HorizontalPodAutoscaler"]
     assert "[REAL]" in written.frame and "[EMULATED]" in written.frame
-    assert "kubectl apply -f -" in written.frame
+    assert "written to stdout" in written.frame
+    assert "kubectl apply -f fraudlab-k8s.yaml" in written.frame
 
 
 def test_write_a_file_and_a_directory(tmp_path) -> None:

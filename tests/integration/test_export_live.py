@@ -92,3 +92,53 @@ def test_export_a_running_deployment_in_both_formats(start_local_cloud, tmp_path
     assert [d["kind"] for d in yaml.safe_load_all(captured.out) if d] == [
         "Deployment", "Service", "HorizontalPodAutoscaler"]
     assert "[EMULATED]" in captured.err
+
+
+def test_export_without_capacity_provider_or_scaling_reads_what_is_there(
+        free_port_factory) -> None:
+    """The other shape: fixed hosts, no auto scaling, names of its own — read from a bare moto
+    endpoint (no local cloud) and still valid in both formats."""
+    import urllib.request
+    import uuid
+
+    import cfnlint.api
+
+    from cloud.endpoint import open_endpoint
+    from cloud.export import cloudformation, kubernetes
+    from cloud.export.state import read_deployment
+    from cloud.steps.plan import deploy_all
+
+    ep = open_endpoint({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port_factory()}"})
+    suffix = uuid.uuid4().hex[:6]
+    cluster, service = f"exp-cluster-{suffix}", f"exp-svc-{suffix}"
+    try:
+        deploy_all(ep.client, desired=2, hosts=3, cluster=cluster, service=service,
+                   family=f"exp-{suffix}", repository=f"exp-{suffix}",
+                   load_balancer=f"exp-alb-{suffix}", target_group=f"exp-tg-{suffix}",
+                   cpu=512, memory=1024)
+        with pytest.raises(LookupError, match="no ACTIVE service 'nope'"):
+            read_deployment(ep.client, cluster, "nope")
+        d = read_deployment(ep.client, cluster, service, endpoint=ep.url)
+        assert d.capacity_provider is None and d.scaling is None
+        assert (d.hosts.count, d.hosts.instance_type) == (3, "t3.medium")
+        assert (d.task_definition.cpu, d.task_definition.memory) == (512, 1024)
+        assert d.target_group is not None and d.target_group.name == f"exp-tg-{suffix}"
+        assert d.target_group.algorithm == "round_robin"
+
+        text = cloudformation.render(d)
+        assert [f"{m.rule.id}: {m.message}" for m in cfnlint.api.lint(text)] == []
+        resources = yaml.safe_load(text)["Resources"]
+        assert "CapacityProvider" not in resources and "ScalableTarget" not in resources
+        assert resources["AutoScalingGroup"]["Properties"]["DesiredCapacity"] == "3"
+
+        docs = kubernetes.manifests(d)
+        assert [m["kind"] for m in docs] == ["Deployment", "Service"]
+        for doc in docs:
+            kv.validate(doc, K8S_VERSION, strict=True)
+        assert docs[0]["spec"]["template"]["spec"]["containers"][0]["resources"] == {
+            "requests": {"cpu": "500m", "memory": "1024Mi"},
+            "limits": {"cpu": "500m", "memory": "1024Mi"}}
+    finally:
+        reset = urllib.request.Request(f"{ep.url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=10).close()
+        ep.stop()

@@ -106,7 +106,10 @@ def _probes(d: Deployment) -> dict[str, Any]:
                                              else "HTTP"},
                                  "periodSeconds": tg.health_check_interval,
                                  "timeoutSeconds": tg.health_check_timeout,
-                                 "successThreshold": tg.healthy_threshold,
+                                 # ALB: a new target needs 1 passing check (the healthy
+                                 # threshold is for returning from unhealthy); readiness has
+                                 # one threshold for both, so new Pods serve after one.
+                                 "successThreshold": 1,
                                  "failureThreshold": tg.unhealthy_threshold}
     return out
 
@@ -202,7 +205,10 @@ def service(d: Deployment) -> dict[str, Any]:
         annotations["fraudlab/alb-target-group"] = (
             f"ECS target group {tg.name}: algorithm {tg.algorithm}, deregistration delay "
             f"{tg.deregistration_delay} s, health check {tg.health_check_path} every "
-            f"{tg.health_check_interval} s (readinessProbe). With the AWS Load Balancer "
+            f"{tg.health_check_interval} s (readinessProbe; successThreshold 1, as a new "
+            f"target needs one passing check — the ALB's healthy threshold "
+            f"{tg.healthy_threshold} applies only to an unhealthy target coming back). "
+            "With the AWS Load Balancer "
             "Controller: alb.ingress.kubernetes.io/target-group-attributes: "
             f"load_balancing.algorithm.type={tg.algorithm},"
             f"deregistration_delay.timeout_seconds={tg.deregistration_delay}")

@@ -83,7 +83,7 @@ def test_deployment_follows_the_task_definition_and_service() -> None:
     ready = c["readinessProbe"]
     assert ready["httpGet"] == {"path": "/health", "port": 8080, "scheme": "HTTP"}
     assert (ready["periodSeconds"], ready["successThreshold"], ready["failureThreshold"]) == \
-        (30, 5, 2)
+        (30, 1, 2)
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": "0%",
                                                         "maxSurge": "100%"}
     half = k8s.deployment(dataclasses.replace(d, minimum_healthy_percent=50,

@@ -162,6 +162,13 @@ def _traffic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from cloud.export.command import run
+
+    return run("mapping" if args.mapping else args.format, args.output, sys.stdout, sys.stderr,
+               args.cluster, args.service)
+
+
 def _tui(args: argparse.Namespace) -> int:
     from tui.__main__ import run  # Textual is imported here only, never by cloud/ itself
 
@@ -291,6 +298,21 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.add_argument("--stop", action="store_true", help="stop the traffic")
     traffic.add_argument("--json", action="store_true")
     traffic.set_defaults(func=_traffic)
+
+    export = sub.add_parser("export", help="the way out: the running deployment as a "
+                            "CloudFormation template or Kubernetes manifests (or the ECS ↔ "
+                            "Kubernetes mapping)")
+    export.add_argument("--format", choices=("cloudformation", "kubernetes", "mapping"),
+                        default="cloudformation")
+    export.add_argument("--output", metavar="FILE|DIR",
+                        help="write here (a directory: one file per Kubernetes manifest); "
+                             "default stdout")
+    export.add_argument("--mapping", action="store_true",
+                        help="print the ECS ↔ Kubernetes side-by-side table (= --format "
+                             "mapping)")
+    export.add_argument("--cluster", help="the cluster (default: the local cloud's)")
+    export.add_argument("--service", help="the service (default fraud-svc)")
+    export.set_defaults(func=_export)
 
     tui = sub.add_parser("tui", help="the terminal app: live dashboard and walkthrough (starts "
                          "the local cloud, or attaches to a running one)")

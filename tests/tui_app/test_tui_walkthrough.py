@@ -102,7 +102,7 @@ def test_reading_step_and_navigation_back_to_the_dashboard(make_app, fake) -> No
                 await pilot.press("n")
             await pilot.press("x")  # AWS vs Kubernetes
             await settle(pilot, lambda: "k8s" in app.screen.progress.done)
-            assert "Deployment/ReplicaSet" in detail(app)
+            assert "target tracking ↔ HorizontalPodAutoscaler" in detail(app)
             assert fake.posts == []
             await pilot.press("d")
             await pilot.pause(0.1)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cloud.export import mapping
+
 SPIKE = "spike:10:0:36000"
 
 
@@ -175,10 +177,16 @@ def _scale_in(backend: Any, rate: float) -> Outcome:
 
 
 def _kubernetes(backend: Any, rate: float) -> Outcome:
-    return Outcome("ECS service ↔ Deployment/ReplicaSet · task ↔ pod · task definition ↔ pod "
-                   "template · ALB target group ↔ Service/Ingress · Application Auto Scaling "
-                   "↔ HPA · capacity provider ↔ Cluster Autoscaler/Karpenter (an add-on)",
-                   "simulated")
+    """The ECS ↔ Kubernetes mapping (cloud/export/mapping.py), one line per concept."""
+    lines = [f"{r.concept}: {_short(r.ecs)} ↔ {_short(r.kubernetes)}" for r in mapping.ROWS]
+    return Outcome("\n".join([*lines, "`fraudlab export --format kubernetes` writes this "
+                               "deployment as manifests; docs/aws-vs-kubernetes.md has the "
+                               "timings and sources"]), "simulated")
+
+
+def _short(text: str) -> str:
+    """The name of a mechanism without its parenthesised details."""
+    return text.split(" (")[0].split("; ")[0]
 
 
 STEPS: list[Step] = [

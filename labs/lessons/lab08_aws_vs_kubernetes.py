@@ -21,29 +21,24 @@ LOSS_PER_FRAUD_USD = 500.0
 T3_MEDIUM_USD_HOUR = 0.0416
 ALB_USD_HOUR = 0.0225
 
-# TODO(cloud/export/mapping.py): another helper adds the ECS↔Kubernetes mapping table there;
-# use it when it lands and drop this minimal copy.
-MAPPING = [
-    ("task definition", "Pod template (in a Deployment)", "ecs-facts.md §8"),
-    ("task", "Pod", "ecs-facts.md §8"),
-    ("service (desired count)", "Deployment / ReplicaSet (replicas)", "ecs-facts.md §8"),
-    ("ALB target group", "Service + Ingress / type LoadBalancer", "ecs-facts.md §8"),
-    ("container health check → replace task", "liveness probe → restart in place "
-     "(CrashLoopBackOff)", "ecs-facts.md §8, §11h"),
-    ("Application Auto Scaling target tracking", "HorizontalPodAutoscaler (15 s loop)",
-     "ecs-facts.md §7, §8"),
-    ("capacity provider (managed scaling)", "Cluster Autoscaler / Karpenter (add-ons)",
-     "ecs-facts.md §8, §11h"),
-]
+def mapping_table() -> list[tuple[str, str, str, str]]:
+    """(concept, ECS, Kubernetes, source) from the kit's shared table (cloud/export/mapping)."""
+    from cloud.export.mapping import ROWS
+
+    return [(r.concept, r.ecs, r.kubernetes, r.source) for r in ROWS]
 
 
-def mapping_table() -> list[tuple[str, str, str]]:
-    try:  # the shared table, once it exists
-        from cloud.export.mapping import MAPPING as shared  # type: ignore[import-not-found]
+def mapping_widget() -> widgets.HTML:
+    """The mapping as a table, with what differs and the case study's claim corrected."""
+    from cloud.export.mapping import CASE_STUDY_CLAIM, CORRECTION, CORRECTION_SOURCE, ROWS
 
-        return [tuple(row)[:3] for row in shared]  # type: ignore[misc]
-    except ImportError:
-        return MAPPING
+    rows = "".join(f"<tr><td><b>{html.escape(r.concept)}</b></td><td>{html.escape(r.ecs)}"
+                   f"</td><td>{html.escape(r.kubernetes)}</td><td style='font-size:11px'>"
+                   f"{html.escape(r.differs)}</td></tr>" for r in ROWS)
+    return widgets.HTML(
+        "<table><tr><th>concept</th><th>ECS</th><th>Kubernetes</th><th>what differs</th>"
+        f"</tr>{rows}</table><p><i>The case study:</i> {html.escape(CASE_STUDY_CLAIM)}<br>"
+        f"<i>Corrected:</i> {html.escape(CORRECTION)} ({html.escape(CORRECTION_SOURCE)})</p>")
 
 
 def roi(measured: dict[str, Any], model: dict[str, Any], hosts: int) -> dict[str, Any]:
@@ -82,8 +77,8 @@ def _numbers(session: Any) -> dict[str, Any]:
     return out
 
 
-def _mapping(session: Any) -> str:
-    return "\n".join(f"{a:45} ↔ {b}  ({src})" for a, b, src in mapping_table())
+def _mapping(session: Any) -> widgets.HTML:
+    return mapping_widget()
 
 
 QUESTIONS = [
@@ -142,7 +137,8 @@ LAB = Lab(
     myth="Kubernetes is more automated than ECS.",
     steps=[
         Step("mapping", "ECS ↔ Kubernetes", "The same deployment in Kubernetes' words.",
-             "kubectl create deployment fraud --image=… --replicas=4 && kubectl expose …",
+             "kubectl create deployment fraud --image=… --replicas=4 && kubectl expose … "
+             "· fraudlab export --format kubernetes (this deployment as manifests)",
              "Node autoscaling is not built into Kubernetes; kubelet restarts containers in "
              "place with CrashLoopBackOff while ECS replaces the task.",
              "ecs-facts.md §8, §11h", "simulated", _mapping),

@@ -116,3 +116,11 @@ def test_lab_command_is_loopback_with_a_token() -> None:
         lab_command(8888, "short")
     with pytest.raises(ValueError, match="port"):
         lab_command(0, "x" * 24)
+
+
+def test_lab08_renders_the_shared_mapping() -> None:
+    from cloud.export.mapping import ROWS
+
+    table = lab08_aws_vs_kubernetes.mapping_widget().value
+    assert all(r.concept.split("&")[0].strip()[:20] in table for r in ROWS)
+    assert len(lab08_aws_vs_kubernetes.mapping_table()) == len(ROWS)

@@ -60,6 +60,18 @@ def shared_cloud(tmp_path_factory):
                 os.environ[k] = v
 
 
+def _dashboard_updates(nb) -> int:
+    """How often the live view updated in the kernel (the widget state nbclient saved)."""
+    import re
+
+    state = nb.metadata.get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    found = [int(m.group(1)) for model in state.values()
+             if (m := re.search(r"stopped after (\d+) updates",
+                                str(model.get("state", {}).get("value", ""))))]
+    return max(found, default=0)
+
+
 def test_every_notebook_is_there():
     assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 9)]
 
@@ -85,6 +97,8 @@ def test_notebooks_run_top_to_bottom(shared_cloud):
                        for o in nb.cells[-1].get("outputs", []))
         assert "views stopped" in last, f"{path.name}: last cell said {last!r}"
         summaries[path.stem] = last.split("'views stopped")[0].strip()
+        if "LiveDashboard" in "".join(c.source for c in nb.cells):
+            assert _dashboard_updates(nb) >= 2, f"{path.name}: the live view never updated"
         print(summaries[path.stem], file=sys.stderr)
     (shared_cloud["state"] / "lab-times.json").write_text(json.dumps(times, indent=2))
     print("lab run times (s): " + json.dumps(times), file=sys.stderr)

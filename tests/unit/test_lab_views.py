@@ -124,3 +124,12 @@ def test_lab08_renders_the_shared_mapping() -> None:
     table = lab08_aws_vs_kubernetes.mapping_widget().value
     assert all(r.concept.split("&")[0].strip()[:20] in table for r in ROWS)
     assert len(lab08_aws_vs_kubernetes.mapping_table()) == len(ROWS)
+
+
+def test_image_layers_fall_back_to_the_service_files() -> None:
+    from cloud.steps.ecr import service_layers
+
+    info = lab01_image.image_layers("fraudlab/no-such-image:never")
+    assert info["source"].startswith("the service's files")
+    assert [r["layer"] for r in info["layers"]] == [name for name, _, _ in service_layers()]
+    assert info["total"] == sum(size for _, _, size in service_layers()) > 0

@@ -41,6 +41,26 @@ def image_cache(session: Any) -> str:
     return "\n".join(lines) + f"\nimages cached per host: {caches}"
 
 
+def compare_strategies(session: Any, extra: int = 6) -> dict[str, Any]:
+    """Where ``extra`` more 256/512 tasks would go on the current hosts under spread and
+    binpack — asked of the kit's placement decision (``cloud.placement.place``, the function
+    its scheduler uses), on the hosts' remaining resources from the snapshot."""
+    from cloud.placement import Host, TaskRequest, place
+
+    hosts = [Host(h["instance_id"], h["az"], h["type"], h["registered_cpu"],
+                  h["registered_memory"], h["remaining_cpu"], h["remaining_memory"],
+                  tasks_by_group=dict(h.get("tasks") or {}))
+             for h in session.snapshot()["hosts"] if h["status"] == "ACTIVE"]
+    out: dict[str, Any] = {}
+    for strategy in ("spread", "binpack"):
+        result = place([TaskRequest("fraud-svc", 256, 512)] * extra, hosts, strategy)
+        out[strategy] = {"per_host": result.count_by_host(),
+                         "unplaced": len(result.unplaced),
+                         "first_reason": result.placements[0].reason if result.placements
+                         else (result.unplaced[0].reason if result.unplaced else "")}
+    return out
+
+
 def grade(session: Any) -> list[checks.CheckResult]:
     return [checks.running_tasks_on_hosts(session, DESIRED, 2),
             checks.service_desired(session, DESIRED, "spread")]
@@ -68,6 +88,12 @@ LAB = Lab(
              "spread on attribute:ecs.availability-zone balances AZs first, then hosts; "
              "binpack on memory fills one host before the next.", "ecs-facts.md §3",
              "simulated", placement),
+        Step("strategies", "Spread vs binpack", "Ask the placement decision where 6 more "
+             "tasks would go under each strategy (nothing is started).",
+             "aws ecs create-service … --placement-strategy type=binpack,field=memory",
+             "binpack on memory picks the instance with the least memory left, so hosts fill "
+             "one by one (fewer instances, less headroom); spread keeps AZs and hosts even.",
+             "ecs-facts.md §3", "simulated", compare_strategies),
         Step("cache", "The image cache per host", "Which tasks pulled and which were cached.",
              "docker image ls (on each host)", "The agent caches images per instance; a "
              "second task on the same host does not download the layers again.",

@@ -176,16 +176,28 @@ def _tui(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    import signal
+    import subprocess
+
     from labs.server import start_lab  # JupyterLab runs from this Python: its kernel has the kit
 
     process, url = start_lab(args.port, args.token, args.browser)
     print(f"JupyterLab on the lab notebooks: {url}\n(the notebooks attach to the running "
           "local cloud or start one; Ctrl-C stops JupyterLab)", flush=True)
+
+    def stop(signum: int, _frame: object) -> None:  # SIGTERM: stop JupyterLab with us
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         return process.wait()
     except KeyboardInterrupt:
         process.terminate()
-        return process.wait()
+        try:
+            return process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
 
 
 def _down(args: argparse.Namespace) -> int:

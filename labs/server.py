@@ -59,6 +59,7 @@ def start_lab(port: int | None = None, token: str | None = None, browser: bool =
         raise RuntimeError("JupyterLab is not installed: pip install -e '.[lab]'") from exc
     port = port or free_port()
     token = token or secrets.token_urlsafe(24)
+    # Same process group as `fraudlab lab`: Ctrl-C (or a signal to the group) reaches both.
     process = subprocess.Popen(lab_command(port, token, browser), env=lab_env(),
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+                               stdin=subprocess.DEVNULL)
     return process, f"http://127.0.0.1:{port}/lab?token={token}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +24,7 @@ def test_fraudlab_lab_serves_with_a_token(free_port_factory, tmp_path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "cloud.cli", "lab", "--port", str(port), "--token", token],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**__import__("os").environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
              "JUPYTER_DATA_DIR": str(tmp_path / "data")})
     url = f"http://127.0.0.1:{port}/api/status"
     try:
@@ -44,13 +46,14 @@ def test_fraudlab_lab_serves_with_a_token(free_port_factory, tmp_path) -> None:
         text = (tmp_path / "lab.log").read_text()
         assert f"http://127.0.0.1:{port}/lab?token={token}" in text
     finally:
-        import os
-        import signal
-
-        os.killpg(process.pid, signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # to `fraudlab lab` only: it stops JupyterLab
         try:
-            process.wait(20)
+            code = process.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            code = None
         log.close()
+    assert code is not None, "fraudlab lab did not stop on SIGTERM"
+    with pytest.raises(requests.ConnectionError):  # JupyterLab went with it
+        requests.get(url, timeout=2)

@@ -53,7 +53,9 @@ def build(module: str) -> nbformat.NotebookNode:
                           "\ndashboard"),
         ]
     for i, step in enumerate(lab.steps, 1):
-        cells += [new_markdown_cell(f"## Step {i} — {step.title}\n\n{step.what}"),
+        cells += [new_markdown_cell(f"## Step {i} — {step.title} · {step.badge.upper()}\n\n"
+                                    f"{step.what}\n\n```\n$ {step.cli}\n```\n\n"
+                                    f"*In AWS:* {step.fact} ({step.source})"),
                   new_code_cell(f'lab.LAB.run_step(session, "{step.id}")')]
     exercises = "\n".join(f"{i}. {e}" for i, e in enumerate(lab.exercises, 1))
     cells += [

@@ -196,13 +196,15 @@ class Session:
 _SESSION: Session | None = None
 
 
-def open_session(runtime: str = "process", time_scale: float | None = None,
+def open_session(runtime: str | None = None, time_scale: float | None = None,
                  start: bool = True) -> Session:
     """The notebook's session: the running local cloud, or one started now.
 
-    ``time_scale`` defaults to ``$FRAUDLAB_LAB_TIME_SCALE`` or 30 (a lab minute in 2 s); it
-    only applies when a cloud is started here.
+    ``runtime`` (auto | docker | process) defaults to ``$FRAUDLAB_LAB_RUNTIME`` or auto, as
+    ``fraudlab up``; ``time_scale`` to ``$FRAUDLAB_LAB_TIME_SCALE`` or 30 (a lab minute in
+    2 s). Both only apply when a cloud is started here.
     """
+    runtime = runtime or os.environ.get("FRAUDLAB_LAB_RUNTIME") or "auto"
     global _SESSION
     if _SESSION is not None and launcher.running_cloud() == _SESSION.info:
         return _SESSION

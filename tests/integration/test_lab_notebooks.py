@@ -43,7 +43,8 @@ def shared_cloud(tmp_path_factory):
     state = tmp_path_factory.mktemp("lab-state")
     env = {"FRAUDLAB_STATE_DIR": str(state), "FRAUDLAB_LB_PORT": str(_free_port()),
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}",
-           "FRAUDLAB_LAB_TIME_SCALE": str(TIME_SCALE), "FRAUDLAB_LAB_STRICT": "1",
+           "FRAUDLAB_LAB_TIME_SCALE": str(TIME_SCALE), "FRAUDLAB_LAB_RUNTIME": "process",
+           "FRAUDLAB_LAB_STRICT": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
     saved = {k: os.environ.get(k) for k in env}

@@ -70,9 +70,12 @@ def test_dashboard_updates_and_its_buttons_act(session, wait_for) -> None:
 def test_dashboard_ends_by_itself(session, wait_for) -> None:
     from labs.kit.views import LiveDashboard
 
-    dash = LiveDashboard(session, seconds=1.0, interval=0.2).start()
+    began = time.monotonic()
+    dash = LiveDashboard(session, seconds=3.0, interval=0.2).start()
+    wait_for(lambda: dash.updates >= 2, 3, "an update from the stream")
     wait_for(lambda: not dash.running, 10, "the view to end after its lifetime")
-    assert dash.updates >= 2 and dash.error is None
+    assert 3.0 <= time.monotonic() - began < 8 and dash.error is None
+    assert "stopped after" in dash.status.value
 
 
 def test_a_failing_step_says_why(session) -> None:

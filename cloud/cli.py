@@ -175,6 +175,31 @@ def _tui(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _lab(args: argparse.Namespace) -> int:
+    import signal
+    import subprocess
+
+    from labs.server import start_lab  # JupyterLab runs from this Python: its kernel has the kit
+
+    process, url = start_lab(args.port, args.token, args.browser)
+    print(f"JupyterLab on the lab notebooks: {url}\n(the notebooks attach to the running "
+          "local cloud or start one; Ctrl-C stops JupyterLab)", flush=True)
+
+    def stop(signum: int, _frame: object) -> None:  # SIGTERM: stop JupyterLab with us
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        try:
+            return process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+
 def _down(args: argparse.Namespace) -> int:
     from cloud.launcher import down
 
@@ -307,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(tui)
     tui.set_defaults(func=_tui)
+
+    lab = sub.add_parser("lab", help="JupyterLab on 127.0.0.1 with a token, on the eight "
+                         "lab notebooks (labs/notebooks)")
+    lab.add_argument("--port", type=int, help="default: a free port")
+    lab.add_argument("--token", help="default: a generated one (printed in the URL)")
+    lab.add_argument("--browser", action="store_true", help="open a browser (default: no)")
+    lab.add_argument("--no-browser", dest="browser", action="store_false")
+    lab.set_defaults(func=_lab)
 
     down = sub.add_parser("down", help="stop the local cloud and every replica")
     down.set_defaults(func=_down)

@@ -1,0 +1,1 @@
+"""The labs' importable logic: session, checks, views and the shared template."""

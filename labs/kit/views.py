@@ -1,0 +1,252 @@
+"""Live ipywidgets views of the local cloud, fed by the control API's stream.
+
+The HTML renderers are pure functions of a snapshot (unit-tested without a cloud);
+:class:`LiveDashboard` reads ``ControlClient.stream()`` in a bounded background thread and
+updates its widgets while traffic runs. It decides nothing: it shows what the stream says
+and sends actions (crash, spike) through the session.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as widgets
+
+from cloud.stream import apply_changes
+from labs.kit.template import badge_html
+
+STATE_COLOURS = {"RUNNING": "#1b7f3b", "PENDING": "#b58900", "PROVISIONING": "#b58900",
+                 "ACTIVATING": "#b58900", "DEACTIVATING": "#8a5a00", "STOPPING": "#8a5a00",
+                 "DEPROVISIONING": "#8a5a00", "STOPPED": "#b00020"}
+HISTORY = 120  # points kept per chart
+
+
+def sparkline_svg(values: Sequence[float], width: int = 220, height: int = 40,
+                  colour: str = "#1f5fa8") -> str:
+    """An inline SVG polyline of ``values`` (scaled to its own max), with the last value."""
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return f"<svg width='{width}' height='{height}'></svg>"
+    top = max(max(vals), 1e-9)
+    n = len(vals)
+    step = width / max(n - 1, 1)
+    points = " ".join(f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}"
+                      for i, v in enumerate(vals))
+    return (f"<svg width='{width}' height='{height}' style='background:#f6f6f6'>"
+            f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{points}'/>"
+            f"</svg>")
+
+
+def hosts_html(snap: dict[str, Any]) -> str:
+    """Each host as a box holding its tasks (state, CPU/mem, pulled or cached image)."""
+    stats = {t["task_id"]: t for t in (snap.get("service_metrics") or {}).get("tasks", [])}
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for t in snap.get("tasks") or []:
+        if t["last_status"] != "STOPPED" or t.get("stopped_reason"):
+            by_host.setdefault(t.get("host") or "-", []).append(t)
+    boxes = []
+    for h in snap.get("hosts") or []:
+        rows = []
+        recent = [t for t in by_host.get(h["instance_id"], [])
+                  if t["last_status"] != "STOPPED"][:12]
+        stopped = [t for t in by_host.get(h["instance_id"], [])
+                   if t["last_status"] == "STOPPED"][-2:]
+        for t in [*recent, *stopped]:
+            s = stats.get(t["task_id"], {})
+            colour = STATE_COLOURS.get(t["last_status"], "#444")
+            pull = ("cached" if t.get("pull_cached") else
+                    f"pulled {t['pull_seconds']:.0f}s" if t.get("pull_seconds") else "")
+            why = (f"<br><span style='color:#b00020'>{html.escape(t['stopped_reason'] or '')}"
+                   f"</span>" if t["last_status"] == "STOPPED" else "")
+            rows.append(
+                f"<div style='border:1px solid {colour};margin:2px;padding:2px;font-size:11px'>"
+                f"<b style='color:{colour}'>{t['last_status']}</b> {t['task_id'][:8]} "
+                f"cpu {s.get('cpu_percent', 0):.0f}% mem {s.get('memory_percent', 0):.0f}% "
+                f"{pull}{why}</div>")
+        cache = ", ".join(i.rsplit(":", 1)[-1] for i in h.get("image_cache") or []) or "empty"
+        boxes.append(
+            f"<div style='display:inline-block;vertical-align:top;width:240px;margin:3px;"
+            f"border:2px solid #555;padding:4px'><b>{h['instance_id']}</b> {h['az']} "
+            f"{h['type']} <i>{h['status']}</i><br><span style='font-size:11px'>CPU "
+            f"{h['remaining_cpu']}/{h['registered_cpu']} free · mem {h['remaining_memory']}/"
+            f"{h['registered_memory']} MiB free<br>image cache: {html.escape(cache)}</span>"
+            f"{''.join(rows) or '<i>no tasks</i>'}</div>")
+    unplaced = [e for e in snap.get("timeline") or [] if "unable to place" in e.get("text", "")]
+    note = (f"<div style='color:#b00020'>{html.escape(unplaced[-1]['text'])}</div>"
+            if unplaced else "")
+    return (f"<div><b>Hosts</b> {badge_html('simulated')} placement · {badge_html('real')} "
+            f"tasks<br>{''.join(boxes) or '<i>no hosts yet</i>'}{note}</div>")
+
+
+def routing_html(snap: dict[str, Any], width: int = 200) -> str:
+    """Requests per target as bars, outstanding requests, and the last routing decisions."""
+    lb = snap.get("load_balancer") or {}
+    targets = lb.get("targets") or []
+    top = max([t.get("requests", 0) for t in targets] + [1])
+    rows = []
+    for t in targets:
+        bar = int(width * t.get("requests", 0) / top)
+        colour = {"healthy": "#1b7f3b", "draining": "#b58900"}.get(t["state"], "#b00020")
+        rows.append(f"<tr><td style='font-size:11px'>{t['id'][:8]}</td><td><div style='"
+                    f"background:{colour};width:{bar}px;height:10px'></div></td><td "
+                    f"style='font-size:11px'>{t.get('requests', 0)} req · "
+                    f"{t.get('outstanding', 0)} outstanding · {t['state']}"
+                    f"{' · 502: ' + str(t['elb_502']) if t.get('elb_502') else ''}</td></tr>")
+    trace = [f"<li>{html.escape(e.get('reason', ''))} → {e.get('status')} "
+             f"({e.get('latency_ms', 0):.0f} ms)</li>" for e in (lb.get("trace") or [])[-5:]]
+    totals = lb.get("totals") or {}
+    return (f"<div><b>Load balancer</b> {badge_html('real')} {lb.get('algorithm', '?')} · "
+            f"retry: {html.escape(str(lb.get('retry_label', '')))}<br>"
+            f"<table>{''.join(rows) or '<tr><td><i>no targets</i></td></tr>'}</table>"
+            f"<span style='font-size:11px'>502: {totals.get('elb_502', 0)} · 503: "
+            f"{totals.get('elb_503', 0)} · 504: {totals.get('elb_504', 0)}</span>"
+            f"<ul style='font-size:11px'>{''.join(trace)}</ul></div>")
+
+
+def metric_point(snap: dict[str, Any]) -> dict[str, float]:
+    """The numbers the charts follow, from one snapshot."""
+    traffic = snap.get("traffic") or {}
+    svc = next(iter((snap.get("service_metrics") or {}).get("services", {}).values()), {})
+    services = snap.get("services") or [{}]
+    return {"throughput": float((snap.get("alb_metrics") or {}).get("RequestCount") or 0),
+            "p99_ms": float((traffic.get("latency") or {}).get("p99_ms") or 0),
+            "running": float(services[0].get("running") or 0),
+            "desired": float(services[0].get("desired") or 0),
+            "cpu": float(svc.get("CPUUtilization") or 0)}
+
+
+def charts_html(history: Sequence[dict[str, float]]) -> str:
+    charts = []
+    for key, label in (("throughput", "requests per lab minute (ALB RequestCount)"),
+                       ("p99_ms", "p99 latency, ms"), ("running", "running tasks"),
+                       ("desired", "desired count"), ("cpu", "service CPU %")):
+        values = [p[key] for p in history]
+        last = f"{values[-1]:.0f}" if values else "–"
+        charts.append(f"<div style='display:inline-block;margin:3px'><span style='font-size:"
+                      f"11px'>{label}: <b>{last}</b></span><br>{sparkline_svg(values)}</div>")
+    return "<div><b>Metrics</b> " + badge_html("simulated") + "<br>" + "".join(charts) + "</div>"
+
+
+def events_html(snap: dict[str, Any], limit: int = 8) -> str:
+    items = [f"<li>{badge_html(e.get('badge', 'simulated'))} lab {e.get('lab', 0):.0f}s "
+             f"{html.escape(e.get('text', '')[:160])}</li>"
+             for e in (snap.get("timeline") or [])[-limit:]]
+    return f"<div><b>Events</b><ul style='font-size:11px'>{''.join(items)}</ul></div>"
+
+
+class LiveDashboard(widgets.VBox):
+    """Hosts, routing bars, charts and events, updated from the control API's stream.
+
+    ``start()`` runs a daemon thread that ends by itself after ``seconds``; ``stop()`` ends
+    it at the next event (at most ``interval`` × 4 s later). Buttons crash a task, start or
+    end the ×10 spike and stop the view.
+    """
+
+    def __init__(self, session: Any, seconds: float = 120.0, interval: float = 0.5) -> None:
+        self.session = session
+        self.seconds = seconds
+        self.interval = interval
+        self.snapshot: dict[str, Any] = {}
+        self.history: deque[dict[str, float]] = deque(maxlen=HISTORY)
+        self.updates = 0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.status = widgets.HTML("not started")
+        self.hosts = widgets.HTML()
+        self.routing = widgets.HTML()
+        self.charts = widgets.HTML()
+        self.events = widgets.HTML()
+        self.crash_button = widgets.Button(description="Crash a task", icon="bolt",
+                                           button_style="danger")
+        self.spike_button = widgets.Button(description="Spike ×10", icon="line-chart",
+                                           button_style="warning")
+        self.normal_button = widgets.Button(description="Normal traffic", icon="minus")
+        self.stop_button = widgets.Button(description="Stop view", icon="stop")
+        self.action = widgets.HTML()
+        self.crash_button.on_click(lambda _b: self._act("crash"))
+        self.spike_button.on_click(lambda _b: self._act("spike"))
+        self.normal_button.on_click(lambda _b: self._act("normal"))
+        self.stop_button.on_click(lambda _b: self.stop())
+        super().__init__([
+            widgets.HBox([self.crash_button, self.spike_button, self.normal_button,
+                          self.stop_button]),
+            self.action, self.status, self.hosts, self.routing, self.charts, self.events])
+        session.track(self)
+
+    # ---- actions (the control API; the cloud decides what happens) ----------------------
+    def _act(self, what: str) -> None:
+        try:
+            if what == "crash":
+                task = self.session.crash()
+                self.action.value = (f"{badge_html('real')} SIGKILL to task {task[:8]}: ECS "
+                                     "marks it STOPPED (exit 137) and starts a new task")
+            elif what == "spike":
+                self.session.spike()
+                self.action.value = (f"{badge_html('real')} traffic ×10: target tracking "
+                                     "needs 3 one-minute datapoints above target")
+            else:
+                self.session.change_traffic(phase="normal")
+                self.action.value = (f"{badge_html('real')} back to normal traffic: scale-in "
+                                     "needs 15 datapoints below target")
+        except Exception as exc:
+            self.action.value = (f"<span style='color:#b00020'>{html.escape(what)} failed: "
+                                 f"{html.escape(str(exc))}</span>")
+
+    # ---- the stream ----------------------------------------------------------------------
+    def render(self, snap: dict[str, Any]) -> None:
+        self.snapshot = snap
+        self.history.append(metric_point(snap))
+        self.hosts.value = hosts_html(snap)
+        self.routing.value = routing_html(snap)
+        self.charts.value = charts_html(self.history)
+        self.events.value = events_html(snap)
+        self.updates += 1
+        self.status.value = (f"live: update {self.updates}, lab time {snap.get('lab_time', 0):.0f}"
+                             f" s (×{snap.get('time_scale', 0):g})")
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        try:
+            snap: dict[str, Any] = {}
+            for event, data in self.session.client.stream(interval=self.interval,
+                                                          seconds=self.seconds):
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    break
+                if event == "snapshot":
+                    snap = data
+                elif event == "changes":
+                    snap = apply_changes(snap, data)
+                elif event == "end":
+                    break
+                self.render(snap)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.status.value = (f"stopped after {self.updates} updates"
+                                 + (f" ({html.escape(self.error)})" if self.error else ""))
+
+    def start(self) -> LiveDashboard:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self.render(self.session.snapshot())
+            self._thread = threading.Thread(target=self._run, daemon=True, name="lab-dashboard")
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the thread; True once it has ended."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

@@ -118,6 +118,20 @@ def _oom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slow(args: argparse.Namespace) -> int:
+    from cloud.launcher import connect
+
+    task = connect().post("/v1/slow", {"task": args.task, "ms": args.ms})["slow"]
+    if args.ms:
+        print(f"task {task} now answers /predict {args.ms} ms later (a slow dependency): round "
+              "robin still sends it its share, least_outstanding_requests sends it fewer "
+              "(`fraudlab deploy --algorithm least_outstanding_requests`); undo with "
+              "`fraudlab slow --ms 0 " + task[:8] + "`")
+    else:
+        print(f"task {task} answers at its own speed again")
+    return 0
+
+
 def _bad_deploy(args: argparse.Namespace) -> int:
     from cloud.launcher import connect
 
@@ -292,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: the first); its runtime OOM-kills it")
     oom.add_argument("task", nargs="?", help="task id or a prefix of it")
     oom.set_defaults(func=_oom)
+    slow = sub.add_parser("slow", help="make one running task answer /predict later (a slow "
+                          "dependency) — compare the load balancer's algorithms")
+    slow.add_argument("task", nargs="?", help="task id or a prefix of it")
+    slow.add_argument("--ms", type=int, default=300,
+                      help="added latency per request in ms, 0 to undo (default 300)")
+    slow.set_defaults(func=_slow)
 
     bad = sub.add_parser("bad-deploy", help="roll out a revision that cannot start, with the "
                          "deployment circuit breaker and rollback on")

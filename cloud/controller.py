@@ -586,19 +586,41 @@ class ClusterController:
             self.timeline.add(self.clock, "chaos", f"oom: task {task.task_id[:8]} allocates "
                               f"{limit} MiB on top of what it uses (its memory limit is "
                               f"{limit} MiB)", "real", task=task.task_id)
-        url = f"http://127.0.0.1:{run.port}/chaos/allocate"
-        try:  # not under the lock: the loop goes on (and sees the exit)
-            reply = requests.post(url, json={"mib": limit}, timeout=CHAOS_TIMEOUT)
-        except requests.RequestException as exc:
-            raise RuntimeError(f"task {task.task_id} did not take the allocation: {exc}") \
-                from exc
-        if reply.status_code == 404:
-            raise RuntimeError(f"task {task.task_id} has no chaos route: it runs without "
-                               "FRAUDLAB_CHAOS=1")
-        if reply.status_code != 202:
-            raise RuntimeError(f"task {task.task_id}: POST /chaos/allocate answered "
-                               f"{reply.status_code}: {reply.text[:200]}")
+        self._chaos_post(task.task_id, run.port, "/chaos/allocate", {"mib": limit}, 202)
         return task.task_id
+
+    def slow(self, task_id: str | None = None, ms: int = 300) -> str:
+        """Make one RUNNING task answer ``/predict`` ``ms`` later (chaos; 0 undoes it): a slow
+        dependency. Its kit-only route ``POST /chaos/latency`` holds each request's thread
+        for that long, so the task keeps more requests open — what least outstanding requests
+        routes around and round robin does not (ecs-facts.md §6). Returns the task's id."""
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= 10_000:
+            raise ValueError(f"ms must be an integer number of milliseconds in [0, 10000], "
+                             f"not {ms!r}")
+        with self.lock:
+            _, task = self._running_task(task_id, "slow down")
+            run = self.runs[task.task_id]
+            what = (f"answers /predict {ms} ms later (a slow dependency)" if ms
+                    else "answers at its own speed again")
+            self.timeline.add(self.clock, "chaos", f"slow: task {task.task_id[:8]} {what}",
+                              "real", task=task.task_id)
+        self._chaos_post(task.task_id, run.port, "/chaos/latency", {"ms": ms}, 200)
+        return task.task_id
+
+    def _chaos_post(self, task_id: str, port: int, path: str, body: dict[str, Any],
+                    expected: int) -> None:
+        """POST to a task's kit-only chaos route; a clear error when it does not take it."""
+        try:  # not under the lock: the loop goes on (and sees any exit)
+            reply = requests.post(f"http://127.0.0.1:{port}{path}", json=body,
+                                  timeout=CHAOS_TIMEOUT)
+        except requests.RequestException as exc:
+            raise RuntimeError(f"task {task_id} did not answer {path}: {exc}") from exc
+        if reply.status_code == 404:
+            raise RuntimeError(f"task {task_id} has no chaos route: it runs without "
+                               "FRAUDLAB_CHAOS=1")
+        if reply.status_code != expected:
+            raise RuntimeError(f"task {task_id}: POST {path} answered "
+                               f"{reply.status_code}: {reply.text[:200]}")
 
     def _service_spec(self, service: str | None) -> ServiceSpec:
         with self.lock:

@@ -109,6 +109,8 @@ class LocalCloud:
             ("POST", "/v1/crash"): lambda body: {"crashed": self.controller.crash(
                 body.get("task"))},
             ("POST", "/v1/oom"): lambda body: {"oom": self.controller.oom(body.get("task"))},
+            ("POST", "/v1/slow"): lambda body: {"slow": self.controller.slow(
+                body.get("task"), body.get("ms", 300))},
             ("POST", "/v1/bad-deployment"): lambda _: self.controller.bad_deployment(),
             ("POST", "/v1/kill-host"): lambda body: self.kill_host(body.get("host")),
             ("POST", "/v1/down"): lambda _: self._down_soon(),

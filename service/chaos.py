@@ -12,6 +12,11 @@ its runtime: the kernel's cgroup OOM killer in a Docker container, the process r
 simulated cgroup otherwise; ECS reports "OutOfMemoryError: Container killed due to memory
 usage", exit code 137.
 
+``POST /chaos/latency {"ms": N}`` makes every later ``/predict`` of this process answer N ms
+later (0 undoes it): a slow dependency, such as a feature store timing out. The wait holds one
+of the replica's threads, as a slow call does, so the task keeps more requests open than the
+others — what a least-outstanding-requests load balancer notices and round robin does not.
+
 One adjustment makes the container die as ECS shows it: the kernel's OOM killer picks the
 process using the most memory (this worker), and gunicorn's master would then start another
 worker, leaving the container, and so the task, running. So the route first makes the master
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,10 +41,12 @@ CHAOS_ENV = "FRAUDLAB_CHAOS"
 MIB = 1 << 20
 CHUNK_MIB = 16
 MAX_MIB = 65536
+MAX_LATENCY_MS = 10_000
 
 bp = Blueprint("chaos", __name__)
 _held: list[bytes] = []
 _lock = threading.Lock()
+_latency = {"ms": 0}
 
 
 def enabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -88,3 +96,28 @@ def allocate() -> Response:
     threading.Thread(target=_hold, args=(mib,), name="chaos-allocate", daemon=True).start()
     return json_response({"allocating_mib": mib, "held_mib": before, "pid": os.getpid(),
                           "master_first_for_oom_killer": master}, 202)
+
+
+def latency_ms() -> int:
+    """The delay added to each ``/predict`` of this process, in ms."""
+    return _latency["ms"]
+
+
+@bp.post("/chaos/latency")
+def set_latency() -> Response:
+    body = request.get_json(silent=True)
+    ms = body.get("ms") if isinstance(body, dict) else None
+    if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_LATENCY_MS:
+        return error_response(400, "invalid_request", "ms",
+                              f"ms must be an integer number of milliseconds in "
+                              f"[0, {MAX_LATENCY_MS}]")
+    before, _latency["ms"] = _latency["ms"], ms
+    return json_response({"latency_ms": ms, "was_ms": before, "pid": os.getpid()})
+
+
+@bp.before_app_request
+def _delay_predict() -> None:
+    """Wait the added latency before ``/predict`` runs (nothing when it is 0)."""
+    ms = _latency["ms"]
+    if ms and request.path == "/predict":
+        time.sleep(ms / 1000)

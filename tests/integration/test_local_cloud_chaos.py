@@ -210,3 +210,34 @@ def test_docker_oom_is_the_kernels_cgroup_kill(wait_for, tmp_path, docker_client
                  "a replacement RUNNING")
     finally:
         lc.stop()
+
+
+def _requests_per_target(lc: LocalCloud, seconds: float) -> dict[str, int]:
+    before = {t["id"]: t["requests"] for t in lc.lb.snapshot(trace_limit=0)["targets"]}
+    time.sleep(seconds)
+    return {t["id"]: t["requests"] - before.get(t["id"], 0)
+            for t in lc.lb.snapshot(trace_limit=0)["targets"]}
+
+
+def test_a_slow_task_gets_its_turn_under_round_robin_and_fewer_under_lor(
+        wait_for, cloud, steady) -> None:
+    slow = cloud.controller.slow(None, 300)
+    shares = {}
+    try:
+        cloud.start_traffic({"rate": 30, "profile": "steady", "duration": 60})
+        for algorithm in ("round_robin", "least_outstanding_requests"):
+            cloud.configure_lb({"algorithm": algorithm})
+            wait_for(lambda a=algorithm: cloud.lb.snapshot(trace_limit=0)["algorithm"] == a,
+                     10, f"the proxy routing with {algorithm}")
+            counts = _requests_per_target(cloud, 4.0)
+            shares[algorithm] = counts.get(slow, 0) / max(1, sum(counts.values()))
+        answered = cloud.stop_traffic()
+    finally:
+        cloud.stop_traffic()
+        cloud.configure_lb({"algorithm": "round_robin"})
+        cloud.controller.slow(slow, 0)
+    assert not answered["errors"], answered
+    assert shares["round_robin"] > 0.18, shares  # its turn: about a quarter of 4 targets
+    assert shares["least_outstanding_requests"] < shares["round_robin"] / 2, shares
+    timeline = [e["text"] for e in cloud.snapshot()["timeline"]]
+    assert any(f"slow: task {slow[:8]} answers /predict 300 ms later" in m for m in timeline)

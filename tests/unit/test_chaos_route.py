@@ -72,3 +72,40 @@ def test_the_master_is_made_the_oom_killers_first_choice_only_under_gunicorn(
     assert chaos.prefer_master_for_oom(tmp_path) is True
     assert (parent / "oom_score_adj").read_text() == "1000"
     assert chaos.prefer_master_for_oom(tmp_path / "missing") is False
+
+
+def test_added_latency_slows_predict_only_and_is_undone(model, monkeypatch) -> None:
+    from service.examples import sample_requests
+
+    client = app_with(model, monkeypatch, "1").test_client()
+    [(tx, _)] = sample_requests(1, seed=5)
+    try:
+        reply = client.post("/chaos/latency", json={"ms": 250})
+        assert reply.status_code == 200 and reply.get_json()["latency_ms"] == 250
+        started = time.perf_counter()
+        assert client.post("/predict", json=tx).status_code == 200
+        assert time.perf_counter() - started >= 0.25
+        started = time.perf_counter()
+        assert client.get("/health").status_code == 200
+        assert time.perf_counter() - started < 0.2  # only /predict waits
+    finally:
+        assert client.post("/chaos/latency", json={"ms": 0}).get_json()["was_ms"] == 250
+    started = time.perf_counter()
+    assert client.post("/predict", json=tx).status_code == 200
+    assert time.perf_counter() - started < 0.2
+    assert chaos.latency_ms() == 0
+
+
+@pytest.mark.parametrize("body", [{}, {"ms": -1}, {"ms": "300"}, {"ms": False}, {"ms": 2.5},
+                                  {"ms": chaos.MAX_LATENCY_MS + 1}, [300]])
+def test_bad_latencies_are_refused(model, monkeypatch, body) -> None:
+    reply = app_with(model, monkeypatch, "1").test_client().post("/chaos/latency", json=body)
+    assert reply.status_code == 400
+    assert reply.get_json()["error"]["field"] == "ms"
+    assert chaos.latency_ms() == 0
+
+
+def test_without_the_flag_there_is_no_latency_route(model, monkeypatch) -> None:
+    reply = app_with(model, monkeypatch, None).test_client().post("/chaos/latency",
+                                                                  json={"ms": 100})
+    assert reply.status_code == 404

@@ -51,6 +51,7 @@ class RegistryInfo:
     pid: int | None = None
     root: str | None = None  # storage directory (local)
     binary: str | None = None
+    config: str | None = None  # the generated config file (local)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,7 +161,7 @@ def start_registry(port: int | None = None, root: Path | None = None) -> Registr
                                       f"{START_TIMEOUT_S:.0f} s (exit {process.poll()}):\n{tail}")
         time.sleep(0.05)
     info = RegistryInfo(f"127.0.0.1:{chosen}", url, "local", False, process.pid, str(storage),
-                        binary)
+                        binary, str(config))
     (state.state_dir() / REGISTRY_FILE).write_text(json.dumps(info.as_dict(), indent=2))
     return info
 

@@ -295,7 +295,6 @@ def registry_login(ecr: Any, docker_client: Any, repository: str = REPOSITORY, *
         aws_note=LOGIN_NOTE,
         source=LOGIN_SOURCE,
         badge=badge,
-        changed=not local,
     )
 
 

@@ -100,7 +100,9 @@ def classify(created_by: str, size_bytes: int, base: bool = False,
     if verb == "RUN":
         return "setup", "a small system change (e.g. the non-root user)"
     if verb in METADATA or verb == "WORKDIR":
-        return "setup" if size_bytes else "metadata", f"{verb}: no files to speak of"
+        made_layer = bool(size_bytes) or empty is False
+        return ("setup", f"{verb}: a directory entry, no files to speak of") if made_layer \
+            else ("metadata", f"settings only ({verb}): no files, nothing to download")
     return "other", "files"
 
 

@@ -80,8 +80,10 @@ def parse_reference(text: str) -> Reference:
 def is_loopback_registry(registry: str) -> bool:
     """Whether ``registry`` (host[:port]) is on this machine: 127.0.0.0/8, ::1 or localhost —
     the registries Docker lets a client use over plain HTTP."""
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    host = host.strip("[]")
+    if registry.startswith("["):  # [::1]:5000
+        host = registry[1:].split("]", 1)[0]
+    else:
+        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
     if host == "localhost":
         return True
     try:

@@ -11,6 +11,14 @@ Stopped containers stay (as ECS keeps them for a while, with their logs) until `
 which removes every container with this runtime's owner label; ``remove_orphans()`` removes
 those of runtimes whose process is gone (a crashed lab).
 
+``pull()`` is real for an image in a registry on this machine (the kit's local registry,
+``127.0.0.1:PORT/…``, or LocalStack's ECR): each simulated host downloads the manifest and the
+blobs it lacks over the Registry HTTP API v2 into its own layer store under the state
+directory (``cloud.image.pull``; removed by ``close()``, as a host's disk goes with it), timed,
+and the one engine behind every host gets the image by digest if it lacks it. A local build
+(``fraudlab/service:slim``) keeps the simulated pull: size / bandwidth on the first pull per
+host. ``PullResult.detail`` says which.
+
 CPU and memory are measured from the container's cgroup: read straight from its files under
 ``/sys/fs/cgroup`` when the engine runs on this machine (v2 ``cpu.stat`` / ``memory.current``,
 or v1 ``cpuacct.usage`` / ``memory.usage_in_bytes``; a few hundred bytes per read), else from one

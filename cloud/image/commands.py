@@ -22,7 +22,10 @@ from cloud.image.layers import (
 def _docker() -> Any:
     try:
         import docker
-
+    except ImportError as exc:
+        raise RuntimeError("the Docker SDK is not installed: pip install -e \".[dev]\" (or "
+                           "pip install docker)") from exc
+    try:
         client = docker.from_env(timeout=60)
         client.ping()
     except Exception as exc:  # no SDK, no engine: say so plainly

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from cloud.image.push import PushProgress, render_bars
 
 DIGEST = "sha256:f4766ab8e60688b0c8824485fb6e66e7bb5e76e44b99dbfb6e3e59a5f5093274"
@@ -68,3 +70,32 @@ def test_bars() -> None:
     assert "█████░░░░░" in venv and "49.8 MB/99.5 MB" in venv and venv.endswith("Pushing")
     base = next(line for line in lines if line.startswith("59d966c39c6f"))
     assert "██████████" in base and base.endswith("Layer already exists")
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cli_bars_in_a_log_and_on_a_terminal() -> None:
+    from cloud.image.commands import BarPrinter
+
+    log = io.StringIO()
+    printer = BarPrinter(log)
+    progress = PushProgress()
+    for event in [*EVENTS, *TAIL]:
+        progress.update(event)
+        printer(progress)
+    assert log.getvalue().splitlines() == ["  layer 59d966c39c6f: Layer already exists",
+                                           "  layer 9140df715d2b: Pushed",
+                                           "  layer fc6a31fa5d8e: Pushed"]
+    tty = _Tty()
+    printer = BarPrinter(tty, interval=0.0)
+    progress = PushProgress()
+    for event in EVENTS[:3]:
+        progress.update(event)
+        printer(progress)
+    text = tty.getvalue()
+    # No layer yet: nothing; one layer: one line; two: back up one line and redraw both.
+    assert text.count("\x1b[1F") == 1 and "\x1b[2F" not in text
+    assert text.count("\x1b[2K") == 1 + 2

@@ -242,7 +242,10 @@ LOGIN_NOTE = ("ECR has no passwords of its own: `get-authorization-token` return
               "(user AWS, valid 12 hours) from your IAM credentials, and `docker login` hands it "
               "to the Docker engine, which sends it with every push and pull to that registry. "
               "On EC2 the ECS agent does this itself with the instance role.")
-LOGIN_SOURCE = "ECR API Reference GetAuthorizationToken; ecs-facts.md §5"
+LOGIN_SOURCE = ("ECR API Reference GetAuthorizationToken (\"valid for 12 hours\"), "
+                "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/"
+                "API_GetAuthorizationToken.html; ECS Developer Guide, container instance IAM "
+                "role; ecs-facts.md §5")
 
 
 def repository_uri(ecr: Any, repository: str = REPOSITORY) -> str:

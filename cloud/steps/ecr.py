@@ -4,6 +4,10 @@
 last, after uploading the layers. Where no real image was pushed, ``service_manifest`` derives
 a deterministic manifest from the service's files, so the digest changes exactly when the
 service does (ecs-facts.md §4 "Image digest pinning", §5, §11c).
+
+The real path: ``registry_login`` (``aws ecr get-login-password | docker login``) and
+``push_image`` (``docker push`` to the registry behind the repository — LocalStack's, or the
+kit's own on 127.0.0.1 — then the registry's manifest bytes recorded with ``put_image``).
 """
 
 from __future__ import annotations

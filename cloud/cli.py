@@ -76,7 +76,7 @@ def _deploy(args: argparse.Namespace) -> int:
                     out=None if args.json else sys.stdout, wait=not args.no_wait,
                     capacity_provider=args.capacity_provider, max_hosts=args.max_hosts,
                     algorithm=args.algorithm, autoscale=args.autoscale,
-                    min_tasks=args.min_tasks, max_tasks=args.max_tasks)
+                    min_tasks=args.min_tasks, max_tasks=args.max_tasks, image=args.image)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     return 0
@@ -183,6 +183,31 @@ def _export(args: argparse.Namespace) -> int:
                args.cluster, args.service)
 
 
+def _build(args: argparse.Namespace) -> int:
+    from cloud.image.commands import build_cli
+
+    result = build_cli(args.target, args.tag, None if args.json else sys.stdout, args.quiet)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from cloud.image.commands import push_cli
+
+    result = push_cli(args.target, args.tag, None if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _registry(args: argparse.Namespace) -> int:
+    from cloud.image.commands import registry_cli
+
+    registry_cli(args.action)
+    return 0
+
+
 def _tui(args: argparse.Namespace) -> int:
     from tui.__main__ import run  # Textual is imported here only, never by cloud/ itself
 
@@ -287,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the scalable target's MinCapacity (with --autoscale; default 1)")
     deploy.add_argument("--max-tasks", type=int, default=None,
                         help="the scalable target's MaxCapacity (with --autoscale; default 10)")
+    deploy.add_argument("--image", help="a pushed image to run (`fraudlab push` prints it); "
+                        "default: the local build, recorded in ECR by its content")
     deploy.add_argument("--json", action="store_true")
     deploy.add_argument("--no-wait", action="store_true",
                         help="return after the API calls, before the tasks run")
@@ -345,6 +372,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--cluster", help="the cluster (default: the local cloud's)")
     export.add_argument("--service", help="the service (default fraud-svc)")
     export.set_defaults(func=_export)
+
+    build = sub.add_parser("build", help="docker build of the service image (slim: LiteRT, "
+                           "full: TensorFlow) with its layer table")
+    build.add_argument("--target", choices=("slim", "full"), default="slim")
+    build.add_argument("--tag", help="default fraudlab/service:TARGET")
+    build.add_argument("--quiet", action="store_true", help="no build log")
+    build.add_argument("--json", action="store_true")
+    build.set_defaults(func=_build)
+
+    push = sub.add_parser("push", help="docker push to the registry behind ECR (the kit's "
+                          "local registry, or LocalStack's), recorded in ECR")
+    push.add_argument("--target", choices=("slim", "full"), default="slim")
+    push.add_argument("--tag", help="the image tag (default: the target)")
+    push.add_argument("--json", action="store_true")
+    push.set_defaults(func=_push)
+
+    registry = sub.add_parser("registry", help="the kit's local registry on 127.0.0.1")
+    registry.add_argument("action", choices=("start", "stop", "status"))
+    registry.set_defaults(func=_registry)
 
     tui = sub.add_parser("tui", help="the terminal app: live dashboard and walkthrough (starts "
                          "the local cloud, or attaches to a running one)")

@@ -417,7 +417,9 @@ class ClusterController:
             port = free_port()
             self.runs[task.task_id] = TaskRun(
                 task.task_id, spec.name, task.instance_id or "", port, image,
-                launch_at=time.monotonic() + self.clock_to_wall(pull.seconds),
+                # A real pull has already taken its time; a simulated one is waited out.
+                launch_at=time.monotonic() + (0.0 if pull.badge == "real"
+                                              else self.clock_to_wall(pull.seconds)),
                 task_definition=td, pull=pull)
             if self.writeback:
                 ci = self.hosts[task.instance_id].container_instance_arn if task.instance_id \
@@ -457,7 +459,12 @@ class ClusterController:
         result = self.runtime.pull(host_id, self.resolve_image(image))
         if image not in cache:
             cache[image] = result
-        how = "cache hit" if result.cached else f"pulled in {result.seconds:.1f} s (lab)"
+        if result.badge == "real":
+            how = (f"cache hit ({result.seconds:.2f} s for the manifest)" if result.cached
+                   else f"pulled from the registry in {result.seconds:.2f} s (wall, "
+                        f"{result.downloaded_bytes or 0:,} bytes)")
+        else:
+            how = "cache hit" if result.cached else f"pulled in {result.seconds:.1f} s (lab)"
         self.timeline.add(self.clock, "pull", f"{host_id}: {image} {how}", result.badge,
                           host=host_id, seconds=result.seconds, cached=result.cached)
         return result

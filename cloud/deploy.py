@@ -46,13 +46,15 @@ def autoscale_settings(autoscale: str | None, min_tasks: int | None, max_tasks: 
 def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
            out: TextIO | None = None, wait: bool = True, capacity_provider: bool = False,
            max_hosts: int = 4, algorithm: str = "round_robin", autoscale: str | None = None,
-           min_tasks: int | None = None, max_tasks: int | None = None) -> dict[str, Any]:
+           min_tasks: int | None = None, max_tasks: int | None = None,
+           image: str | None = None) -> dict[str, Any]:
     """Run the steps; with ``wait``, return once the service has ``desired`` RUNNING tasks.
 
     ``capacity_provider`` adds cluster auto scaling (``hosts`` to ``max_hosts`` instances);
     ``algorithm`` is the target group's routing algorithm. ``autoscale`` (``requests:TARGET``,
     ``cpu:TARGET`` or ``memory:TARGET``) adds service auto scaling after the service: a
     scalable target of ``min_tasks``–``max_tasks`` tasks and a target-tracking policy.
+    ``image``: a pushed image (``fraudlab push``) for the task definition.
     """
     from cloud.steps.plan import deploy_all
     from cloud.steps.scaling import scaling_steps
@@ -64,6 +66,10 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
     if capacity_provider and not hosts <= max_hosts <= 10:
         raise ValueError(f"--max-hosts must be between --hosts ({hosts}) and 10, got {max_hosts}")
     scaling = autoscale_settings(autoscale, min_tasks, max_tasks, desired)
+    if image is not None:
+        from cloud.image.reference import parse_reference
+
+        parse_reference(image)  # a clear error for a malformed reference
     info = running_cloud()
     if not info:
         raise RuntimeError("no local cloud is running: start it with `fraudlab up`")
@@ -71,7 +77,7 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
     started = time.monotonic()
     results = deploy_all(endpoint.client, desired=desired, placement=placement, hosts=hosts,
                          capacity_provider=capacity_provider, max_hosts=max_hosts,
-                         algorithm=algorithm)
+                         algorithm=algorithm, image=image)
     if scaling is not None:
         metric, target, low, high = scaling
         results += scaling_steps(endpoint.client, metric=metric, target_value=target,

@@ -6,7 +6,8 @@ tasks advance one state per ``describe_tasks`` call. In-process, its backends ar
 update: the controllers create each task under the id they chose, set its lastStatus,
 stoppedReason and exit code, the service's running/pending counts, events and deployments
 (moto keeps one deployment and never changes it), the service's task definition after a
-rollback, and the container instances' registered and remaining resources.
+rollback, and the container instances' registered and remaining resources. ECR images are
+described with their true size (the sum of their layers, ``true_ecr_image_sizes``).
 
 Against LocalStack there is nothing to write: its ECS runs tasks itself (paid tiers).
 """
@@ -48,6 +49,35 @@ def reset_moto(url: str) -> None:
                            timeout=10).close()
 
 
+def _layer_sum(image: Any) -> int | None:
+    """An ECR image's size as ECR reports it: the sum of its manifest's (compressed) layers."""
+    import json
+
+    try:
+        manifest = json.loads(image.image_manifest)
+    except (TypeError, ValueError):
+        return None
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    if not isinstance(layers, list):
+        return None
+    return sum(int(layer.get("size", 0)) for layer in layers if isinstance(layer, dict))
+
+
+def true_ecr_image_sizes() -> None:
+    """Make moto's ``describe_images`` report ``imageSizeInBytes`` as the sum of the image's
+    layer sizes (what ECR reports for a pushed image) instead of its config blob's size.
+
+    Installed once per process by ``MotoWriteBack``: every image put there afterwards — by
+    ``fraudlab push`` from another process too — is described with its true size.
+    """
+    from moto.ecr.models import Image
+
+    if getattr(Image, "_fraudlab_true_size", False):
+        return
+    Image.get_image_size_in_bytes = _layer_sum  # type: ignore[method-assign]
+    Image._fraudlab_true_size = True  # type: ignore[attr-defined]
+
+
 class MotoWriteBack:
     """Direct access to the in-process moto ECS backend (same process as its server)."""
 
@@ -56,6 +86,7 @@ class MotoWriteBack:
         from moto.moto_api import state_manager
 
         self.backend = ecs_backends[account][region]
+        true_ecr_image_sizes()
         # Our controllers own the task lifecycle: stop moto advancing it on every describe.
         state_manager.set_transition(model_name="ecs::task",
                                      transition={"progression": "manual", "times": 999_999})

@@ -49,8 +49,10 @@ class PullResult:
     image: str
     seconds: float
     cached: bool
-    size_bytes: int | None = None
+    size_bytes: int | None = None  # the image's compressed size (what a full pull moves)
     badge: Literal["real", "simulated"] = "simulated"
+    downloaded_bytes: int | None = None  # bytes that really came over the wire (real pulls)
+    detail: str = ""  # where it came from, or why the pull was simulated
 
 
 class PullError(RuntimeError):

@@ -11,6 +11,14 @@ Stopped containers stay (as ECS keeps them for a while, with their logs) until `
 which removes every container with this runtime's owner label; ``remove_orphans()`` removes
 those of runtimes whose process is gone (a crashed lab).
 
+``pull()`` is real for an image in a registry on this machine (the kit's local registry,
+``127.0.0.1:PORT/…``, or LocalStack's ECR): each simulated host downloads the manifest and the
+blobs it lacks over the Registry HTTP API v2 into its own layer store under the state
+directory (``cloud.image.pull``; removed by ``close()``, as a host's disk goes with it), timed,
+and the one engine behind every host gets the image by digest if it lacks it. A local build
+(``fraudlab/service:slim``) keeps the simulated pull: size / bandwidth on the first pull per
+host. ``PullResult.detail`` says which.
+
 CPU and memory are measured from the container's cgroup: read straight from its files under
 ``/sys/fs/cgroup`` when the engine runs on this machine (v2 ``cpu.stat`` / ``memory.current``,
 or v1 ``cpuacct.usage`` / ``memory.usage_in_bytes``; a few hundred bytes per read), else from one
@@ -30,6 +38,7 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import socket
 import threading
 import time
@@ -164,6 +173,16 @@ def remove_orphans(client: docker.DockerClient | None = None) -> list[str]:
     return removed
 
 
+def pullable_registry(registry: str) -> bool:
+    """Registries the runtime pulls from for real: on this machine (127.0.0.0/8, localhost),
+    as the kit's registry and LocalStack's ECR (``*.localhost.localstack.cloud``) are."""
+    from cloud.image.reference import is_loopback_registry
+
+    host = registry.rsplit(":", 1)[0]
+    return is_loopback_registry(registry) or host == "localhost.localstack.cloud" \
+        or host.endswith(".localhost.localstack.cloud")
+
+
 def container_name(task_id: str) -> str:
     return "fraudlab-" + re.sub(r"[^A-Za-z0-9_.-]", "-", task_id[:12])
 
@@ -178,8 +197,12 @@ class DockerRuntime:
     def __init__(self, client: docker.DockerClient | None = None, *,
                  bandwidth_bytes_per_s: float = BANDWIDTH_BYTES_PER_S,
                  compression: float = COMPRESSION, poll_interval: float = 0.25,
-                 close_timeout: float = 5.0) -> None:
+                 close_timeout: float = 5.0, layer_store: Path | None = None,
+                 registry_pulls: bool = True) -> None:
         self._client = client or docker.from_env(timeout=60)
+        self.registry_pulls = registry_pulls  # real pulls from registries on this machine
+        self._own_store = layer_store is None
+        self.layer_store = layer_store or self._default_store()
         self._client.ping()
         self.bandwidth_bytes_per_s = bandwidth_bytes_per_s
         self.compression = compression
@@ -204,8 +227,27 @@ class DockerRuntime:
     # -- Runtime ---------------------------------------------------------------------------
 
     def pull(self, host_id: str, image: str) -> PullResult:
-        """The image is local for now: its real size, a simulated download time on the first
-        pull per host (compressed size / bandwidth), cached afterwards."""
+        """Make ``image`` available on ``host_id``.
+
+        An image in a registry on this machine (``127.0.0.1:PORT/…``, LocalStack's ECR) is
+        pulled for real, per host, over the Registry HTTP API v2 into that host's layer store
+        (``cloud.image.pull``): the manifest every time, the blobs the host lacks, timed — and
+        the engine gets the image by digest if it lacks it. Any other image (a local build
+        such as ``fraudlab/service:slim``) is simulated: its real compressed-size estimate,
+        ``size / bandwidth`` seconds on the first pull per host, cached afterwards.
+        """
+        from cloud.image.reference import parse_reference
+
+        try:
+            ref = parse_reference(image)
+        except ValueError as exc:
+            raise PullError(f"CannotPullContainerError: {exc}") from exc
+        if self.registry_pulls and pullable_registry(ref.registry):
+            return self._registry_pull(host_id, image, ref)
+        return self._simulated_pull(host_id, image, f"simulated: {image} is a local image, not "
+                                    f"in a registry the kit runs (`fraudlab push` puts it in one)")
+
+    def _simulated_pull(self, host_id: str, image: str, detail: str) -> PullResult:
         try:
             size = int(self._client.images.get(image).attrs["Size"] * self.compression)
         except ImageNotFound as exc:
@@ -215,7 +257,57 @@ class DockerRuntime:
             cached = (host_id, image) in self._pulled
             self._pulled.add((host_id, image))
         seconds = 0.0 if cached else size / self.bandwidth_bytes_per_s
-        return PullResult(host_id, image, seconds, cached, size, "simulated")
+        return PullResult(host_id, image, seconds, cached, size, "simulated", detail=detail)
+
+    def _registry_pull(self, host_id: str, image: str, ref: Any) -> PullResult:
+        """A real pull onto one host (see ``pull``); ECS's default pull behaviour falls back to
+        the host's cached image when the registry fails."""
+        from cloud.image.distribution import RegistryClient, RegistryError
+        from cloud.image.pull import pull_to_host, safe_name
+
+        started = time.monotonic()
+        registry = RegistryClient(f"http://{ref.registry}", timeout=60)
+        try:
+            got = pull_to_host(registry, ref, self.layer_store / safe_name(host_id), host_id)
+        except (RegistryError, OSError) as exc:
+            with self._lock:
+                had = (host_id, image) in self._pulled
+            if had:  # ECS_IMAGE_PULL_BEHAVIOR=default: the cached image is used
+                return PullResult(host_id, image, time.monotonic() - started, True, None, "real",
+                                  0, f"registry failed ({exc}); the host's cached image is used "
+                                  f"(ECS_IMAGE_PULL_BEHAVIOR=default)")
+            raise PullError(f"CannotPullContainerError: {image}: {exc}") from exc
+        engine = self._ensure_engine_has(ref, got.digest)
+        with self._lock:
+            self._pulled.add((host_id, image))
+        blobs = len(got.blobs)
+        fetched = sum(1 for b in got.blobs if not b.cached)
+        detail = (f"real: manifest {got.digest[:19]}… from {ref.registry}; "
+                  + (f"{fetched}/{blobs} blobs downloaded ({got.downloaded_bytes:,} bytes, "
+                     f"sha256 checked)" if fetched else
+                     f"all {blobs} blobs already on {host_id} (cache hit)") + engine)
+        return PullResult(host_id, image, time.monotonic() - started, got.cached,
+                          got.image_bytes, "real", got.downloaded_bytes, detail)
+
+    def _ensure_engine_has(self, ref: Any, digest: str) -> str:
+        """One engine serves every simulated host: give it the image (``docker pull`` by
+        digest, then the tag) when it lacks it; a note for the pull's detail."""
+        name = str(ref) if ref.tag or ref.digest else f"{ref.name}:latest"
+        try:
+            self._client.images.get(name)
+            return ""
+        except ImageNotFound:
+            pass
+        t0 = time.monotonic()
+        by_digest = f"{ref.name}@{digest}"
+        try:
+            self._client.api.pull(by_digest)
+            if ref.tag:
+                self._client.api.tag(by_digest, ref.name, ref.tag)
+        except (APIError, DockerException) as exc:
+            raise PullError(f"CannotPullContainerError: the engine could not pull {by_digest}: "
+                            f"{exc}") from exc
+        return f"; the engine pulled {by_digest[:60]}… in {time.monotonic() - t0:.1f} s"
 
     def start(self, spec: ContainerSpec) -> None:
         """Create and start the task's container (no implicit pull: ``pull()`` first)."""
@@ -343,6 +435,8 @@ class DockerRuntime:
         for row in self._rows():
             with contextlib.suppress(NotFound):
                 self._client.api.remove_container(row["Id"], force=True)
+        if self._own_store:  # the hosts' disks go with them
+            shutil.rmtree(self.layer_store, ignore_errors=True)
 
     # -- extras ----------------------------------------------------------------------------
 
@@ -367,6 +461,17 @@ class DockerRuntime:
         self.close()
 
     # -- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _default_store() -> Path:
+        """``<state dir>/hosts/<pid>-<start>``: this runtime's hosts' layer stores (stores of
+        runtimes whose process is gone are removed first)."""
+        from cloud import state
+        from cloud.image.pull import prune_stores, store_owner
+
+        root = state.state_dir() / "hosts"
+        prune_stores(root)
+        return root / store_owner()
 
     def _create(self, kwargs: dict) -> str:
         """Create the container; an exited one of ours with the same name is replaced."""

@@ -196,7 +196,9 @@ class ProcessRuntime:
             cached = (host_id, image) in self._pulled
             self._pulled.add((host_id, image))
         seconds = 0.0 if cached else self.image_size_bytes / self.bandwidth_bytes_per_s
-        return PullResult(host_id, image, seconds, cached, self.image_size_bytes, "simulated")
+        return PullResult(host_id, image, seconds, cached, self.image_size_bytes, "simulated",
+                          detail="simulated: the process runtime runs the service without an "
+                                 "image; the time is size / bandwidth")
 
     def start(self, spec: ContainerSpec) -> None:
         """Launch the task's gunicorn; its output goes to ``log_path(task_id)``."""

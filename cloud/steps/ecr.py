@@ -4,6 +4,10 @@
 last, after uploading the layers. Where no real image was pushed, ``service_manifest`` derives
 a deterministic manifest from the service's files, so the digest changes exactly when the
 service does (ecs-facts.md §4 "Image digest pinning", §5, §11c).
+
+The real path: ``registry_login`` (``aws ecr get-login-password | docker login``) and
+``push_image`` (``docker push`` to the registry behind the repository — LocalStack's, or the
+kit's own on 127.0.0.1 — then the registry's manifest bytes recorded with ``put_image``).
 """
 
 from __future__ import annotations
@@ -224,5 +228,150 @@ def record_image(ecr: Any, repository: str, tag: str, manifest_json: str,
                "ContainerDefinition.versionConsistency",
         badge=badge,
         changed=changed,
+        warnings=warnings,
+    )
+
+
+# -- the real path: docker login and docker push to the registry behind the repository -------
+
+REAL: Badge = "real"
+PUSH_NOTE = ("`docker push` uploads each layer the registry lacks (gzipped), then the manifest; "
+             "ECR names the image by the manifest's sha256 digest and reports its size as the "
+             "sum of the compressed layers. When a service deploys, ECS resolves the tag to "
+             "that digest; each EC2 instance pulls the image when its first task starts and "
+             "reuses the cached layers for later tasks (ECS_IMAGE_PULL_BEHAVIOR=default), while "
+             "Fargate pulls the whole image for every task.")
+PUSH_SOURCE = "ecs-facts.md §4 (Image digest pinning), §5 (Image pulls and caching)"
+LOGIN_NOTE = ("ECR has no passwords of its own: `get-authorization-token` returns a token "
+              "(user AWS, valid 12 hours) from your IAM credentials, and `docker login` hands it "
+              "to the Docker engine, which sends it with every push and pull to that registry. "
+              "On EC2 the ECS agent does this itself with the instance role.")
+LOGIN_SOURCE = ("ECR API Reference GetAuthorizationToken (\"valid for 12 hours\"), "
+                "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/"
+                "API_GetAuthorizationToken.html; ECS Developer Guide, container instance IAM "
+                "role; ecs-facts.md §5")
+
+
+def repository_uri(ecr: Any, repository: str = REPOSITORY) -> str:
+    repo = _repository(ecr, repository)
+    if repo is None:
+        raise LookupError(f"no ECR repository {repository}: create it first "
+                          f"(`aws ecr create-repository --repository-name {repository}`)")
+    return str(repo["repositoryUri"])
+
+
+def registry_login(ecr: Any, docker_client: Any, repository: str = REPOSITORY, *,
+                   registry: Any = None) -> StepResult:
+    """``aws ecr get-login-password | docker login``: the token from the emulator's ECR, then a
+    real ``docker login`` where the registry asks for credentials (LocalStack's accepts any);
+    the kit's own registry runs without authentication, so the login is skipped there.
+
+    ``registry`` is the kit's local registry (``cloud.image.registry.RegistryInfo``) or None.
+    ``result["auth_config"]`` is what ``push_image`` should send (None: no auth).
+    """
+    from base64 import b64decode
+
+    from cloud.image.reference import parse_reference
+    from cloud.image.registry import registry_for_repository
+
+    uri = repository_uri(ecr, repository)
+    name, why = registry_for_repository(uri, registry)
+    host = parse_reference(name).registry
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    user, _, password = b64decode(data["authorizationToken"]).decode().partition(":")
+    local = registry is not None and name.startswith(f"{registry.host}/") and not registry.auth
+    if local:
+        login = (f"skipped: the kit's registry at {host} (CNCF distribution) runs without "
+                 f"authentication, as a registry on 127.0.0.1 may; the token is not needed")
+        auth_config = None
+        badge = EMULATED
+    else:
+        reply = docker_client.login(username=user, password=password, registry=host,
+                                    reauth=True)
+        login = str(reply.get("Status") or reply)
+        auth_config = {"username": user, "password": password}
+        badge = REAL
+    return StepResult(
+        step="registry-login",
+        title=f"Log Docker in to the registry {host}",
+        result={"registry": host, "proxyEndpoint": data.get("proxyEndpoint"), "user": user,
+                "expiresAt": str(data.get("expiresAt")), "login": login, "why": why,
+                "auth_config": auth_config},
+        cli=(f"{aws_cli('ecr', 'get-login-password')} | docker login --username {user} "
+             f"--password-stdin {host}"),
+        aws_note=LOGIN_NOTE,
+        source=LOGIN_SOURCE,
+        badge=badge,
+    )
+
+
+def push_image(ecr: Any, docker_client: Any, source: str = "fraudlab/service:slim",
+               repository: str = REPOSITORY, tag: str = "slim", *, registry: Any = None,
+               auth_config: dict[str, str] | None = None,
+               on_progress: Any = None) -> StepResult:
+    """``docker tag`` + ``docker push`` of ``source`` to the registry behind the ECR
+    repository (LocalStack's, or the kit's ``registry``), per-layer progress to
+    ``on_progress``; then the registry's real manifest bytes are recorded in the emulator's ECR
+    (``put_image``) so ``describe-images`` shows the real digest and size.
+
+    ``result["image"]`` is the reference a task definition runs (``127.0.0.1:PORT/<repo>:<tag>``
+    with the kit's registry).
+    """
+    from cloud.image.distribution import RegistryClient
+    from cloud.image.push import push
+    from cloud.image.reference import parse_reference
+    from cloud.image.registry import registry_for_repository
+
+    uri = repository_uri(ecr, repository)
+    name, why = registry_for_repository(uri, registry)
+    target = parse_reference(f"{name}:{tag}")
+    pushed = push(docker_client, source, name, tag, auth_config, on_progress)
+    url = registry.url if registry is not None and target.registry == registry.host \
+        else f"http://{target.registry}"
+    client = RegistryClient(url, auth=(auth_config["username"], auth_config["password"])
+                            if auth_config else None)
+    manifest = client.manifest(target.repository, tag)
+    warnings = [FRESH_IMAGE_MYTH]
+    if manifest.digest != pushed.digest:
+        warnings.append(f"the engine reported {pushed.digest}, the registry serves "
+                        f"{manifest.digest} for {tag}")
+    recorded = record_image(ecr, repository, tag, manifest.raw.decode("utf-8"))
+    described = _image_by_tag(ecr, repository, tag) or {}
+    size = manifest.layer_bytes
+    if described.get("imageSizeInBytes") != size:
+        warnings.append(f"Emulator: describe-images says imageSizeInBytes "
+                        f"{described.get('imageSizeInBytes')}, the layers sum to {size}.")
+    if described.get("imageDigest") != manifest.digest:
+        warnings.append(f"Emulator: describe-images says {described.get('imageDigest')}, the "
+                        f"registry {manifest.digest}.")
+    image = f"{name}:{tag}"
+    return StepResult(
+        step="push-image",
+        title=f"Push {source} to {image} ({manifest.digest[:19]}…)",
+        result={
+            "source": source,
+            "image": image,
+            "imageByDigest": f"{name}@{manifest.digest}",
+            "imageDigest": manifest.digest,
+            "imageSizeInBytes": size,
+            "repositoryUri": uri,
+            "registry": target.registry,
+            "why": why,
+            "seconds": round(pushed.seconds, 3),
+            "layersPushed": pushed.pushed,
+            "layersExisting": pushed.existed,
+            "layers": pushed.layers,
+            "manifestLayers": [{"digest": layer["digest"], "size": layer["size"]}
+                               for layer in manifest.layers],
+            "describeImages": {"imageDigest": described.get("imageDigest"),
+                               "imageSizeInBytes": described.get("imageSizeInBytes"),
+                               "imageTags": described.get("imageTags")},
+            "recorded": recorded.changed,
+        },
+        cli=f"docker tag {source} {image} && docker push {image}",
+        aws_note=PUSH_NOTE,
+        source=PUSH_SOURCE,
+        badge=REAL,
+        changed=pushed.pushed > 0 or recorded.changed,
         warnings=warnings,
     )

@@ -53,7 +53,7 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
                max_hosts: int = 4, target_capacity: int = 100,
                instance_warmup_period: int = 300, algorithm: str = "round_robin",
                load_balancer: str = LOAD_BALANCER, target_group: str = TARGET_GROUP,
-               badge: Badge = EMULATED) -> list[StepResult]:
+               badge: Badge = EMULATED, image: str | None = None) -> list[StepResult]:
     """Deploy the fraud-model service; ``clients`` maps "ecr"/"ecs"/"ec2"/"elbv2" (and
     "autoscaling" with ``capacity_provider``) to boto3 clients (a dict, or a callable such as
     ``Endpoint.client``).
@@ -67,14 +67,20 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
 
     ``manifest_json`` is the pushed image's manifest; by default one is derived from the
     service's files (``cloud.steps.ecr.service_manifest``) and tagged by its content.
+
+    ``image``: an image already pushed and recorded (``cloud.steps.ecr.push_image``'s
+    ``result["image"]``, e.g. ``127.0.0.1:5000/fraud-detection:slim``); the task definition
+    runs it and no manifest is derived.
     """
     client = _client_getter(clients)
     ecr, ecs, ec2 = client("ecr"), client("ecs"), client("ec2")
-    manifest = manifest_json or derive_manifest()
+    manifest = manifest_json or (derive_manifest() if image is None else "")
     steps = [create_repository(ecr, repository, badge=badge)]
-    image = record_image(ecr, repository, content_tag(manifest), manifest, badge=badge)
-    steps.append(image)
-    taskdef = register_task_definition(ecs, family, image=image.result["image"], cpu=cpu,
+    if image is None:
+        recorded = record_image(ecr, repository, content_tag(manifest), manifest, badge=badge)
+        steps.append(recorded)
+        image = recorded.result["image"]
+    taskdef = register_task_definition(ecs, family, image=image, cpu=cpu,
                                        memory=memory, badge=badge)
     steps.append(taskdef)
     steps.append(create_cluster(ecs, cluster, badge=badge))

@@ -144,6 +144,32 @@ def slim_image(docker_client) -> str:
     return SLIM_IMAGE
 
 
+@pytest.fixture(scope="module")
+def module_state_dir(tmp_path_factory) -> Iterator[Path]:
+    """A fresh FRAUDLAB_STATE_DIR for one test module, the old value restored after it."""
+    old = os.environ.get("FRAUDLAB_STATE_DIR")
+    path = tmp_path_factory.mktemp("state")
+    os.environ["FRAUDLAB_STATE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("FRAUDLAB_STATE_DIR", None)
+    else:
+        os.environ["FRAUDLAB_STATE_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def registry(module_state_dir):
+    """The kit's local registry (Debian's docker-registry) on 127.0.0.1, for one module;
+    skipped with the reason when the binary is not installed."""
+    from cloud.image.registry import INSTALL_HINT, find_binary, start_registry, stop_registry
+
+    if find_binary() is None:
+        pytest.skip(f"no registry binary (docker-registry) is installed: {INSTALL_HINT}")
+    info = start_registry()
+    yield info
+    stop_registry(info)
+
+
 def _wait_for(predicate: Callable[[], object], timeout: float, what: str,
               interval: float = 0.05) -> object:
     """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout``."""

@@ -8,7 +8,6 @@ Skipped, with the reason, when no Docker engine answers or no registry binary is
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -16,7 +15,6 @@ import requests
 
 from cloud.image.distribution import RegistryClient
 from cloud.image.layers import download_bytes, layer_table
-from cloud.image.registry import INSTALL_HINT, find_binary, start_registry, stop_registry
 from service.contract import example_transaction
 
 pytestmark = pytest.mark.docker
@@ -24,27 +22,6 @@ pytestmark = pytest.mark.docker
 DESIRED = 4
 CPU, MEMORY_MIB = 256, 512  # deploy_all's task definition
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def state_dir(tmp_path_factory):
-    old = os.environ.get("FRAUDLAB_STATE_DIR")
-    path = tmp_path_factory.mktemp("docker-path")
-    os.environ["FRAUDLAB_STATE_DIR"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("FRAUDLAB_STATE_DIR", None)
-    else:
-        os.environ["FRAUDLAB_STATE_DIR"] = old
-
-
-@pytest.fixture(scope="module")
-def registry(state_dir, docker_client):
-    if find_binary() is None:
-        pytest.skip(f"no registry binary (docker-registry) is installed: {INSTALL_HINT}")
-    info = start_registry()
-    yield info
-    stop_registry(info)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +35,7 @@ def built(docker_client, slim_image):
 
 
 @pytest.fixture(scope="module")
-def cloud(state_dir, registry, docker_client, slim_image):
+def cloud(module_state_dir, registry, docker_client, slim_image):
     from cloud.localcloud import LocalCloud
     from cloud.replica import free_port
 

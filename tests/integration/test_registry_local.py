@@ -17,28 +17,10 @@ from pathlib import Path
 import pytest
 
 from cloud.image.distribution import RegistryClient
-from cloud.image.registry import INSTALL_HINT, find_binary, start_registry, stop_registry
 from cloud.runtime.base import PullError
 from cloud.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    if find_binary() is None:
-        pytest.skip(f"no registry binary (docker-registry) is installed: {INSTALL_HINT}")
-    old = os.environ.get("FRAUDLAB_STATE_DIR")
-    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("registry-state"))
-    info = start_registry()
-    try:
-        yield info
-    finally:
-        stop_registry(info)
-        if old is None:
-            os.environ.pop("FRAUDLAB_STATE_DIR", None)
-        else:
-            os.environ["FRAUDLAB_STATE_DIR"] = old
 
 
 @pytest.fixture(scope="module")

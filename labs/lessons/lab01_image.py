@@ -12,28 +12,24 @@ BANDWIDTHS_MBPS = (100, 500, 1000)  # network to the registry, megabits per seco
 
 
 def image_layers(image: str = IMAGES[0]) -> dict[str, Any]:
-    """The image's layers: ``docker history`` when an engine has ``image``, else the service's
-    file layers (``cloud.steps.ecr.service_layers``), as (created_by/name, size) rows.
+    """The image's layers: the layer table of ``docker history`` (``cloud.image``: the
+    instruction, what the layer holds, its size) when an engine has ``image``, else the
+    service's file layers (``cloud.steps.ecr.service_layers``)."""
+    from cloud.image.inspect import engine_layers
 
-    One function the labs call, so it can later point at ``cloud/image`` (a real build/push
-    and its layer table) without the notebooks changing.
-    """
-    try:
-        import docker
-
-        client = docker.from_env(timeout=5)
-        history = client.images.get(image).history()
-        rows = [{"layer": (h.get("CreatedBy") or "")[:90], "bytes": int(h.get("Size") or 0)}
-                for h in history if int(h.get("Size") or 0) > 0]
-        return {"source": f"docker history {image}", "badge": "real", "layers": rows,
+    found = engine_layers(image)
+    if found is not None:
+        table, source = found
+        rows = [{"layer": r.instruction, "kind": r.kind, "bytes": r.size_bytes}
+                for r in table if not r.empty]
+        return {"source": source, "badge": "real", "layers": rows,
                 "total": sum(r["bytes"] for r in rows)}
-    except Exception as exc:
-        from cloud.steps.ecr import service_layers
+    from cloud.steps.ecr import service_layers
 
-        rows = [{"layer": name, "bytes": size, "digest": digest}
-                for name, digest, size in service_layers()]
-        return {"source": f"the service's files (no image in an engine: {type(exc).__name__})",
-                "badge": "real", "layers": rows, "total": sum(r["bytes"] for r in rows)}
+    rows = [{"layer": name, "bytes": size, "digest": digest}
+            for name, digest, size in service_layers()]
+    return {"source": f"the service's files (no {image} in a Docker engine here)",
+            "badge": "real", "layers": rows, "total": sum(r["bytes"] for r in rows)}
 
 
 def pull_seconds(size_bytes: int, mbps: float) -> float:
@@ -63,7 +59,8 @@ def _layers(session: Any) -> str:
     info = image_layers()
     session.record("image_bytes", info["total"])
     session.record("image_source", info["source"])
-    rows = [f"{r['bytes'] / 1e6:10.2f} MB  {r['layer']}" for r in info["layers"]]
+    rows = [f"{r['bytes'] / 1e6:10.2f} MB  {r.get('kind', 'files'):<12} {r['layer']}"
+            for r in info["layers"]]
     times = ", ".join(f"{pull_seconds(info['total'], m):.2f} s at {m} Mbit/s"
                       for m in BANDWIDTHS_MBPS)
     return (f"source: {info['source']}\n" + "\n".join(rows)

@@ -51,12 +51,31 @@ def _badge(results: list[Any]) -> str:
 
 
 def _image(backend: Any, rate: float) -> Outcome:
+    from cloud.image.inspect import engine_layers
+    from cloud.image.layers import (
+        ASSUMED_BANDWIDTH_BYTES_PER_S,
+        download_bytes,
+        mb,
+        pull_seconds,
+        render_table,
+    )
     from cloud.steps.ecr import content_tag, service_layers, service_manifest
 
     manifest = service_manifest()
-    layers = service_layers()
-    return Outcome(f"image manifest of the service's files: {len(layers)} layers, tag "
-                   f"{content_tag(manifest)} (the same files give the same tag and digest)",
+    tag = (f"tag {content_tag(manifest)} (the same files give the same tag and digest; "
+           "`fraudlab build` builds the image with its layer table)")
+    found = engine_layers("fraudlab/service:slim")
+    if found is None:
+        layers = service_layers()
+        return Outcome(f"no built image in a Docker engine here: image manifest of the "
+                       f"service's files, {len(layers)} layers, {tag}", "real")
+    rows, source = found
+    size, measured = download_bytes(rows)
+    return Outcome("\n".join([f"{source}:", *render_table(rows),
+                              f"a cold host downloads {mb(size)} "
+                              f"({'measured' if measured else 'estimated'} compressed): "
+                              f"{pull_seconds(size):.1f} s at "
+                              f"{ASSUMED_BANDWIDTH_BYTES_PER_S / 1e6:.0f} MB/s (assumed)", tag]),
                    "real")
 
 

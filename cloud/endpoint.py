@@ -306,7 +306,8 @@ def open_endpoint(env: Mapping[str, str] = os.environ, real_aws: bool = False,
     those services gets the one-line ``note`` and moto on the fallback port.
 
     ``probe`` makes one read call per required service to LocalStack (its license refusals
-    only show up on calls).
+    only show up on calls) — when ``start`` is set, i.e. when the local cloud chooses; a
+    command attaching to it (``start=False``) trusts the URL the local cloud recorded.
     """
     if real_aws:
         return Endpoint(url="https://amazonaws.com", kind="aws")
@@ -317,7 +318,7 @@ def open_endpoint(env: Mapping[str, str] = os.environ, real_aws: bool = False,
         endpoint = Endpoint(url=url, kind="localstack", services=services)
         edition, token_set = localstack_edition(url), bool(env.get("LOCALSTACK_AUTH_TOKEN"))
         verdict = localstack_verdict(services, edition, token_set=token_set, url=url)
-        if verdict.usable and probe:
+        if verdict.usable and probe and start:
             verdict = localstack_verdict(services, edition, probe_services(endpoint),
                                          token_set=token_set, url=url)
         if verdict.usable:

@@ -207,3 +207,9 @@ def test_a_complete_localstack_is_used_after_one_probe_per_service(fake_localsta
     ep = open_endpoint({"AWS_ENDPOINT_URL": fake.url})
     assert (ep.kind, ep.url, ep.note) == ("localstack", fake.url, "")
     assert fake.calls == len(REQUIRED_SERVICES)
+
+
+def test_attaching_to_a_chosen_localstack_makes_no_probe_calls(fake_localstack) -> None:
+    fake = fake_localstack(dict(ALL), edition="pro", refuse=True)
+    ep = open_endpoint({"AWS_ENDPOINT_URL": fake.url}, start=False)
+    assert (ep.kind, fake.calls) == ("localstack", 0)

@@ -213,3 +213,19 @@ def test_attaching_to_a_chosen_localstack_makes_no_probe_calls(fake_localstack) 
     fake = fake_localstack(dict(ALL), edition="pro", refuse=True)
     ep = open_endpoint({"AWS_ENDPOINT_URL": fake.url}, start=False)
     assert (ep.kind, fake.calls) == ("localstack", 0)
+
+
+def test_up_prints_the_runtime_reason_and_the_endpoint_note(monkeypatch, capsys) -> None:
+    import cloud.launcher
+    from cloud.cli import main
+
+    info = {"pid": 1, "runtime": "process", "aws_endpoint": "http://127.0.0.1:4567",
+            "runtime_why": "process runtime: no Docker engine answered at "
+                           "unix:///var/run/docker.sock (FileNotFoundError)",
+            "endpoint_kind": "moto", "time_scale": 12.0,
+            "endpoint_note": localstack_verdict({}, "community").reason + " at x"}
+    monkeypatch.setattr(cloud.launcher, "up", lambda runtime, scale: (info, 1.0, False))
+    assert main(["up"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "no Docker engine answered at unix:///var/run/docker.sock" in out[0]
+    assert out[1] == info["endpoint_note"]

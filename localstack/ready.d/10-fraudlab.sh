@@ -25,7 +25,8 @@ check application-autoscaling application-autoscaling describe-scalable-targets 
   --service-namespace ecs
 
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "fraudlab: LocalStack lacks ${missing[*]}: ECS, ECR, ELBv2 and Application Auto" \
+  joined=$(printf '%s, ' "${missing[@]}")
+  echo "fraudlab: LocalStack lacks ${joined%, }: ECS, ECR, ELBv2 and Application Auto" \
        "Scaling need LocalStack's Base plan; the kit will use its embedded emulator"
   exit 0
 fi

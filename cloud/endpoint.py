@@ -292,8 +292,8 @@ def _moto_at(url: str, start: bool, note: str = "") -> Endpoint:
     if port_is_open(url):
         raise EndpointError(
             f"something that is not LocalStack already listens at {url}: stop it "
-            "(`fraudlab down` if it is another local cloud), or point AWS_ENDPOINT_URL "
-            "at a free port")
+            "(`fraudlab down` if it is another local cloud), or point "
+            f"{'FRAUDLAB_FALLBACK_PORT' if note else 'AWS_ENDPOINT_URL'} at a free port")
     if not start:
         raise EndpointError(f"no AWS endpoint answers at {url}")
     return Endpoint(url=url, kind="moto", services={}, _server=start_moto(url), note=note)

@@ -229,3 +229,11 @@ def test_up_prints_the_runtime_reason_and_the_endpoint_note(monkeypatch, capsys)
     out = capsys.readouterr().out.splitlines()
     assert "no Docker engine answered at unix:///var/run/docker.sock" in out[0]
     assert out[1] == info["endpoint_note"]
+
+
+def test_a_busy_fallback_port_is_a_clear_error(fake_localstack) -> None:
+    fake = fake_localstack({"s3": "available"}, edition="community")
+    other = fake_localstack({}, edition="community")  # not moto, on the fallback port
+    port = other.url.rsplit(":", 1)[1]
+    with pytest.raises(EndpointError, match="point FRAUDLAB_FALLBACK_PORT at a free port"):
+        open_endpoint({"AWS_ENDPOINT_URL": fake.url, "FRAUDLAB_FALLBACK_PORT": port})

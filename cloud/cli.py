@@ -43,8 +43,17 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from cloud.launcher import up
+    from cloud.launcher import running_cloud, up
 
+    if args.foreground:  # e.g. docker-compose.yml's kit service; Ctrl-C / SIGTERM stops it
+        from cloud.localcloud import main as run_local_cloud
+
+        running = running_cloud()
+        if running:
+            raise RuntimeError(f"a local cloud is already running (pid {running['pid']}); "
+                               "`fraudlab down` stops it")
+        return run_local_cloud(["--runtime", args.runtime, "--time-scale",
+                                str(args.time_scale)])
     info, seconds, already = up(args.runtime, args.time_scale)
     if already:
         print(f"the local cloud is already running (pid {info['pid']}, runtime "
@@ -53,6 +62,8 @@ def _up(args: argparse.Namespace) -> int:
     print(f"local cloud up in {seconds:.1f} s — runtime {info['runtime']} "
           f"({info.get('runtime_why', '')}); AWS API at {info['aws_endpoint']} "
           f"({info['endpoint_kind']}); a lab minute lasts {60 / info['time_scale']:.1f} s")
+    if info.get("endpoint_note"):
+        print(info["endpoint_note"])
     print("next: `fraudlab deploy`, `fraudlab status`, `fraudlab crash`, `fraudlab down`")
     return 0
 
@@ -70,6 +81,21 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    if args.real_aws:  # never a default; refuses (no AWS call) with what is needed
+        from cloud.deploy import autoscale_settings
+        from cloud.realaws import RealAwsRequest, real_aws_deploy
+
+        if not 0 <= args.desired <= 50 or not 1 <= args.hosts <= 10:
+            raise ValueError("--desired must be 0-50 and --hosts 1-10")
+        autoscale_settings(args.autoscale, args.min_tasks, args.max_tasks, args.desired)
+
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        req = RealAwsRequest(desired=args.desired, hosts=args.hosts,
+                             capacity_provider=args.capacity_provider,
+                             max_hosts=args.max_hosts, autoscale=args.autoscale,
+                             region=region or "us-east-1")
+        real_aws_deploy(req, sys.stdout, ask=input if sys.stdin.isatty() else None)
+        return 0
     from cloud.deploy import deploy
 
     result = deploy(desired=args.desired, placement=args.placement, hosts=args.hosts,
@@ -285,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
     up.add_argument("--time-scale", type=float, default=12.0,
                     help="lab seconds per wall second (default 12: a lab minute lasts 5 s)")
+    up.add_argument("--foreground", action="store_true",
+                    help="run the local cloud in this process until Ctrl-C or SIGTERM "
+                         "(docker-compose.yml's kit service does)")
     up.set_defaults(func=_up)
 
     status = sub.add_parser("status", help="hosts, tasks, services and events")
@@ -317,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--json", action="store_true")
     deploy.add_argument("--no-wait", action="store_true",
                         help="return after the API calls, before the tasks run")
+    deploy.add_argument("--real-aws", action="store_true",
+                        help="deploy to real AWS with your credentials (costs money): needs "
+                             "FRAUDLAB_REAL_AWS=1 or a typed yes; prints the plan, and what "
+                             "is still needed")
     deploy.set_defaults(func=_deploy)
 
     scale = sub.add_parser("scale", help="set the service's desired count (update-service)")

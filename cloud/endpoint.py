@@ -8,6 +8,12 @@ explicit ``real_aws=True`` (``--real-aws``) and is never a default.
 
 Where the endpoint is: ``$AWS_ENDPOINT_URL`` (wins), else ``$LOCALSTACK_HOST`` (host:port),
 else 127.0.0.1:4566 — the same rules as localstack-client.
+
+Honest fallback: LocalStack is used only when it has what the kit needs (ECS, ECR, ELBv2 and
+Application Auto Scaling — Base-plan services, emulator-notes.md). When it answers without
+them (no ``LOCALSTACK_AUTH_TOKEN``, or a plan without them), ``open_endpoint`` says so in one
+line (``Endpoint.note``) and starts the embedded emulator (moto) on another loopback port
+(``$FRAUDLAB_FALLBACK_PORT``, default 4567), leaving 4566 to LocalStack.
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ REGION = "us-east-1"
 DUMMY_KEY = "test"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
+FALLBACK_PORT = 4567
+"""Where the embedded emulator listens when LocalStack keeps 4566 but cannot serve the kit."""
+REQUIRED_SERVICES = ("ecs", "ecr", "elbv2", "application-autoscaling")
+"""What the kit's deploy needs from LocalStack (all Base-plan services since 2026)."""
+READY_STATES = ("available", "running")
+LICENSE_MARK = "not included in your current license plan"
 MOTO_VERSION = "5.2.5"
 """The moto release the kit is tested with (pinned in pyproject.toml)."""
 
@@ -90,6 +102,70 @@ def localstack_health(url: str, timeout: float = 0.5) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in services.items()} if isinstance(services, dict) else None
 
 
+def localstack_edition(url: str, timeout: float = 0.5) -> str:
+    """The edition LocalStack's health or info page names ("community", "pro", …), or ""."""
+    for path in ("/_localstack/health", "/_localstack/info"):
+        try:
+            with urllib.request.urlopen(f"{url}{path}", timeout=timeout) as reply:
+                data = json.loads(reply.read() or b"{}")
+        except (OSError, ValueError, urllib.error.URLError):
+            continue
+        if isinstance(data, dict) and data.get("edition"):
+            return str(data["edition"])
+    return ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether LocalStack can serve the kit, and the one line that says why not."""
+
+    usable: bool
+    missing: tuple[str, ...] = ()
+    reason: str = ""
+
+
+def localstack_verdict(services: Mapping[str, str], edition: str = "",
+                       failures: Mapping[str, str] | None = None,
+                       token_set: bool = False, url: str = "") -> Verdict:
+    """Decide from LocalStack's health (service → state), its edition, and the errors of
+    probe calls (service → message) whether the kit can use it; pure.
+
+    A service is missing when health does not list it as available/running, or when a call
+    to it answered LocalStack's "not included in your current license plan".
+    """
+    failures = failures or {}
+    missing = tuple(s for s in REQUIRED_SERVICES
+                    if services.get(s, "missing") not in READY_STATES
+                    or LICENSE_MARK in failures.get(s, ""))
+    if not missing:
+        return Verdict(True)
+    states = ", ".join(f"{s} ({_state(s, services, failures)})" for s in missing)
+    where = f" at {url}" if url else ""
+    return Verdict(False, missing, f"LocalStack{where} lacks {states}: "
+                   f"{_why(edition, failures, token_set)}; ECS, ECR, ELBv2 and Application "
+                   "Auto Scaling need LocalStack's Base plan — using the embedded emulator")
+
+
+def _state(service: str, services: Mapping[str, str], failures: Mapping[str, str]) -> str:
+    if LICENSE_MARK in failures.get(service, ""):
+        return "not in the license plan"
+    return services.get(service, "missing")
+
+
+def _why(edition: str, failures: Mapping[str, str], token_set: bool) -> str:
+    """The likely cause, from the edition LocalStack reports and the probes' refusals."""
+    ed = edition.strip().lower()
+    if ed == "community":
+        return "LocalStack runs without LOCALSTACK_AUTH_TOKEN (community edition)"
+    if any(LICENSE_MARK in m for m in failures.values()):
+        return (f"the token's plan{f' ({edition})' if ed else ''} does not include them "
+                "(the free Hobby plan does not)")
+    if not token_set:
+        return "no LOCALSTACK_AUTH_TOKEN here, or a plan without them (e.g. the free Hobby plan)"
+    return (f"the token's plan{f' ({edition})' if ed else ''} does not include them "
+            "(the free Hobby plan does not)")
+
+
 def moto_answers(url: str, timeout: float = 0.5) -> bool:
     """True when a moto server answers at ``url`` (its dashboard page, ~10 KB)."""
     try:
@@ -116,6 +192,8 @@ class Endpoint:
     kind: Kind
     services: dict[str, str] = field(default_factory=dict)
     _server: Any = field(default=None, repr=False)
+    note: str = ""
+    """One line on how this endpoint was chosen when it is not the obvious one (a fallback)."""
 
     @property
     def badge(self) -> str:
@@ -127,15 +205,18 @@ class Endpoint:
             have = ", ".join(f"{s} ({self.services.get(s, 'missing')})" for s in wanted)
             return f"LocalStack at {self.url}: {have}"
         if self.kind == "moto":
-            return f"moto {MOTO_VERSION} in-process at {self.url} (stores resources, runs nothing)"
+            text = f"moto {MOTO_VERSION} in-process at {self.url} (stores resources, runs nothing)"
+            return f"{text} — {self.note}" if self.note else text
         return "real AWS (your credentials, real costs)"
 
-    def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` on this endpoint, with dummy credentials."""
+    def client(self, service: str, config: Any = None) -> Any:
+        """A boto3 client for ``service`` on this endpoint, with dummy credentials
+        (``config``: an optional ``botocore.config.Config``)."""
         if self.kind == "aws":
             import boto3
 
-            return boto3.client(service, region_name=os.environ.get("AWS_REGION", REGION))
+            return boto3.client(service, region_name=os.environ.get("AWS_REGION", REGION),
+                                config=config)
         import boto3
         import botocore.session
 
@@ -148,7 +229,7 @@ class Endpoint:
         session = boto3.session.Session(aws_access_key_id=DUMMY_KEY,
                                         aws_secret_access_key=DUMMY_KEY, region_name=REGION,
                                         botocore_session=core)
-        return session.client(service, endpoint_url=url)
+        return session.client(service, endpoint_url=url, config=config)
 
     def stop(self) -> None:
         """Stop the in-process moto server, if this endpoint started one."""
@@ -169,23 +250,80 @@ def start_moto(url: str) -> Any:
     return server
 
 
+PROBES: dict[str, tuple[str, dict[str, Any]]] = {
+    "ecs": ("list_clusters", {}),
+    "ecr": ("describe_repositories", {}),
+    "elbv2": ("describe_load_balancers", {}),
+    "application-autoscaling": ("describe_scalable_targets", {"ServiceNamespace": "ecs"}),
+}
+"""One cheap read call per required service, to catch LocalStack's license refusal."""
+
+
+def probe_services(endpoint: Endpoint) -> dict[str, str]:
+    """Call each required service once (no retries); service → error message for failures."""
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2,
+                    read_timeout=10)
+    failures: dict[str, str] = {}
+    for service, (operation, kwargs) in PROBES.items():
+        try:
+            getattr(endpoint.client(service, config), operation)(**kwargs)
+        except Exception as exc:  # any refusal is reported; the verdict reads the message
+            failures[service] = f"{type(exc).__name__}: {exc}"[:300]
+    return failures
+
+
+def fallback_url(env: Mapping[str, str], url: str) -> str:
+    """Where the embedded emulator goes when LocalStack holds ``url``."""
+    port = env.get("FRAUDLAB_FALLBACK_PORT", "").strip() or str(FALLBACK_PORT)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise EndpointError(f"FRAUDLAB_FALLBACK_PORT must be a port number, got {port!r}")
+    parts = urlsplit(url)
+    if int(port) == (parts.port or DEFAULT_PORT):
+        raise EndpointError(f"FRAUDLAB_FALLBACK_PORT ({port}) is LocalStack's own port")
+    return f"http://{DEFAULT_HOST}:{port}"
+
+
+def _moto_at(url: str, start: bool, note: str = "") -> Endpoint:
+    """moto answering at ``url``, or started there (with ``start``)."""
+    if moto_answers(url):
+        return Endpoint(url=url, kind="moto", note=note)  # another process owns it
+    if port_is_open(url):
+        raise EndpointError(
+            f"something that is not LocalStack already listens at {url}: stop it "
+            "(`fraudlab down` if it is another local cloud), or point "
+            f"{'FRAUDLAB_FALLBACK_PORT' if note else 'AWS_ENDPOINT_URL'} at a free port")
+    if not start:
+        raise EndpointError(f"no AWS endpoint answers at {url}")
+    return Endpoint(url=url, kind="moto", services={}, _server=start_moto(url), note=note)
+
+
 def open_endpoint(env: Mapping[str, str] = os.environ, real_aws: bool = False,
-                  start: bool = True) -> Endpoint:
-    """LocalStack or moto if one answers at the endpoint URL, else moto started there."""
+                  start: bool = True, probe: bool = True) -> Endpoint:
+    """LocalStack if it answers at the endpoint URL with ECS/ECR/ELBv2/Application Auto
+    Scaling; else moto if it answers there; else moto started there. A LocalStack without
+    those services gets the one-line ``note`` and moto on the fallback port.
+
+    ``probe`` makes one read call per required service to LocalStack (its license refusals
+    only show up on calls) — when ``start`` is set, i.e. when the local cloud chooses; a
+    command attaching to it (``start=False``) trusts the URL the local cloud recorded.
+    """
     if real_aws:
         return Endpoint(url="https://amazonaws.com", kind="aws")
     url = endpoint_url(env)
     require_loopback(url)
     services = localstack_health(url)
     if services is not None:
-        return Endpoint(url=url, kind="localstack", services=services)
-    if moto_answers(url):
-        return Endpoint(url=url, kind="moto")  # another process owns it; we only call it
-    if port_is_open(url):
-        raise EndpointError(
-            f"something that is not LocalStack already listens at {url}: stop it "
-            "(`fraudlab down` if it is another local cloud), or point AWS_ENDPOINT_URL "
-            "at a free port")
-    if not start:
-        raise EndpointError(f"no AWS endpoint answers at {url}")
-    return Endpoint(url=url, kind="moto", services={}, _server=start_moto(url))
+        endpoint = Endpoint(url=url, kind="localstack", services=services)
+        edition, token_set = localstack_edition(url), bool(env.get("LOCALSTACK_AUTH_TOKEN"))
+        verdict = localstack_verdict(services, edition, token_set=token_set, url=url)
+        if verdict.usable and probe and start:
+            verdict = localstack_verdict(services, edition, probe_services(endpoint),
+                                         token_set=token_set, url=url)
+        if verdict.usable:
+            return endpoint
+        fallback = fallback_url(env, url)
+        require_loopback(fallback)
+        return _moto_at(fallback, start, note=f"{verdict.reason} at {fallback}")
+    return _moto_at(url, start)

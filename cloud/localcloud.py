@@ -20,7 +20,7 @@ from cloud import state
 from cloud.clock import LabClock, PassClock
 from cloud.control import ControlServer
 from cloud.controller import ClusterController
-from cloud.endpoint import Endpoint, open_endpoint
+from cloud.endpoint import Endpoint, EndpointError, open_endpoint
 
 TICK_SECONDS = 0.2
 CLUSTER = "fraud-cluster"
@@ -52,6 +52,8 @@ class LocalCloud:
         # The per-minute publishers and target tracking see one lab instant per loop pass.
         self.pass_clock = PassClock(self.clock)
         self.endpoint: Endpoint = open_endpoint(env if env is not None else os.environ)
+        if self.endpoint.kind == "aws":  # the kit's controllers never write into real AWS
+            raise EndpointError("the local cloud only runs against an emulator on 127.0.0.1")
         writeback = None
         if self.endpoint.kind == "moto" and self.endpoint._server is not None:
             from cloud.emulator import MotoWriteBack, reset_moto
@@ -225,6 +227,7 @@ class LocalCloud:
         self._loop.start()
         state.write_cloud({"pid": os.getpid(), "control_url": self.control.url,
                            "aws_endpoint": self.endpoint.url, "endpoint_kind": self.endpoint.kind,
+                           "endpoint_note": self.endpoint.note,
                            "runtime": self.runtime.name, "runtime_why": self.runtime_why,
                            "time_scale": self.clock.time_scale, "cluster": self.controller.cluster,
                            "lb_url": self.lb.url,
@@ -261,6 +264,7 @@ class LocalCloud:
                      "service_metrics": self.service_metrics.snapshot(),
                      "scaling": self.scaling.snapshot(),
                      "aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
+                     "endpoint_note": self.endpoint.note,
                      "runtime_why": self.runtime_why, "time_scale": self.clock.time_scale,
                      "tick_errors": self.tick_errors[-5:]})
         return snap
@@ -346,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     cloud.start()
     print(f"local cloud ready: control {cloud.control.url}, AWS {cloud.endpoint.url}, "
           f"runtime {cloud.runtime.name}", flush=True)
+    for line in (cloud.runtime_why, cloud.endpoint.note):
+        if line:
+            print(line, flush=True)
     cloud.wait()
     return 0
 

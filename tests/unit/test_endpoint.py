@@ -54,13 +54,14 @@ def _fake_localstack(services: dict[str, str]) -> ThreadingHTTPServer:
 
 
 def test_localstack_is_used_when_it_answers() -> None:
-    httpd = _fake_localstack({"ecs": "available", "ecr": "running", "s3": "available"})
+    httpd = _fake_localstack({"ecs": "available", "ecr": "running", "s3": "available",
+                             "elbv2": "available", "application-autoscaling": "running"})
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}"
         ep = open_endpoint({"AWS_ENDPOINT_URL": url})
         assert ep.kind == "localstack" and ep.badge == "emulated"
         assert ep.services["ecs"] == "available"
-        assert "ecs (available)" in ep.describe() and "elbv2 (missing)" in ep.describe()
+        assert "ecs (available)" in ep.describe() and "cloudwatch (missing)" in ep.describe()
     finally:
         httpd.shutdown()
         httpd.server_close()

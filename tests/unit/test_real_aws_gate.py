@@ -1,0 +1,113 @@
+"""``fraudlab deploy --real-aws``: never a default, needs a confirmation, prints the plan and
+the cost, refuses with what is needed, and makes no AWS call on any path.
+
+boto3's client factories are replaced by a trap that fails the test if anything builds a
+client, so "no AWS call" is checked, not assumed. Nothing here reaches AWS.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from cloud.cli import main
+from cloud.endpoint import Endpoint, EndpointError
+from cloud.realaws import CONFIRM_ENV, RealAwsRequest, confirmed, plan
+
+
+@pytest.fixture
+def no_aws(monkeypatch, tmp_path) -> list[str]:
+    """Every boto3 client creation is recorded and refused; no local cloud is running."""
+    made: list[str] = []
+
+    def trap(*args, **kwargs):
+        made.append(str(args[1] if len(args) > 1 else kwargs.get("service_name", args)))
+        raise AssertionError("an AWS client was created")
+
+    monkeypatch.setattr(boto3, "client", trap)
+    monkeypatch.setattr(boto3.session.Session, "client", trap)
+    monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv(CONFIRM_ENV, raising=False)
+    return made
+
+
+def test_without_the_flag_deploy_never_goes_to_aws(no_aws, monkeypatch, capsys) -> None:
+    monkeypatch.setenv(CONFIRM_ENV, "1")  # even confirmed: no flag means the local cloud only
+    assert main(["deploy"]) == 2
+    err = capsys.readouterr().err
+    assert "no local cloud is running" in err and "REAL AWS" not in err
+    assert no_aws == []
+
+
+def test_the_flag_alone_is_not_a_confirmation(no_aws, capsys) -> None:
+    assert main(["deploy", "--real-aws"]) == 2
+    captured = capsys.readouterr()
+    assert "REAL AWS" in captured.out and "cost real money" in captured.out
+    assert "2 EC2 t3.medium instances" in captured.out
+    assert f"set {CONFIRM_ENV}=1 or type yes" in captured.err
+    assert "nothing was created" in captured.err
+    assert no_aws == []
+
+
+def test_confirmed_it_refuses_and_says_exactly_what_is_needed(no_aws, monkeypatch,
+                                                              capsys) -> None:
+    monkeypatch.setenv(CONFIRM_ENV, "1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert main(["deploy", "--real-aws", "--hosts", "3", "--capacity-provider"]) == 2
+    captured = capsys.readouterr()
+    assert "region eu-west-1" in captured.out and "3 EC2 t3.medium" in captured.out
+    assert "capacity provider" in captured.out
+    err = captured.err
+    assert "refusing to half-create" in err and "nothing was created" in err
+    assert "LayersNotFoundException" in err
+    assert "docker push <account>.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection" in err
+    assert "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id" in err
+    assert "AmazonEC2ContainerServiceforEC2Role" in err and "ECS_CLUSTER=fraud-cluster" in err
+    assert no_aws == []
+
+
+def test_bad_arguments_are_refused_before_the_gate(no_aws, monkeypatch, capsys) -> None:
+    monkeypatch.setenv(CONFIRM_ENV, "1")
+    assert main(["deploy", "--real-aws", "--desired", "99"]) == 2
+    assert "--desired must be 0-50" in capsys.readouterr().err
+    assert main(["deploy", "--real-aws", "--min-tasks", "2"]) == 2
+    assert "go with --autoscale" in capsys.readouterr().err
+    assert no_aws == []
+
+
+@pytest.mark.parametrize(("env", "answer", "ok"), [
+    ({CONFIRM_ENV: "1"}, None, True),
+    ({CONFIRM_ENV: "yes"}, None, False),  # only the documented value
+    ({}, "yes", True),
+    ({}, "y", False),
+    ({}, "YES please", False),
+    ({}, None, False),
+])
+def test_confirmation_is_explicit(env, answer, ok) -> None:
+    ask = None if answer is None else (lambda prompt: answer)
+    assert confirmed(env, ask) is ok
+
+
+def test_no_terminal_is_no_confirmation() -> None:
+    def eof(prompt: str) -> str:
+        raise EOFError
+
+    assert confirmed({}, eof) is False
+
+
+def test_the_plan_lists_autoscaling_when_asked() -> None:
+    lines = plan(RealAwsRequest(autoscale="requests:500", desired=6))
+    assert any("target-tracking policy (requests:500)" in line for line in lines)
+    assert any("ECS service fraud-svc with 6 tasks" in line for line in lines)
+    assert not any("Auto Scaling group" in line for line in plan(RealAwsRequest()))
+
+
+def test_the_local_cloud_never_drives_real_aws(no_aws, monkeypatch) -> None:
+    from cloud import localcloud
+
+    monkeypatch.setattr(localcloud, "open_endpoint",
+                        lambda env: Endpoint(url="https://amazonaws.com", kind="aws"))
+    with pytest.raises(EndpointError, match="only runs against an emulator"):
+        localcloud.LocalCloud("process")
+    assert no_aws == []
+

@@ -317,7 +317,8 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
     try:
         say(out, "real", f"Local cloud up in {demo.summary.up_seconds:.1f} s: runtime "
             f"{info['runtime']}, AWS API {info['aws_endpoint']} ({info['endpoint_kind']})",
-            f"{info.get('runtime_why', '')}\nthe demo runs a lab minute in "
+            "\n".join(line for line in (info.get("runtime_why"), info.get("endpoint_note"))
+                      if line) + "\nthe demo runs a lab minute in "
             f"{60 / info['time_scale']:.1f} s of your time (`--time-scale`)")
         demo.deploy()
         decisions = demo.transactions(count, seed)

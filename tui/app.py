@@ -98,6 +98,9 @@ class FraudLabApp(App[None]):
         if message.started:
             self.notify(f"local cloud started in {message.seconds:.1f} s "
                         f"(runtime {message.info.get('runtime', '?')})")
+        if message.info.get("endpoint_note"):  # LocalStack answered but could not serve
+            self.notify(str(message.info["endpoint_note"]), title="AWS endpoint",
+                        severity="warning", timeout=15)
         if self.stream_enabled:
             self.follow_stream()
         else:

@@ -72,6 +72,11 @@ class Session:
     def crash(self, task: str | None = None) -> str:
         return self.client.post("/v1/crash", {"task": task} if task else {})["crashed"]
 
+    def slow(self, task: str | None = None, ms: int = 300) -> str:
+        """One task answers /predict ``ms`` later (0 undoes it); its id."""
+        body: dict[str, Any] = {"ms": ms, **({"task": task} if task else {})}
+        return self.client.post("/v1/slow", body)["slow"]
+
     def kill_host(self, host: str | None = None) -> dict[str, Any]:
         return self.client.post("/v1/kill-host", {"host": host} if host else {})
 

@@ -3,13 +3,8 @@ target."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-import requests
 
 from labs.kit import checks
 from labs.kit.template import Lab, Step
@@ -25,47 +20,24 @@ def _share(session: Any, seconds: float) -> dict[str, int]:
     return {t["id"][:8]: t["requests"] - before.get(t["id"], 0) for t in after}
 
 
-def busy_target(session: Any, seconds: float = WINDOW, workers: int = 6) -> tuple[str, int]:
-    """Make one target slow for real: send it extra requests directly (not through the load
-    balancer) from ``workers`` threads for ``seconds``. Returns (task id, requests sent)."""
-    from service.contract import example_transaction
-
-    snap = session.snapshot()
-    task = next(t for t in snap["tasks"] if t["last_status"] == "RUNNING")
-    body = example_transaction()
-    stop = time.monotonic() + seconds
-    sent = Counter[str]()
-
-    def hammer() -> None:
-        with requests.Session() as http:
-            while time.monotonic() < stop:
-                try:
-                    http.post(f"{task['url']}/predict", json=body, timeout=5)
-                    sent["ok"] += 1
-                except requests.RequestException:
-                    sent["error"] += 1
-
-    with ThreadPoolExecutor(workers) as pool:
-        for _ in range(workers):
-            pool.submit(hammer)
-    return task["task_id"], sum(sent.values())
+SLOW_MS = 300  # the slow target's added latency per request
 
 
 def compare(session: Any, algorithm: str, slow: bool) -> dict[str, Any]:
-    """Requests per target in a window with ``algorithm``, optionally with one slow target."""
+    """Requests per target in a window with ``algorithm``, optionally with one target made
+    slow for real (``fraudlab slow``: it answers every /predict ``SLOW_MS`` later, as with a
+    slow dependency, so it keeps more requests open)."""
     session.set_lb(algorithm=algorithm)
     result: dict[str, Any] = {"algorithm": algorithm}
-    if slow:
-        out: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: out.update(
-            zip(("slow", "direct"), busy_target(session), strict=True)), daemon=True)
-        thread.start()
+    if not slow:
         result["share"] = _share(session, WINDOW)
-        thread.join(WINDOW + 10)
-        result["slow_target"] = str(out.get("slow", ""))[:8]
-        result["direct_requests"] = out.get("direct")
-    else:
+        return result
+    task = session.slow(ms=SLOW_MS)
+    try:
         result["share"] = _share(session, WINDOW)
+    finally:
+        session.slow(task, 0)
+    result["slow_target"] = task[:8]
     return result
 
 
@@ -89,11 +61,10 @@ def _slow(session: Any) -> dict[str, Any]:
     return {"round_robin": rr, "least_outstanding_requests": lor,
             "slow_target_share": {"round_robin": slow_share(rr),
                                   "least_outstanding_requests": slow_share(lor)},
-            "read": "round robin gives the slow target its turn whatever it is doing; least "
-                    "outstanding requests sends it fewer only while it holds more of the load "
-                    "balancer's open requests than the others. Here every task shares this "
-                    "machine's cores, so the direct load slows the others too and the gap is "
-                    "small; in AWS each task has its own reserved CPU."}
+            "read": f"round robin gives the slow target ({SLOW_MS} ms more per request) its "
+                    "turn whatever it is doing, and every request it gets waits; least "
+                    "outstanding requests sends it fewer, because it holds more of the load "
+                    "balancer's open requests than the others."}
 
 
 def slow_share(result: dict[str, Any]) -> float | None:
@@ -129,7 +100,8 @@ LAB = Lab(
              "(ALB access logs: target:port and request/target processing times)",
              "ALB logs which target served each request; it never says why — the kit's "
              "trace does.", "ecs-facts.md §6", "real", _trace),
-        Step("slow", "A slow target", "Load one task directly and compare both algorithms.",
+        Step("slow", "A slow target", "Make one task answer 300 ms later (`fraudlab slow`, a "
+             "slow dependency) and compare both algorithms.",
              "aws elbv2 modify-target-group-attributes --target-group-arn … --attributes "
              "Key=load_balancing.algorithm.type,Value=least_outstanding_requests",
              "With least_outstanding_requests a busy target gets fewer new requests; slow "

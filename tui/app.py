@@ -52,6 +52,7 @@ class FraudLabApp(App[None]):
         Binding("minus", "scale(-1)", "Scale-", key_display="-"),
         Binding("a", "algorithm", "Algo"),
         Binding("r", "retry", "Retry"),
+        Binding("l", "slow", "Slow", show=False),
         Binding("w", "walkthrough", "Walk"),
         Binding("p", "practice", "Practice"),
         Binding("d", "dashboard", "Dash", show=False),
@@ -69,6 +70,7 @@ class FraudLabApp(App[None]):
         self.start_on_walkthrough = walkthrough
         self.progress_path = progress_path
         self.snapshot: dict[str, Any] | None = None
+        self.slowed_task: str | None = None  # the task `l` slowed, so `l` again undoes it
         self.history = History()
         self.first_paint: float | None = None  # seconds from start to the first dashboard
         self._started = time.monotonic()
@@ -193,6 +195,24 @@ class FraudLabApp(App[None]):
             self.call_api("crash", "/v1/crash", {}, lambda r: (
                 f"SIGKILL sent to task {str(r.get('crashed'))[:8]}: ECS marks it STOPPED and "
                 "the service scheduler starts a replacement"))
+
+    def action_slow(self) -> None:
+        """Make one task answer 300 ms later (a slow dependency); again: undo it."""
+        if not self._connected("slow"):
+            return
+        if self.slowed_task:
+            task, self.slowed_task = self.slowed_task, None
+            self.call_api("slow", "/v1/slow", {"task": task, "ms": 0},
+                          lambda r: f"task {str(r.get('slow'))[:8]} answers at its own speed "
+                                    "again")
+            return
+
+        def done(reply: dict[str, Any]) -> str:
+            self.slowed_task = str(reply.get("slow"))
+            return (f"task {self.slowed_task[:8]} answers /predict 300 ms later: round robin "
+                    "still sends it its share, least outstanding requests fewer (a switches)")
+
+        self.call_api("slow", "/v1/slow", {"ms": 300}, done)
 
     def action_kill_host(self) -> None:
         if self._connected("kill host"):

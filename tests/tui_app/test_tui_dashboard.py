@@ -116,6 +116,7 @@ def test_stream_changes_update_the_dashboard(make_app, fake) -> None:
     ("minus", "/v1/scale", {"desired": 3, "service": "fraud-svc"}),
     ("a", "/v1/lb", {"algorithm": "least_outstanding_requests"}),
     ("r", "/v1/lb", {"retry": True}),
+    ("l", "/v1/slow", {"ms": 300}),
 ])
 def test_each_key_posts_its_action(make_app, fake, key, path, body) -> None:
     async def run_key() -> None:
@@ -156,6 +157,22 @@ def test_spike_key_ends_a_running_spike(make_app, fake) -> None:
             await settle(pilot, lambda: fake.posts)
             assert fake.posts == [("/v1/traffic/profile",
                                    {"rate": 20.0, "profile": "steady", "phase": "normal"})]
+    run(body)
+
+
+def test_slow_key_slows_a_task_then_undoes_it(make_app, fake) -> None:
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.snapshot is not None)
+            await pilot.press("l")
+            await settle(pilot, lambda: app.slowed_task)
+            await pilot.press("l")
+            await settle(pilot, lambda: len(fake.posts) == 2)
+            task = fake.replies["/v1/slow"]["slow"]
+            assert fake.posts == [("/v1/slow", {"ms": 300}),
+                                  ("/v1/slow", {"task": task, "ms": 0})]
+            assert app.slowed_task is None
     run(body)
 
 
@@ -221,6 +238,9 @@ def test_help_screen_lists_every_key(make_app) -> None:
             for words in ("crash a task", "kill a host", "spike on/off", "scale out / in",
                           "switch algorithm", "toggle retry knob", "kit-only"):
                 assert words in text
+            app.screen.query_one("#help").scroll_end(animate=False)
+            await pilot.pause(0.1)
+            assert "slow a task" in rendered_text(app)  # further down the scrolled list
             await pilot.press("escape")
             await pilot.pause(0.1)
             assert not isinstance(app.screen, HelpScreen)

@@ -30,6 +30,7 @@ class FakeControl:
         self.replies: dict[str, Any] = {
             "/v1/crash": {"crashed": "88ae467b2f3169f021ca31969e3de7bb"},
             "/v1/kill-host": {"killed_host": "i-2c2938bfacc9ba898"},
+            "/v1/slow": {"slow": "5d0c6a2e91f04b7e8a3c1f2d4e5b6a7c"},
             "/v1/traffic": {"traffic": "started", "target": "http://127.0.0.1:8080"},
             "/v1/traffic/stop": {"completed": 10},
             "/v1/traffic/profile": {"traffic": "changed"},

@@ -20,6 +20,7 @@ KEYS = [
     ("+ / -", "scale out / in", "POST /v1/scale = aws ecs update-service --desired-count"),
     ("a", "switch algorithm", "round_robin ↔ least_outstanding_requests (target group)"),
     ("r", "toggle retry knob", "kit-only: ALB does not retry a failed connection"),
+    ("l", "slow a task", "POST /v1/slow — one task answers 300 ms later (kit-only)"),
     ("d", "dashboard", "hosts, containers, the load balancer, charts, events"),
     ("w", "walkthrough", "the case study step by step (progress is kept)"),
     ("p", "practice", "quiz, the interview question, drills with a hidden fault"),

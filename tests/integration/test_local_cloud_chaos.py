@@ -183,35 +183,6 @@ def test_a_good_rolling_update_replaces_every_task_with_zero_failed_requests(
     assert answered["ok"] == answered["completed"] and not answered["errors"], answered
 
 
-@pytest.mark.docker
-def test_docker_oom_is_the_kernels_cgroup_kill(wait_for, tmp_path, docker_client,
-                                               slim_image) -> None:
-    """In a container the kernel's OOM killer ends the task: State.OOMKilled, 137, replaced."""
-    from cloud.steps.plan import deploy_all
-
-    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
-    lc = LocalCloud("docker", time_scale=60.0, lb_port=0,
-                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
-    lc.start()
-    try:
-        deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
-        wait_for(lambda: len(_running(lc)) == 2, 90, "2 RUNNING containers")
-        victim = lc.controller.oom()
-        container = docker_client.containers.get(f"fraudlab-{victim[:12]}")
-        ecs = lc.endpoint.client("ecs")
-        task = wait_for(lambda: (t := ecs.describe_tasks(cluster=CLUSTER, tasks=[victim])[
-            "tasks"][0])["lastStatus"] == "STOPPED" and t, 30, "the OOM-killed task STOPPED")
-        assert task["stoppedReason"] == OOM_REASON
-        assert task["containers"][0]["exitCode"] == 137
-        container.reload()
-        assert container.attrs["State"]["OOMKilled"] is True
-        assert container.attrs["State"]["ExitCode"] == 137
-        wait_for(lambda: len(_running(lc)) == 2 and victim not in _running(lc), 60,
-                 "a replacement RUNNING")
-    finally:
-        lc.stop()
-
-
 def _requests_per_target(lc: LocalCloud, seconds: float) -> dict[str, int]:
     before = {t["id"]: t["requests"] for t in lc.lb.snapshot(trace_limit=0)["targets"]}
     time.sleep(seconds)
@@ -241,3 +212,34 @@ def test_a_slow_task_gets_its_turn_under_round_robin_and_fewer_under_lor(
     assert shares["least_outstanding_requests"] < shares["round_robin"] / 2, shares
     timeline = [e["text"] for e in cloud.snapshot()["timeline"]]
     assert any(f"slow: task {slow[:8]} answers /predict 300 ms later" in m for m in timeline)
+
+
+# Last in this module: its own LocalCloud resets the in-process emulator the module's cloud uses.
+@pytest.mark.docker
+def test_docker_oom_is_the_kernels_cgroup_kill(wait_for, tmp_path, docker_client,
+                                               slim_image) -> None:
+    """In a container the kernel's OOM killer ends the task: State.OOMKilled, 137, replaced."""
+    from cloud.steps.plan import deploy_all
+
+    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
+    lc = LocalCloud("docker", time_scale=60.0, lb_port=0,
+                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    lc.start()
+    try:
+        deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
+        wait_for(lambda: len(_running(lc)) == 2, 90, "2 RUNNING containers")
+        victim = lc.controller.oom()
+        container = docker_client.containers.get(f"fraudlab-{victim[:12]}")
+        ecs = lc.endpoint.client("ecs")
+        task = wait_for(lambda: (t := ecs.describe_tasks(cluster=CLUSTER, tasks=[victim])[
+            "tasks"][0])["lastStatus"] == "STOPPED" and t, 30, "the OOM-killed task STOPPED")
+        assert task["stoppedReason"] == OOM_REASON
+        assert task["containers"][0]["exitCode"] == 137
+        container.reload()
+        assert container.attrs["State"]["OOMKilled"] is True
+        assert container.attrs["State"]["ExitCode"] == 137
+        wait_for(lambda: len(_running(lc)) == 2 and victim not in _running(lc), 60,
+                 "a replacement RUNNING")
+    finally:
+        lc.stop()
+

@@ -22,6 +22,7 @@ from typing import Any
 
 from cloud.image.distribution import RegistryClient
 from cloud.image.reference import Reference
+from cloud.owner import process_alive, start_time
 
 
 @dataclass(frozen=True)
@@ -95,16 +96,12 @@ def pull_to_host(registry: RegistryClient, ref: Reference, host_dir: Path, host_
 
 def store_owner() -> str:
     """This process as the owner of a layer-store directory: ``<pid>-<start time>``."""
-    from cloud.runtime.docker import _start_time
-
     pid = os.getpid()
-    return f"{pid}-{_start_time(pid) or '0'}"
+    return f"{pid}-{start_time(pid) or '0'}"
 
 
 def prune_stores(root: Path) -> list[str]:
     """Remove the layer stores of processes that are gone (a crashed local cloud); names."""
-    from cloud.runtime.docker import _start_time
-
     removed = []
     if not root.is_dir():
         return removed
@@ -112,16 +109,7 @@ def prune_stores(root: Path) -> list[str]:
         pid, _, start = path.name.partition("-")
         if not pid.isdigit():
             continue
-        alive = True
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            pass
-        if alive and start not in ("", "0") and _start_time(int(pid)) != start:
-            alive = False  # the pid was reused
-        if not alive:
+        if not process_alive(int(pid), "" if start == "0" else start):
             with contextlib.suppress(OSError):
                 shutil.rmtree(path)
             removed.append(path.name)

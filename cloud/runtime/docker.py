@@ -52,6 +52,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 
+from cloud.owner import process_alive, start_time
 from cloud.runtime.base import (
     ESSENTIAL_EXITED,
     OOM_REASON,
@@ -122,20 +123,10 @@ def stats_memory_bytes(stats: Mapping[str, Any]) -> int | None:
     return max(0, int(mem["usage"]) - int(cache))
 
 
-def _start_time(pid: int) -> str:
-    """The process's start time in clock ticks since boot ("" where there is no /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return ""
-    return stat[stat.rindex(b")") + 2:].split()[19].decode()
-
-
 def owner_id() -> str:
     """This process as a container owner: ``host/pid/start-time/random``."""
     pid = os.getpid()
-    return f"{socket.gethostname()}/{pid}/{_start_time(pid)}/{uuid.uuid4().hex[:8]}"
+    return f"{socket.gethostname()}/{pid}/{start_time(pid)}/{uuid.uuid4().hex[:8]}"
 
 
 def owner_alive(owner: str) -> bool | None:
@@ -147,13 +138,7 @@ def owner_alive(owner: str) -> bool | None:
     host, pid, start, _ = parts
     if host != socket.gethostname():
         return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return not start or _start_time(int(pid)) == start  # a reused pid starts later
+    return process_alive(int(pid), start)
 
 
 def remove_orphans(client: docker.DockerClient | None = None) -> list[str]:

@@ -9,30 +9,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-from cloud.replica import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from cli_runner import cli_env, fraudlab
 
 
 @pytest.fixture
 def env(tmp_path):
-    return {**os.environ, "FRAUDLAB_STATE_DIR": str(tmp_path),
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
-
-
-def fraudlab(env, *args, timeout=120, check=True):
-    run = subprocess.run([sys.executable, "-m", "cloud.cli", *args], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert run.returncode == 0, f"fraudlab {' '.join(args)}: {run.stderr}{run.stdout}"
-    return run
+    return cli_env(tmp_path)
 
 
 def cloud_pid(env) -> int:

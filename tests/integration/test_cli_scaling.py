@@ -5,32 +5,16 @@ scalable target and policy are in the API, and a manual scale moves the service.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import boto3
 import pytest
-
-from cloud.replica import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from cli_runner import cli_env, fraudlab
 
 
 @pytest.fixture
 def env(tmp_path):
-    return {**os.environ, "FRAUDLAB_STATE_DIR": str(tmp_path),
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
-
-
-def fraudlab(env, *args, timeout=120, check=True):
-    run = subprocess.run([sys.executable, "-m", "cloud.cli", *args], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert run.returncode == 0, f"fraudlab {' '.join(args)}: {run.stderr}{run.stdout}"
-    return run
+    return cli_env(tmp_path)
 
 
 def test_deploy_with_autoscale_then_scale(env) -> None:

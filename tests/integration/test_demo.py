@@ -6,37 +6,23 @@ summary (the JSON on its last line)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from cli_runner import cli_env, fraudlab
 
-from cloud.replica import free_port
 from service.contract import to_model_row
 from service.examples import sample_requests
 from service.model import load_model
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(state_dir: Path) -> dict[str, str]:
-    return {**os.environ, "FRAUDLAB_STATE_DIR": str(state_dir),
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
-
-
-def _fraudlab(env, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cloud.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, dict]:
-    env = _env(tmp_path_factory.mktemp("state"))
-    run = _fraudlab(env, "demo", "--json", "--runtime", "process", "--count", "8",
-                    "--seed", "3")
+    env = cli_env(tmp_path_factory.mktemp("state"))
+    run = fraudlab(env, "demo", "--json", "--runtime", "process", "--count", "8",
+                   "--seed", "3", timeout=300, check=False)
     last = (run.stdout.strip().splitlines() or [""])[-1]
     if not last.startswith("{"):
         pytest.fail(f"the demo printed no summary (exit {run.returncode}):\n"
@@ -99,7 +85,7 @@ def test_demo_narration_shows_badges_commands_and_lessons(demo) -> None:
         assert text in out, text
     # Nothing is left running: the state directory says no cloud, and down agrees.
     assert not (Path(env["FRAUDLAB_STATE_DIR"]) / "cloud.json").exists()
-    assert "no local cloud was running" in _fraudlab(env, "down").stdout
+    assert "no local cloud was running" in fraudlab(env, "down").stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -108,7 +94,7 @@ def test_demo_narration_shows_badges_commands_and_lessons(demo) -> None:
     (("--max-tasks", "3"), "--max-tasks must be above --desired (4)"),
 ])
 def test_demo_rejects_bad_input_clearly(tmp_path, args, message) -> None:
-    run = _fraudlab(_env(tmp_path), "demo", *args)
+    run = fraudlab(cli_env(tmp_path), "demo", *args, check=False)
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr

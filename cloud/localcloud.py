@@ -33,11 +33,16 @@ LOCAL_IMAGE = "fraudlab/service:slim"
 def local_image(image: str) -> str:
     """The image a host runs for a task definition's image.
 
-    Until ECR is backed by a real registry, an ECR repository URI
-    (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``) stands for the image built
-    locally by ``scripts/build_image.sh``.
+    An emulated ECR URI (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``) is pulled
+    from the kit's registry when ``fraudlab push`` put that tag there; otherwise it stands for
+    the image built locally by ``scripts/build_image.sh`` (a simulated pull). Anything else
+    runs as named.
     """
-    return LOCAL_IMAGE if ".dkr.ecr." in image else image
+    if ".dkr.ecr." not in image:
+        return image
+    from cloud.image.registry import stand_in
+
+    return stand_in(image) or LOCAL_IMAGE
 
 
 class LocalCloud:

@@ -150,9 +150,12 @@ def push_cli(target: str, tag: str | None, out: TextIO | None) -> dict[str, Any]
             f"{mb(r['describeImages']['imageSizeInBytes'])} "
             f"({r['layersPushed']} layers pushed, {r['layersExisting']} already there, "
             f"{r['seconds']:.1f} s)")
-        print(f"\nnext: `fraudlab deploy --image {r['image']}` — each host's first task pulls "
-              f"it from the registry, later tasks on that host hit the host's cache", file=out)
-    return {"steps": [s.as_dict() for s in steps], "image": pushed.result["image"]}
+        print(f"\nnext: `fraudlab deploy --image {r['ecrImage']}` — the task definition names "
+              f"the ECR image, as in AWS; each host's first task pulls it from the registry "
+              f"behind ECR ({r['image']}), later tasks on that host hit the host's cache",
+              file=out)
+    return {"steps": [s.as_dict() for s in steps], "image": pushed.result["image"],
+            "ecrImage": pushed.result["ecrImage"]}
 
 
 def registry_cli(action: str, out: TextIO = sys.stdout) -> dict[str, Any]:

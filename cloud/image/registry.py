@@ -218,3 +218,29 @@ def registry_for_repository(repository_uri: str, local: RegistryInfo | None) -> 
     return (f"{local.host}/{ref.repository}",
             f"the emulator's ECR answers the API only; the kit's registry at {local.host} "
             f"stands in for {ref.registry}")
+
+
+def stand_in(image: str) -> str | None:
+    """The kit's registry reference that stands in for an emulated ECR image, if it has it.
+
+    moto's ECR URIs (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``) name no
+    registry; once ``fraudlab push`` put ``<repo>:<tag>`` in the kit's registry, hosts pull it
+    from there (``127.0.0.1:PORT/<repo>:<tag>``), as EC2 hosts pull from ECR. None for any other
+    image, or when the registry is not running or lacks that tag.
+    """
+    from cloud.image.distribution import RegistryClient
+    from cloud.image.reference import Reference, ecr_host, parse_reference
+
+    try:
+        ref = parse_reference(image)
+    except ValueError:
+        return None
+    if ecr_host(ref.registry) is None:
+        return None
+    local = running_registry()
+    if local is None:
+        return None
+    if not RegistryClient(local.url).has_manifest(ref.repository, ref.ref):
+        return None
+    there = Reference(local.host, ref.repository, ref.tag, ref.digest)
+    return str(there if ref.tag or ref.digest else there.with_tag("latest"))

@@ -314,8 +314,9 @@ def push_image(ecr: Any, docker_client: Any, source: str = "fraudlab/service:sli
     ``on_progress``; then the registry's real manifest bytes are recorded in the emulator's ECR
     (``put_image``) so ``describe-images`` shows the real digest and size.
 
-    ``result["image"]`` is the reference a task definition runs (``127.0.0.1:PORT/<repo>:<tag>``
-    with the kit's registry).
+    ``result["ecrImage"]`` is what a task definition names, as in AWS
+    (``<repositoryUri>:<tag>``); the local cloud's hosts pull it from the registry behind it,
+    ``result["image"]`` (``127.0.0.1:PORT/<repo>:<tag>`` with the kit's registry).
     """
     from cloud.image.distribution import RegistryClient
     from cloud.image.push import push
@@ -351,6 +352,7 @@ def push_image(ecr: Any, docker_client: Any, source: str = "fraudlab/service:sli
         result={
             "source": source,
             "image": image,
+            "ecrImage": f"{uri}:{tag}",
             "imageByDigest": f"{name}@{manifest.digest}",
             "imageDigest": manifest.digest,
             "imageSizeInBytes": size,

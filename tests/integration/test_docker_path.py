@@ -64,7 +64,9 @@ def pushed(cloud, registry, docker_client, built):
 def deployed(cloud, pushed, wait_for):
     from cloud.steps.plan import deploy_all
 
-    deploy_all(cloud.endpoint.client, desired=DESIRED, hosts=2, image=pushed.result["image"])
+    # The task definition names the ECR image, as in AWS; hosts pull it from the registry.
+    deploy_all(cloud.endpoint.client, desired=DESIRED, hosts=2,
+               image=pushed.result["ecrImage"])
 
     def all_running():
         snap = cloud.snapshot()
@@ -103,8 +105,14 @@ def test_push_is_real_and_ecr_tells_the_truth(pushed, registry, built, docker_cl
 
 
 def test_four_containers_pulled_per_host_with_the_task_limits(cloud, deployed, pushed,
-                                                              docker_client):
+                                                              docker_client, registry):
     image = pushed.result["image"]
+    ecs = cloud.endpoint.client("ecs")
+    [service] = ecs.describe_services(cluster="fraud-cluster", services=["fraud-svc"])["services"]
+    taskdef = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
+    named = taskdef["taskDefinition"]["containerDefinitions"][0]["image"]
+    assert named == pushed.result["ecrImage"] and ".dkr.ecr." in named
+    assert image.startswith(f"{registry.host}/fraud-detection:")
     runs = list(cloud.controller.runs.values())
     by_host: dict[str, list] = {}
     for run in runs:

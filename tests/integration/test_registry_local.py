@@ -136,3 +136,17 @@ def test_an_unknown_tag_cannot_be_pulled(registry, docker_client, tmp_path: Path
             rt.pull("i-aaa", f"{registry.host}/tiny-test:no-such-tag")
     finally:
         rt.close()
+
+
+def test_an_emulated_ecr_uri_is_pulled_from_the_kits_registry(pushed, registry) -> None:
+    from cloud.image.registry import stand_in
+    from cloud.localcloud import LOCAL_IMAGE, local_image
+
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    assert pushed["step"].result["ecrImage"].endswith("/tiny-test:t1")
+    assert stand_in(f"{ecr}/tiny-test:t1") == f"{registry.host}/tiny-test:t1"
+    assert local_image(f"{ecr}/tiny-test:t1") == f"{registry.host}/tiny-test:t1"
+    assert stand_in(f"{ecr}/tiny-test:no-such-tag") is None
+    assert local_image(f"{ecr}/tiny-test:no-such-tag") == LOCAL_IMAGE  # the local build
+    assert stand_in("fraudlab/service:slim") is None
+    assert local_image("fraudlab/service:slim") == "fraudlab/service:slim"

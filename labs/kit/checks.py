@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 CLUSTER = "fraud-cluster"
 SERVICE = "fraud-svc"
 REPOSITORY = "fraud-detection"
@@ -143,14 +145,23 @@ def service_desired(session: Any, desired: int, strategy: str | None = None,
                            f" (placement strategy {strategy})" if strategy else ""))
 
 
+NO_TARGET_GROUP = "deploy the service first (lab 04)"
+
+
+def _target_group(elbv2: Any) -> dict[str, Any] | None:
+    """The service's target group, or None before it is created."""
+    try:
+        return elbv2.describe_target_groups(Names=[TARGET_GROUP])["TargetGroups"][0]
+    except ClientError:
+        return None
+
+
 def target_group_algorithm(session: Any, algorithm: str) -> CheckResult:
     elbv2 = session.aws("elbv2")
     name = f"target group {TARGET_GROUP} routes with {algorithm}"
-    try:
-        tg = elbv2.describe_target_groups(Names=[TARGET_GROUP])["TargetGroups"][0]
-    except Exception as exc:
-        return CheckResult(name, False, f"no target group ({type(exc).__name__})",
-                           "deploy the service first (lab 04)")
+    tg = _target_group(elbv2)
+    if tg is None:
+        return CheckResult(name, False, f"no target group {TARGET_GROUP}", NO_TARGET_GROUP)
     attrs = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
         TargetGroupArn=tg["TargetGroupArn"])["Attributes"]}
     have = attrs.get("load_balancing.algorithm.type", "round_robin")
@@ -162,11 +173,9 @@ def target_group_algorithm(session: Any, algorithm: str) -> CheckResult:
 def healthy_targets(session: Any, count: int) -> CheckResult:
     elbv2 = session.aws("elbv2")
     name = f"at least {count} healthy targets in {TARGET_GROUP}"
-    try:
-        tg = elbv2.describe_target_groups(Names=[TARGET_GROUP])["TargetGroups"][0]
-    except Exception as exc:
-        return CheckResult(name, False, f"no target group ({type(exc).__name__})",
-                           "deploy the service first (lab 04)")
+    tg = _target_group(elbv2)
+    if tg is None:
+        return CheckResult(name, False, f"no target group {TARGET_GROUP}", NO_TARGET_GROUP)
     health = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
     states = Counter(d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"])
     return CheckResult(name, states.get("healthy", 0) >= count, f"target states: "

@@ -145,9 +145,11 @@ def test_the_learners_own_api_calls_reach_the_proxy(wait_for, cloud, elbv2, tg_a
     elbv2.modify_target_group_attributes(TargetGroupArn=tg_arn, Attributes=[
         {"Key": "load_balancing.algorithm.type", "Value": "least_outstanding_requests"},
         {"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])
+    # Each reaches the proxy within a tick (a separate call for each: wait for both).
     wait_for(lambda: cloud.lb.snapshot(trace_limit=0)["algorithm"]
              == "least_outstanding_requests", 2, "the proxy routing by least outstanding")
-    assert cloud.lb.health_settings.deregistration_delay == 5
+    wait_for(lambda: cloud.lb.health_settings.deregistration_delay == 5, 2,
+             "the proxy's deregistration delay at 5 s")
     elbv2.modify_target_group(TargetGroupArn=tg_arn, HealthCheckIntervalSeconds=10)
     wait_for(lambda: cloud.lb.health_settings.interval == 10, 5, "the new check interval")
     texts = [e["text"] for e in cloud.snapshot()["timeline"] if e["kind"] == "lb"]

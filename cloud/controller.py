@@ -80,10 +80,10 @@ class TaskRun:
     service: str
     host_id: str
     port: int
-    image: str
+    image: str  # as the task definition names it
     launch_at: float  # wall time (monotonic) when the container may start (after its pull)
+    pull: PullResult  # its .image is what the runtime pulled and runs (resolve_image's answer)
     task_definition: str = ""  # the one it was started with (not necessarily the service's)
-    pull: PullResult | None = None
     launched: bool = False
     ready: bool = False
     healthy: bool = False  # its target passed the load balancer's health check
@@ -484,7 +484,7 @@ class ClusterController:
                 continue
             c = self.container(run.task_definition or spec.task_definition)
             self.runtime.start(ContainerSpec(
-                run.task_id, run.host_id, self.resolve_image(run.image), c.cpu, c.memory,
+                run.task_id, run.host_id, run.pull.image, c.cpu, c.memory,
                 run.port, {**CHAOS_ENV, **c.environment}))
             run.launched = True
             self.timeline.add(self.clock, "launch", f"task {run.task_id[:8]} container "
@@ -706,8 +706,8 @@ class ClusterController:
                         "stopped_reason": t.stopped_reason, "exit_code": t.exit_code,
                         "port": run.port if run else None,
                         "url": f"http://127.0.0.1:{run.port}" if run else None,
-                        "pull_seconds": run.pull.seconds if run and run.pull else None,
-                        "pull_cached": run.pull.cached if run and run.pull else None})
+                        "pull_seconds": run.pull.seconds if run else None,
+                        "pull_cached": run.pull.cached if run else None})
             hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
             return {
                 "lab_time": round(self.clock.now(), 3),

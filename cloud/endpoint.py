@@ -64,6 +64,12 @@ def endpoint_url(env: Mapping[str, str] = os.environ) -> str:
     return f"{scheme}://{host}"
 
 
+def is_localstack_name(host: str) -> bool:
+    """LocalStack's own host names (``localhost.localstack.cloud`` and its subdomains, which
+    its public DNS points at 127.0.0.1)."""
+    return host == "localhost.localstack.cloud" or host.endswith(".localhost.localstack.cloud")
+
+
 def require_loopback(url: str) -> None:
     """Refuse any endpoint that is not on this machine's loopback."""
     host = urlsplit(url).hostname or ""
@@ -74,9 +80,7 @@ def require_loopback(url: str) -> None:
             return
     except ValueError:
         pass
-    localstack_name = (host == "localhost.localstack.cloud"
-                       or host.endswith(".localhost.localstack.cloud"))
-    if localstack_name and all(ipaddress.ip_address(a[4][0]).is_loopback
+    if is_localstack_name(host) and all(ipaddress.ip_address(a[4][0]).is_loopback
                                for a in _resolve(host)):
         return
     raise EndpointError(

@@ -161,11 +161,10 @@ def remove_orphans(client: docker.DockerClient | None = None) -> list[str]:
 def pullable_registry(registry: str) -> bool:
     """Registries the runtime pulls from for real: on this machine (127.0.0.0/8, localhost),
     as the kit's registry and LocalStack's ECR (``*.localhost.localstack.cloud``) are."""
+    from cloud.endpoint import is_localstack_name
     from cloud.image.reference import is_loopback_registry
 
-    host = registry.rsplit(":", 1)[0]
-    return is_loopback_registry(registry) or host == "localhost.localstack.cloud" \
-        or host.endswith(".localhost.localstack.cloud")
+    return is_loopback_registry(registry) or is_localstack_name(registry.rsplit(":", 1)[0])
 
 
 def container_name(task_id: str) -> str:

@@ -95,28 +95,26 @@ def _resolve(host: str) -> list[Any]:
         return [(None, None, None, None, ("0.0.0.0", 0))]
 
 
-def localstack_health(url: str, timeout: float = 0.5) -> dict[str, str] | None:
-    """LocalStack's services and their states, or None when LocalStack does not answer."""
+def _localstack_page(url: str, path: str, timeout: float) -> dict[str, Any] | None:
+    """One of LocalStack's JSON pages, or None when nothing (or no JSON object) answers."""
     try:
-        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=timeout) as reply:
+        with urllib.request.urlopen(f"{url}{path}", timeout=timeout) as reply:
             data = json.loads(reply.read() or b"{}")
     except (OSError, ValueError, urllib.error.URLError):
         return None
-    services = data.get("services") if isinstance(data, dict) else None
-    return {str(k): str(v) for k, v in services.items()} if isinstance(services, dict) else None
+    return data if isinstance(data, dict) else None
 
 
-def localstack_edition(url: str, timeout: float = 0.5) -> str:
-    """The edition LocalStack's health or info page names ("community", "pro", …), or ""."""
-    for path in ("/_localstack/health", "/_localstack/info"):
-        try:
-            with urllib.request.urlopen(f"{url}{path}", timeout=timeout) as reply:
-                data = json.loads(reply.read() or b"{}")
-        except (OSError, ValueError, urllib.error.URLError):
-            continue
-        if isinstance(data, dict) and data.get("edition"):
-            return str(data["edition"])
-    return ""
+def localstack_status(url: str, timeout: float = 0.5) -> tuple[dict[str, str], str] | None:
+    """LocalStack's services with their states, and its edition ("community", "pro", … or ""
+    — from the health page, else the info page); None when LocalStack does not answer."""
+    health = _localstack_page(url, "/_localstack/health", timeout)
+    services = health.get("services") if health else None
+    if not isinstance(services, dict):
+        return None
+    edition = health.get("edition") or \
+        (_localstack_page(url, "/_localstack/info", timeout) or {}).get("edition") or ""
+    return {str(k): str(v) for k, v in services.items()}, str(edition)
 
 
 @dataclass(frozen=True)
@@ -161,10 +159,7 @@ def _why(edition: str, failures: Mapping[str, str], token_set: bool) -> str:
     ed = edition.strip().lower()
     if ed == "community":
         return "LocalStack runs without LOCALSTACK_AUTH_TOKEN (community edition)"
-    if any(LICENSE_MARK in m for m in failures.values()):
-        return (f"the token's plan{f' ({edition})' if ed else ''} does not include them "
-                "(the free Hobby plan does not)")
-    if not token_set:
+    if not token_set and not any(LICENSE_MARK in m for m in failures.values()):
         return "no LOCALSTACK_AUTH_TOKEN here, or a plan without them (e.g. the free Hobby plan)"
     return (f"the token's plan{f' ({edition})' if ed else ''} does not include them "
             "(the free Hobby plan does not)")
@@ -317,10 +312,11 @@ def open_endpoint(env: Mapping[str, str] = os.environ, real_aws: bool = False,
         return Endpoint(url="https://amazonaws.com", kind="aws")
     url = endpoint_url(env)
     require_loopback(url)
-    services = localstack_health(url)
-    if services is not None:
+    status = localstack_status(url)
+    if status is not None:
+        services, edition = status
         endpoint = Endpoint(url=url, kind="localstack", services=services)
-        edition, token_set = localstack_edition(url), bool(env.get("LOCALSTACK_AUTH_TOKEN"))
+        token_set = bool(env.get("LOCALSTACK_AUTH_TOKEN"))
         verdict = localstack_verdict(services, edition, token_set=token_set, url=url)
         if verdict.usable and probe and start:
             verdict = localstack_verdict(services, edition, probe_services(endpoint),

@@ -3,7 +3,7 @@ its start time, since pids are reused."""
 
 from __future__ import annotations
 
-import os
+from cloud.state import pid_alive
 
 
 def start_time(pid: int) -> str:
@@ -19,10 +19,4 @@ def start_time(pid: int) -> str:
 def process_alive(pid: int, start: str = "") -> bool:
     """Whether process ``pid`` runs and, when ``start`` is given, is the one that started then
     (a reused pid starts later)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: it exists
-    return not start or start_time(pid) == start
+    return pid_alive(pid) and (not start or start_time(pid) == start)

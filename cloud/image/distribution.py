@@ -53,7 +53,8 @@ class Manifest:
         return sum(int(layer.get("size", 0)) for layer in self.layers)
 
 
-def sha256_of(data: bytes) -> str:
+def sha256_digest(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data``: how registries (and ECR) name a blob or a manifest."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -79,7 +80,7 @@ class RegistryClient:
         reply = self._get(f"/v2/{repository}/manifests/{ref}",
                           headers={"Accept": f"{MANIFEST_V2}, {OCI_MANIFEST}"})
         raw = reply.content
-        digest = sha256_of(raw)
+        digest = sha256_digest(raw)
         told = reply.headers.get("Docker-Content-Digest")
         if told and told != digest:
             raise RegistryError(f"manifest {repository}:{ref}: the registry says {told}, the "
@@ -101,9 +102,9 @@ class RegistryClient:
     def blob_json(self, repository: str, digest: str) -> dict[str, Any]:
         """A small blob (the image config) as JSON, its digest verified."""
         raw = self._get(f"/v2/{repository}/blobs/{digest}").content
-        if sha256_of(raw) != digest:
+        if sha256_digest(raw) != digest:
             raise RegistryError(f"blob {digest} of {repository}: the bytes hash to "
-                                f"{sha256_of(raw)}")
+                                f"{sha256_digest(raw)}")
         return json.loads(raw)
 
     def download_blob(self, repository: str, digest: str, dest: Path,

@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cloud.image.distribution import sha256_digest
 from cloud.steps.base import Badge, StepResult
 from cloud.steps.ecs import EMULATED, aws_cli, error_code
 
@@ -30,10 +31,6 @@ CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
 LAYER_TAR_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def docker_manifest(config_digest: str, config_size: int,

@@ -26,6 +26,7 @@ from cloud.deploy import deploy
 from cloud.endpoint import open_endpoint
 from cloud.launcher import connect, down, running_cloud, up
 from cloud.narrate import say
+from cloud.steps.scaling import autoscale_target
 from service.examples import sample_requests
 from service.model import ARTIFACTS
 
@@ -306,7 +307,7 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
                            "stop that one with `fraudlab down` first")
     # Requests per target per lab minute at the normal rate, and the target above it.
     per_target = rate * 60 / time_scale / desired
-    target = target if target is not None else round(per_target * 2)
+    target = target if target is not None else autoscale_target(rate, time_scale, desired)
     out = io.StringIO() if quiet else (out or sys.stdout)
     demo = Demo(out, desired, max_tasks, rate, spike, target)
     demo.per_target = per_target

@@ -49,6 +49,13 @@ def resource_id(cluster: str, service: str) -> str:
     return f"service/{cluster}/{service}"
 
 
+def autoscale_target(rate: float, time_scale: float, desired: int = 4) -> float:
+    """The kit's ALBRequestCountPerTarget target for a story at ``rate`` tx/s: twice the normal
+    load per target per lab minute (never below 1), so a ×10 spike is far above it and normal
+    traffic below — what the demo, the walkthrough and the labs deploy."""
+    return float(round(rate * 60 / time_scale / desired * 2)) or 1.0
+
+
 def parse_autoscale(text: str) -> tuple[str, float]:
     """``requests:500`` / ``cpu:60`` / ``memory:70`` → (predefined metric, target value)."""
     kind, sep, value = str(text).partition(":")

@@ -138,9 +138,11 @@ class Session:
         return results
 
     def autoscale_target(self, desired: int = 4, rate: float = DEFAULT_RATE) -> float:
-        """ALBRequestCountPerTarget target: twice the normal load per target per lab minute
-        (as ``fraudlab demo`` sets it): the ×10 spike is far above it, normal traffic below."""
-        return float(round(rate * 60 / self.time_scale / desired * 2)) or 1.0
+        """ALBRequestCountPerTarget target (``cloud.steps.scaling.autoscale_target``) for this
+        cloud's time scale."""
+        from cloud.steps.scaling import autoscale_target
+
+        return autoscale_target(rate, self.time_scale, desired)
 
     def wait_steady(self, desired: int, timeout: float = 90.0) -> float:
         """Seconds until ``desired`` tasks RUNNING and healthy behind the load balancer."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.export import mapping
+from cloud.steps.scaling import autoscale_target
 
 SPIKE = "spike:10:0:36000"
 
@@ -116,12 +117,6 @@ def _cluster(backend: Any, rate: float) -> Outcome:
 
 
 MAX_TASKS = 8  # the scalable target's MaxCapacity in the walkthrough
-
-
-def autoscale_target(rate: float, time_scale: float, desired: int = 4) -> float:
-    """ALBRequestCountPerTarget target: twice the normal load per target per lab minute (as
-    ``fraudlab demo`` sets it), so the ×10 spike is far above it and normal traffic below."""
-    return float(round(rate * 60 / time_scale / desired * 2)) or 1.0
 
 
 def _service(backend: Any, rate: float) -> Outcome:

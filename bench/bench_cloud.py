@@ -18,9 +18,9 @@ import time
 
 import requests
 
-from cloud.endpoint import open_endpoint
-from cloud.launcher import connect, down, up
-from cloud.replica import free_port
+from cloud.aws.endpoint import open_endpoint
+from cloud.runtime.replica import free_port
+from cloud.server.launcher import connect, down, up
 from service.contract import example_transaction
 
 TARGETS = {"up": 5.0, "replace:process": 2.0, "replace:docker": 5.0}
@@ -52,7 +52,7 @@ def _until(fn, timeout: float = 120.0):
 
 
 def one_run(runtime: str, desired: int = 4) -> dict[str, float]:
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     os.environ["FRAUDLAB_STATE_DIR"] = tempfile.mkdtemp(prefix="fraudlab-bench-")
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"

@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_lb.py --runs 3         # medians of 3 runs, each run shown
     .venv/bin/python bench/bench_lb.py --seconds 5 --no-haproxy
 
-Four real replicas (``cloud.replica.start_replica``, gunicorn gthread 1×4, LiteRT) on
+Four real replicas (``cloud.runtime.replica.start_replica``, gunicorn gthread 1×4, LiteRT) on
 127.0.0.1; the kit's proxy (``cloud.lb.proxy.LoadBalancer``, asyncio Protocols, on uvloop when
 installed) in this process; ``wrk`` (closed loop, keep-alive, one thread, POST /predict with
 the example transaction) as the client; and, when ``haproxy`` is installed (or installable
@@ -41,11 +41,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cloud.clock import LabClock  # noqa: E402
+from cloud.core.clock import LabClock  # noqa: E402
 from cloud.lb.health import HealthSettings  # noqa: E402
 from cloud.lb.proxy import LoadBalancer  # noqa: E402
 from cloud.lb.routing import Target  # noqa: E402
-from cloud.replica import Replica, free_port, start_replica  # noqa: E402
+from cloud.runtime.replica import Replica, free_port, start_replica  # noqa: E402
 from service.contract import example_transaction  # noqa: E402
 
 TARGET_ADDED_P50_MS = 1.0

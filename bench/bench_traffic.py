@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_traffic.py                  # ~1.5 minutes on 2 cores
     .venv/bin/python bench/bench_traffic.py --seconds 2 --rates 500,1000,2000
 
-Steps the rate up against (a) one real replica (gunicorn, ``cloud.replica.start_replica``) and
-(b) a trivial local server (raw asyncio, a fixed answer: so the generator's own limit shows),
+Steps the rate up against (a) one real replica (gunicorn, ``cloud.runtime.replica.start_replica``)
+and (b) a trivial local server (raw asyncio, a fixed answer: so the generator's own limit shows),
 each server in its own process. A step is *sustained* when nearly every scheduled request was
 sent (dropped <= 1 %), none failed, and the send lag p99 (scheduled -> picked up by a worker)
 stays under 20 ms; the table marks the highest sustained step. CPU is the generator process's
@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cloud.replica import free_port, start_replica  # noqa: E402
+from cloud.runtime.replica import free_port, start_replica  # noqa: E402
 from cloud.traffic.generator import TrafficGenerator  # noqa: E402
 from cloud.traffic.profiles import steady  # noqa: E402
 

@@ -46,15 +46,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from cloud.replica import free_port
+    from cloud.runtime.replica import free_port
 
     state = tempfile.mkdtemp(prefix="fraudlab-bench-tui-")
     env = {**os.environ, "FRAUDLAB_STATE_DIR": state, "FRAUDLAB_LB_PORT": "0",
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
            "PYTHONPATH": str(ROOT)}
     os.environ.update(env)
-    from cloud.deploy import deploy
-    from cloud.launcher import down, up
+    from cli.deploy import deploy
+    from cloud.server.launcher import down, up
 
     up("process", 12.0)
     try:

@@ -27,4 +27,4 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 export PYTHONPATH="$SRC" PYTHONDONTWRITEBYTECODE=1 PATH="$VENV/bin:$PATH"
 cd "$SRC"
-exec python -m cloud.cli up --foreground "$@"
+exec python -m cli.main up --foreground "$@"

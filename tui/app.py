@@ -116,7 +116,7 @@ class FraudLabApp(App[None]):
     @work(thread=True, exclusive=True, group="stream")
     def follow_stream(self) -> None:
         """Read the stream, apply each change, post the whole snapshot; reconnect on loss."""
-        from cloud.stream import apply_changes
+        from cloud.server.stream import apply_changes
 
         worker = get_current_worker()
         while not worker.is_cancelled:

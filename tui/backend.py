@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 
 class Control(Protocol):
-    """What the app needs of ``cloud.control.ControlClient`` (a fake in tests)."""
+    """What the app needs of ``cloud.server.control.ControlClient`` (a fake in tests)."""
 
     def get(self, path: str) -> Any: ...
 
@@ -36,7 +36,7 @@ class Backend:
         """(cloud info, started by us, seconds); raises with a message for the user."""
         if self.client is not None:
             return self.info, False, 0.0
-        from cloud import launcher
+        from cloud.server import launcher
 
         began = time.monotonic()
         info = launcher.running_cloud()
@@ -54,7 +54,7 @@ class Backend:
     def aws(self, service: str) -> Any:
         """A boto3 client on the local cloud's AWS endpoint (what a learner's `aws` talks to)."""
         if self._endpoint is None:
-            from cloud.endpoint import open_endpoint
+            from cloud.aws.endpoint import open_endpoint
 
             url = self.info.get("aws_endpoint")
             if not url:

@@ -18,7 +18,7 @@ import yaml
 from cloud.export.state import Deployment
 
 # The ECS-optimized Amazon Linux 2023 AMI, as the public SSM parameter AWS keeps current
-# (the kit's hosts use al2023-ami-ecs-hvm-*-kernel-6.1-x86_64: cloud/steps/hosts.py).
+# (the kit's hosts use al2023-ami-ecs-hvm-*-kernel-6.1-x86_64: cloud/aws/steps/hosts.py).
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
 ECS_INSTANCE_POLICY = "service-role/AmazonEC2ContainerServiceforEC2Role"
 DYNAMIC_PORTS = (32768, 65535)  # bridge mode's host ports (§2: the ephemeral range)

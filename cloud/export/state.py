@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cloud.steps.ecs import CLUSTER, SERVICE
+from cloud.aws.steps.ecs import CLUSTER, SERVICE
 
 Clients = Callable[[str], Any]
 

@@ -2,7 +2,7 @@
 
 The one place the TUI walkthrough and the labs read a built image's layers from; ``None``
 when no engine answers or the image is not built, so callers can fall back to the service's
-file layers (``cloud.steps.ecr.service_layers``).
+file layers (``cloud.aws.steps.ecr.service_layers``).
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloud.core.owner import process_alive, start_time
 from cloud.image.distribution import RegistryClient
 from cloud.image.reference import Reference
-from cloud.owner import process_alive, start_time
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from cloud import state
+from cloud.core import state_dir as state
 
 REGISTRY_FILE = "registry.json"
 BINARY_ENV = "FRAUDLAB_REGISTRY_BIN"

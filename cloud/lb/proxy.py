@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloud.clock import Clock, LabClock
+from cloud.core.clock import Clock, LabClock
 from cloud.lb import health as hc
 from cloud.lb import upstream as up
 from cloud.lb.listener import ClientConnection, ClientGone, Listener, Request

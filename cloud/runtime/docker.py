@@ -52,7 +52,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 
-from cloud.owner import process_alive, start_time
+from cloud.core.owner import process_alive, start_time
 from cloud.runtime.base import (
     ESSENTIAL_EXITED,
     OOM_REASON,
@@ -161,7 +161,7 @@ def remove_orphans(client: docker.DockerClient | None = None) -> list[str]:
 def pullable_registry(registry: str) -> bool:
     """Registries the runtime pulls from for real: on this machine (127.0.0.0/8, localhost),
     as the kit's registry and LocalStack's ECR (``*.localhost.localstack.cloud``) are."""
-    from cloud.endpoint import is_localstack_name
+    from cloud.aws.endpoint import is_localstack_name
     from cloud.image.reference import is_loopback_registry
 
     return is_loopback_registry(registry) or is_localstack_name(registry.rsplit(":", 1)[0])
@@ -450,7 +450,7 @@ class DockerRuntime:
     def _default_store() -> Path:
         """``<state dir>/hosts/<pid>-<start>``: this runtime's hosts' layer stores (stores of
         runtimes whose process is gone are removed first)."""
-        from cloud import state
+        from cloud.core import state_dir as state
         from cloud.image.pull import prune_stores, store_owner
 
         root = state.state_dir() / "hosts"

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
-from cloud.clock import Clock, LabClock
+from cloud.core.clock import Clock, LabClock
 from cloud.traffic.arrivals import next_arrival
 from cloud.traffic.profiles import RateProfile
 

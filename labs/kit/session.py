@@ -1,7 +1,7 @@
 """A lab's connection to the local cloud: attach to a running one or start one.
 
 ``open_session()`` finds the local cloud through the state directory (``cloud.json`` and the
-0600 token, as ``fraudlab up`` wrote them) or starts one with ``cloud.launcher.up``. Every
+0600 token, as ``fraudlab up`` wrote them) or starts one with ``cloud.server.launcher.up``. Every
 AWS call goes through boto3 on the local endpoint; every kit action through the control API.
 """
 
@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cloud import launcher, state
-from cloud.control import ControlClient
+from cloud.core import state_dir as state
+from cloud.server import launcher
+from cloud.server.control import ControlClient
 
 MEASUREMENTS = "labs-measurements.json"
 DEFAULT_TIME_SCALE = 30.0  # a lab minute lasts 2 s
@@ -36,7 +37,7 @@ class Session:
     def aws(self, service: str) -> Any:
         """A boto3 client on the local cloud's AWS endpoint (what ``aws --endpoint-url`` uses)."""
         if self._endpoint is None:
-            from cloud.endpoint import open_endpoint
+            from cloud.aws.endpoint import open_endpoint
 
             self._endpoint = open_endpoint({"AWS_ENDPOINT_URL": self.info["aws_endpoint"]},
                                            start=False)
@@ -125,8 +126,8 @@ class Session:
                algorithm: str = "round_robin", autoscale: bool = False,
                max_tasks: int = 8) -> list[Any]:
         """Every deploy step (idempotent); with ``autoscale``, target tracking on requests."""
-        from cloud.steps.plan import deploy_all
-        from cloud.steps.scaling import REQUESTS, scaling_steps
+        from cloud.aws.steps.plan import deploy_all
+        from cloud.aws.steps.scaling import REQUESTS, scaling_steps
 
         results = deploy_all(self.aws, desired=desired, placement=placement, hosts=hosts,
                              algorithm=algorithm)
@@ -138,9 +139,9 @@ class Session:
         return results
 
     def autoscale_target(self, desired: int = 4, rate: float = DEFAULT_RATE) -> float:
-        """ALBRequestCountPerTarget target (``cloud.steps.scaling.autoscale_target``) for this
+        """ALBRequestCountPerTarget target (``cloud.aws.steps.scaling.autoscale_target``) for this
         cloud's time scale."""
-        from cloud.steps.scaling import autoscale_target
+        from cloud.aws.steps.scaling import autoscale_target
 
         return autoscale_target(rate, self.time_scale, desired)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from cloud.stream import apply_changes
+from cloud.server.stream import apply_changes
 from labs.kit.template import badge_html
 
 STATE_COLOURS = {"RUNNING": "#1b7f3b", "PENDING": "#b58900", "PROVISIONING": "#b58900",

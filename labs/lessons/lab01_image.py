@@ -14,7 +14,7 @@ BANDWIDTHS_MBPS = (100, 500, 1000)  # network to the registry, megabits per seco
 def image_layers(image: str = IMAGES[0]) -> dict[str, Any]:
     """The image's layers: the layer table of ``docker history`` (``cloud.image``: the
     instruction, what the layer holds, its size) when an engine has ``image``, else the
-    service's file layers (``cloud.steps.ecr.service_layers``)."""
+    service's file layers (``cloud.aws.steps.ecr.service_layers``)."""
     from cloud.image.inspect import engine_layers
 
     found = engine_layers(image)
@@ -24,7 +24,7 @@ def image_layers(image: str = IMAGES[0]) -> dict[str, Any]:
                 for r in table if not r.empty]
         return {"source": source, "badge": "real", "layers": rows,
                 "total": sum(r["bytes"] for r in rows)}
-    from cloud.steps.ecr import service_layers
+    from cloud.aws.steps.ecr import service_layers
 
     rows = [{"layer": name, "bytes": size, "digest": digest}
             for name, digest, size in service_layers()]
@@ -68,7 +68,7 @@ def _layers(session: Any) -> str:
 
 
 def _tag(session: Any) -> str:
-    from cloud.steps.ecr import content_tag, service_manifest
+    from cloud.aws.steps.ecr import content_tag, service_manifest
 
     first, second = service_manifest(), service_manifest()
     return (f"tag {content_tag(first)} (the manifest hashed twice: "

@@ -11,8 +11,8 @@ TASK_CPU, TASK_MEMORY = 256, 512
 
 
 def _taskdef(session: Any) -> list[Any]:
-    from cloud.steps.ecr import REPOSITORY, content_tag, create_repository, record_image
-    from cloud.steps.ecs import register_task_definition
+    from cloud.aws.steps.ecr import REPOSITORY, content_tag, create_repository, record_image
+    from cloud.aws.steps.ecs import register_task_definition
     from labs.lessons.lab02_ecr import manifest
 
     ecr = session.aws("ecr")
@@ -24,8 +24,8 @@ def _taskdef(session: Any) -> list[Any]:
 
 
 def _cluster(session: Any) -> list[Any]:
-    from cloud.steps.ecs import create_cluster
-    from cloud.steps.hosts import launch_hosts
+    from cloud.aws.steps.ecs import create_cluster
+    from cloud.aws.steps.hosts import launch_hosts
 
     ecs = session.aws("ecs")
     return [create_cluster(ecs), launch_hosts(session.aws("ec2"), ecs, count=2)]

@@ -43,9 +43,9 @@ def image_cache(session: Any) -> str:
 
 def compare_strategies(session: Any, extra: int = 6) -> dict[str, Any]:
     """Where ``extra`` more 256/512 tasks would go on the current hosts under spread and
-    binpack — asked of the kit's placement decision (``cloud.placement.place``, the function
+    binpack — asked of the kit's placement decision (``cloud.ecs.placement.place``, the function
     its scheduler uses), on the hosts' remaining resources from the snapshot."""
-    from cloud.placement import Host, TaskRequest, place
+    from cloud.ecs.placement import Host, TaskRequest, place
 
     hosts = [Host(h["instance_id"], h["az"], h["type"], h["registered_cpu"],
                   h["registered_memory"], h["remaining_cpu"], h["remaining_memory"],

@@ -70,7 +70,7 @@ def _retry(session: Any) -> dict[str, Any]:
 
 def _kill_host(session: Any) -> dict[str, Any]:
     """Terminate one host; its tasks are replaced on the other; then relaunch the host."""
-    from cloud.steps.hosts import launch_hosts
+    from cloud.aws.steps.hosts import launch_hosts
 
     session.ensure_service()
     want = session.service().get("desired") or 4

@@ -3,7 +3,7 @@
 # Checks that the services FraudLab needs are in the plan, and creates the ECR repository
 # the kit pushes to. Idempotent: running it again changes nothing. A service outside the
 # plan is reported in one line and skipped; the kit itself then falls back to its embedded
-# emulator (cloud/endpoint.py) and says why.
+# emulator (cloud/aws/endpoint.py) and says why.
 set -u
 REPOSITORY="${FRAUDLAB_REPOSITORY:-fraud-detection}"
 

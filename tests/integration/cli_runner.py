@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cloud.replica import free_port
+from cloud.runtime.replica import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ def cli_env(state_dir: Path) -> dict[str, str]:
 def fraudlab(env: dict[str, str], *args: str, timeout: float = 120,
              check: bool = True) -> subprocess.CompletedProcess:
     """``fraudlab ARGS`` in a subprocess; with ``check``, exit 0 is asserted (output shown)."""
-    run = subprocess.run([sys.executable, "-m", "cloud.cli", *args], cwd=ROOT, env=env,
+    run = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=timeout)
     if check:
         assert run.returncode == 0, f"fraudlab {' '.join(args)}: {run.stderr}{run.stdout}"

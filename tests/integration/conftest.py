@@ -192,7 +192,7 @@ def wait_for() -> Callable[..., object]:
 def start_local_cloud(tmp_path, monkeypatch, free_port_factory) -> Iterator[Callable[..., object]]:
     """Start a process-runtime local cloud on free ports with its own state directory;
     every cloud started is stopped at teardown."""
-    from cloud.localcloud import LocalCloud
+    from cloud.server.localcloud import LocalCloud
 
     monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
     started: list[LocalCloud] = []

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from cloud.localcloud import LocalCloud
-from cloud.replica import free_port
+from cloud.runtime.replica import free_port
+from cloud.server.localcloud import LocalCloud
 from service.contract import example_transaction
 
 CLUSTER, SERVICE, CP = "fraud-cluster", "fraud-svc", "fraud-cp"
@@ -50,7 +50,7 @@ def cloud(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scaled_out(wait_for, cloud):
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     started = time.monotonic()
     steps = deploy_all(cloud.endpoint.client, desired=DESIRED, placement="binpack", hosts=1,
@@ -76,7 +76,7 @@ def test_step_creates_the_capacity_provider(cloud, scaled_out) -> None:
     assert cluster["capacityProviders"] == [CP]
     assert cluster["defaultCapacityProviderStrategy"][0]["capacityProvider"] == CP
 
-    from cloud.steps.capacity import create_capacity_provider
+    from cloud.aws.steps.capacity import create_capacity_provider
 
     client = cloud.endpoint.client
     again = create_capacity_provider(client("autoscaling"), client("ec2"), ecs, max_size=3,
@@ -86,7 +86,7 @@ def test_step_creates_the_capacity_provider(cloud, scaled_out) -> None:
 
 
 def test_cli_passes_the_capacity_provider_options() -> None:
-    from cloud.cli import build_parser
+    from cli.main import build_parser
 
     args = build_parser().parse_args(["deploy", "--capacity-provider", "--max-hosts", "3"])
     assert (args.capacity_provider, args.max_hosts) == (True, 3)
@@ -171,7 +171,7 @@ def test_the_empty_host_is_retired_after_15_low_minutes(wait_for, cloud, scaled_
 def test_a_killed_group_host_is_replaced_by_the_auto_scaling_group(wait_for, tmp_path) -> None:
     """EC2 Auto Scaling keeps its desired capacity: a terminated member is replaced, the new
     instance's agent registers it, and the service's tasks run again."""
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
     lc = LocalCloud("process", time_scale=60.0,

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import threading
 
-from cloud.control import ControlClient
-from cloud.stream import apply_changes
+from cloud.server.control import ControlClient
+from cloud.server.stream import apply_changes
 
 
 def test_stream_follows_a_crash_and_its_replacement(wait_for, start_local_cloud) -> None:
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     lc = start_local_cloud()
     deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)

@@ -13,7 +13,7 @@ RATE = 200.0  # ~50 requests/s per target: the dead target gets some before it i
 
 @pytest.mark.parametrize("retry", [False, True])
 def test_crash_under_load(start_local_cloud, wait_for, retry) -> None:
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     lc = start_local_cloud()
     deploy_all(lc.endpoint.client, desired=4, placement="spread", hosts=2)

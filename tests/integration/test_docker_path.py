@@ -36,8 +36,8 @@ def built(docker_client, slim_image):
 
 @pytest.fixture(scope="module")
 def cloud(module_state_dir, registry, docker_client, slim_image):
-    from cloud.localcloud import LocalCloud
-    from cloud.replica import free_port
+    from cloud.runtime.replica import free_port
+    from cloud.server.localcloud import LocalCloud
 
     lc = LocalCloud("docker", time_scale=12.0, lb_port=0,
                     env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
@@ -48,7 +48,7 @@ def cloud(module_state_dir, registry, docker_client, slim_image):
 
 @pytest.fixture(scope="module")
 def pushed(cloud, registry, docker_client, built):
-    from cloud.steps.ecr import create_repository, push_image, registry_login
+    from cloud.aws.steps.ecr import create_repository, push_image, registry_login
 
     ecr = cloud.endpoint.client("ecr")
     create_repository(ecr)
@@ -62,7 +62,7 @@ def pushed(cloud, registry, docker_client, built):
 
 @pytest.fixture(scope="module")
 def deployed(cloud, pushed, wait_for):
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     # The task definition names the ECR image, as in AWS; hosts pull it from the registry.
     deploy_all(cloud.endpoint.client, desired=DESIRED, hosts=2,

@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from cloud import state
-from cloud.localcloud import LocalCloud
+from cloud.core import state_dir as state
+from cloud.server.localcloud import LocalCloud
 from service.contract import example_transaction
 
 HEALTH = {"services": {"s3": "available", "ec2": "available", "ecr": "available",
@@ -45,8 +45,8 @@ def fake_localstack():
 
 def test_the_kit_falls_back_to_moto_on_the_other_port_and_deploys_there(
         tmp_path, monkeypatch, free_port_factory, wait_for, fake_localstack) -> None:
-    from cloud.cli import main
-    from cloud.steps.plan import deploy_all
+    from cli.main import main
+    from cloud.aws.steps.plan import deploy_all
 
     monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
     port = free_port_factory()

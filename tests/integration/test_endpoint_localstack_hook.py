@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.endpoint import open_endpoint
+from cloud.aws.endpoint import open_endpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "localstack" / "ready.d" / "10-fraudlab.sh"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cloud.cli import main
+from cli.main import main
 from cloud.export.kubernetes import K8S_VERSION
 
 kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is a dev dependency")
@@ -27,8 +27,8 @@ def _cfn_lint(path: Path) -> subprocess.CompletedProcess:
 
 def test_export_a_running_deployment_in_both_formats(start_local_cloud, tmp_path,
                                                      capsys) -> None:
-    from cloud.steps.plan import deploy_all
-    from cloud.steps.scaling import scaling_steps
+    from cloud.aws.steps.plan import deploy_all
+    from cloud.aws.steps.scaling import scaling_steps
 
     lc = start_local_cloud()
     assert main(["export", "--format", "cloudformation"]) == 1  # nothing deployed yet
@@ -103,10 +103,10 @@ def test_export_without_capacity_provider_or_scaling_reads_what_is_there(
 
     import cfnlint.api
 
-    from cloud.endpoint import open_endpoint
+    from cloud.aws.endpoint import open_endpoint
+    from cloud.aws.steps.plan import deploy_all
     from cloud.export import cloudformation, kubernetes
     from cloud.export.state import read_deployment
-    from cloud.steps.plan import deploy_all
 
     ep = open_endpoint({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port_factory()}"})
     suffix = uuid.uuid4().hex[:6]

@@ -38,7 +38,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def shared_cloud(tmp_path_factory):
     """A local cloud started like `fraudlab up` (launcher.up) in a private state dir."""
-    from cloud import launcher
+    from cloud.server import launcher
 
     state = tmp_path_factory.mktemp("lab-state")
     env = {"FRAUDLAB_STATE_DIR": str(state), "FRAUDLAB_LB_PORT": str(_free_port()),

@@ -22,7 +22,7 @@ def test_fraudlab_lab_serves_with_a_token(free_port_factory, tmp_path) -> None:
     token = "t" * 32
     log = (tmp_path / "lab.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cloud.cli", "lab", "--port", str(port), "--token", token],
+        [sys.executable, "-m", "cli.main", "lab", "--port", str(port), "--token", token],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
              "JUPYTER_DATA_DIR": str(tmp_path / "data")})

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cloud.clock import LabClock
+from cloud.core.clock import LabClock
 from cloud.lb import upstream as up
 from cloud.lb.health import HealthSettings
 from cloud.lb.proxy import LoadBalancer

@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
-from cloud.localcloud import LocalCloud
-from cloud.replica import free_port
+from cloud.runtime.replica import free_port
+from cloud.server.localcloud import LocalCloud
 from service.contract import example_transaction
 
 DESIRED = 4
@@ -33,7 +33,7 @@ def cloud(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def deployed(wait_for, cloud):
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     started = time.monotonic()
     steps = deploy_all(cloud.endpoint.client, desired=DESIRED, placement="spread", hosts=2)
@@ -116,7 +116,7 @@ def test_a_crashed_task_is_replaced_within_two_seconds(wait_for, cloud, deployed
 
 def test_stop_leaves_no_process(wait_for, tmp_path) -> None:
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     lc = LocalCloud("process", env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
     lc.start()
@@ -133,8 +133,8 @@ def test_stop_leaves_no_process(wait_for, tmp_path) -> None:
 @pytest.mark.docker
 def test_docker_runtime_end_to_end(wait_for, tmp_path, docker_client, slim_image) -> None:
     """Real containers with the task definition's limits; a crash replaced; nothing left."""
+    from cloud.aws.steps.plan import deploy_all
     from cloud.runtime.docker import OWNER_LABEL
-    from cloud.steps.plan import deploy_all
 
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
     lc = LocalCloud("docker", env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from cloud.launcher import connect
-from cloud.localcloud import LocalCloud
-from cloud.replica import free_port
-from cloud.scheduler import OOM_REASON
+from cloud.ecs.scheduler import OOM_REASON
+from cloud.runtime.replica import free_port
+from cloud.server.launcher import connect
+from cloud.server.localcloud import LocalCloud
 
 CLUSTER, SERVICE = "fraud-cluster", "fraud-svc"
 DESIRED = 4
@@ -33,7 +33,7 @@ def _service(lc: LocalCloud) -> dict:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, wait_for):
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     # A lab minute lasts 1 s: health checks every 0.5 s, the throttle's first wait 0.5 s.
@@ -153,7 +153,7 @@ def test_bad_deployment_fails_rolls_back_and_the_load_balancer_keeps_answering(
 
 def test_a_good_rolling_update_replaces_every_task_with_zero_failed_requests(
         wait_for, cloud, steady) -> None:
-    from cloud.controller import registration
+    from cloud.ecs.controller import registration
 
     ecs = cloud.endpoint.client("ecs")
     old_td = steady["taskDefinition"]
@@ -219,7 +219,7 @@ def test_a_slow_task_gets_its_turn_under_round_robin_and_fewer_under_lor(
 def test_docker_oom_is_the_kernels_cgroup_kill(wait_for, tmp_path, docker_client,
                                                slim_image) -> None:
     """In a container the kernel's OOM killer ends the task: State.OOMKilled, 137, replaced."""
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path)
     lc = LocalCloud("docker", time_scale=60.0, lb_port=0,

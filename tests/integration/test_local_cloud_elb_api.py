@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from cloud.lb.routing import Target
-from cloud.localcloud import LocalCloud
-from cloud.replica import free_port
+from cloud.runtime.replica import free_port
+from cloud.server.localcloud import LocalCloud
 from service.contract import example_transaction
 
 DESIRED = 3
@@ -23,7 +23,7 @@ DESIRED = 3
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     lc = LocalCloud("process", time_scale=12.0, lb_port=0,

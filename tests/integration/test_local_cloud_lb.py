@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cloud.localcloud import LocalCloud
+from cloud.server.localcloud import LocalCloud
 
 
 def _healthy(lc: LocalCloud) -> set[str]:
@@ -16,7 +16,7 @@ def _healthy(lc: LocalCloud) -> set[str]:
 
 @pytest.fixture
 def cloud(wait_for, start_local_cloud):
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     lc = start_local_cloud()
     deploy_all(lc.endpoint.client, desired=4, placement="spread", hosts=2)
@@ -45,7 +45,7 @@ def test_running_tasks_are_targets_and_traffic_reaches_each(wait_for, cloud) -> 
     wait_for(lambda: cloud.metrics.latest.get("RequestCount", 0) > 0, 20, "a published minute")
     from datetime import UTC, datetime, timedelta
 
-    from cloud.metrics import dimension_values
+    from cloud.lb.cloudwatch import dimension_values
 
     # Published under the load balancer the API has: LoadBalancer = app/fraud-alb/<its id>.
     [alb] = cloud.endpoint.client("elbv2").describe_load_balancers()["LoadBalancers"]

@@ -44,9 +44,9 @@ def tiny_image(docker_client, registry):
 @pytest.fixture(scope="module")
 def pushed(registry, tiny_image, docker_client, tmp_path_factory):
     """The push step against an in-process local cloud's ECR (moto with the write-back)."""
-    from cloud.localcloud import LocalCloud
-    from cloud.replica import free_port
-    from cloud.steps.ecr import create_repository, push_image, registry_login
+    from cloud.aws.steps.ecr import create_repository, push_image, registry_login
+    from cloud.runtime.replica import free_port
+    from cloud.server.localcloud import LocalCloud
 
     lc = LocalCloud("process", time_scale=12.0, lb_port=0,
                     env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
@@ -140,7 +140,7 @@ def test_an_unknown_tag_cannot_be_pulled(registry, docker_client, tmp_path: Path
 
 def test_an_emulated_ecr_uri_is_pulled_from_the_kits_registry(pushed, registry) -> None:
     from cloud.image.registry import stand_in
-    from cloud.localcloud import LOCAL_IMAGE, local_image
+    from cloud.server.localcloud import LOCAL_IMAGE, local_image
 
     ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
     assert pushed["step"].result["ecrImage"].endswith("/tiny-test:t1")

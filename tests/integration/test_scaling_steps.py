@@ -13,19 +13,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from cloud.autoscaling import CPU, REQUESTS
-from cloud.clock import ManualClock
-from cloud.controller import Timeline
-from cloud.emulator import reset_moto
-from cloud.endpoint import Endpoint, open_endpoint
-from cloud.scaling_controller import ScalingController
-from cloud.steps.ecs import create_cluster, create_service, register_task_definition
-from cloud.steps.scaling import (
+from cloud.autoscaling.controller import ScalingController
+from cloud.autoscaling.target_tracking import CPU, REQUESTS
+from cloud.aws.endpoint import Endpoint, open_endpoint
+from cloud.aws.steps.ecs import create_cluster, create_service, register_task_definition
+from cloud.aws.steps.scaling import (
     put_scaling_policy,
     register_scalable_target,
     resource_label,
     scaling_steps,
 )
+from cloud.core.clock import ManualClock
+from cloud.ecs.controller import Timeline
+from cloud.ecs.writeback import reset_moto
 
 CLUSTER = "scale-cluster"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-detection:test"

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cloud.autoscaling import REQUESTS
-from cloud.control import ControlClient, ControlError
-from cloud.localcloud import LocalCloud
-from cloud.replica import free_port
+from cloud.autoscaling.target_tracking import REQUESTS
+from cloud.runtime.replica import free_port
+from cloud.server.control import ControlClient, ControlError
+from cloud.server.localcloud import LocalCloud
 
 CLUSTER, SERVICE = "fraud-cluster", "fraud-svc"
 TIME_SCALE = 60.0
@@ -38,7 +38,7 @@ def _desired(lc: LocalCloud) -> int:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    from cloud.steps.plan import deploy_all
+    from cloud.aws.steps.plan import deploy_all
 
     os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     lc = LocalCloud("process", time_scale=TIME_SCALE, lb_port=0,
@@ -88,7 +88,7 @@ def test_service_cpu_utilization_is_in_cloudwatch_under_load(wait_for, cloud, ap
 
 
 def test_requests_above_target_scale_out_and_quiet_scales_back_in(wait_for, cloud, api):
-    from cloud.steps.scaling import resource_label, scaling_steps
+    from cloud.aws.steps.scaling import resource_label, scaling_steps
 
     steps = scaling_steps(cloud.endpoint.client, CLUSTER, SERVICE, metric=REQUESTS,
                           target_value=TARGET, min_capacity=2, max_capacity=4)

@@ -1,4 +1,5 @@
-"""The deploy steps against a real moto server in this process (``cloud.endpoint.open_endpoint``).
+"""The deploy steps against a real moto server in this process
+(``cloud.aws.endpoint.open_endpoint``).
 
 Every assertion goes through the AWS API (``describe_*``), as a learner would check. moto's
 backends are shared by the whole process, so each test names its own resources, and the
@@ -22,10 +23,8 @@ from typing import Any
 import boto3
 import pytest
 
-from cloud.endpoint import Endpoint, EndpointError, open_endpoint
-from cloud.placement import RESERVED_PORTS, STRATEGIES
-from cloud.resources import INSTANCE_TYPES
-from cloud.steps.ecr import (
+from cloud.aws.endpoint import Endpoint, EndpointError, open_endpoint
+from cloud.aws.steps.ecr import (
     MANIFEST_V2,
     SERVICE_DIR,
     content_tag,
@@ -36,7 +35,7 @@ from cloud.steps.ecr import (
     service_manifest,
     sha256_digest,
 )
-from cloud.steps.ecs import (
+from cloud.aws.steps.ecs import (
     create_cluster,
     create_service,
     placement_strategy,
@@ -44,14 +43,16 @@ from cloud.steps.ecs import (
     service_load_balancers,
     update_service_desired,
 )
-from cloud.steps.elb import (
+from cloud.aws.steps.elb import (
     create_listener,
     create_load_balancer,
     create_target_group,
     modify_target_group_attributes,
 )
-from cloud.steps.hosts import deregister_host, ecs_optimized_ami, launch_hosts
-from cloud.steps.plan import deploy_all
+from cloud.aws.steps.hosts import deregister_host, ecs_optimized_ami, launch_hosts
+from cloud.aws.steps.plan import deploy_all
+from cloud.core.instance_types import INSTANCE_TYPES
+from cloud.ecs.placement import RESERVED_PORTS, STRATEGIES
 
 T3M = INSTANCE_TYPES["t3.medium"]
 AZS = ["us-east-1a", "us-east-1b"]

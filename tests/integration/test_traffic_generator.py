@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cloud.clock import ManualClock
-from cloud.replica import Replica, start_replica
+from cloud.core.clock import ManualClock
+from cloud.runtime.replica import Replica, start_replica
 from cloud.traffic.generator import TrafficGenerator
 from cloud.traffic.profiles import spike, steady
 from service.examples import sample_requests

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from cloud.launcher import connect
+from cloud.server.launcher import connect
 
 
 def test_tui_walkthrough_deploys_and_shows_a_crash_and_its_replacement(

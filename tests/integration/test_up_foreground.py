@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cloud import state
+from cloud.core import state_dir as state
 
 
 def test_up_in_the_foreground_serves_until_sigterm(tmp_path: Path, free_port_factory,
@@ -20,7 +20,7 @@ def test_up_in_the_foreground_serves_until_sigterm(tmp_path: Path, free_port_fac
                         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port_factory()}"}
     env.pop("LOCALSTACK_HOST", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "cloud.cli", "up", "--foreground", "--runtime", "process"],
+        [sys.executable, "-m", "cli.main", "up", "--foreground", "--runtime", "process"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         cloud_file = tmp_path / state.CLOUD_FILE
@@ -30,11 +30,11 @@ def test_up_in_the_foreground_serves_until_sigterm(tmp_path: Path, free_port_fac
         assert info["aws_endpoint"] == env["AWS_ENDPOINT_URL"]
         assert info["runtime_why"] == "process runtime: asked for"
         monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
-        from cloud.launcher import connect
+        from cloud.server.launcher import connect
 
         snap = wait_for(lambda: connect().get("/v1/snapshot"), 10, "the control API")
         assert snap["runtime"] == "process"
-        second = subprocess.run([sys.executable, "-m", "cloud.cli", "up", "--foreground"],
+        second = subprocess.run([sys.executable, "-m", "cli.main", "up", "--foreground"],
                                 env=env, capture_output=True, text=True, timeout=30)
         assert second.returncode == 2
         assert f"already running (pid {process.pid})" in second.stderr

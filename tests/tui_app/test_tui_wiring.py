@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fraudlab_tui_parses_its_options() -> None:
-    from cloud.cli import build_parser
+    from cli.main import build_parser
 
     args = build_parser().parse_args(["tui", "--attach", "--runtime", "process",
                                       "--time-scale", "30", "--rate", "50", "--walkthrough"])
@@ -23,7 +23,7 @@ def test_fraudlab_tui_parses_its_options() -> None:
 
 
 def test_the_cli_does_not_import_textual_until_tui_runs() -> None:
-    code = ("import sys, cloud.cli; cloud.cli.build_parser(); "
+    code = ("import sys, cli.main; cli.main.build_parser(); "
             "print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.strip()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cloud.control import ControlError
+from cloud.server.control import ControlError
 
 CANNED = Path(__file__).with_name("canned_snapshot.json")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloud.metrics import LOAD_BALANCER, TARGET_GROUP, dimension_values, minute_metrics
+from cloud.lb.cloudwatch import LOAD_BALANCER, TARGET_GROUP, dimension_values, minute_metrics
 
 DELTA = {"requests": 600.0, "elb_502": 2.0, "elb_503": 1.0, "elb_504": 0.0,
          "target_responses": 597.0, "target_time_ms": 597 * 4.0}

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pytest
 
-from cloud.alarms import ALARM, INSUFFICIENT_DATA, OK
-from cloud.autoscaling import (
+from cloud.autoscaling.alarms import ALARM, INSUFFICIENT_DATA, OK
+from cloud.autoscaling.target_tracking import (
     CPU,
     REQUESTS,
     ScalableTarget,
@@ -25,7 +25,7 @@ from cloud.autoscaling import (
     evaluate,
     record,
 )
-from cloud.clock import ManualClock
+from cloud.core.clock import ManualClock
 
 CPU50 = TargetTrackingPolicy("cpu-tracking", CPU, 50)
 REQ1000 = TargetTrackingPolicy("requests-tracking", REQUESTS, 1000)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from cloud.capacity import (
+from cloud.core.instance_types import tasks_that_fit
+from cloud.ecs.managed_scaling import (
     METRIC_NAME,
     METRIC_NAMESPACE,
     CapacityDecision,
@@ -20,8 +21,7 @@ from cloud.capacity import (
     instances_needed,
     reservation,
 )
-from cloud.placement import Host, TaskRequest
-from cloud.resources import tasks_that_fit
+from cloud.ecs.placement import Host, TaskRequest
 
 SVC = "fraud-svc"
 TASK = TaskRequest(SVC, 256, 512)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cloud import cli
-from cloud.controller import (
+from cli import main as cli
+from cloud.ecs.controller import (
     BAD_ENVIRONMENT,
     deployment_config,
     deployment_configuration,
     registration,
 )
-from cloud.scheduler import DeploymentConfig
+from cloud.ecs.scheduler import DeploymentConfig
 
 
 class FakeControl:
@@ -34,7 +34,7 @@ def control(monkeypatch) -> FakeControl:
                                         "task-definition/fd:1",
             "why": "MODEL_RUNTIME=tflite: …", "cli": "aws ecs update-service …",
             "circuit_breaker_threshold": 3}})
-    monkeypatch.setattr("cloud.launcher.connect", lambda: fake)
+    monkeypatch.setattr("cloud.server.launcher.connect", lambda: fake)
     return fake
 
 

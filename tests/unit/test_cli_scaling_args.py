@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.autoscaling import CPU, REQUESTS
-from cloud.cli import build_parser, main
-from cloud.deploy import autoscale_settings
+from cli.deploy import autoscale_settings
+from cli.main import build_parser, main
+from cloud.autoscaling.target_tracking import CPU, REQUESTS
 
 
 def test_autoscale_settings_defaults_and_bounds() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from cloud.clock import Clock, LabClock, ManualClock
+from cloud.core.clock import Clock, LabClock, ManualClock
 
 
 class FakeMonotonic:

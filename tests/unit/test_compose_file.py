@@ -162,11 +162,11 @@ def test_the_profiles_are_localstack_and_embedded() -> None:
 
 
 def test_the_kit_runs_up_in_the_foreground() -> None:
-    from cloud.cli import build_parser
+    from cli.main import build_parser
 
     kit = load()["services"]["kit"]
     script = (ROOT / kit["entrypoint"][0][len("/src/"):]).read_text()
-    assert "cloud.cli up --foreground" in script
+    assert "cli.main up --foreground" in script
     args = build_parser().parse_args(["up", "--foreground", "--runtime", "auto"])
     assert args.foreground and args.func.__name__ == "_up"
 
@@ -245,7 +245,7 @@ def test_the_ready_hook_is_valid_bash_and_idempotent_by_construction() -> None:
     # It creates the repository only after looking for it, and names the kit's repository.
     assert text.index("describe-repositories --repository-names") < \
         text.index("create-repository")
-    from cloud.steps.ecr import REPOSITORY
+    from cloud.aws.steps.ecr import REPOSITORY
 
     assert f"FRAUDLAB_REPOSITORY:-{REPOSITORY}" in text
 

@@ -7,8 +7,8 @@ import stat
 import pytest
 import requests
 
-from cloud import state
-from cloud.control import ControlClient, ControlError, ControlServer
+from cloud.core import state_dir as state
+from cloud.server.control import ControlClient, ControlError, ControlServer
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from cloud.demo_summary import DemoSummary, Milestone, phase_rows, render, tasks_per_host
+from cli.demo_summary import DemoSummary, Milestone, phase_rows, render, tasks_per_host
 
 
 def _phase(name: str, sent: int, failed: int, p99: float) -> dict:

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cloud.endpoint import (
+from cloud.aws.endpoint import (
     REQUIRED_SERVICES,
     EndpointError,
     fallback_url,
@@ -216,15 +216,15 @@ def test_attaching_to_a_chosen_localstack_makes_no_probe_calls(fake_localstack) 
 
 
 def test_up_prints_the_runtime_reason_and_the_endpoint_note(monkeypatch, capsys) -> None:
-    import cloud.launcher
-    from cloud.cli import main
+    import cloud.server.launcher
+    from cli.main import main
 
     info = {"pid": 1, "runtime": "process", "aws_endpoint": "http://127.0.0.1:4567",
             "runtime_why": "process runtime: no Docker engine answered at "
                            "unix:///var/run/docker.sock (FileNotFoundError)",
             "endpoint_kind": "moto", "time_scale": 12.0,
             "endpoint_note": localstack_verdict({}, "community").reason + " at x"}
-    monkeypatch.setattr(cloud.launcher, "up", lambda runtime, scale: (info, 1.0, False))
+    monkeypatch.setattr(cloud.server.launcher, "up", lambda runtime, scale: (info, 1.0, False))
     assert main(["up"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "no Docker engine answered at unix:///var/run/docker.sock" in out[0]

@@ -7,8 +7,8 @@ import io
 import pytest
 import yaml
 
-from cloud.cli import main
-from cloud.export import command
+from cli import export as command
+from cli.main import main
 from cloud.export.state import example
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloud.cli import main
+from cli.main import main
 from cloud.export import mapping
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "aws-vs-kubernetes.md"

@@ -78,7 +78,7 @@ class _Tty(io.StringIO):
 
 
 def test_cli_bars_in_a_log_and_on_a_terminal() -> None:
-    from cloud.image.commands import BarPrinter
+    from cli.image import BarPrinter
 
     log = io.StringIO()
     printer = BarPrinter(log)

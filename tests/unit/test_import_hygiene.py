@@ -1,4 +1,6 @@
-"""``cloud/`` imports neither Textual, ipywidgets nor Flask; ``service/`` never imports ``cloud``.
+"""The arrows of architecture.md: ``cloud/`` imports no front end (Textual, ipywidgets, Flask,
+``tui``, ``labs``, the ``cli`` command above it); ``service/`` never imports ``cloud``; the front
+ends never import the command above them; ``cloud/`` is grouped by AWS service.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN_IN_CLOUD = {"textual", "ipywidgets", "flask", "werkzeug"}
+FORBIDDEN_IN_CLOUD = {"textual", "ipywidgets", "flask", "werkzeug", "tui", "labs", "cli"}
+# One package per AWS service (../shared/layout.md): a new top-level module in cloud/ would be a
+# room without a name.
+CLOUD_PACKAGES = {"core", "aws", "ecs", "lb", "autoscaling", "runtime", "image", "traffic",
+                  "export", "server"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -45,3 +51,17 @@ def test_importing_every_cloud_module_loads_none_of_them() -> None:
                                        capture_output=True, text=True).stdout)
     assert "cloud" in loaded
     assert not set(loaded) & FORBIDDEN_IN_CLOUD
+
+
+@pytest.mark.parametrize("front_end", ["tui", "labs"])
+def test_front_ends_do_not_import_the_command_above_them(front_end: str) -> None:
+    for path in sorted((ROOT / front_end).rglob("*.py")):
+        assert "cli" not in _imports(path), path
+
+
+def test_cloud_is_grouped_by_aws_service() -> None:
+    top_level = {p.stem for p in (ROOT / "cloud").glob("*.py")} - {"__init__"}
+    packages = {p.name for p in (ROOT / "cloud").iterdir()
+                if p.is_dir() and (p / "__init__.py").exists()}
+    assert top_level == set()
+    assert packages == CLOUD_PACKAGES

@@ -127,7 +127,7 @@ def test_lab08_renders_the_shared_mapping() -> None:
 
 
 def test_image_layers_fall_back_to_the_service_files() -> None:
-    from cloud.steps.ecr import service_layers
+    from cloud.aws.steps.ecr import service_layers
 
     info = lab01_image.image_layers("fraudlab/no-such-image:never")
     assert info["source"].startswith("the service's files")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.clock import ManualClock
+from cloud.core.clock import ManualClock
 from cloud.lb import health as hc
 from cloud.lb.health import HealthSettings, ProbeResult, TargetHealth
 

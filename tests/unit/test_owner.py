@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from cloud.owner import process_alive, start_time
+from cloud.core.owner import process_alive, start_time
 
 
 def test_this_process_is_alive_with_its_own_start_time() -> None:

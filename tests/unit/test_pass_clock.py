@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloud.clock import Clock, ManualClock, PassClock, lab_to_epoch
+from cloud.core.clock import Clock, ManualClock, PassClock, lab_to_epoch
 
 
 def test_frozen_for_a_pass_then_live_again() -> None:

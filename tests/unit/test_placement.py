@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from cloud.placement import (
+from cloud.ecs.placement import (
     DRAINING,
     Host,
     TaskRequest,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from cloud.cli import main
-from cloud.endpoint import Endpoint, EndpointError
-from cloud.realaws import CONFIRM_ENV, RealAwsRequest, confirmed, plan
+from cli.main import main
+from cloud.aws.endpoint import Endpoint, EndpointError
+from cloud.aws.real_aws import CONFIRM_ENV, RealAwsRequest, confirmed, plan
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_the_plan_lists_autoscaling_when_asked() -> None:
 
 
 def test_the_local_cloud_never_drives_real_aws(no_aws, monkeypatch) -> None:
-    from cloud import localcloud
+    from cloud.server import localcloud
 
     monkeypatch.setattr(localcloud, "open_endpoint",
                         lambda env: Endpoint(url="https://amazonaws.com", kind="aws"))

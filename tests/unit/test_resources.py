@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.resources import (
+from cloud.core.instance_types import (
     INSTANCE_TYPES,
     T3_MEDIUM_MYTH,
     Fit,

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from cloud.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint
-from cloud.autoscaling import CPU, MEMORY, REQUESTS, Alarm
-from cloud.scaling_controller import (
+from cloud.autoscaling.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint
+from cloud.autoscaling.controller import (
     HIGH,
     LOW,
     PolicyConfig,
@@ -20,7 +19,8 @@ from cloud.scaling_controller import (
     target_from_api,
     target_group_of,
 )
-from cloud.steps.scaling import parse_autoscale, resource_label
+from cloud.autoscaling.target_tracking import CPU, MEMORY, REQUESTS, Alarm
+from cloud.aws.steps.scaling import parse_autoscale, resource_label
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
 LB = ARN + "loadbalancer/app/fraud-alb/50dc6c495c0c9188"
@@ -85,7 +85,7 @@ def test_policies_the_kit_ignores_say_why(item, why) -> None:
 
 
 def test_alarm_definitions_are_the_true_ones() -> None:
-    from cloud.autoscaling import ScalableTarget, TargetTrackingPolicy
+    from cloud.autoscaling.target_tracking import ScalableTarget, TargetTrackingPolicy
 
     target = ScalableTarget(1, 4, "c", "s")
     req = PolicyConfig(TargetTrackingPolicy("p", REQUESTS, 500), "arn", "service/c/s", {}, LABEL)

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from cloud.clock import ManualClock
-from cloud.placement import Host
-from cloud.scheduler import (
+from cloud.core.clock import ManualClock
+from cloud.ecs.placement import Host
+from cloud.ecs.scheduler import (
     PENDING,
     PROVISIONING,
     RUNNING,

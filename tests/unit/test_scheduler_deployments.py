@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from cloud.clock import ManualClock
-from cloud.placement import Host
-from cloud.scheduler import (
+from cloud.core.clock import ManualClock
+from cloud.ecs.placement import Host
+from cloud.ecs.scheduler import (
     ACTIVE,
     COMPLETED,
     FAILED,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.clock import ManualClock
-from cloud.service_metrics import (
+from cloud.core.clock import ManualClock
+from cloud.ecs.cloudwatch import (
     MIB,
     ServiceMetrics,
     TaskRef,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.controller import strategy_name
+from cloud.ecs.controller import strategy_name
 
 
 @pytest.mark.parametrize(("strategy", "name"), [

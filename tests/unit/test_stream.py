@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloud.stream import apply_changes, changes, parse_sse, sse_event
+from cloud.server.stream import apply_changes, changes, parse_sse, sse_event
 
 
 def test_first_change_is_the_whole_snapshot() -> None:

@@ -10,7 +10,7 @@ PROGRESS_FILE = "tui-progress.json"
 
 
 def default_path() -> Path:
-    from cloud.state import state_dir
+    from cloud.core.state_dir import state_dir
 
     return state_dir() / PROGRESS_FILE
 

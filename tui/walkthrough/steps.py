@@ -2,7 +2,7 @@
 
 Each step says what you'll do, its ``aws`` CLI equivalent, the fidelity badge, the
 myth-vs-fact note (ecs-facts.md §11) and how to run it: through the kit's deploy steps
-(``cloud.steps``: plain boto3 calls against the local cloud's AWS endpoint) or the control
+(``cloud.aws.steps``: plain boto3 calls against the local cloud's AWS endpoint) or the control
 API. Running a step blocks; the walkthrough screen calls ``run`` from a thread worker.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cloud.aws.steps.scaling import autoscale_target
 from cloud.export import mapping
-from cloud.steps.scaling import autoscale_target
 
 SPIKE = "spike:10:0:36000"
 
@@ -38,7 +38,7 @@ class Step:
 
 
 def describe_steps(results: list[Any]) -> str:
-    """StepResults (cloud.steps) as text: title, the aws command, what AWS really does."""
+    """StepResults (cloud.aws.steps) as text: title, the aws command, what AWS really does."""
     lines = []
     for r in results:
         lines.append(f"• {r.title}" + ("" if r.changed else " (already in place)"))
@@ -52,6 +52,7 @@ def _badge(results: list[Any]) -> str:
 
 
 def _image(backend: Any, rate: float) -> Outcome:
+    from cloud.aws.steps.ecr import content_tag, service_layers, service_manifest
     from cloud.image.inspect import engine_layers
     from cloud.image.layers import (
         ASSUMED_BANDWIDTH_BYTES_PER_S,
@@ -60,7 +61,6 @@ def _image(backend: Any, rate: float) -> Outcome:
         pull_seconds,
         render_table,
     )
-    from cloud.steps.ecr import content_tag, service_layers, service_manifest
 
     manifest = service_manifest()
     tag = (f"tag {content_tag(manifest)} (the same files give the same tag and digest; "
@@ -81,7 +81,7 @@ def _image(backend: Any, rate: float) -> Outcome:
 
 
 def _ecr(backend: Any, rate: float) -> Outcome:
-    from cloud.steps.ecr import (
+    from cloud.aws.steps.ecr import (
         REPOSITORY,
         content_tag,
         create_repository,
@@ -97,8 +97,8 @@ def _ecr(backend: Any, rate: float) -> Outcome:
 
 
 def _task_definition(backend: Any, rate: float) -> Outcome:
-    from cloud.steps.ecr import REPOSITORY, content_tag, record_image, service_manifest
-    from cloud.steps.ecs import register_task_definition
+    from cloud.aws.steps.ecr import REPOSITORY, content_tag, record_image, service_manifest
+    from cloud.aws.steps.ecs import register_task_definition
 
     manifest = service_manifest()
     image = record_image(backend.aws("ecr"), REPOSITORY, content_tag(manifest), manifest)
@@ -108,8 +108,8 @@ def _task_definition(backend: Any, rate: float) -> Outcome:
 
 
 def _cluster(backend: Any, rate: float) -> Outcome:
-    from cloud.steps.ecs import create_cluster
-    from cloud.steps.hosts import launch_hosts
+    from cloud.aws.steps.ecs import create_cluster
+    from cloud.aws.steps.hosts import launch_hosts
 
     ecs = backend.aws("ecs")
     results = [create_cluster(ecs), launch_hosts(backend.aws("ec2"), ecs, count=2)]
@@ -120,8 +120,8 @@ MAX_TASKS = 8  # the scalable target's MaxCapacity in the walkthrough
 
 
 def _service(backend: Any, rate: float) -> Outcome:
-    from cloud.steps.plan import deploy_all
-    from cloud.steps.scaling import parse_autoscale, scaling_steps
+    from cloud.aws.steps.plan import deploy_all
+    from cloud.aws.steps.scaling import parse_autoscale, scaling_steps
 
     results = deploy_all(backend.aws, desired=4)
     target = autoscale_target(rate, float(backend.info.get("time_scale") or 12.0))

@@ -1,0 +1,1 @@
+"""The ``fraudlab`` command: above ``cloud/``, ``tui/`` and ``labs/``; it may import all three."""

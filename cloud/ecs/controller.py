@@ -1,0 +1,751 @@
+"""The ECS control loop: read desired state from the AWS API, reconcile, run, write back.
+
+Each ``tick``: read the cluster's services and container instances through the AWS API
+(what a learner changes with boto3 or `aws` is what the loop obeys), collect what the runtime
+saw (exits, OOM kills, replicas answering ``/ready``), ask the pure scheduler
+(``cloud.ecs.scheduler.reconcile``) what to do, do it (image pulls per host, start and stop
+containers), and write the truth back into the emulator (``cloud.ecs.writeback``).
+
+A service may have two deployments at once (a rolling update: the PRIMARY's new task
+definition, an ACTIVE old one), so each task runs the task definition it was started with:
+``TaskRun.task_definition``; ``ServiceSpec.task_definition`` is the service's (the PRIMARY's).
+A new ``taskDefinition`` read from the API starts a deployment; a circuit-breaker rollback is
+written back as the service's task definition.
+
+Chaos actions (the control API's; AWS has no API for them): ``crash`` (SIGKILL), ``oom`` (the
+task really exceeds its memory limit, through the kit-only route ``POST /chaos/allocate`` that
+``FRAUDLAB_CHAOS=1`` enables in the tasks the kit starts) and ``bad_deployment`` (a revision
+that cannot start, rolled out through the AWS API as a learner would, with the deployment
+circuit breaker and rollback on). ``deploy`` rolls out a task definition the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import requests
+
+from cloud.core.clock import Clock, lab_to_epoch
+from cloud.core.instance_types import instance_type
+from cloud.ecs.capacity_provider import CapacityAutoscaler
+from cloud.ecs.placement import DRAINING, Host
+from cloud.ecs.scheduler import (
+    IN_PROGRESS,
+    IN_PROGRESS_REASON,
+    PENDING,
+    PRIMARY,
+    RUNNING,
+    STOPPED,
+    Deployment,
+    DeploymentConfig,
+    Observation,
+    Plan,
+    ServiceState,
+    TaskState,
+    circuit_breaker_threshold,
+    deployment_id_factory,
+    reconcile,
+    task_id_factory,
+)
+from cloud.lb.routing import Target
+from cloud.runtime.base import ContainerSpec, PullError, PullResult, Runtime
+from cloud.runtime.replica import free_port
+
+READY_TIMEOUT = 0.25  # seconds for one GET /ready probe
+TARGET_GROUP = "fraud-tg"
+CHAOS_ENV = {"FRAUDLAB_CHAOS": "1"}  # the kit's tasks get the chaos routes (service.chaos)
+CHAOS_TIMEOUT = 5.0  # seconds for the chaos route to answer
+# The bad revision: "tflite" is LiteRT's old name; the service knows litert and tensorflow, so
+# its app fails to load, gunicorn's worker fails to boot and the container exits (code 3)
+# before it ever answers /ready: the task never reaches RUNNING (circuit breaker stage 1).
+BAD_ENVIRONMENT = {"MODEL_RUNTIME": "tflite"}
+_REGISTER_KEYS = ("family", "taskRoleArn", "executionRoleArn", "networkMode",
+                  "containerDefinitions", "volumes", "placementConstraints",
+                  "requiresCompatibilities", "cpu", "memory", "pidMode", "ipcMode",
+                  "runtimePlatform", "ephemeralStorage")
+
+
+@dataclass
+class TaskRun:
+    """What the loop knows about one task's container (the runtime's side of a task)."""
+
+    task_id: str
+    service: str
+    host_id: str
+    port: int
+    image: str  # as the task definition names it
+    launch_at: float  # wall time (monotonic) when the container may start (after its pull)
+    pull: PullResult  # its .image is what the runtime pulled and runs (resolve_image's answer)
+    task_definition: str = ""  # the one it was started with (not necessarily the service's)
+    launched: bool = False
+    ready: bool = False
+    healthy: bool = False  # its target passed the load balancer's health check
+    exited: bool = False
+
+
+@dataclass
+class ServiceSpec:
+    """A service as the AWS API describes it (the desired state)."""
+
+    name: str
+    arn: str
+    desired_count: int
+    task_definition: str
+    cpu: int
+    memory: int
+    image: str
+    environment: dict[str, str]
+    strategy: str
+    deployment_config: DeploymentConfig = field(default_factory=DeploymentConfig)
+    deployment_id: str | None = None  # the API's PRIMARY deployment (a new service's first)
+
+
+@dataclass(frozen=True)
+class ContainerDef:
+    """What a task definition's (first, essential) container runs."""
+
+    image: str
+    environment: dict[str, str]
+    cpu: int
+    memory: int
+
+
+def container_def(td: dict[str, Any]) -> ContainerDef:
+    """The container of a described task definition: task-level cpu/memory, else container."""
+    container = td["containerDefinitions"][0]
+    return ContainerDef(
+        image=container.get("image", ""),
+        environment={e["name"]: e["value"] for e in container.get("environment", [])},
+        cpu=int(td.get("cpu") or container.get("cpu") or 256),
+        memory=int(td.get("memory") or container.get("memory") or 512))
+
+
+def deployment_config(svc: dict[str, Any]) -> DeploymentConfig:
+    """describe-services' deploymentConfiguration (ECS's defaults where it says nothing;
+    moto 5.2.5 drops it on CreateService and keeps what UpdateService sets)."""
+    dc = svc.get("deploymentConfiguration") or {}
+    cb = dc.get("deploymentCircuitBreaker") or {}
+    return DeploymentConfig(int(dc.get("minimumHealthyPercent", 100)),
+                            int(dc.get("maximumPercent", 200)),
+                            bool(cb.get("enable", False)), bool(cb.get("rollback", False)))
+
+
+def deployment_configuration(config: DeploymentConfig) -> dict[str, Any]:
+    """A DeploymentConfig as the API's deploymentConfiguration."""
+    return {"minimumHealthyPercent": config.minimum_healthy_percent,
+            "maximumPercent": config.maximum_percent,
+            "deploymentCircuitBreaker": {"enable": config.circuit_breaker,
+                                         "rollback": config.rollback}}
+
+
+def registration(td: dict[str, Any], environment: dict[str, str]) -> dict[str, Any]:
+    """register_task_definition arguments for a new revision of a described task definition,
+    its first container's environment changed by ``environment``."""
+    args = {k: td[k] for k in _REGISTER_KEYS if td.get(k) not in (None, [], {}, "")}
+    first, *rest = td["containerDefinitions"]
+    env = {e["name"]: e["value"] for e in first.get("environment", [])} | environment
+    args["containerDefinitions"] = [
+        {**first, "environment": [{"name": k, "value": v} for k, v in sorted(env.items())]},
+        *rest]
+    return args
+
+
+@dataclass
+class Timeline:
+    """What happened, in order, for the UIs: lab time, wall time, kind, text, badge."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    limit: int = 500
+
+    def add(self, clock: Clock, kind: str, text: str, badge: str = "simulated",
+            **extra: Any) -> None:
+        self.entries.append({"lab": round(clock.now(), 3), "wall": round(clock.wall(), 3),
+                             "kind": kind, "text": text, "badge": badge, **extra})
+        del self.entries[:-self.limit]
+
+
+def strategy_name(placement_strategy: list[dict[str, str]] | None) -> str:
+    """ECS placementStrategy → the scheduler's strategy name, from its FIRST entry (the one
+    that ranks first); none → ECS's default for services, spread by AZ."""
+    for s in placement_strategy or []:
+        kind, field_ = s.get("type"), s.get("field") or ""
+        if kind == "spread":
+            return "spread:instanceId" if field_ in ("instanceId", "host") else "spread"
+        if kind == "binpack":
+            return f"binpack:{(field_ or 'memory').lower()}"
+        if kind == "random":
+            return "random"
+    return "spread"
+
+
+class ClusterController:
+    """Owns one cluster's scheduling: desired state in, running replicas and truth out."""
+
+    def __init__(self, endpoint: Any, runtime: Runtime, clock: Clock,
+                 cluster: str = "fraud-cluster", writeback: Any | None = None,
+                 seed: int | None = None,
+                 resolve_image: Callable[[str], str] | None = None,
+                 lb: Any | None = None) -> None:
+        self.endpoint = endpoint
+        self.ecs = endpoint.client("ecs")
+        self.runtime = runtime
+        self.clock = clock
+        self.cluster = cluster
+        self.writeback = writeback
+        self.resolve_image = resolve_image or (lambda image: image)
+        self.lb = lb  # the load balancer's proxy: RUNNING tasks are its targets
+        self._draining: dict[str, TaskRun] = {}  # deregistered, stopped once drained
+        self.rng = random.Random(seed)
+        self.new_id = task_id_factory(self.rng)
+        self.new_deployment_id = deployment_id_factory(self.new_id)
+        self.services: dict[str, ServiceState] = {}
+        self.specs: dict[str, ServiceSpec] = {}
+        self.runs: dict[str, TaskRun] = {}
+        self.hosts: dict[str, Host] = {}
+        self.pull_cache: dict[str, dict[str, PullResult]] = {}  # host → image → first pull
+        self.timeline = Timeline()
+        self.lock = threading.RLock()
+        self._taskdefs: dict[str, dict[str, Any]] = {}
+        self._stopper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="task-stop")
+        self._http = requests.Session()
+        self._later: dict[str, list[Observation]] = {}  # seen while acting, applied next pass
+        self._written_tasks: dict[str, Any] = {}  # task id → the TaskState last written back
+        self._written_events: dict[str, tuple[tuple[Any, ...], list[tuple[float, str]]]] = {}
+        self._written_deployments: dict[str, Any] = {}
+        self._seen_td: dict[str, str] = {}  # service → the taskDefinition last read from the API
+        self.autoscaler = CapacityAutoscaler(endpoint, clock, cluster, self.timeline)
+
+    # -- reading the desired state ---------------------------------------------------------
+    def _task_definition(self, arn: str) -> dict[str, Any]:
+        if arn not in self._taskdefs:
+            td = self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            self._taskdefs[arn] = self._taskdefs[td["taskDefinitionArn"]] = td
+        return self._taskdefs[arn]
+
+    def container(self, task_definition: str) -> ContainerDef:
+        """What a task of ``task_definition`` runs (described once, then cached)."""
+        return container_def(self._task_definition(task_definition))
+
+    def read_services(self) -> dict[str, ServiceSpec]:
+        try:
+            arns = self.ecs.list_services(cluster=self.cluster).get("serviceArns", [])
+        except self.ecs.exceptions.ClusterNotFoundException:
+            return {}  # nothing deployed yet
+        specs: dict[str, ServiceSpec] = {}
+        for i in range(0, len(arns), 10):
+            for svc in self.ecs.describe_services(cluster=self.cluster,
+                                                  services=arns[i:i + 10])["services"]:
+                if svc.get("status") != "ACTIVE":
+                    continue
+                td = self._task_definition(svc["taskDefinition"])
+                c = container_def(td)
+                primary = next((d for d in svc.get("deployments", [])
+                                if d.get("status") == PRIMARY), {})
+                specs[svc["serviceName"]] = ServiceSpec(
+                    name=svc["serviceName"], arn=svc["serviceArn"],
+                    desired_count=int(svc.get("desiredCount", 0)),
+                    task_definition=td["taskDefinitionArn"], cpu=c.cpu, memory=c.memory,
+                    image=c.image, environment=c.environment,
+                    strategy=strategy_name(svc.get("placementStrategy")),
+                    deployment_config=deployment_config(svc),
+                    deployment_id=primary.get("id"))
+        return specs
+
+    def read_hosts(self) -> dict[str, Host]:
+        try:
+            arns = self.ecs.list_container_instances(cluster=self.cluster).get(
+                "containerInstanceArns", [])
+        except self.ecs.exceptions.ClusterNotFoundException:
+            return {}
+        hosts: dict[str, Host] = {}
+        if not arns:
+            return hosts
+        described = self.ecs.describe_container_instances(
+            cluster=self.cluster, containerInstances=arns)["containerInstances"]
+        for ci in described:
+            if ci.get("status") not in ("ACTIVE", "DRAINING"):
+                continue
+            attrs = {a["name"]: a.get("value") for a in ci.get("attributes", [])}
+            itype = attrs.get("ecs.instance-type") or "t3.medium"
+            spec = instance_type(itype)
+            hosts[ci["ec2InstanceId"]] = Host(
+                ci["ec2InstanceId"], attrs.get("ecs.availability-zone") or "us-east-1a",
+                spec.name, spec.cpu_units, spec.registered_memory_mib(),
+                status=DRAINING if ci.get("status") == "DRAINING" else "ACTIVE",
+                container_instance_arn=ci["containerInstanceArn"])
+        return hosts
+
+    def _hosts_with_tasks(self, hosts: dict[str, Host]) -> list[Host]:
+        """Hosts with every live task's reservation applied (remainingResources)."""
+        for state in self.services.values():
+            for t in state.tasks:
+                if t.last_status != STOPPED and t.instance_id in hosts:
+                    hosts[t.instance_id].assign(t.cpu or state.task_cpu,
+                                                t.memory or state.task_memory, None, state.name)
+        return list(hosts.values())
+
+    # -- observing the runtime -------------------------------------------------------------
+    def _observations(self) -> dict[str, list[Observation]]:
+        now = self.clock.now()
+        by_service: dict[str, list[Observation]] = self._later
+        self._later = {}
+        for ex in self.runtime.exits():
+            run = self.runs.get(ex.task_id)
+            if run is None:
+                continue
+            run.exited = True
+            kind = "oom" if ex.oom else "exited"
+            by_service.setdefault(run.service, []).append(
+                Observation(ex.task_id, kind, ex.exit_code, now))
+            self.timeline.add(self.clock, "exit", f"task {ex.task_id[:8]} exited: {ex.reason} "
+                              f"(exit code {ex.exit_code})", "real", task=ex.task_id)
+        for run in self.runs.values():
+            if run.launched and not run.ready and not run.exited and self._ready(run):
+                run.ready = True
+                by_service.setdefault(run.service, []).append(
+                    Observation(run.task_id, "started", None, now))
+            elif (run.ready and not run.healthy and not run.exited and self.lb
+                  and self.lb.state_of(run.task_id) == "healthy"):
+                run.healthy = True  # counts for minimumHealthyPercent from now on
+                by_service.setdefault(run.service, []).append(
+                    Observation(run.task_id, "healthy", None, now))
+        return by_service
+
+    def _ready(self, run: TaskRun) -> bool:
+        try:
+            reply = self._http.get(f"http://127.0.0.1:{run.port}/ready", timeout=READY_TIMEOUT)
+            return reply.status_code == 200
+        except requests.RequestException:
+            return False
+
+    # -- one pass ----------------------------------------------------------------------------
+    def tick(self) -> list[Plan]:
+        """Read, reconcile, act, write back. Returns the scheduler's plans (for tests/UIs)."""
+        with self.lock:
+            specs = self.read_services()
+            self.hosts = self.read_hosts()
+            observations = self._observations()
+            plans = []
+            for name, spec in specs.items():
+                state = self.services.get(name) or self._new_service(spec)
+                if spec.task_definition != self._seen_td.get(name):
+                    # update_service(taskDefinition=…): the scheduler begins a deployment
+                    state = replace(state, task_definition=spec.task_definition,
+                                    task_cpu=spec.cpu, task_memory=spec.memory)
+                    self._seen_td[name] = spec.task_definition
+                state = replace(state, desired_count=spec.desired_count,
+                                strategy=spec.strategy, config=spec.deployment_config,
+                                load_balanced=self.lb is not None)
+                self.specs[name] = spec
+                hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
+                plan = reconcile(state, hosts, self.clock.now(), observations.get(name, ()),
+                                 new_id=self.new_id, rng=self.rng,
+                                 new_deployment_id=self.new_deployment_id)
+                self.services[name] = plan.state
+                self._apply(spec, plan)
+                plans.append(plan)
+            self._stop_drained()
+            self._launch_due()
+            self._write_back()
+            self._autoscale(plans)
+            return plans
+
+    def _new_service(self, spec: ServiceSpec) -> ServiceState:
+        """A service seen for the first time: its first deployment IN_PROGRESS (the API's id)."""
+        dep_id = spec.deployment_id or self.new_deployment_id()
+        now = self.clock.now()
+        first = Deployment(dep_id, spec.task_definition, spec.cpu, spec.memory, PRIMARY,
+                           IN_PROGRESS, IN_PROGRESS_REASON.format(deployment=dep_id), now, now)
+        return ServiceState(spec.name, spec.desired_count, spec.cpu, spec.memory, None,
+                            spec.strategy, deployment_id=dep_id,
+                            task_definition=spec.task_definition,
+                            config=spec.deployment_config, deployments=(first,))
+
+    def _autoscale(self, plans: list[Plan]) -> None:
+        """Cluster auto scaling, when the cluster has a managed-scaling capacity provider.
+
+        The tasks no instance could take are what CAS sees waiting: in AWS they sit in
+        PROVISIONING; here the scheduler reports them unplaced (with ECS's event) and places
+        them on a later pass, once the instance CAS launched has registered.
+        """
+        waiting = [u.request for plan in plans for u in plan.unplaced]
+        hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
+        self.autoscaler.step(hosts, waiting)
+
+    def _apply(self, spec: ServiceSpec, plan: Plan) -> None:
+        for tr in plan.transitions:
+            self.timeline.add(self.clock, "transition",
+                              f"task {tr.task_id[:8]}: {tr.from_status} → {tr.to_status} "
+                              f"({tr.reason})", task=tr.task_id)
+            run = self.runs.get(tr.task_id)
+            if tr.to_status == RUNNING and run and self.lb:
+                self.lb.register(Target(tr.task_id, "127.0.0.1", run.port))
+                self.timeline.add(self.clock, "event", f"(service {spec.name}) registered 1 "
+                                  f"targets in (target-group {TARGET_GROUP})", task=tr.task_id)
+            if (tr.to_status == STOPPED and self.lb and tr.task_id not in self._draining
+                    and self.lb.state_of(tr.task_id) not in (None, "draining", "unused")):
+                self.lb.deregister(tr.task_id)  # a crash: no draining, in-flight requests fail
+            if tr.to_status == STOPPED and run and not run.exited:
+                self._stop_container(run, kill=True)  # e.g. its host was terminated
+        for note in plan.notes:  # deployment and circuit-breaker decisions: ours, not AWS's
+            self.timeline.add(self.clock, "deployment", note, service=spec.name)
+        for ev in plan.events:
+            self.timeline.add(self.clock, "event", ev.message)
+        if plan.rolled_back_to and self.writeback:
+            # The service's taskDefinition is the rollback's; the API then reads it back.
+            self.writeback.set_task_definition(self.cluster, spec.name, plan.rolled_back_to)
+            self._seen_td[spec.name] = plan.rolled_back_to
+        for start in plan.start:
+            task = start.task
+            td = task.task_definition or spec.task_definition
+            image = self.container(td).image
+            self.timeline.add(self.clock, "placement", start.placement.reason, task=task.task_id)
+            try:
+                pull = self._pull(task.instance_id or "", image)
+            except PullError as exc:  # the task stops before RUNNING (and restarts throttle)
+                self._later.setdefault(spec.name, []).append(
+                    Observation(task.task_id, "exited", None, self.clock.now(), reason=str(exc)))
+                self.timeline.add(self.clock, "pull", str(exc), "real", task=task.task_id)
+                continue
+            port = free_port()
+            self.runs[task.task_id] = TaskRun(
+                task.task_id, spec.name, task.instance_id or "", port, image,
+                # A real pull has already taken its time; a simulated one is waited out.
+                launch_at=time.monotonic() + (0.0 if pull.badge == "real"
+                                              else self.clock_to_wall(pull.seconds)),
+                task_definition=td, pull=pull)
+            if self.writeback:
+                ci = self.hosts[task.instance_id].container_instance_arn if task.instance_id \
+                    in self.hosts else None
+                if ci:
+                    self.writeback.create_task(self.cluster, td, ci, task.task_id,
+                                               f"service:{spec.name}", task.started_by,
+                                               time.time())
+        for stop in plan.stop:
+            run = self.runs.get(stop.task_id)
+            self.timeline.add(self.clock, "stop", f"stopping task {stop.task_id[:8]}: "
+                              f"{stop.reason}", task=stop.task_id)
+            if run and not run.exited and self.lb:
+                # ECS deregisters the target and waits for draining before it stops the
+                # task (ecs-facts.md §4 "Deregistration on stop").
+                self.lb.deregister(stop.task_id)
+                self._draining[stop.task_id] = run
+                self.timeline.add(self.clock, "event", f"(service {spec.name}) deregistered 1 "
+                                  f"targets in (target-group {TARGET_GROUP})", task=stop.task_id)
+            elif run and not run.exited:
+                self._stop_container(run, kill=False)
+
+    def _stop_drained(self) -> None:
+        """Stop the containers of deregistered targets once the load balancer drained them."""
+        for task_id, run in list(self._draining.items()):
+            if self.lb is None or self.lb.state_of(task_id) in ("unused", None) or run.exited:
+                del self._draining[task_id]
+                if not run.exited:
+                    self._stop_container(run, kill=False)
+
+    def clock_to_wall(self, lab_seconds: float) -> float:
+        to_wall = getattr(self.clock, "to_wall", None)
+        return float(to_wall(lab_seconds)) if to_wall else lab_seconds
+
+    def _pull(self, host_id: str, image: str) -> PullResult:
+        cache = self.pull_cache.setdefault(host_id, {})
+        result = self.runtime.pull(host_id, self.resolve_image(image))
+        if image not in cache:
+            cache[image] = result
+        if result.badge == "real":
+            how = (f"cache hit ({result.seconds:.2f} s for the manifest)" if result.cached
+                   else f"pulled from the registry in {result.seconds:.2f} s (wall, "
+                        f"{result.downloaded_bytes or 0:,} bytes)")
+        else:
+            how = "cache hit" if result.cached else f"pulled in {result.seconds:.1f} s (lab)"
+        self.timeline.add(self.clock, "pull", f"{host_id}: {image} {how}", result.badge,
+                          host=host_id, seconds=result.seconds, cached=result.cached)
+        return result
+
+    def _launch_due(self) -> None:
+        now = time.monotonic()
+        for run in self.runs.values():
+            if run.launched or run.exited or run.launch_at > now:
+                continue
+            spec = self.specs.get(run.service)
+            state = self.services.get(run.service)
+            if spec is None or state is None:
+                continue
+            task = next((t for t in state.tasks if t.task_id == run.task_id), None)
+            if task is None or task.last_status == STOPPED or task.desired_status == STOPPED:
+                run.exited = True
+                continue
+            c = self.container(run.task_definition or spec.task_definition)
+            self.runtime.start(ContainerSpec(
+                run.task_id, run.host_id, run.pull.image, c.cpu, c.memory,
+                run.port, {**CHAOS_ENV, **c.environment}))
+            run.launched = True
+            self.timeline.add(self.clock, "launch", f"task {run.task_id[:8]} container "
+                              f"started on {run.host_id} (port {run.port})",
+                              "real",
+                              task=run.task_id)
+
+    def _stop_container(self, run: TaskRun, kill: bool) -> None:
+        run.exited = run.exited or kill
+        if kill:
+            self._stopper.submit(self._quiet, self.runtime.kill, run.task_id)
+        else:
+            self._stopper.submit(self._quiet, self.runtime.stop, run.task_id)
+
+    @staticmethod
+    def _quiet(fn: Any, *args: Any) -> None:
+        with contextlib.suppress(Exception):
+            fn(*args)
+
+    def _write_back(self) -> None:
+        if not self.writeback:
+            return
+        for state in self.services.values():
+            for t in state.tasks:
+                if self._written_tasks.get(t.task_id) == t:
+                    continue  # only we change tasks in the emulator: write what changed
+                self.writeback.set_task(
+                    self.cluster, t.task_id, t.last_status, t.desired_status,
+                    started_at=_epoch(self.clock, t.started_at),
+                    stopped_at=_epoch(self.clock, t.stopped_at),
+                    stopped_reason=t.stopped_reason, exit_code=t.exit_code)
+                self._written_tasks[t.task_id] = t
+            events, stamped = self._written_events.get(state.name, ((), []))
+            if events != state.events:  # stamp each event's time once, not every pass
+                stamped = [(_epoch(self.clock, e.at) or time.time(), e.message)
+                           for e in state.events]
+                self._written_events[state.name] = (state.events, stamped)
+            # Counts every pass: moto's UpdateService fakes runningCount = desiredCount.
+            self.writeback.set_service(self.cluster, state.name, state.running_count,
+                                       state.pending_count, stamped)
+            views = state.deployment_views()
+            if self._written_deployments.get(state.name) != views:  # only we change them
+                self.writeback.set_deployments(self.cluster, state.name, [
+                    {"id": v.deployment.id, "status": v.deployment.status,
+                     "taskDefinition": v.deployment.task_definition,
+                     "desiredCount": v.desired_count, "pendingCount": v.pending_count,
+                     "runningCount": v.running_count, "failedTasks": v.deployment.failed_tasks,
+                     "createdAt": _epoch(self.clock, v.deployment.created_at),
+                     "updatedAt": _epoch(self.clock, v.deployment.updated_at),
+                     "rolloutState": v.deployment.rollout_state,
+                     "rolloutStateReason": v.deployment.rollout_state_reason} for v in views])
+                self._written_deployments[state.name] = views
+        hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
+        for h in hosts:
+            if not h.container_instance_arn:
+                continue
+            tasks = [t for s in self.services.values() for t in s.tasks
+                     if t.instance_id == h.instance_id and t.last_status != STOPPED]
+            ports = [self.runs[t.task_id].port for t in tasks if t.task_id in self.runs]
+            self.writeback.set_resources(
+                self.cluster, h.container_instance_arn,
+                (h.registered_cpu, h.registered_memory), (h.cpu_free, h.memory_free), ports,
+                running=sum(t.last_status == RUNNING for t in tasks),
+                pending=sum(t.last_status in ("PROVISIONING", PENDING) for t in tasks))
+
+    # -- actions -----------------------------------------------------------------------------
+    def _running_task(self, task_id: str | None, what: str) -> tuple[ServiceState, TaskState]:
+        """The RUNNING task (with a container) that ``task_id`` or a prefix of it names; the
+        first one when None. Call with the lock held."""
+        running = [(s, t) for s in self.services.values() for t in s.tasks
+                   if t.last_status == RUNNING and t.desired_status == RUNNING
+                   and t.task_id in self.runs]
+        if not running:
+            raise ValueError(f"no RUNNING task to {what}")
+        if task_id is None:
+            return running[0]
+        match = [(s, t) for s, t in running if t.task_id.startswith(task_id)]
+        if len(match) != 1:
+            raise ValueError(f"no single RUNNING task matches {task_id!r}; running: "
+                             + ", ".join(t.task_id[:12] for _, t in running))
+        return match[0]
+
+    def crash(self, task_id: str | None = None) -> str:
+        """SIGKILL one RUNNING task's container (chaos); returns its id."""
+        with self.lock:
+            _, task = self._running_task(task_id, "crash")
+            self.timeline.add(self.clock, "chaos", f"crash: SIGKILL to task {task.task_id[:8]}",
+                              "real", task=task.task_id)
+            self.runtime.kill(task.task_id)
+            return task.task_id
+
+    def oom(self, task_id: str | None = None) -> str:
+        """Make one RUNNING task really exceed its memory limit (chaos); returns its id.
+
+        The task's kit-only route ``POST /chaos/allocate`` (present because the kit starts
+        tasks with ``FRAUDLAB_CHAOS=1``) allocates as many MiB as the task's memory limit, on
+        top of what it already uses. The runtime's OOM killer ends it — Docker: the kernel's
+        cgroup; processes: the simulated cgroup — and ECS's stoppedReason "OutOfMemoryError:
+        Container killed due to memory usage" with exit code 137 follow; the scheduler replaces
+        the task (ecs-facts.md §2, §4).
+        """
+        with self.lock:
+            state, task = self._running_task(task_id, "run out of memory")
+            run = self.runs[task.task_id]
+            limit = task.memory or state.task_memory
+            self.timeline.add(self.clock, "chaos", f"oom: task {task.task_id[:8]} allocates "
+                              f"{limit} MiB on top of what it uses (its memory limit is "
+                              f"{limit} MiB)", "real", task=task.task_id)
+        self._chaos_post(task.task_id, run.port, "/chaos/allocate", {"mib": limit}, 202)
+        return task.task_id
+
+    def slow(self, task_id: str | None = None, ms: int = 300) -> str:
+        """Make one RUNNING task answer ``/predict`` ``ms`` later (chaos; 0 undoes it): a slow
+        dependency. Its kit-only route ``POST /chaos/latency`` holds each request's thread
+        for that long, so the task keeps more requests open — what least outstanding requests
+        routes around and round robin does not (ecs-facts.md §6). Returns the task's id."""
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= 10_000:
+            raise ValueError(f"ms must be an integer number of milliseconds in [0, 10000], "
+                             f"not {ms!r}")
+        with self.lock:
+            _, task = self._running_task(task_id, "slow down")
+            run = self.runs[task.task_id]
+            what = (f"answers /predict {ms} ms later (a slow dependency)" if ms
+                    else "answers at its own speed again")
+            self.timeline.add(self.clock, "chaos", f"slow: task {task.task_id[:8]} {what}",
+                              "real", task=task.task_id)
+        self._chaos_post(task.task_id, run.port, "/chaos/latency", {"ms": ms}, 200)
+        return task.task_id
+
+    def _chaos_post(self, task_id: str, port: int, path: str, body: dict[str, Any],
+                    expected: int) -> None:
+        """POST to a task's kit-only chaos route; a clear error when it does not take it."""
+        try:  # not under the lock: the loop goes on (and sees any exit)
+            reply = requests.post(f"http://127.0.0.1:{port}{path}", json=body,
+                                  timeout=CHAOS_TIMEOUT)
+        except requests.RequestException as exc:
+            raise RuntimeError(f"task {task_id} did not answer {path}: {exc}") from exc
+        if reply.status_code == 404:
+            raise RuntimeError(f"task {task_id} has no chaos route: it runs without "
+                               "FRAUDLAB_CHAOS=1")
+        if reply.status_code != expected:
+            raise RuntimeError(f"task {task_id}: POST {path} answered "
+                               f"{reply.status_code}: {reply.text[:200]}")
+
+    def _service_spec(self, service: str | None) -> ServiceSpec:
+        with self.lock:
+            if not self.specs:
+                raise ValueError(f"no service in {self.cluster} yet: deploy first")
+            name = service or next(iter(self.specs))
+            if name not in self.specs:
+                raise ValueError(f"no service {name!r}; services: {', '.join(self.specs)}")
+            return self.specs[name]
+
+    def deploy(self, task_definition: str, service: str | None = None, *,
+               circuit_breaker: bool | None = None, rollback: bool | None = None,
+               minimum_healthy_percent: int | None = None,
+               maximum_percent: int | None = None) -> dict[str, Any]:
+        """Roll the service out to ``task_definition`` as a learner would: UpdateService with
+        it and the deployment configuration (the service's, with what is given changed)."""
+        spec = self._service_spec(service)
+        current = spec.deployment_config
+        config = DeploymentConfig(
+            current.minimum_healthy_percent if minimum_healthy_percent is None
+            else minimum_healthy_percent,
+            current.maximum_percent if maximum_percent is None else maximum_percent,
+            current.circuit_breaker if circuit_breaker is None else circuit_breaker,
+            current.rollback if rollback is None else rollback)
+        args = {"cluster": self.cluster, "service": spec.name, "taskDefinition": task_definition,
+                "deploymentConfiguration": deployment_configuration(config)}
+        self.ecs.update_service(**args)
+        from cloud.aws.steps.ecs import aws_cli
+
+        cli = aws_cli("ecs", "update-service", cluster=self.cluster, service=spec.name,
+                      task_definition=task_definition.rsplit("/", 1)[-1],
+                      deployment_configuration=args["deploymentConfiguration"])
+        self.timeline.add(self.clock, "deploy", f"update-service: {spec.name} to "
+                          f"{task_definition.rsplit('/', 1)[-1]}", "emulated", cli=cli)
+        return {"service": spec.name, "task_definition": task_definition,
+                "previous_task_definition": spec.task_definition,
+                "deployment_configuration": args["deploymentConfiguration"],
+                "circuit_breaker_threshold": circuit_breaker_threshold(spec.desired_count),
+                "cli": cli}
+
+    def bad_deployment(self, service: str | None = None) -> dict[str, Any]:
+        """Roll out a revision that cannot start, through the AWS API as a learner would.
+
+        RegisterTaskDefinition: a new revision of the service's task definition with
+        ``MODEL_RUNTIME=tflite`` (a runtime the service does not have: its container exits
+        at boot, before it is ever ready); then UpdateService to it with the deployment
+        circuit breaker and rollback on. The old tasks keep serving while the new ones fail;
+        at the threshold the deployment is FAILED and rolled back (ecs-facts.md §4).
+        """
+        spec = self._service_spec(service)
+        td = self.ecs.describe_task_definition(taskDefinition=spec.task_definition)[
+            "taskDefinition"]
+        new = self.ecs.register_task_definition(**registration(td, BAD_ENVIRONMENT))[
+            "taskDefinition"]["taskDefinitionArn"]
+        env = " ".join(f"{k}={v}" for k, v in BAD_ENVIRONMENT.items())
+        self.timeline.add(self.clock, "chaos", f"bad deployment: registered "
+                          f"{new.rsplit('/', 1)[-1]} with {env} (no such model runtime: the "
+                          "container exits at boot)", "emulated")
+        result = self.deploy(new, spec.name, circuit_breaker=True, rollback=True)
+        return {**result, "environment": dict(BAD_ENVIRONMENT),
+                "why": f"{env}: the service knows litert and tensorflow only, so gunicorn's "
+                       "worker fails to boot and the container exits before it is ready; "
+                       "the tasks never reach RUNNING (circuit breaker stage 1)"}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the UIs show, JSON-ready."""
+        with self.lock:
+            tasks = []
+            for s in self.services.values():
+                for t in s.tasks:
+                    run = self.runs.get(t.task_id)
+                    tasks.append({
+                        "task_id": t.task_id, "service": s.name, "host": t.instance_id,
+                        "task_definition": t.task_definition, "started_by": t.started_by,
+                        "last_status": t.last_status, "desired_status": t.desired_status,
+                        "stopped_reason": t.stopped_reason, "exit_code": t.exit_code,
+                        "port": run.port if run else None,
+                        "url": f"http://127.0.0.1:{run.port}" if run else None,
+                        "pull_seconds": run.pull.seconds if run else None,
+                        "pull_cached": run.pull.cached if run else None})
+            hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
+            return {
+                "lab_time": round(self.clock.now(), 3),
+                "runtime": self.runtime.name,
+                "cluster": self.cluster,
+                "hosts": [{"instance_id": h.instance_id, "az": h.az, "type": h.instance_type,
+                           "registered_cpu": h.registered_cpu,
+                           "registered_memory": h.registered_memory,
+                           "remaining_cpu": h.cpu_free, "remaining_memory": h.memory_free,
+                           "status": h.status, "tasks": dict(h.tasks_by_group),
+                           "image_cache": sorted(self.pull_cache.get(h.instance_id, {}))}
+                          for h in hosts],
+                "services": [{"name": s.name, "desired": s.desired_count,
+                              "running": s.running_count, "pending": s.pending_count,
+                              "strategy": s.strategy, "task_definition": s.task_definition,
+                              "deployment_configuration": deployment_configuration(s.config),
+                              "deployments": [
+                                  {"id": v.deployment.id, "status": v.deployment.status,
+                                   "task_definition": v.deployment.task_definition,
+                                   "desired": v.desired_count, "running": v.running_count,
+                                   "pending": v.pending_count,
+                                   "failed_tasks": v.deployment.failed_tasks,
+                                   "rollout_state": v.deployment.rollout_state,
+                                   "rollout_state_reason": v.deployment.rollout_state_reason}
+                                  for v in s.deployment_views()],
+                              "events": [{"lab": e.at, "message": e.message}
+                                         for e in s.events[:20]]}
+                             for s in self.services.values()],
+                "tasks": tasks,
+                "capacity": self.autoscaler.snapshot(),
+                "timeline": self.timeline.entries[-100:],
+            }
+
+    def close(self) -> None:
+        """Stop every container (no orphans)."""
+        self._stopper.shutdown(wait=False, cancel_futures=True)
+        self.runtime.close()
+
+
+def _epoch(clock: Clock, lab: float | None) -> float | None:
+    return None if lab is None else lab_to_epoch(clock, lab)

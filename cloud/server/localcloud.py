@@ -1,0 +1,366 @@
+"""The local cloud process: AWS endpoint, controllers, runtime and control API in one owner.
+
+``fraudlab up`` starts ``python -m cloud.server.localcloud`` in the background; it writes where it
+is (``cloud.json``) and its token into the state directory, then ticks the ECS controller a
+few times a second until ``fraudlab down``, SIGTERM or SIGINT — and then stops every replica
+it started, so no process or container is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from cloud.aws.endpoint import Endpoint, EndpointError, open_endpoint
+from cloud.core import state_dir as state
+from cloud.core.clock import LabClock, PassClock
+from cloud.ecs.controller import ClusterController
+from cloud.server.control import ControlServer
+
+TICK_SECONDS = 0.2
+CLUSTER = "fraud-cluster"
+LB_PORT = 8080
+
+
+LOCAL_IMAGE = "fraudlab/service:slim"
+
+
+def local_image(image: str) -> str:
+    """The image a host runs for a task definition's image.
+
+    An emulated ECR URI (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``) is pulled
+    from the kit's registry when ``fraudlab push`` put that tag there; otherwise it stands for
+    the image built locally by ``scripts/build_image.sh`` (a simulated pull). Anything else
+    runs as named.
+    """
+    if ".dkr.ecr." not in image:
+        return image
+    from cloud.image.registry import stand_in
+
+    return stand_in(image) or LOCAL_IMAGE
+
+
+class LocalCloud:
+    """Everything the kit runs, owned by one process."""
+
+    def __init__(self, runtime: str | None = None, time_scale: float = 12.0,
+                 env: dict[str, str] | None = None, control_port: int = 0,
+                 cluster: str = CLUSTER, lb_port: int | None = None) -> None:
+        from cloud.runtime.choose import choose_runtime
+
+        self.clock = LabClock(time_scale=time_scale)
+        # The per-minute publishers and target tracking see one lab instant per loop pass.
+        self.pass_clock = PassClock(self.clock)
+        self.endpoint: Endpoint = open_endpoint(env if env is not None else os.environ)
+        if self.endpoint.kind == "aws":  # the kit's controllers never write into real AWS
+            raise EndpointError("the local cloud only runs against an emulator on 127.0.0.1")
+        writeback = None
+        if self.endpoint.kind == "moto" and self.endpoint._server is not None:
+            from cloud.ecs.writeback import MotoWriteBack, reset_moto
+
+            reset_moto(self.endpoint.url)  # a new local cloud starts from an empty account
+            writeback = MotoWriteBack()
+        self.runtime = choose_runtime(runtime)
+        if self.runtime.name == "docker":
+            from cloud.runtime.docker import remove_orphans
+
+            remove_orphans()  # containers a crashed local cloud left behind
+        self.runtime_why = str(getattr(self.runtime, "why", ""))
+        from cloud.lb.health import HealthSettings
+        from cloud.lb.proxy import LoadBalancer
+
+        port = lb_port if lb_port is not None else int(os.environ.get("FRAUDLAB_LB_PORT", LB_PORT))
+        # ALB's defaults (interval 30 s, thresholds 5/2) on lab time; the path the service has.
+        self.lb = LoadBalancer(port=port, clock=self.clock, health=HealthSettings(path="/health"))
+        self.traffic: Any = None
+        from cloud.lb.cloudwatch import LoadBalancerMetrics
+
+        self.metrics = LoadBalancerMetrics(
+            self.endpoint.client("cloudwatch"), self.lb, self.pass_clock,
+            arns=lambda: (self.lb_sync.load_balancer.get("LoadBalancerArn"),
+                          self.lb_sync.target_group_arn))
+        self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
+                                            writeback=writeback, resolve_image=local_image,
+                                            lb=self.lb)
+        from cloud.lb.sync import TargetGroupSync
+
+        # The target group in the API configures the proxy; targets and health go back.
+        self.lb_sync = TargetGroupSync(
+            self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.lb, cluster,
+            write_back=writeback is not None,
+            on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
+                                                                "emulated"))
+        from cloud.autoscaling.controller import ScalingController
+        from cloud.ecs.cloudwatch import ServiceMetrics
+
+        self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
+                                              self.pass_clock, cluster, self._running_tasks)
+        self.scaling = ScalingController(self.endpoint, self.pass_clock, cluster,
+                                         self.controller.timeline)
+        self.token = state.new_token()
+        self.control = ControlServer(self.token, self._routes(), port=control_port,
+                                     streams={"/v1/stream": self.snapshot})
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._loop = threading.Thread(target=self._run, daemon=True, name="controller")
+        self.tick_errors: list[str] = []
+
+    def _routes(self) -> dict[tuple[str, str], Any]:
+        return {
+            ("GET", "/v1/snapshot"): lambda _: self.snapshot(),
+            ("POST", "/v1/crash"): lambda body: {"crashed": self.controller.crash(
+                body.get("task"))},
+            ("POST", "/v1/oom"): lambda body: {"oom": self.controller.oom(body.get("task"))},
+            ("POST", "/v1/slow"): lambda body: {"slow": self.controller.slow(
+                body.get("task"), body.get("ms", 300))},
+            ("POST", "/v1/bad-deployment"): lambda _: self.controller.bad_deployment(),
+            ("POST", "/v1/kill-host"): lambda body: self.kill_host(body.get("host")),
+            ("POST", "/v1/down"): lambda _: self._down_soon(),
+            ("GET", "/v1/lb"): lambda _: self.lb.snapshot(),
+            ("POST", "/v1/lb"): self.configure_lb,
+            ("POST", "/v1/traffic"): self.start_traffic,
+            ("POST", "/v1/traffic/stop"): lambda _: self.stop_traffic(),
+            ("POST", "/v1/traffic/profile"): self.change_traffic,
+            ("GET", "/v1/traffic"): lambda _: self.traffic_snapshot(),
+            ("GET", "/v1/scaling"): lambda _: self.scaling.snapshot(),
+            ("POST", "/v1/scale"): self.scale,
+        }
+
+    def _running_tasks(self) -> list[Any]:
+        """The RUNNING tasks with a container, and what their task definition reserves."""
+        from cloud.ecs.cloudwatch import TaskRef
+
+        with self.controller.lock:  # a task's own reservation (its task definition) if set
+            return [TaskRef(name, t.task_id, getattr(t, "cpu", 0) or state.task_cpu,
+                            getattr(t, "memory", 0) or state.task_memory)
+                    for name, state in self.controller.services.items() for t in state.tasks
+                    if t.last_status == "RUNNING" and t.task_id in self.controller.runs]
+
+    def scale(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A manual ``update-service --desired-count`` (the API call a learner would make)."""
+        from cloud.aws.steps.ecs import update_service_desired
+
+        desired = body.get("desired")
+        if not isinstance(desired, int) or isinstance(desired, bool) or not 0 <= desired <= 50:
+            raise ValueError(f"desired must be a whole number of tasks from 0 to 50, got "
+                             f"{desired!r}")
+        ecs = self.endpoint.client("ecs")
+        try:
+            arns = ecs.list_services(cluster=self.controller.cluster).get("serviceArns", [])
+        except ecs.exceptions.ClusterNotFoundException:
+            arns = []
+        names = sorted(arn.rsplit("/", 1)[-1] for arn in arns)
+        service = body.get("service")
+        if service is None:
+            if len(names) != 1:
+                raise ValueError("no service is deployed yet: `fraudlab deploy` first" if not names
+                                 else f"several services: say which one ({', '.join(names)})")
+            service = names[0]
+        if not isinstance(service, str) or service not in names:
+            raise ValueError(f"no service {service!r} in {self.controller.cluster}; services: "
+                             f"{', '.join(names) or 'none'}")
+        step = update_service_desired(ecs, self.controller.cluster, service, desired)
+        self.controller.timeline.add(self.clock, "scaling",
+                                     f"manual scale: update-service --desired-count {desired} "
+                                     f"({service})", "emulated")
+        out = step.as_dict()
+        target = next((t for t in self.scaling.snapshot()["targets"]
+                       if t["ResourceId"] == f"service/{self.controller.cluster}/{service}"),
+                      None)
+        if target and not target["MinCapacity"] <= desired <= target["MaxCapacity"]:
+            out["warnings"] = [*out["warnings"], (
+                f"{service} is a scalable target ({target['MinCapacity']}–"
+                f"{target['MaxCapacity']} tasks): Application Auto Scaling brings the desired "
+                "count back within Min/Max at its next evaluation.")]
+        return out
+
+    def configure_lb(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The target group's algorithm (written through ModifyTargetGroupAttributes once the
+        service has a target group) and the kit-only retry knob."""
+        if "algorithm" in body:
+            self.lb_sync.set_algorithm(str(body["algorithm"]))
+        if "retry" in body:
+            if not isinstance(body["retry"], bool):
+                raise ValueError("retry must be true or false")
+            self.lb.retry_on_connect_error = body["retry"]
+        snap = self.lb.snapshot(trace_limit=0)
+        return {"algorithm": snap["algorithm"], "retry": snap["retry_on_connect_error"],
+                "retry_label": snap["retry_label"]}
+
+    def start_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Open-loop traffic to the load balancer (replaces any running traffic)."""
+        from cloud.traffic.generator import TrafficGenerator
+
+        duration = body.get("duration", 600)
+        if not isinstance(duration, int | float) or not 0 < duration <= 3600:
+            raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
+        rate, name, profile, phase = _traffic_request(body)
+        self.stop_traffic()
+        self.traffic = TrafficGenerator(self.lb.url, profile, clock=self.clock,
+                                        max_duration=float(duration), phase=phase or name)
+        self.traffic.start()
+        self.controller.timeline.add(self.clock, "traffic",
+                                     f"traffic: {name} at {rate:g} tx/s to {self.lb.url}", "real")
+        return {"traffic": "started", "target": self.lb.url, "rate": rate, "profile": name}
+
+    def change_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A new rate/profile for the running traffic, optionally as a new named phase."""
+        if self.traffic is None or not self.traffic.running:
+            raise ValueError("no traffic is running: start it with POST /v1/traffic")
+        rate, name, profile, phase = _traffic_request(body)
+        self.traffic.set_profile(profile, phase=phase)
+        self.controller.timeline.add(self.clock, "traffic", f"traffic: now {name} at {rate:g} "
+                                     f"tx/s" + (f" (phase {phase})" if phase else ""), "real")
+        return {"traffic": "changed", "rate": rate, "profile": name, "phase": phase}
+
+    def stop_traffic(self) -> dict[str, Any]:
+        if self.traffic is not None:
+            self.traffic.stop()
+        return self.traffic_snapshot()
+
+    def traffic_snapshot(self) -> dict[str, Any]:
+        return self.traffic.snapshot().as_dict() if self.traffic is not None else {}
+
+    def start(self) -> None:
+        self.lb.start()
+        self.control.start()
+        self._loop.start()
+        state.write_cloud({"pid": os.getpid(), "control_url": self.control.url,
+                           "aws_endpoint": self.endpoint.url, "endpoint_kind": self.endpoint.kind,
+                           "endpoint_note": self.endpoint.note,
+                           "runtime": self.runtime.name, "runtime_why": self.runtime_why,
+                           "time_scale": self.clock.time_scale, "cluster": self.controller.cluster,
+                           "lb_url": self.lb.url,
+                           "started_at": time.time()})
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._guard(self.controller.tick)
+            self._guard(self.lb_sync.tick)
+            self.pass_clock.freeze()  # one lab minute for the publishers and target tracking
+            try:
+                alb = self._guard(self.metrics.tick)
+                service = self._guard(self.service_metrics.tick)
+                self._guard(self.scaling.tick, alb, service)
+            finally:
+                self.pass_clock.release()
+            self._stop.wait(TICK_SECONDS)
+
+    def _guard(self, step: Any, *args: Any) -> Any:
+        """Run one part of a pass; an error is recorded (the UIs show it) and the rest runs."""
+        try:
+            return step(*args)
+        except Exception as exc:
+            self.tick_errors.append(f"{type(exc).__name__}: {exc}")
+            del self.tick_errors[:-20]
+            return None
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.controller.snapshot()
+        lb = self.lb.snapshot(trace_limit=20)
+        lb["api"] = self.lb_sync.snapshot()
+        snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
+                     "alb_metrics": self.metrics.latest,
+                     "service_metrics": self.service_metrics.snapshot(),
+                     "scaling": self.scaling.snapshot(),
+                     "aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
+                     "endpoint_note": self.endpoint.note,
+                     "runtime_why": self.runtime_why, "time_scale": self.clock.time_scale,
+                     "tick_errors": self.tick_errors[-5:]})
+        return snap
+
+    def kill_host(self, host: str | None) -> dict[str, Any]:
+        """Terminate one EC2 instance (all its tasks die with it); the scheduler replaces them."""
+        from cloud.aws.steps.hosts import deregister_host
+
+        hosts = sorted(self.controller.hosts)
+        if not hosts:
+            raise ValueError("the cluster has no hosts")
+        host = host or hosts[0]
+        if host not in hosts:
+            raise ValueError(f"no host {host!r}; hosts: {', '.join(hosts)}")
+        with self.controller.lock:
+            # The scheduler sees the instance gone on its next pass: it stops the instance's
+            # tasks ("Host EC2 … terminated") and the controller kills their containers.
+            in_group = self.controller.autoscaler.replace(host)
+            deregister_host(self.endpoint.client("ec2"), self.endpoint.client("ecs"),
+                            self.controller.cluster, host)
+            self.controller.timeline.add(
+                self.clock, "chaos", f"kill host: {host} terminated"
+                + ("; its Auto Scaling group launches a replacement instance" if in_group
+                   else ""), "real")
+        return {"killed_host": host, "replaced_by_auto_scaling_group": in_group}
+
+    def _down_soon(self) -> dict[str, Any]:
+        threading.Timer(0.1, self.stop).start()
+        return {"stopping": True}
+
+    def stop(self) -> None:
+        """Stop the loop and every replica, then the API endpoint; idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._loop.is_alive() and self._loop is not threading.current_thread():
+            self._loop.join(5)
+        try:
+            self.stop_traffic()
+            self.controller.close()
+            self.lb.stop()
+        finally:
+            self.control.stop()
+            self.endpoint.stop()
+            state.clear_cloud()
+            self._stopped.set()
+
+    def wait(self) -> None:
+        """Block until ``stop`` has finished (every replica stopped)."""
+        while not self._stopped.wait(0.5):
+            pass
+
+
+def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]:
+    """rate, profile name, profile and phase of a traffic request, validated."""
+    from cloud.traffic.profiles import parse_profile
+
+    rate = body.get("rate", 50)
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 5000:
+        raise ValueError(f"rate must be a number of requests per second in (0, 5000], "
+                         f"got {rate!r}")
+    name = str(body.get("profile", "steady"))
+    phase = body.get("phase")
+    if phase is not None and (not isinstance(phase, str) or not 0 < len(phase) <= 40):
+        raise ValueError(f"phase must be a name of 1-40 characters, got {phase!r}")
+    return float(rate), name, parse_profile(name, float(rate)), phase
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the FraudLab local cloud (run by `fraudlab up`)")
+    parser.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
+    parser.add_argument("--time-scale", type=float, default=12.0)
+    parser.add_argument("--control-port", type=int, default=0)
+    args = parser.parse_args(argv)
+    cloud = LocalCloud(None if args.runtime == "auto" else args.runtime, args.time_scale,
+                       control_port=args.control_port)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        cloud.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    cloud.start()
+    print(f"local cloud ready: control {cloud.control.url}, AWS {cloud.endpoint.url}, "
+          f"runtime {cloud.runtime.name}", flush=True)
+    for line in (cloud.runtime_why, cloud.endpoint.note):
+        if line:
+            print(line, flush=True)
+    cloud.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -161,13 +161,15 @@ class LoadBalancer:
                  idle_timeout: float = 60.0, connect_timeout: float = 10.0,
                  max_connections_per_target: int = 32, trace_size: int = 10_000,
                  retry_on_connect_error: bool = False, check_period: float = 0.05,
-                 use_uvloop: bool = True) -> None:
+                 use_uvloop: bool = True, header_timeout: float | None = None) -> None:
         self.host, self.port = host, port
         self.algorithm = check_algorithm(algorithm)
         self.clock: Clock = clock or LabClock()
         self.health_settings = health or hc.HealthSettings()
         self.health_checks = health_checks
         self.idle_timeout, self.connect_timeout = idle_timeout, connect_timeout
+        # a request head must come whole within this (None: the idle timeout); kit-only
+        self.header_timeout = header_timeout
         self.max_connections_per_target = max_connections_per_target
         self.retry_on_connect_error = retry_on_connect_error  # kit-only: ALB does not retry
         self.check_period = check_period
@@ -236,7 +238,8 @@ class LoadBalancer:
 
     async def _serve(self, started: concurrent.futures.Future[None]) -> None:
         self._stopping = asyncio.Event()
-        self._listener = Listener(self._handle, idle_timeout=self.idle_timeout)
+        self._listener = Listener(self._handle, idle_timeout=self.idle_timeout,
+                                  header_timeout=self.header_timeout)
         self.port = await self._listener.start(self.host, self.port)
         self._forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\n" % self.port
         self._checker = asyncio.create_task(self._check_loop())

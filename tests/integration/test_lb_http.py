@@ -259,13 +259,14 @@ def test_expect_100_continue_and_pipelined_requests(make_lb, upstream) -> None:
 
 
 @pytest.mark.parametrize(("raw", "status"), [
-    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+     400),
     (b"GET / HTTP/2.0\r\n\r\n", 505),
     (b"NOT HTTP AT ALL\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
-    (b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413),
-    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70_000, 431),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999\r\n\r\n", 413),
+    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70_000, 400),  # ALB: 400 over its header limits
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
 ])
 def test_what_the_listener_refuses_gets_an_answer_and_a_close(make_lb, upstream, raw,
                                                                status) -> None:

@@ -225,10 +225,8 @@ class RequestReader:
 
     # ---- llhttp's callbacks ----------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
+    def on_url(self, url: bytes) -> None:  # a request's first callback (no on_message_begin)
         self.started = True
-
-    def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > MAX_REQUEST_LINE:
             self._fail(HttpError(400, "request line over 16K (ALB's limit)"))
@@ -242,7 +240,7 @@ class RequestReader:
         self._size += size + 4
         lower = name.lower()
         if lower not in _REQUEST_SPECIAL:
-            self._lines.append(b"%s: %s" % (name, value))
+            self._lines.append(name + b": " + value)
         elif lower == _CONTENT_LENGTH:  # llhttp: digits only, never twice, never with TE
             self._length = int(value)
         elif lower == _TRANSFER_ENCODING:

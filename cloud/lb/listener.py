@@ -69,6 +69,7 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False  # a request is being handled
         self.closed = False
         self.streamed = 0  # body bytes of the answer streaming now
+        self.task: asyncio.Task[None] | None = None  # the one handling the request in hand
         self.reader = RequestReader(MAX_BODY)
         self._refused: HttpError | None = None  # answered once the requests before it are
         self._eof = False  # the client half-closed: answer what came, then close
@@ -228,7 +229,7 @@ class ClientConnection(asyncio.Protocol):
             self.busy = True
             request = Request(head, body, self.peer, head.method.decode("latin-1"),
                               head.target.decode("latin-1"))
-            self.loop.create_task(self._run(request))
+            self.task = self.loop.create_task(self._run(request))
         elif self._refused is not None:
             self._refuse(self._refused)
         elif reader.continue_wanted and self.transport is not None:

@@ -557,7 +557,7 @@ class LoadBalancer:
     async def _forward(self, request: Request, client: ClientConnection, entry: _Entry,
                        data: bytes) -> tuple[up.Answer, int]:
         target = entry.target
-        task = asyncio.current_task()
+        task = client.task or asyncio.current_task()  # (current_task costs a getpid())
         assert task is not None
         target.outstanding += 1
         entry.in_flight.add(task)

@@ -89,6 +89,9 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool._lost(self)
+        if self._timer is not None and self._state == _IDLE:
+            self._timer.cancel()
+            self._timer = None
         if self._state == _STREAM and self._decoder is None and self._need < 0:
             self._end_stream()  # delimited by the close: that was the end
         elif self._state != _IDLE:
@@ -141,7 +144,8 @@ class Connection(asyncio.Protocol):
         self._buf = b""
         waiter = self._waiter = self.loop.create_future()
         self._last = self.loop.time()
-        self._timer = self.loop.call_later(self.pool.idle_timeout, self._on_idle)
+        if self._timer is None:  # one timer per connection, re-armed lazily (see _on_idle)
+            self._timer = self.loop.call_later(self.pool.idle_timeout, self._on_idle)
         self.transport.write(request)
         try:
             return await waiter
@@ -177,6 +181,9 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         """Close the connection (the pool frees its slot when the close is done)."""
         self._keep = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         if self._state != _IDLE:
@@ -250,10 +257,7 @@ class Connection(asyncio.Protocol):
         self._done(Answer(status, reason, headers, body, length))
 
     def _done(self, answer: Answer) -> None:
-        self._state = _IDLE
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._state = _IDLE  # the idle timer stays armed: it lapses or serves the next exchange
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(answer)

@@ -54,6 +54,7 @@ class ClientGone(Exception):
 
 
 Handler = Callable[[Request, "ClientConnection"], Awaitable[None]]
+Fast = Callable[[Request, "ClientConnection"], bool]
 
 
 class ClientConnection(asyncio.Protocol):
@@ -229,7 +230,9 @@ class ClientConnection(asyncio.Protocol):
             self.busy = True
             request = Request(head, body, self.peer, head.method.decode("latin-1"),
                               head.target.decode("latin-1"))
-            self.task = self.loop.create_task(self._run(request))
+            fast = self.listener.fast
+            if fast is None or not fast(request, self):  # served without a task, or:
+                self.task = self.loop.create_task(self._run(request))
         elif self._refused is not None:
             self._refuse(self._refused)
         elif reader.continue_wanted and self.transport is not None:
@@ -244,16 +247,21 @@ class ClientConnection(asyncio.Protocol):
             self.send_error(500, "500 Internal Server Error: the load balancer failed")
             self._keep_alive = False
         finally:
-            self.busy = False
-            self.last_active = self.loop.time()
-            if not self._keep_alive:
-                self.abort()
-            else:
-                if (self._read_paused and self._refused is None and not self.reader.ready
-                        and self.transport is not None):
-                    self._read_paused = False
-                    self.transport.resume_reading()
-                self._next()
+            self.finish()
+
+    def finish(self) -> None:
+        """The request in hand is answered: close, or read and serve the next one."""
+        self.busy = False
+        self.task = None
+        self.last_active = self.loop.time()
+        if not self._keep_alive:
+            self.abort()
+        else:
+            if (self._read_paused and self._refused is None and not self.reader.ready
+                    and self.transport is not None):
+                self._read_paused = False
+                self.transport.resume_reading()
+            self._next()
 
     def _refuse(self, error: HttpError) -> None:
         self._keep_alive = False
@@ -267,8 +275,10 @@ class Listener:
     """Accepts client connections on ``host:port`` and runs ``handler`` per request."""
 
     def __init__(self, handler: Handler, idle_timeout: float = 60.0,
-                 header_timeout: float | None = None) -> None:
+                 header_timeout: float | None = None, fast: Fast | None = None) -> None:
         self.handler = handler
+        # tried first: serves a request without a task (then calls finish()), or says False
+        self.fast = fast
         self.idle_timeout = idle_timeout  # idle client connections close after this
         # a head must come whole within this (kit-only; ALB bounds only each idle gap)
         self.header_timeout = idle_timeout if header_timeout is None else header_timeout

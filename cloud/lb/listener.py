@@ -9,7 +9,8 @@ over ALB's header limits), 405 (TRACE), 413 (body over ``MAX_BODY``, kit-only), 
 transfer coding other than chunked), 505 (not HTTP/1.x); 408 to a request still incomplete
 when the connection has been idle for the idle timeout (ALB's documented 408: "the client did
 not send data before the idle timeout period expired") or whose head has not come whole within
-``header_timeout`` (kit-only: a head trickled a byte at a time). One task per request runs the
+``header_timeout`` (kit-only: a head trickled a byte at a time). Each request goes to the
+listener's ``fast`` hook first (served without a task when it can), else a task runs the
 handler.
 """
 

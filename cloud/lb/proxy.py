@@ -2,8 +2,10 @@
 
 Edge of the pure decisions in :mod:`cloud.lb.routing` (which target) and :mod:`cloud.lb.health`
 (which targets are healthy). One asyncio loop (uvloop when installed) in its own thread runs
-the listener (:mod:`cloud.lb.listener`: keep-alive to clients, no access log) and, per target,
-a capped pool of keep-alive connections (:mod:`cloud.lb.upstream`). ALB's answers when it
+the listener (:mod:`cloud.lb.listener`: keep-alive to clients, strict parsing, no access log)
+and, per target, a capped pool of keep-alive connections (:mod:`cloud.lb.upstream`). A request
+whose target has an idle pooled connection is relayed from callbacks (:meth:`_fast`), others
+by a task (:meth:`_handle`). ALB's answers when it
 cannot serve (§6):
 
 - **503** — the target group has no registered targets;

@@ -18,8 +18,9 @@ turns (an idle replica answers ~1 ms slower than a busy one on this machine).
 CPU µs per request at c=16, from /proc: the load balancer's (this process, or HAProxy's),
 the four replicas' together, wrk's, and how many cores *other* processes kept busy meanwhile
 (above ~0.1 the run was disturbed). wrk is closed loop, so p99 under saturation is
-understated (perf-notes.md). Exit 0 when every target is met (on the medians). Not collected
-by pytest.
+understated (perf-notes.md). The last lines put the kit proxy beside HAProxy from the same
+run: at least 90% of its requests/s and at most 1.5x its CPU per request. Exit 0 when every
+target is met (on the medians). Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ from service.contract import example_transaction  # noqa: E402
 TARGET_ADDED_P50_MS = 1.0
 TARGET_RPS = 1000.0
 TARGET_P99_MS = 20.0
+# Beside HAProxy in the same run (kit least outstanding vs HAProxy leastconn, c=16):
+TARGET_VS_HAPROXY_RPS = 0.90  # at least 90% of HAProxy's requests/s
+TARGET_VS_HAPROXY_CPU = 1.5  # at most 1.5x HAProxy's CPU per request
 
 WRK_LUA = """
 wrk.method = "POST"
@@ -306,6 +310,28 @@ def table(rows: list[Row]) -> tuple[bool, float]:
     return ok, hop
 
 
+def versus_haproxy(rows: list[Row]) -> bool | None:
+    """Print each kit row's req/s and CPU/request against HAProxy's (same run, c=16); whether
+    the least-outstanding row meets both targets (None without HAProxy)."""
+    loaded = {name: c16 for name, _, c16 in rows if c16 is not None}
+    haproxy = loaded.get("HAProxy, balance leastconn")
+    if haproxy is None or not haproxy.rps or not haproxy.cpu.get("lb"):
+        return None
+    met = None
+    for name in ("kit proxy, least outstanding", "kit proxy, round robin"):
+        kit = loaded.get(name)
+        if kit is None or "lb" not in kit.cpu:
+            continue
+        rps, cpu = kit.rps / haproxy.rps, kit.cpu["lb"] / haproxy.cpu["lb"]
+        ok = rps >= TARGET_VS_HAPROXY_RPS and cpu <= TARGET_VS_HAPROXY_CPU
+        print(f"{name} vs HAProxy leastconn: {rps:.0%} of its req/s (target >= "
+              f"{TARGET_VS_HAPROXY_RPS:.0%}), {cpu:.2f}x its CPU/request (target <= "
+              f"{TARGET_VS_HAPROXY_CPU:g}x) -> {'PASS' if ok else 'FAIL'}")
+        if name.endswith("least outstanding"):
+            met = ok
+    return met
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per wrk run")
@@ -335,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(rows)
             print(f"\nrun {n + 1} of {args.runs} (load average before: {load})")
             table(rows)
+            versus_haproxy(rows)
     finally:
         for r in replicas:
             r.stop()
@@ -357,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
           f" -> {'within' if hop <= TARGET_ADDED_P50_MS else 'over'} "
           f"{TARGET_ADDED_P50_MS:g} ms; the rest of the 4-replica rows' added p50 is each "
           f"replica going cold between its turns (bench/README.md)")
-    return 0 if ok else 1
+    beside = versus_haproxy(final)
+    return 0 if ok and beside is not False else 1
 
 
 if __name__ == "__main__":

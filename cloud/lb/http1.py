@@ -1,31 +1,51 @@
 """Just enough HTTP/1.1 (RFC 9112) for the proxy: heads, framing, chunked bodies.
 
-Pure functions and one incremental decoder, no I/O: :mod:`cloud.lb.listener` parses what
-clients send with them and :mod:`cloud.lb.upstream` what targets answer. Header names and
-values stay bytes; lines the proxy relays are kept as they came (one ``name: value`` line
-each) and only the hop-by-hop ones are dropped.
+No I/O. What clients send is read by :class:`RequestReader`, a strict incremental parser on
+llhttp (Node.js's parser, through httptools, as uvicorn uses it): :mod:`cloud.lb.listener`
+feeds it the bytes of a connection and gets whole requests, or an :class:`HttpError` to
+answer before closing. It is as strict as ALB's "strictest" desync mitigation mode (only
+requests that comply with the RFC reach a target): a bare CR or LF, NUL or other control
+bytes, an invalid header name, whitespace before a colon, obs-fold, both Content-Length and
+Transfer-Encoding, a repeated Content-Length, a bad chunk size, two Host headers are all
+refused, and what a target gets is rebuilt from the parsed fields (one ``name: value`` line
+each, hop-by-hop ones dropped), never the bytes as received. What targets answer is parsed
+by :func:`parse_response_head` and :class:`ChunkedDecoder` (:mod:`cloud.lb.upstream`).
+
+ALB's limits and answers (Elastic Load Balancing user guide, "Quotas for your Application
+Load Balancers" > HTTP headers, and "Troubleshoot your Application Load Balancers" > HTTP 400,
+405, 463, 501): request line 16K, a single header 16K, the whole request header 64K, and over
+any of them ALB answers **400** (not 414 or 431); TRACE gets 405; an X-Forwarded-For of more
+than 30 addresses 463; a Transfer-Encoding other than chunked 501.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from dataclasses import dataclass
 from email.utils import formatdate
+
+import httptools
 
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate",
                         b"proxy-authorization", b"te", b"trailer", b"trailers",
                         b"transfer-encoding", b"upgrade", b"proxy-connection"})
-MAX_HEAD = 65_536  # bytes of request line + headers (aiohttp's and nginx's order of magnitude)
+# ALB's quotas (user guide, Quotas > HTTP headers): request line 16K, single header 16K, whole
+# request header 64K; over any of them ALB answers 400 (Troubleshooting > HTTP 400).
+MAX_REQUEST_LINE = 16_384
+MAX_HEADER = 16_384
+MAX_HEAD = 65_536  # request line + headers; also the bound on a target's answer head
+MAX_FORWARDED_FOR = 30  # addresses in X-Forwarded-For; more: ALB's 463 (Troubleshooting)
 MAX_CHUNK_LINE = 4_096
-REASONS = {100: b"Continue", 200: b"OK", 400: b"Bad Request", 411: b"Length Required",
+REASONS = {100: b"Continue", 200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed",
+           408: b"Request Timeout", 411: b"Length Required",
            413: b"Payload Too Large", 414: b"URI Too Long",
-           431: b"Request Header Fields Too Large", 500: b"Internal Server Error",
+           431: b"Request Header Fields Too Large", 463: b"", 500: b"Internal Server Error",
            501: b"Not Implemented", 502: b"Bad Gateway",
            503: b"Service Temporarily Unavailable", 504: b"Gateway Time-out",
            505: b"HTTP Version Not Supported"}
 
-_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)")
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: ([^\r\n]*))?")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
@@ -120,58 +140,207 @@ def _split_headers(lines: list[bytes], read: frozenset[bytes],
     return kept, special, length
 
 
-_REQUEST_READ = frozenset({b"content-length", b"transfer-encoding", b"connection", b"host",
-                           b"expect", b"x-forwarded-for", b"x-forwarded-proto",
-                           b"x-forwarded-port"})
 _RESPONSE_READ = frozenset({b"content-length", b"transfer-encoding", b"connection"})
-_HOST = frozenset({b"host"})  # read and relayed as it came
+# Request headers the reader looks at; none of them is relayed as received except Host.
+_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION = b"content-length", b"transfer-encoding", \
+    b"connection"
+_HOST, _EXPECT, _FORWARDED_FOR = b"host", b"expect", b"x-forwarded-for"
+_REQUEST_SPECIAL = frozenset({_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _HOST, _EXPECT,
+                              _FORWARDED_FOR, b"x-forwarded-proto", b"x-forwarded-port",
+                              *HOP_BY_HOP})
+# A Host value: uri-host [":" port] (RFC 9110 §7.2, RFC 3986 reg-name / IPv4 / IP-literal).
+_HOST_VALUE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+
+
+class RequestReader:
+    """The requests on one client connection, parsed strictly and incrementally.
+
+    :meth:`feed` takes bytes as they come; each complete request lands in ``ready`` as
+    ``(RequestHead, body)`` (a chunked body de-chunked, trailers dropped). A malformed or
+    refused request raises :class:`HttpError` (answer it after the ``ready`` ones, then close:
+    nothing after it on that connection can be trusted). ``continue_wanted``: the request in
+    progress asked for ``Expect: 100-continue`` and its body has not come yet.
+    """
+
+    __slots__ = ("_body", "_chunked", "_connection", "_error", "_expect", "_forwarded", "_head",
+                 "_host", "_hosts", "_in_body", "_length", "_lines", "_max_body", "_parser",
+                 "_pending", "_received", "_size", "_url", "continue_wanted", "ready",
+                 "started")
+
+    def __init__(self, max_body: int) -> None:
+        self._max_body = max_body
+        self._parser = httptools.HttpRequestParser(self)
+        self.ready: deque[tuple[RequestHead, bytes]] = deque()
+        self.started = False  # a request has begun and is not whole yet
+        self.continue_wanted = False
+        self._in_body = False  # its head is parsed: what comes is body (or trailers)
+        self._pending = 0  # bytes fed since the head in progress began (an upper bound)
+        self._error: HttpError | None = None
+        self._head: RequestHead | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._url = b""
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._length: int | None = None
+        self._chunked = False
+        self._connection = b""
+        self._host = b""
+        self._hosts = 0
+        self._expect = b""
+        self._forwarded = b""
+        self._body: list[bytes] = []
+        self._received = 0
+
+    @property
+    def in_head(self) -> bool:
+        """A request's head has begun and is not whole yet."""
+        return self.started and not self._in_body
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``; HttpError when what came is refused."""
+        if not self._in_body:
+            self._pending += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # llhttp stops after a request with ``Connection: upgrade``: the kit relays it
+            # without its Upgrade header (no tunnels) and reads what follows afresh.
+            self._parser = httptools.HttpRequestParser(self)
+            rest = data[upgrade.args[0]:]
+            if rest:
+                self._pending = 0
+                self.feed(rest)
+            return
+        except httptools.HttpParserError as exc:
+            error, self._error = self._error, None
+            raise error or HttpError(400, f"malformed request ({exc})") from None
+        if self.started and not self._in_body and self._pending > MAX_HEAD:
+            raise HttpError(400, "request header over 64K (ALB's limit)")
+
+    def _fail(self, error: HttpError) -> None:
+        self._error = error
+        raise error
+
+    # ---- llhttp's callbacks ----------------------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:  # a request's first callback (no on_message_begin)
+        self.started = True
+        self._url += url
+        if len(self._url) > MAX_REQUEST_LINE:
+            self._fail(HttpError(400, "request line over 16K (ALB's limit)"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_body:
+            return  # a trailer field: dropped
+        size = len(name) + len(value)
+        if size > MAX_HEADER:
+            self._fail(HttpError(400, f"header {name[:40]!r} over 16K (ALB's limit)"))
+        self._size += size + 4
+        lower = name.lower()
+        if lower not in _REQUEST_SPECIAL:
+            self._lines.append(name + b": " + value)
+        elif lower == _CONTENT_LENGTH:  # llhttp: digits only, never twice, never with TE
+            self._length = int(value)
+        elif lower == _TRANSFER_ENCODING:
+            if value.strip().lower() != b"chunked":
+                # ALB answers 501 to a Transfer-Encoding it does not support (Troubleshooting
+                # > HTTP 501); "identity" too: RFC 9112 no longer defines it.
+                self._fail(HttpError(501, f"Transfer-Encoding {value[:40]!r} is not "
+                                          f"implemented: only chunked is understood"))
+            self._chunked = True
+        elif lower == _HOST:
+            self._hosts += 1
+            self._host = value
+            self._lines.append(b"Host: " + value)
+        elif lower == _CONNECTION:
+            self._connection = self._connection + b"," + value if self._connection else value
+        elif lower == _FORWARDED_FOR:
+            self._forwarded = self._forwarded + b", " + value if self._forwarded else value
+        elif lower == _EXPECT:
+            self._expect = value
+        # other hop-by-hop headers and X-Forwarded-Proto/-Port (the proxy sets its own): dropped
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        method = parser.get_method()
+        version = parser.get_http_version()
+        self._check(method, version)
+        target = self._url
+        if target[:1] != b"/" and target != b"*":  # absolute form: relay the origin form
+            rest = target.partition(b"://")[2]
+            slash = rest.find(b"/")
+            target = rest[slash:] if slash >= 0 else b"/"
+        lines = self._lines
+        if self._connection:  # headers the Connection header names are hop-by-hop too
+            drop = {t.strip().lower() for t in self._connection.split(b",")}
+            drop -= {b"close", b"keep-alive"}
+            if drop:
+                lines = [x for x in lines if x[:x.find(b":")].lower() not in drop]
+        length = self._length
+        if length is not None and length > self._max_body:
+            self._fail(HttpError(413, f"request body over {self._max_body >> 20} MiB"))
+        self._in_body = True
+        self._pending = 0
+        self.continue_wanted = (self._expect.lower() == b"100-continue"
+                                and (self._chunked or bool(length)))
+        self._head = RequestHead(method, target, 1 if version == "1.1" else 0, lines,
+                                 self._hosts == 1, self._forwarded, length, self._chunked,
+                                 parser.should_keep_alive(), self.continue_wanted)
+
+    def _check(self, method: bytes, version: str) -> None:
+        """What llhttp lets through and ALB (or RFC 9112) does not."""
+        if version not in ("1.1", "1.0"):
+            if version == "0.9":  # no HTTP-version at all
+                self._fail(HttpError(400, "malformed request line"))
+            self._fail(HttpError(505, f"HTTP/{version} is not supported"))
+        if len(method) + len(self._url) + 10 > MAX_REQUEST_LINE:
+            self._fail(HttpError(400, "request line over 16K (ALB's limit)"))
+        if self._size > MAX_HEAD:
+            self._fail(HttpError(400, "request header over 64K (ALB's limit)"))
+        if method == b"TRACE":  # Troubleshooting > HTTP 405
+            self._fail(HttpError(405, "ALB does not support the TRACE method"))
+        if method == b"CONNECT" or self._url[:1] not in (b"/", b"*", b"h", b"H"):
+            self._fail(HttpError(400, "only origin-form and absolute-form targets"))
+        if self._hosts > 1:
+            self._fail(HttpError(400, "more than one Host header"))
+        if version == "1.1" and not self._hosts:  # RFC 9112 §3.2: a server MUST answer 400
+            self._fail(HttpError(400, "an HTTP/1.1 request without a Host header"))
+        if self._hosts and not _HOST_VALUE.fullmatch(self._host):
+            self._fail(HttpError(400, f"invalid Host {self._host[:40]!r}"))
+        if self._chunked and version == "1.0":  # RFC 9112 §6.1: faulty framing
+            self._fail(HttpError(400, "Transfer-Encoding in an HTTP/1.0 request"))
+        if self._forwarded and self._forwarded.count(b",") >= MAX_FORWARDED_FOR:
+            self._fail(HttpError(463, f"X-Forwarded-For holds more than "
+                                      f"{MAX_FORWARDED_FOR} addresses"))
+        if self._parser.should_upgrade() and (self._chunked or self._length):
+            self._fail(HttpError(400, "a body with Connection: upgrade"))
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+        self._received += len(body)
+        self.continue_wanted = False
+        if self._received > self._max_body:
+            self._fail(HttpError(413, f"request body over {self._max_body >> 20} MiB"))
+
+    def on_message_complete(self) -> None:
+        parts = self._body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.ready.append((self._head, body))
+        self.started = self._in_body = self.continue_wanted = False
+        self._reset()
 
 
 def parse_request_head(head: bytes) -> RequestHead:
-    """The head of a client's request (without the blank line); HttpError when refused."""
-    lines = head.split(b"\r\n")
-    match = _REQUEST_LINE.fullmatch(lines[0])
-    if match is None:
-        if len(lines[0]) > 8_190:
-            raise HttpError(414, "the request line is too long")
-        raise HttpError(400, "malformed request line")
-    method, target, major, minor = match.groups()
-    if major != b"1" or minor not in (b"0", b"1"):
-        raise HttpError(505, f"HTTP/{major.decode()}.{minor.decode()} is not supported")
-    try:
-        kept, special, length = _split_headers(lines[1:], _REQUEST_READ, _HOST)
-    except ValueError as exc:
-        raise HttpError(400, str(exc)) from None
-    version = minor == b"1"
-    connection = special.get(b"connection")
-    if connection is None:
-        keep_alive = version
-    else:
-        tokens = _tokens(connection)
-        keep_alive = b"close" not in tokens if version else b"keep-alive" in tokens
-    coding = special.get(b"transfer-encoding")
-    chunked = False
-    if coding is not None:
-        if length is not None:
-            raise HttpError(400, "both Transfer-Encoding and Content-Length")
-        codings = [c.strip().lower() for c in coding.split(b",")]
-        if codings[-1] != b"chunked" or not version:
-            raise HttpError(400, f"unsupported Transfer-Encoding {coding[:40]!r}: "
-                                 f"only chunked is understood")
-        if len(codings) > 1:
-            raise HttpError(501, f"Transfer-Encoding {coding[:40]!r} is not implemented: "
-                                 f"only chunked is understood")
-        chunked = True
-    if target[:1] != b"/" and target != b"*":  # absolute form: relay the origin form
-        scheme, sep, rest = target.partition(b"://")
-        if sep and scheme.lower() in (b"http", b"https"):
-            path = rest[rest.find(b"/"):] if b"/" in rest else b"/"
-            target = path
-    expect = special.get(b"expect")
-    return RequestHead(method, target, int(version), kept, b"host" in special,
-                       special.get(b"x-forwarded-for", b""), length, chunked, keep_alive,
-                       expect is not None and expect.lower() == b"100-continue")
-
+    """One request head (without its blank line), parsed as :class:`RequestReader` does;
+    HttpError when refused."""
+    reader = RequestReader(max_body=1 << 62)
+    reader.feed(head + b"\r\n\r\n")
+    parsed = reader.ready[0][0] if reader.ready else reader._head
+    if parsed is None:
+        raise HttpError(400, "no request line")
+    return parsed
 
 def parse_response_head(head: bytes) -> ResponseHead:
     """The head of a target's answer (without the blank line); ValueError when malformed."""

@@ -3,9 +3,15 @@
 Keep-alive (HTTP/1.1 by default, HTTP/1.0 with ``Connection: keep-alive``), ``Connection:
 close`` honoured, bodies framed by Content-Length or the chunked coding (de-chunked before they
 are forwarded), ``Expect: 100-continue`` answered, pipelined requests served one after the
-other. What it refuses gets an answer and a closed connection: 400 (malformed, both
-Content-Length and Transfer-Encoding), 413 (body over ``MAX_BODY``), 414, 431, 501 (a transfer
-coding other than chunked), 505 (not HTTP/1.x). One task per request runs the handler.
+other. Requests are parsed by :class:`cloud.lb.http1.RequestReader` (llhttp, strict). What it
+refuses gets an answer and a closed connection, as ALB's do: 400 (malformed, ambiguous framing,
+over ALB's header limits), 405 (TRACE), 413 (body over ``MAX_BODY``, kit-only), 463, 501 (a
+transfer coding other than chunked), 505 (not HTTP/1.x); 408 to a request still incomplete
+when the connection has been idle for the idle timeout (ALB's documented 408: "the client did
+not send data before the idle timeout period expired") or whose head has not come whole within
+``header_timeout`` (kit-only: a head trickled a byte at a time). Each request goes to the
+listener's ``fast`` hook first (served without a task when it can), else a task runs the
+handler.
 """
 
 from __future__ import annotations
@@ -16,14 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cloud.lb.http1 import (
-    MAX_HEAD,
     REASONS,
-    ChunkedDecoder,
     HttpError,
     RequestHead,
+    RequestReader,
     chunk,
     date_line,
-    parse_request_head,
 )
 
 MAX_BODY = 10 << 20  # request bodies over 10 MiB get 413
@@ -51,6 +55,7 @@ class ClientGone(Exception):
 
 
 Handler = Callable[[Request, "ClientConnection"], Awaitable[None]]
+Fast = Callable[[Request, "ClientConnection"], bool]
 
 
 class ClientConnection(asyncio.Protocol):
@@ -62,16 +67,14 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "127.0.0.1"
         self.last_active = self.loop.time()
+        self.head_since = 0.0  # loop time the head in progress began (0: none)
         self.busy = False  # a request is being handled
         self.closed = False
         self.streamed = 0  # body bytes of the answer streaming now
+        self.task: asyncio.Task[None] | None = None  # the one handling the request in hand
+        self.reader = RequestReader(MAX_BODY)
+        self._refused: HttpError | None = None  # answered once the requests before it are
         self._eof = False  # the client half-closed: answer what came, then close
-        self._buf = b""
-        self._head: RequestHead | None = None  # parsed, its body still coming
-        self._parts: list[bytes] = []
-        self._have = 0
-        self._decoder: ChunkedDecoder | None = None
-        self._continued = False
         self._keep_alive = True
         self._minor = 1
         self._read_paused = False
@@ -93,26 +96,29 @@ class ClientConnection(asyncio.Protocol):
         self._wake_writer()
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self.loop.time()
-        if self._head is not None and self._decoder is None and not self.busy:
-            self._parts.append(data)  # a Content-Length body coming in pieces
-            self._have += len(data)
-            if self._have >= self._head.length:  # type: ignore[operator]
-                self._buf, self._parts = b"".join(self._parts), []
-                self._advance()
-            return
-        self._buf = self._buf + data if self._buf else data
-        if self.busy:  # pipelined: served when the answer in hand is written
-            if len(self._buf) > MAX_HEAD and not self._read_paused and self.transport:
-                self._read_paused = True
-                self.transport.pause_reading()
-            return
-        self._advance()
+        self.last_active = now = self.loop.time()
+        if self._refused is not None:
+            return  # nothing after a refused request is read
+        reader = self.reader
+        try:
+            reader.feed(data)
+        except HttpError as exc:
+            self._refused = exc
+            self._pause_reading()
+        if reader.started and not self.head_since and reader.in_head:
+            self.head_since = now
+        elif self.head_since and not reader.in_head:
+            self.head_since = 0.0
+        if not self.busy:
+            self._next()
+        elif reader.ready:  # pipelined: read no more until the answers catch up
+            self._pause_reading()
 
     def eof_received(self) -> bool | None:
         self._eof = True
-        if self.busy or self._head is not None:
-            self._keep_alive = False
+        if self.busy or self.reader.ready:
+            if not self.reader.ready:
+                self._keep_alive = False
             return True  # keep the transport open to answer
         return None
 
@@ -176,6 +182,13 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(b"0\r\n\r\n")
         return self.streamed
 
+    def time_out(self, why: str) -> None:
+        """ALB's 408 to a request that stopped coming, then the close."""
+        if self._refused is None:
+            self._refused = HttpError(408, why)
+            self._pause_reading()
+            self._next()
+
     def abort(self) -> None:
         """Close after what was written (an answer broke off: the client sees it cut)."""
         self._keep_alive = False
@@ -199,71 +212,33 @@ class ClientConnection(asyncio.Protocol):
         if drained is not None and not drained.done():
             drained.set_result(None)
 
-    def _advance(self) -> None:
-        """Parse what is buffered; hand a complete request to the handler."""
+    def _pause_reading(self) -> None:
+        if not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def _next(self) -> None:
+        """Hand the next whole request to the handler; else answer a refusal; else send the
+        ``100 Continue`` the request in progress waits for."""
         if self.busy or self.closed:
             return
-        head = self._head
-        if head is None:
-            buf = self._buf
-            if buf[:2] == b"\r\n":  # empty lines before a request line are ignored
-                buf = self._buf = buf.lstrip(b"\r\n")
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_HEAD:
-                    self._refuse(HttpError(431, "request headers longer than 64 KiB"))
-                return
-            try:
-                head = parse_request_head(buf[:end])
-            except HttpError as exc:
-                self._refuse(exc)
-                return
-            self._buf = buf[end + 4:]
-            self._head, self._continued = head, False
-            self._decoder = ChunkedDecoder() if head.chunked else None
-            if head.length is not None and head.length > MAX_BODY:
-                self._refuse(HttpError(413, f"request body over {MAX_BODY >> 20} MiB"))
-                return
-        body = self._body(head)
-        if body is None:
-            if head.expect_continue and not self._continued and self.transport:
-                self._continued = True
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            return
-        self._head, self._decoder = None, None
-        self._keep_alive, self._minor = head.keep_alive and not self._eof, head.minor
-        self.busy = True
-        request = Request(head, body, self.peer, head.method.decode("latin-1"),
-                          head.target.decode("latin-1"))
-        self.loop.create_task(self._run(request))
-
-    def _body(self, head: RequestHead) -> bytes | None:
-        """The whole body once it is here (the rest stays buffered), else None."""
-        buf = self._buf
-        if self._decoder is not None:
-            try:
-                self._parts.extend(self._decoder.feed(buf))
-            except ValueError as exc:
-                self._refuse(HttpError(400, f"malformed chunked body ({exc})"))
-                return None
-            self._buf = b""
-            if self._decoder.size > MAX_BODY:
-                self._refuse(HttpError(413, f"request body over {MAX_BODY >> 20} MiB"))
-                return None
-            if not self._decoder.done:
-                return None
-            body, self._parts = b"".join(self._parts), []
-            self._buf = self._decoder.tail
-            return body
-        length = head.length or 0
-        if len(buf) < length:
-            self._parts, self._have, self._buf = [buf], len(buf), b""
-            return None
-        if len(buf) == length:
-            self._buf = b""
-            return buf
-        self._buf = buf[length:]
-        return buf[:length]
+        reader = self.reader
+        if reader.ready:
+            head, body = reader.ready.popleft()
+            last = self._eof and not reader.ready
+            self._keep_alive = head.keep_alive and not last
+            self._minor = head.minor
+            self.busy = True
+            request = Request(head, body, self.peer, head.method.decode("latin-1"),
+                              head.target.decode("latin-1"))
+            fast = self.listener.fast
+            if fast is None or not fast(request, self):  # served without a task, or:
+                self.task = self.loop.create_task(self._run(request))
+        elif self._refused is not None:
+            self._refuse(self._refused)
+        elif reader.continue_wanted and self.transport is not None:
+            reader.continue_wanted = False
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     async def _run(self, request: Request) -> None:
         try:
@@ -273,22 +248,25 @@ class ClientConnection(asyncio.Protocol):
             self.send_error(500, "500 Internal Server Error: the load balancer failed")
             self._keep_alive = False
         finally:
-            self.busy = False
-            self.last_active = self.loop.time()
-            if not self._keep_alive:
-                self.abort()
-            else:
-                if self._read_paused and self.transport is not None:
-                    self._read_paused = False
-                    self.transport.resume_reading()
-                if self._buf:
-                    self._advance()
+            self.finish()
+
+    def finish(self) -> None:
+        """The request in hand is answered: close, or read and serve the next one."""
+        self.busy = False
+        self.task = None
+        self.last_active = self.loop.time()
+        if not self._keep_alive:
+            self.abort()
+        else:
+            if (self._read_paused and self._refused is None and not self.reader.ready
+                    and self.transport is not None):
+                self._read_paused = False
+                self.transport.resume_reading()
+            self._next()
 
     def _refuse(self, error: HttpError) -> None:
         self._keep_alive = False
         self._minor = 1
-        self._head = self._decoder = None
-        self._buf, self._parts = b"", []
         self.send_error(error.status, f"{error.status} {REASONS[error.status].decode()}: "
                                       f"{error.why}")
         self.abort()
@@ -297,9 +275,14 @@ class ClientConnection(asyncio.Protocol):
 class Listener:
     """Accepts client connections on ``host:port`` and runs ``handler`` per request."""
 
-    def __init__(self, handler: Handler, idle_timeout: float = 60.0) -> None:
+    def __init__(self, handler: Handler, idle_timeout: float = 60.0,
+                 header_timeout: float | None = None, fast: Fast | None = None) -> None:
         self.handler = handler
+        # tried first: serves a request without a task (then calls finish()), or says False
+        self.fast = fast
         self.idle_timeout = idle_timeout  # idle client connections close after this
+        # a head must come whole within this (kit-only; ALB bounds only each idle gap)
+        self.header_timeout = idle_timeout if header_timeout is None else header_timeout
         self.connections: set[ClientConnection] = set()
         self._server: asyncio.AbstractServer | None = None
 
@@ -311,10 +294,20 @@ class Listener:
         return self._server.sockets[0].getsockname()[1]
 
     def sweep(self, now: float) -> None:
-        """Close client connections idle for longer than the idle timeout (loop time)."""
-        for conn in [c for c in self.connections
-                     if not c.busy and now - c.last_active > self.idle_timeout]:
-            conn.abort()
+        """Close client connections idle for longer than the idle timeout (loop time): with
+        a 408 when a request had begun (ALB's), quietly when none had; 408 too to a head not
+        whole within the header timeout."""
+        for conn in list(self.connections):
+            if conn.busy or conn.closed:
+                continue
+            if conn.head_since and now - conn.head_since > self.header_timeout:
+                conn.time_out(f"the request header did not come whole within "
+                              f"{self.header_timeout:g} s")
+            elif now - conn.last_active > self.idle_timeout:
+                if conn.reader.started:
+                    conn.time_out(f"no data for the idle timeout ({self.idle_timeout:g} s)")
+                else:
+                    conn.abort()
 
     async def close(self) -> None:
         """Stop listening and close every client connection."""

@@ -2,8 +2,10 @@
 
 Edge of the pure decisions in :mod:`cloud.lb.routing` (which target) and :mod:`cloud.lb.health`
 (which targets are healthy). One asyncio loop (uvloop when installed) in its own thread runs
-the listener (:mod:`cloud.lb.listener`: keep-alive to clients, no access log) and, per target,
-a capped pool of keep-alive connections (:mod:`cloud.lb.upstream`). ALB's answers when it
+the listener (:mod:`cloud.lb.listener`: keep-alive to clients, strict parsing, no access log)
+and, per target, a capped pool of keep-alive connections (:mod:`cloud.lb.upstream`). A request
+whose target has an idle pooled connection is relayed from callbacks (:meth:`_fast`), others
+by a task (:meth:`_handle`). ALB's answers when it
 cannot serve (§6):
 
 - **503** — the target group has no registered targets;
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -55,6 +58,7 @@ MESSAGES = {
 HEALTH_CHECK = (b"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: ELB-HealthChecker/2.0\r\n"
                 b"Connection: close\r\n\r\n")
 SWEEP_PERIOD = 1.0  # wall seconds between closing idle client and pooled connections
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -147,6 +151,61 @@ def _failure(target_id: str, error: up.UpstreamError, connect_timeout: float,
     return _Failure(502, f"{target_id} sent a malformed answer ({error.detail})")
 
 
+class _Exchange:
+    """One request served without a task (:meth:`LoadBalancer._fast`): the upstream
+    connection calls :meth:`answered`; the deregistration delay calls :meth:`cancel` (as it
+    cancels a task), which closes the connection: the client gets ALB's 502."""
+
+    __slots__ = ("client", "connection", "counts", "entry", "expired", "lb", "reason",
+                 "request", "started")
+
+    def __init__(self, lb: LoadBalancer, request: Request, client: ClientConnection,
+                 entry: _Entry, connection: up.Connection, counts: tuple[tuple[str, int], ...],
+                 started: float, reason: str) -> None:
+        self.lb, self.request, self.client, self.entry = lb, request, client, entry
+        self.connection, self.counts, self.started, self.reason = (connection, counts,
+                                                                   started, reason)
+        self.expired = False
+
+    def cancel(self, msg: object = None) -> bool:
+        self.expired = True
+        self.connection.close()  # -> answered(None, error)
+        return True
+
+    def answered(self, answer: up.Answer | None, error: up.UpstreamError | None) -> None:
+        lb, entry, client, request = self.lb, self.entry, self.client, self.request
+        target = entry.target
+        entry.in_flight.discard(self)  # type: ignore[arg-type]
+        if answer is not None and answer.body is None:  # it streams: a task relays the rest
+            task = lb._loop.create_task(lb._stream(self, answer))  # type: ignore[union-attr]
+            client.task = task
+            entry.in_flight.add(task)  # still outstanding: _stream ends it
+            return
+        target.outstanding -= 1
+        try:
+            if answer is None:
+                assert error is not None
+                failure = (_Failure(502, "the deregistration delay elapsed while the target "
+                                         "was handling the request") if self.expired
+                           else _failure(target.id, error, lb.connect_timeout,
+                                         lb.idle_timeout))
+                lb._failed(request, client, entry, failure, self.counts, self.started,
+                           f"{target.id}: {failure.why}", self.reason)
+            else:
+                entry.stats.count(answer.status, len(answer.body))
+                lb._record(request, target.id, self.counts, answer.status, self.started, "",
+                           self.reason)
+                lb._send(request, client, answer)
+        except Exception:
+            log.exception("load balancer: %s %s failed", request.method, request.path)
+            client.send_error(500, "500 Internal Server Error: the load balancer failed")
+            client.abort()
+        finally:
+            if target.state == DRAINING:
+                lb._settle(entry, lb.clock.now())
+        client.finish()
+
+
 class LoadBalancer:
     """An ALB listener + one target group, on ``host:port`` (0 = a free port).
 
@@ -161,13 +220,15 @@ class LoadBalancer:
                  idle_timeout: float = 60.0, connect_timeout: float = 10.0,
                  max_connections_per_target: int = 32, trace_size: int = 10_000,
                  retry_on_connect_error: bool = False, check_period: float = 0.05,
-                 use_uvloop: bool = True) -> None:
+                 use_uvloop: bool = True, header_timeout: float | None = None) -> None:
         self.host, self.port = host, port
         self.algorithm = check_algorithm(algorithm)
         self.clock: Clock = clock or LabClock()
         self.health_settings = health or hc.HealthSettings()
         self.health_checks = health_checks
         self.idle_timeout, self.connect_timeout = idle_timeout, connect_timeout
+        # a request head must come whole within this (None: the idle timeout); kit-only
+        self.header_timeout = header_timeout
         self.max_connections_per_target = max_connections_per_target
         self.retry_on_connect_error = retry_on_connect_error  # kit-only: ALB does not retry
         self.check_period = check_period
@@ -236,7 +297,8 @@ class LoadBalancer:
 
     async def _serve(self, started: concurrent.futures.Future[None]) -> None:
         self._stopping = asyncio.Event()
-        self._listener = Listener(self._handle, idle_timeout=self.idle_timeout)
+        self._listener = Listener(self._handle, idle_timeout=self.idle_timeout,
+                                  header_timeout=self.header_timeout, fast=self._fast)
         self.port = await self._listener.start(self.host, self.port)
         self._forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\n" % self.port
         self._checker = asyncio.create_task(self._check_loop())
@@ -519,18 +581,8 @@ class LoadBalancer:
                     self.totals["retries"] += 1
                     notes.append(f"re-sent to another target ({RETRY_LABEL})")
                     continue
-                entry.stats.count(failure.status, 0)
-                if failure.status == 504:
-                    entry.stats.elb_504 += 1
-                    self.totals["elb_504"] += 1
-                else:
-                    entry.stats.elb_502 += 1
-                    self.totals["elb_502"] += 1
-                self._record(request, target.id, counts, failure.status, started,
+                self._failed(request, client, entry, failure, counts, started,
                              "; ".join(notes), reason)
-                if not failure.sent:
-                    client.send_error(failure.status,
-                                      MESSAGES[failure.status].format(why=failure.why))
                 return
             entry.stats.count(answer.status, nbytes)
             self._record(request, target.id, counts, answer.status, started,
@@ -538,6 +590,98 @@ class LoadBalancer:
             if answer.body is not None:  # else it streamed already
                 self._send(request, client, answer)
             return
+
+    def _failed(self, request: Request, client: ClientConnection, entry: _Entry,
+                failure: _Failure, counts: tuple[tuple[str, int], ...], started: float,
+                note: str, reason: str) -> None:
+        """ALB's 502/504 for a target that gave no (whole) answer: counted, traced, sent."""
+        entry.stats.count(failure.status, 0)
+        if failure.status == 504:
+            entry.stats.elb_504 += 1
+            self.totals["elb_504"] += 1
+        else:
+            entry.stats.elb_502 += 1
+            self.totals["elb_502"] += 1
+        self._record(request, entry.target.id, counts, failure.status, started, note, reason)
+        if not failure.sent:
+            client.send_error(failure.status, MESSAGES[failure.status].format(why=failure.why))
+
+    # ---- the request path without a task ---------------------------------------------------
+
+    def _fast(self, request: Request, client: ClientConnection) -> bool:
+        """Serve ``request`` without a task when a target was picked and its pool has an idle
+        connection (the usual case under load): the answer is relayed from the upstream
+        connection's callback (:class:`_Exchange`). False: :meth:`_handle` (a task) serves it
+        (no target, no idle connection, the kit-only retry knob on)."""
+        if self.retry_on_connect_error:
+            return False
+        target, reason, rr = pick_target(self._targets, self.algorithm, self._rr)
+        if target is None:
+            return False
+        entry = self._entries[target.id]
+        if entry.pool is None:
+            return False
+        connection = entry.pool.take_idle()
+        if connection is None:
+            return False
+        self._rr = rr
+        started = time.perf_counter()
+        self.totals["requests"] += 1
+        counts = tuple([(t.id, t.outstanding) for t in self._targets])
+        host = (b"" if request.head.host
+                else b"Host: %s:%d\r\n" % (target.host.encode(), target.port))
+        exchange = _Exchange(self, request, client, entry, connection, counts, started, reason)
+        target.outstanding += 1
+        entry.in_flight.add(exchange)  # type: ignore[arg-type]
+        connection.start(self._upstream_request(request, host), request.head.method == b"HEAD",
+                         exchange.answered)
+        return True
+
+    async def _relay(self, client: ClientConnection, answer: up.Answer) -> int:
+        """Stream an answer without a Content-Length (or a large one) to the client."""
+        connection = answer.connection
+        assert connection is not None
+        try:
+            return await client.send_stream(answer.status, answer.reason, answer.headers,
+                                            answer.length, connection.read)
+        except up.UpstreamError as exc:
+            # Headers are gone already: all a proxy can do is cut the client's connection.
+            client.abort()
+            raise _Failure(502, f"the answer broke off after {client.streamed} bytes "
+                                f"({exc.detail or exc.kind})", sent=True) from None
+        except ClientGone:
+            connection.close()
+            return client.streamed
+
+    async def _stream(self, exchange: _Exchange, answer: up.Answer) -> None:
+        """The rest of :meth:`_fast` when the answer streams: a task after all."""
+        request, client, entry = exchange.request, exchange.client, exchange.entry
+        target = entry.target
+        task = asyncio.current_task()  # counted outstanding and in flight by _Exchange
+        assert task is not None
+        try:
+            try:
+                nbytes = await self._relay(client, answer)
+            except asyncio.CancelledError:
+                if target.state == UNUSED and task.cancelling():
+                    task.uncancel()
+                    client.abort()
+                    raise _Failure(502, "the deregistration delay elapsed while the target "
+                                        "was handling the request", sent=True) from None
+                raise
+        except _Failure as failure:
+            self._failed(request, client, entry, failure, exchange.counts, exchange.started,
+                         f"{target.id}: {failure.why}", exchange.reason)
+        else:
+            entry.stats.count(answer.status, nbytes)
+            self._record(request, target.id, exchange.counts, answer.status, exchange.started,
+                         "", exchange.reason)
+        finally:
+            target.outstanding -= 1
+            entry.in_flight.discard(task)
+            if target.state == DRAINING:
+                self._settle(entry, self.clock.now())
+            client.finish()
 
     @staticmethod
     def _send(request: Request, client: ClientConnection, answer: up.Answer) -> None:
@@ -554,7 +698,7 @@ class LoadBalancer:
     async def _forward(self, request: Request, client: ClientConnection, entry: _Entry,
                        data: bytes) -> tuple[up.Answer, int]:
         target = entry.target
-        task = asyncio.current_task()
+        task = client.task or asyncio.current_task()  # (current_task costs a getpid())
         assert task is not None
         target.outstanding += 1
         entry.in_flight.add(task)
@@ -573,18 +717,7 @@ class LoadBalancer:
             if answer.body is not None:
                 return answer, len(answer.body)
             streaming = True
-            try:
-                nbytes = await client.send_stream(answer.status, answer.reason, answer.headers,
-                                                  answer.length, connection.read)
-            except up.UpstreamError as exc:
-                # Headers are gone already: all a proxy can do is cut the client's connection.
-                client.abort()
-                raise _Failure(502, f"the answer broke off after {client.streamed} bytes "
-                                    f"({exc.detail or exc.kind})", sent=True) from None
-            except ClientGone:
-                connection.close()
-                nbytes = client.streamed
-            return answer, nbytes
+            return answer, await self._relay(client, answer)
         except asyncio.CancelledError:
             if target.state == UNUSED and task.cancelling():
                 task.uncancel()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cloud.lb.http1 import MAX_HEAD, ChunkedDecoder, parse_response_head
@@ -52,6 +53,9 @@ class Answer:
     connection: Connection | None = None
 
 
+OnAnswer = Callable[["Answer | None", "UpstreamError | None"], None]
+
+
 class Connection(asyncio.Protocol):
     """One keep-alive connection to a target; one exchange at a time."""
 
@@ -64,6 +68,7 @@ class Connection(asyncio.Protocol):
         self._state = _IDLE
         self._generation = 0  # one per exchange: a late cancellation must not close a reuse
         self._waiter: asyncio.Future[Answer] | None = None
+        self._callback: OnAnswer | None = None  # instead of the waiter: see start()
         self._buf = b""
         self._received = 0  # bytes of the current answer
         self._no_body = False
@@ -89,6 +94,9 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool._lost(self)
+        if self._timer is not None and self._state == _IDLE:
+            self._timer.cancel()
+            self._timer = None
         if self._state == _STREAM and self._decoder is None and self._need < 0:
             self._end_stream()  # delimited by the close: that was the end
         elif self._state != _IDLE:
@@ -136,19 +144,31 @@ class Connection(asyncio.Protocol):
             raise UpstreamError(CLOSED, "closed the connection", no_answer=True)
         self._generation += 1
         generation = self._generation
-        self._state, self._no_body, self._keep = _HEAD, no_body, True
-        self._received = 0
-        self._buf = b""
         waiter = self._waiter = self.loop.create_future()
-        self._last = self.loop.time()
-        self._timer = self.loop.call_later(self.pool.idle_timeout, self._on_idle)
-        self.transport.write(request)
+        self._send(request, no_body)
         try:
             return await waiter
         except asyncio.CancelledError:
             if self._generation == generation and self._state != _IDLE:
                 self.close()  # cut in the middle of an answer: unusable
             raise
+
+    def start(self, request: bytes, no_body: bool, on_answer: OnAnswer) -> None:
+        """:meth:`exchange` without a task: ``on_answer(answer, None)`` or ``(None, error)``
+        is called from the loop when the answer's head (and short body) has come, after the
+        connection went back to its pool. The caller checked the connection is open."""
+        self._generation += 1
+        self._callback = on_answer
+        self._send(request, no_body)
+
+    def _send(self, request: bytes, no_body: bool) -> None:
+        self._state, self._no_body, self._keep = _HEAD, no_body, True
+        self._received = 0
+        self._buf = b""
+        self._last = self.loop.time()
+        if self._timer is None:  # one timer per connection, re-armed lazily (see _on_idle)
+            self._timer = self.loop.call_later(self.pool.idle_timeout, self._on_idle)
+        self.transport.write(request)  # type: ignore[union-attr]
 
     async def read(self) -> bytes:
         """The next piece of a streamed answer; b"" at its end (the connection then goes
@@ -177,6 +197,9 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         """Close the connection (the pool frees its slot when the close is done)."""
         self._keep = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         if self._state != _IDLE:
@@ -234,8 +257,12 @@ class Connection(asyncio.Protocol):
             if length is None and not head.chunked:
                 self._keep = False  # delimited by the close
             waiter, self._waiter = self._waiter, None
+            answer = Answer(head.status, head.reason, headers, None, length, self)
             if waiter is not None and not waiter.done():
-                waiter.set_result(Answer(head.status, head.reason, headers, None, length, self))
+                waiter.set_result(answer)
+            callback, self._callback = self._callback, None
+            if callback is not None:
+                callback(answer, None)
             if buf:
                 self._feed_stream(buf)
             elif self._need == 0:
@@ -250,14 +277,14 @@ class Connection(asyncio.Protocol):
         self._done(Answer(status, reason, headers, body, length))
 
     def _done(self, answer: Answer) -> None:
-        self._state = _IDLE
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._state = _IDLE  # the idle timer stays armed: it lapses or serves the next exchange
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(answer)
         self._release()
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback(answer, None)
 
     def _release(self) -> None:
         if self._keep and not self.closed:
@@ -279,6 +306,9 @@ class Connection(asyncio.Protocol):
         self._wake()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback(None, error)
 
     def _on_idle(self) -> None:
         self._timer = None
@@ -351,6 +381,16 @@ class Pool:
         self._idle: list[Connection] = []  # the oldest first
         self._open = 0  # connections open or being opened
         self._waiters: deque[asyncio.Future[Connection | None]] = deque()
+
+    def take_idle(self) -> Connection | None:
+        """An idle open connection (the most recently used), or None."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and conn.transport is not None \
+                    and not conn.transport.is_closing():
+                return conn
+        return None
 
     async def acquire(self) -> Connection:
         """A connection for one exchange: reused, new, or the next one given back."""

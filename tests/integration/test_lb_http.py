@@ -259,13 +259,14 @@ def test_expect_100_continue_and_pipelined_requests(make_lb, upstream) -> None:
 
 
 @pytest.mark.parametrize(("raw", "status"), [
-    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+     400),
     (b"GET / HTTP/2.0\r\n\r\n", 505),
     (b"NOT HTTP AT ALL\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
-    (b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413),
-    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70_000, 431),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999\r\n\r\n", 413),
+    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70_000, 400),  # ALB: 400 over its header limits
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
 ])
 def test_what_the_listener_refuses_gets_an_answer_and_a_close(make_lb, upstream, raw,
                                                                status) -> None:
@@ -449,3 +450,56 @@ def test_health_checks_are_new_connections_closed_after_the_answer(make_lb, upst
     while target.closed_connections < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert target.closed_connections >= 1  # streamed answer or not, the probe's connection
+
+
+def test_failures_on_a_reused_pooled_connection_get_albs_answers(make_lb, upstream) -> None:
+    """Requests on a pooled keep-alive connection (served without a task): 504 on the idle
+    timeout, 502 on an answer cut short, streamed answers, and the next request still 200."""
+    def answer(head: bytes, body: bytes) -> bytes | None:
+        path = head.split(b" ")[1]
+        if path == b"/slow":
+            time.sleep(1.0)
+        if path == b"/cut":
+            return Close(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+        if path == b"/stream":
+            return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        return ok(path)
+
+    target = upstream(answer)
+    lb = make_lb(target.target(), idle_timeout=0.5)
+    with connect(lb) as sock:
+        reader = Reader(sock)
+        got = []
+        for path in ("/a", "/b", "/slow", "/c", "/d", "/cut", "/e", "/f", "/stream", "/g"):
+            sock.sendall(request("GET", path))
+            status, _, body = reader.answer()
+            got.append((status, body if status == 200 else b""))
+    assert got == [(200, b"/a"), (200, b"/b"), (504, b""), (200, b"/c"), (200, b"/d"),
+                   (502, b""), (200, b"/e"), (200, b"/f"), (200, b"hello world"), (200, b"/g")]
+    totals = lb.snapshot()["totals"]
+    assert (totals["elb_504"], totals["elb_502"], totals["requests"]) == (1, 1, 10)
+    assert lb.snapshot()["targets"][0]["outstanding"] == 0
+
+
+def test_deregistration_delay_cuts_a_request_on_a_pooled_connection(make_lb, upstream) -> None:
+    def answer(head: bytes, body: bytes) -> bytes:
+        if head.split(b" ")[1] == b"/stuck":
+            time.sleep(3.0)
+        return ok()
+
+    target = upstream(answer)
+    settings = HealthSettings(path="/health", interval=10, timeout=9, deregistration_delay=6)
+    lb = make_lb(target.target(), health=settings)  # 6 lab s = 0.1 s wall
+    with connect(lb) as sock:
+        reader = Reader(sock)
+        sock.sendall(request("GET", "/warm"))
+        assert reader.answer()[0] == 200  # the pool now has an idle connection
+        sock.sendall(request("GET", "/stuck"))
+        deadline = time.monotonic() + 5
+        while lb.snapshot()["targets"][0]["outstanding"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        lb.deregister("raw")
+        status, _, body = reader.answer()
+    assert status == 502 and b"deregistration delay" in body
+    assert lb.wait_for_state("raw", "unused", 5)

@@ -1,12 +1,17 @@
-"""The proxy's HTTP/1.1 parsing (cloud.lb.http1): heads, framing, chunked bodies."""
+"""The proxy's HTTP/1.1 parsing (cloud.lb.http1): heads, framing, chunked bodies; the strict
+request reader (llhttp) byte by byte, pipelined, and ALB's limits."""
 
 from __future__ import annotations
 
 import pytest
 
 from cloud.lb.http1 import (
+    MAX_HEAD,
+    MAX_HEADER,
+    MAX_REQUEST_LINE,
     ChunkedDecoder,
     HttpError,
+    RequestReader,
     chunk,
     date_line,
     parse_request_head,
@@ -29,7 +34,8 @@ def test_a_plain_request_keeps_alive_and_relays_its_end_to_end_headers() -> None
 
 
 def test_connection_close_http10_and_headers_named_by_connection() -> None:
-    assert not parse_request_head(head("GET / HTTP/1.1", "Connection: close")).keep_alive
+    assert not parse_request_head(head("GET / HTTP/1.1", "Host: a",
+                                       "Connection: close")).keep_alive
     assert not parse_request_head(head("GET / HTTP/1.0")).keep_alive
     kept = parse_request_head(head("GET / HTTP/1.0", "Connection: keep-alive, X-Secret",
                                    "X-Secret: 1", "Accept: */*"))
@@ -38,13 +44,14 @@ def test_connection_close_http10_and_headers_named_by_connection() -> None:
 
 
 def test_chunked_request_bodies_are_understood_other_codings_refused() -> None:
-    got = parse_request_head(head("POST / HTTP/1.1", "Transfer-Encoding: chunked"))
+    got = parse_request_head(head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked"))
     assert got.chunked and got.length is None
     cases = {
         ("Transfer-Encoding: chunked", "Content-Length: 5"): 400,  # smuggling shape
-        ("Transfer-Encoding: gzip, chunked",): 501,
-        ("Transfer-Encoding: identity",): 400,
+        ("Transfer-Encoding: gzip, chunked",): 501,  # ALB: 501 for an unsupported coding
+        ("Transfer-Encoding: identity",): 501,
         ("Content-Length: 5", "Content-Length: 6"): 400,
+        ("Content-Length: 5", "Content-Length: 5"): 400,  # strict: never twice
         ("Content-Length: -1",): 400,
         ("Content-Length: 1_0",): 400,
         ("Host : x",): 400,  # whitespace before the colon
@@ -52,15 +59,16 @@ def test_chunked_request_bodies_are_understood_other_codings_refused() -> None:
     }
     for lines, status in cases.items():
         with pytest.raises(HttpError) as refused:
-            parse_request_head(head("POST / HTTP/1.1", *lines))
+            parse_request_head(head("POST / HTTP/1.1", "Host: a", *lines))
         assert refused.value.status == status, lines
-    assert parse_request_head(head("POST / HTTP/1.1", "Content-Length: 5",
-                                   "Content-Length: 5")).length == 5
 
 
 @pytest.mark.parametrize(("line", "status"), [("GET / HTTP/2.0", 505), ("GET /", 400),
-                                              ("GET  / HTTP/1.1", 400), ("", 400),
-                                              ("G@T / HTTP/1.1", 400)])
+                                              ("GET /a b HTTP/1.1", 400), ("", 400),
+                                              ("G@T / HTTP/1.1", 400),
+                                              ("GET / HTTP/1.2", 400),
+                                              ("TRACE / HTTP/1.0", 405),
+                                              ("CONNECT a:443 HTTP/1.0", 400)])
 def test_bad_request_lines(line: str, status: int) -> None:
     with pytest.raises(HttpError) as refused:
         parse_request_head(line.encode())
@@ -68,8 +76,9 @@ def test_bad_request_lines(line: str, status: int) -> None:
 
 
 def test_absolute_form_targets_are_relayed_in_origin_form() -> None:
-    assert parse_request_head(head("GET http://lb:80/a?b=1 HTTP/1.1")).target == b"/a?b=1"
-    assert parse_request_head(head("GET http://lb HTTP/1.1")).target == b"/"
+    assert parse_request_head(head("GET http://lb:80/a?b=1 HTTP/1.1",
+                                   "Host: lb:80")).target == b"/a?b=1"
+    assert parse_request_head(head("GET http://lb HTTP/1.1", "Host: lb")).target == b"/"
 
 
 def test_response_heads() -> None:
@@ -109,3 +118,72 @@ def test_chunked_decoder_refuses_malformed_framing(bad: bytes) -> None:
 def test_chunk_and_date_line() -> None:
     assert chunk(b"abc") == b"3\r\nabc\r\n" and chunk(b"") == b"0\r\n\r\n"
     assert date_line().startswith(b"Date: ") and date_line().endswith(b" GMT\r\n")
+
+
+REQUEST = (b"POST /p HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+           b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
+           b"GET /q HTTP/1.1\r\nHost: lb\r\nContent-Length: 2\r\n\r\nhi")
+
+
+def test_the_reader_byte_by_byte_and_pipelined() -> None:
+    whole = RequestReader(max_body=1000)
+    whole.feed(REQUEST)
+    slow = RequestReader(max_body=1000)
+    for i in range(len(REQUEST)):
+        slow.feed(REQUEST[i:i + 1])
+    for reader in (whole, slow):
+        (first, body1), (second, body2) = reader.ready
+        assert (first.target, body1, first.length) == (b"/p", b"abcde", None)
+        assert first.lines == [b"Host: lb", b"X-A: 1"]  # no Transfer-Encoding, no trailer
+        assert (second.method, second.target, body2, second.length) == (b"GET", b"/q", b"hi", 2)
+        assert not reader.started
+
+
+@pytest.mark.parametrize(("raw", "status"), [
+    (b"GET / HTTP/1.1\r\nHost: a\nTransfer-Encoding: chunked\r\n\r\n", 400),  # bare LF
+    (b"GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n", 400),  # NUL
+    (b"GET / HTTP/1.1\r\nHo(st: a\r\n\r\n", 400),  # not a token
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0bchunked\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\x0c\r\n\r\nabc", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", 400),  # obs-fold
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host
+    (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a\nb\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: " + b", ".join([b"10.0.0.1"] * 31)
+     + b"\r\n\r\n", 463),
+    (b"GET /" + b"a" * MAX_REQUEST_LINE + b" HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"a" * MAX_HEADER + b"\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X: " + b"a" * 10_000 + b"\r\n" * 1
+     + b"".join(b"X%d: %s\r\n" % (i, b"a" * 10_000) for i in range(7)) + b"\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", 413),
+])
+def test_the_reader_refuses(raw: bytes, status: int) -> None:
+    for pieces in ([raw], [raw[i:i + 7] for i in range(0, len(raw), 7)]):
+        reader = RequestReader(max_body=1000)
+        with pytest.raises(HttpError) as refused:
+            for piece in pieces:
+                reader.feed(piece)
+        assert refused.value.status == status
+        assert not reader.ready
+
+
+def test_a_head_that_never_ends_is_refused_at_64k() -> None:
+    reader = RequestReader(max_body=1000)
+    reader.feed(b"GET / HTTP/1.1\r\nHost: a\r\n")
+    with pytest.raises(HttpError) as refused:
+        for _ in range(MAX_HEAD // 1000 + 1):
+            reader.feed(b"X-Pad: " + b"a" * 991 + b"\r\n")
+    assert refused.value.status == 400 and reader.in_head
+
+
+def test_expect_continue_is_wanted_until_the_body_comes() -> None:
+    reader = RequestReader(max_body=1000)
+    reader.feed(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                b"Content-Length: 2\r\n\r\n")
+    assert reader.continue_wanted and reader.started and not reader.in_head
+    reader.feed(b"ok")
+    assert not reader.continue_wanted and reader.ready[0][1] == b"ok"

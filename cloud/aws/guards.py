@@ -42,6 +42,7 @@ Application Auto Scaling
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import threading
 from collections.abc import Callable
@@ -388,11 +389,14 @@ def _install_ecs() -> None:
 
 # ---- ELBv2 ---------------------------------------------------------------------------------
 def _validated_modify(original: Callable[..., Any]) -> Callable[..., Any]:
-    def modify_target_group(self: Any, arn: str, *args: Any, **kwargs: Any) -> Any:
-        tg = self.target_groups.get(arn)
+    signature = inspect.signature(original)
+
+    def modify_target_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        given = signature.bind(self, *args, **kwargs).arguments
+        tg = self.target_groups.get(given.get("arn"))
         if tg is not None:
             def pick(key: str, current: Any) -> Any:
-                value = kwargs.get(key)
+                value = given.get(key)
                 return current if value is None else value
 
             why = health_check_errors(
@@ -400,10 +404,10 @@ def _validated_modify(original: Callable[..., Any]) -> Callable[..., Any]:
                 int(pick("health_check_timeout", tg.health_check_timeout_seconds)),
                 int(pick("healthy_threshold_count", tg.healthy_threshold_count)),
                 int(pick("unhealthy_threshold_count", tg.unhealthy_threshold_count)),
-                kwargs.get("health_check_path"))
+                given.get("health_check_path"))
             if why:
                 raise _elb_validation(why)
-        return original(self, arn, *args, **kwargs)
+        return original(self, *args, **kwargs)
     return modify_target_group
 
 

@@ -18,6 +18,8 @@ ECS
   ``failures`` (reason MISSING) as ECS lists them.
 - ``DescribeClusters``: running/pending task, active service and container instance counts
   counted from what exists (moto kept running totals that went negative).
+- ``DeleteService`` (``--force`` too): a service with tasks left is DRAINING, desired count
+  0, until the controller has stopped them, then INACTIVE; ListServices omits INACTIVE ones.
 - ``CreateService``/``UpdateService`` answer the true runningCount (moto's UpdateService set it
   to the desired count before any task ran).
 - Refused with ``UnsupportedFeatureException`` (HTTP 400) because nothing would run them:
@@ -240,6 +242,48 @@ def _true_counts(original: Callable[..., Any]) -> Callable[..., Any]:
     return update_service
 
 
+def _live_tasks(backend: Any, cluster: str, service: str) -> list[Any]:
+    return [t for t in backend.tasks.get(cluster, {}).values()
+            if t.group == f"service:{service}" and t.last_status != "STOPPED"]
+
+
+def _draining_delete(original: Callable[..., Any]) -> Callable[..., Any]:
+    """DeleteService as ECS does it: a service with tasks left is DRAINING with desired count
+    0 (the controller stops its tasks), INACTIVE once they have stopped (``_settled``)."""
+    def delete_service(self: Any, cluster_name: str, service_name: str, force: bool) -> Any:
+        service = original(self, cluster_name, service_name, force)
+        if (service.cluster_name == _served_cluster()
+                and _live_tasks(self, service.cluster_name, service.name)):
+            service.status, service.desired_count = "DRAINING", 0
+        return service
+    return delete_service
+
+
+def _settled(backend: Any, services: list[Any]) -> None:
+    for service in services:
+        if service.status == "DRAINING" and not _live_tasks(backend, service.cluster_name,
+                                                             service.name):
+            service.status = "INACTIVE"
+
+
+def _settling_describe(original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe_services(self: Any, *args: Any, **kwargs: Any) -> Any:
+        services, failures = original(self, *args, **kwargs)
+        _settled(self, services)
+        return services, failures
+    return describe_services
+
+
+def _live_list(original: Callable[..., Any]) -> Callable[..., Any]:
+    """ListServices without the deleted (INACTIVE) services, as ECS lists them."""
+    def list_services(self: Any, cluster_str: str, *args: Any, **kwargs: Any) -> Any:
+        arns = original(self, cluster_str, *args, **kwargs)
+        by_arn = {s.arn: s for s in self.services.values()}
+        _settled(self, [by_arn[a] for a in arns if a in by_arn])
+        return [a for a in arns if a not in by_arn or by_arn[a].status != "INACTIVE"]
+    return list_services
+
+
 def _task_cpu(task: Any) -> str | None:
     td = task._backend.task_definitions
     family, _, revision = task.task_definition_arn.rsplit("/", 1)[-1].partition(":")
@@ -338,7 +382,7 @@ def service_refusal(cluster: str, served: str | None, live_services: list[str],
         return (f"FraudLab's local ECS runs tasks for one service per cluster, and {served} "
                 f"already has {', '.join(live_services)}; a second service's tasks would not "
                 "run as their own, so it is refused. Delete the other service first "
-                "(update-service --desired-count 0, then delete-service).")
+                "(delete-service --force) and wait until its tasks have stopped.")
     groups = {lb.get("targetGroupArn") for lb in load_balancers or []}
     if len(groups) > 1:
         return ("FraudLab's local load balancer registers a service's tasks in one target "
@@ -371,6 +415,11 @@ def _install_ecs() -> None:
     backend.stop_task = _stop_task  # type: ignore[method-assign]
     backend.describe_clusters = _counted(backend.describe_clusters)  # type: ignore[method-assign]
     backend.update_service = _true_counts(backend.update_service)  # type: ignore[method-assign]
+    backend.delete_service = _draining_delete(  # type: ignore[method-assign]
+        backend.delete_service)
+    backend.describe_services = _settling_describe(  # type: ignore[method-assign]
+        backend.describe_services)
+    backend.list_services = _live_list(backend.list_services)  # type: ignore[method-assign]
     task = ecs_models.Task
     task.cpu = property(_task_cpu)  # type: ignore[attr-defined]
     task.memory = property(_task_memory)  # type: ignore[attr-defined]

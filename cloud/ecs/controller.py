@@ -244,8 +244,8 @@ class ClusterController:
         for i in range(0, len(arns), 10):
             for svc in self.ecs.describe_services(cluster=self.cluster,
                                                   services=arns[i:i + 10])["services"]:
-                if svc.get("status") != "ACTIVE":
-                    continue
+                if svc.get("status") not in ("ACTIVE", "DRAINING"):  # DRAINING: deleted,
+                    continue  # its tasks still stopping (desired count 0)
                 td = self._task_definition(svc["taskDefinition"])
                 c = container_def(td)
                 primary = next((d for d in svc.get("deployments", [])

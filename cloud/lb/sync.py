@@ -359,7 +359,8 @@ class TargetGroupSync:
         self._found_at = float("-inf")
 
     def _find(self) -> None:
-        """The first target group named in an ACTIVE service's ``loadBalancers``."""
+        """The first target group named in a live (ACTIVE or DRAINING) service's
+        ``loadBalancers``."""
         self._found_at = time.monotonic()
         try:
             arns = self.ecs.list_services(cluster=self.cluster).get("serviceArns", [])
@@ -371,7 +372,7 @@ class TargetGroupSync:
             else:
                 raise
         found = next(((s["serviceName"], lb["targetGroupArn"]) for s in services
-                      if s.get("status") == "ACTIVE"
+                      if s.get("status") in ("ACTIVE", "DRAINING")
                       for lb in s.get("loadBalancers") or [] if lb.get("targetGroupArn")), None)
         if found is None:
             if self.target_group_arn is not None:

@@ -255,3 +255,27 @@ def test_scale_to_zero_and_delete_the_service(cloud, aws, ecs, wait_for, flow) -
     assert svc["status"] in ("DRAINING", "INACTIVE") and svc["runningCount"] == 0
     assert _counts(aws) == (0, 0, 0, 2)
     assert aws("ecs", "list-tasks", "--cluster", CLUSTER)["taskArns"] == []
+
+
+def test_delete_service_force_drains_and_stops_its_tasks(cloud, aws, ecs, wait_for) -> None:
+    tg = aws("elbv2", "describe-target-groups", "--names", "fraud-tg")["TargetGroups"][0]
+    name = "fraud-svc-2"
+    aws("ecs", "create-service", "--cluster", CLUSTER, "--service-name", name,
+        "--task-definition", f"{FAMILY}:1", "--desired-count", "2", "--launch-type", "EC2",
+        "--load-balancers", f"targetGroupArn={tg['TargetGroupArn']},containerName={CONTAINER},"
+        f"containerPort={CONTAINER_PORT}")
+    ecs.get_waiter("services_stable").wait(cluster=CLUSTER, services=[name], WaiterConfig=FAST)
+    running = _running(cloud)
+    assert len(running) == 2
+    deleted = aws("ecs", "delete-service", "--cluster", CLUSTER, "--service", name,
+                  "--force")["service"]
+    assert (deleted["status"], deleted["desiredCount"]) == ("DRAINING", 0)
+    arns = sorted(running)
+    ecs.get_waiter("tasks_stopped").wait(cluster=CLUSTER, tasks=arns, WaiterConfig=FAST)
+    wait_for(lambda: all(_answers(t["url"]) is None for t in running.values()), 60,
+             "the deleted service's processes gone")
+    [svc] = aws("ecs", "describe-services", "--cluster", CLUSTER, "--services",
+                name)["services"]
+    assert (svc["status"], svc["runningCount"], svc["pendingCount"]) == ("INACTIVE", 0, 0)
+    assert aws("ecs", "list-services", "--cluster", CLUSTER)["serviceArns"] == []
+    assert _counts(aws) == (0, 0, 0, 2)

@@ -101,10 +101,13 @@ SERVED = _Served()
 
 
 def serve_cluster(cluster: str | None) -> None:
-    """The cluster whose services the local cloud's controller runs (None: no local cloud)."""
+    """The cluster whose services the local cloud's controller runs (None: no local cloud,
+    which also forgets its scaling record)."""
     with SERVED.lock:
         SERVED.cluster = cluster
         SERVED.stops.clear()
+        if cluster is None:
+            SERVED.activities = None
 
 
 def serve_activities(source: ActivitySource | None) -> None:

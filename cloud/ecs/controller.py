@@ -776,6 +776,8 @@ class ClusterController:
 
     def close(self) -> None:
         """Stop every container (no orphans)."""
+        if self.writeback is not None:
+            self.writeback.serve_cluster(None)  # no local cloud: the API's guards stand down
         self._stopper.shutdown(wait=False, cancel_futures=True)
         self.runtime.close()
 

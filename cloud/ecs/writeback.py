@@ -103,7 +103,7 @@ class MotoWriteBack:
         state_manager.set_transition(model_name="ecs::task",
                                      transition={"progression": "manual", "times": 999_999})
 
-    def serve_cluster(self, cluster: str) -> None:
+    def serve_cluster(self, cluster: str | None) -> None:
         """Tell the API's guards which cluster the controller runs (cloud.aws.guards)."""
         guards.serve_cluster(cluster)
 
@@ -168,7 +168,7 @@ class MotoWriteBack:
             task.stopped_reason = stopped_reason
         if last_status == "STOPPED" and not getattr(task, "stop_code", None):
             task.stop_code = stop_code(stopped_reason, started_at is not None
-                                       or task.started_at is not None)
+                                       or getattr(task, "started_at", None) is not None)
         for container in task.containers:
             container.last_status = ("RUNNING" if last_status == "RUNNING" else
                                      "STOPPED" if last_status == "STOPPED" else "PENDING")

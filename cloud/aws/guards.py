@@ -27,7 +27,12 @@ ECS
   not run, a second service in its cluster, a service naming more than one target group. These
   apply once a local cloud serves a cluster (``serve_cluster``); RunTask/StartTask always.
 
+- Also refused: ``UpdateService --force-new-deployment`` (not run yet) and FARGATE (launch
+  type or capacity provider; only EC2 container instances run tasks here).
+
 ELBv2
+- ``CreateListener``: while a local cloud runs, one listener in all — the kit's proxy port
+  (``OperationNotPermitted`` for another); re-creating the same one answers it as before.
 - ``ModifyTargetGroup`` validates the resulting health check as ``CreateTargetGroup`` does:
   interval 5–300 s, timeout 2–120 s and smaller than the interval, thresholds 2–10, a path
   starting with ``/`` (``ValidationError``, ELBv2's wording where moto has it).
@@ -402,12 +407,45 @@ def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
                 if s.cluster_name == cluster.name and s.status in LIVE_SERVICE]
         if name in live:
             raise _invalid("Creation of service was not idempotent.")
-        why = service_refusal(cluster.name, _served_cluster(), live,
-                              self._get_param("loadBalancers"))
+        why = fargate_refusal(self._get_param("launchType"),
+                              self._get_param("capacityProviderStrategy")) or \
+            service_refusal(cluster.name, _served_cluster(), live,
+                            self._get_param("loadBalancers"))
         if why:
             raise _unsupported(why)
         return original(self)
     return create_service
+
+
+FORCE_NEW = ("FraudLab's local ECS does not replace a service's tasks on "
+             "--force-new-deployment yet, so it is refused: register a new task-definition "
+             "revision and update the service to it (a rolling update), or stop-task the tasks "
+             "one by one (the scheduler replaces each).")
+FARGATE = ("FraudLab's local ECS runs the EC2 launch type only (tasks on the cluster's "
+           "container instances); {what} would never start a task, so it is refused.")
+
+
+def fargate_refusal(launch_type: str | None,
+                    strategy: list[dict[str, Any]] | None) -> str | None:
+    """Why a FARGATE service cannot run here, or None (pure)."""
+    if launch_type == "FARGATE":
+        return FARGATE.format(what="launchType FARGATE")
+    names = [str(s.get("capacityProvider", "")) for s in strategy or []]
+    if any(n.startswith("FARGATE") for n in names):
+        return FARGATE.format(what="a FARGATE capacity provider")
+    return None
+
+
+def _guarded_update_service(original: Callable[..., Any]) -> Callable[..., Any]:
+    def update_service(self: Any) -> Any:
+        cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+        if self._get_param("forceNewDeployment") and cluster.name == _served_cluster():
+            raise _unsupported(FORCE_NEW)
+        why = fargate_refusal(None, self._get_param("capacityProviderStrategy"))
+        if why:
+            raise _unsupported(why)
+        return original(self)
+    return update_service
 
 
 def _install_ecs() -> None:
@@ -437,6 +475,8 @@ def _install_ecs() -> None:
         STANDALONE.format(call="StartTask"))
     responses.create_service = _guarded_create_service(  # type: ignore[method-assign]
         responses.create_service)
+    responses.update_service = _guarded_update_service(  # type: ignore[method-assign]
+        responses.update_service)
 
 
 # ---- ELBv2 ---------------------------------------------------------------------------------
@@ -484,8 +524,38 @@ def _elb_validation(message: str) -> Exception:
     return ValidationError(message)
 
 
+LISTENER = ("FraudLab's local load balancer serves one listener (the kit's proxy on "
+            "127.0.0.1, its port shown by `fraudlab status`), and {name} already has one on "
+            "port {port}; another listener would not listen anywhere, so it is refused.")
+
+
+def _one_listener(original: Callable[..., Any]) -> Callable[..., Any]:
+    """CreateListener: while a local cloud runs, one listener in all (the proxy's port)."""
+    def create_listener(self: Any) -> Any:
+        if _served_cluster() is not None:
+            port = self._get_int_param("Port")
+            for lb in self.elbv2_backend.load_balancers.values():
+                for listener in lb.listeners.values():
+                    if int(listener.port) != port or lb.arn != self._get_param(
+                            "LoadBalancerArn"):
+                        raise _elb_error("OperationNotPermitted", LISTENER.format(
+                            name=lb.name, port=listener.port))
+        return original(self)
+    return create_listener
+
+
+def _elb_error(code: str, message: str) -> Exception:
+    from moto.elbv2.exceptions import ELBClientError
+
+    return ELBClientError(code, message)
+
+
 def _install_elbv2() -> None:
     from moto.elbv2 import models as elbv2_models
+    from moto.elbv2.responses import ELBV2Response
+
+    ELBV2Response.create_listener = _one_listener(  # type: ignore[method-assign]
+        ELBV2Response.create_listener)
 
     backend = elbv2_models.ELBv2Backend
     backend.modify_target_group = _validated_modify(  # type: ignore[method-assign]

@@ -223,3 +223,24 @@ def test_what_the_local_ecs_does_not_run_is_refused_with_the_limit(cloud, aws) -
     # Refused means nothing happened: no task, no service.
     assert aws("ecs", "list-services", "--cluster", "other-cluster")["serviceArns"] == []
     assert aws("ecs", "list-tasks", "--cluster", "other-cluster")["taskArns"] == []
+
+
+def test_force_new_deployment_fargate_and_a_second_listener_are_refused(cloud, aws) -> None:
+    err = aws.fails("UnsupportedFeatureException", "ecs", "update-service", "--cluster",
+                    CLUSTER, "--service", SERVICE, "--force-new-deployment")
+    assert "--force-new-deployment" in err
+    aws.fails("UnsupportedFeatureException", "ecs", "create-service", "--cluster", CLUSTER,
+              "--service-name", "on-fargate", "--task-definition", "fraud-detection",
+              "--desired-count", "1", "--launch-type", "FARGATE")
+    [lb] = aws("elbv2", "describe-load-balancers")["LoadBalancers"]
+    tg = _tg_arn(aws)
+    err = aws.fails("OperationNotPermitted", "elbv2", "create-listener", "--load-balancer-arn",
+                    lb["LoadBalancerArn"], "--protocol", "HTTP", "--port", "8081",
+                    "--default-actions", f"Type=forward,TargetGroupArn={tg}")
+    assert "one listener" in err
+    assert len(aws("elbv2", "describe-listeners", "--load-balancer-arn",
+                   lb["LoadBalancerArn"])["Listeners"]) == 1
+    # Nothing changed: the service still runs its deployment.
+    [svc] = aws("ecs", "describe-services", "--cluster", CLUSTER, "--services",
+                SERVICE)["services"]
+    assert len(svc["deployments"]) == 1

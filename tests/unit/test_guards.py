@@ -109,3 +109,12 @@ def test_stop_codes_follow_why_the_kit_stopped_the_task() -> None:
     assert stop_code("Essential container in task exited", True) == "EssentialContainerExited"
     assert stop_code("CannotPullContainerError: x", False) == "TaskFailedToStart"
     assert stop_code("Host EC2 (instance i-1) terminated.", True) == "TerminationNotice"
+
+
+def test_fargate_is_refused_by_launch_type_or_capacity_provider() -> None:
+    from cloud.aws.guards import fargate_refusal
+
+    assert fargate_refusal("EC2", None) is None
+    assert "launchType FARGATE" in fargate_refusal("FARGATE", None)
+    assert "capacity provider" in fargate_refusal(None, [{"capacityProvider": "FARGATE_SPOT"}])
+    assert fargate_refusal(None, [{"capacityProvider": "fraud-cp"}]) is None

@@ -331,6 +331,7 @@ class TargetGroupSync:
         self.notes: tuple[str, ...] = ()
         self.written = False  # health was written into moto's backend at the last tick
         self._seen: dict[Key, str] = {}  # what the API listed as registered: address → id
+        self._seen_in: str | None = None  # … in this target group
 
     @property
     def target_group_arn(self) -> str | None:
@@ -431,7 +432,8 @@ class TargetGroupSync:
         listed = {(str(d["Target"]["Id"]), int(d["Target"]["Port"])): d["TargetHealth"]["State"]
                   for d in self.targets}
         rows = self.lb.snapshot(trace_limit=0)["targets"]
-        by_hand = hand_deregistered(rows, listed, self._seen)
+        seen = self._seen if self._seen_in == arn else {}  # another group: nothing seen yet
+        by_hand = hand_deregistered(rows, listed, seen)
         for target_id in by_hand:  # the learner's deregister-targets stands: the proxy drains
             self.lb.deregister(target_id)
             self.on_change(f"target {target_id[:8]} deregistered through the API: the load "
@@ -439,7 +441,7 @@ class TargetGroupSync:
         if by_hand:
             rows = self.lb.snapshot(trace_limit=0)["targets"]
         plan = plan_targets(rows, listed)
-        self._seen = registered_now(rows, listed, plan)
+        self._seen, self._seen_in = registered_now(rows, listed, plan), arn
         if plan.register:
             self.elbv2.register_targets(TargetGroupArn=arn, Targets=[
                 {"Id": tid, "Port": port} for tid, port in plan.register])

@@ -555,7 +555,7 @@ class ClusterController:
                 stamped = [(_epoch(self.clock, e.at) or time.time(), e.message)
                            for e in state.events]
                 self._written_events[state.name] = (state.events, stamped)
-            # Counts every pass: moto's UpdateService fakes runningCount = desiredCount.
+            # Counts every pass (the API's guards keep UpdateService from faking them).
             self.writeback.set_service(self.cluster, state.name, state.running_count,
                                        state.pending_count, stamped)
             views = state.deployment_views()

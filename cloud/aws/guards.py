@@ -15,7 +15,7 @@ ECS
 - ``ListTasks``: desiredStatus RUNNING unless asked; ``serviceName``, ``family``,
   ``startedBy``, ``containerInstance``, ``desiredStatus``; ``maxResults``/``nextToken`` paging.
 - ``DescribeTasks``: ``cpu``/``memory`` (the task definition's), ``stopCode``; unknown ids in
-  ``failures`` (reason MISSING) as ECS lists them.
+  ``failures`` (reason MISSING) as ECS lists them (networkBindings: ``cloud.ecs.writeback``).
 - ``DescribeClusters``: running/pending task, active service and container instance counts
   counted from what exists (moto kept running totals that went negative).
 - ``DeleteService`` (``--force`` too): a service with tasks left is DRAINING, desired count

@@ -460,7 +460,7 @@ class ClusterController:
                 if ci:
                     self.writeback.create_task(self.cluster, td, ci, task.task_id,
                                                f"service:{spec.name}", task.started_by,
-                                               time.time())
+                                               time.time(), port=port)
         for stop in plan.stop:
             run = self.runs.get(stop.task_id)
             self.timeline.add(self.clock, "stop", f"stopping task {stop.task_id[:8]}: "

@@ -128,8 +128,11 @@ class MotoWriteBack:
         ci.attributes["ecs.os-type"] = "linux"  # moto guesses "windows" for its fake AMIs
 
     def create_task(self, cluster: str, task_definition: str, ci_arn: str, task_id: str,
-                    group: str, started_by: str, created_at: float) -> None:
-        """A task under our id, PROVISIONING, on ``ci_arn`` (moto's start_task, re-keyed)."""
+                    group: str, started_by: str, created_at: float,
+                    port: int | None = None) -> None:
+        """A task under our id, PROVISIONING, on ``ci_arn`` (moto's start_task, re-keyed);
+        ``port``: where its container listens on 127.0.0.1 (describe-tasks' networkBindings;
+        host network mode, so the container port is the host port)."""
         task = self.backend.start_task(cluster, task_definition, [ci_arn], {}, started_by,
                                        group=group)[0]
         tasks = self.backend.tasks[task.cluster_name]
@@ -141,6 +144,9 @@ class MotoWriteBack:
             container.task_arn = task.task_arn  # moto puts the task definition's ARN here
             container.last_status = "PENDING"
             container.exitCode = None
+            container.network_bindings = [] if port is None else [
+                {"bindIP": "127.0.0.1", "containerPort": port, "hostPort": port,
+                 "protocol": "tcp"}]
         tasks[task.task_arn] = task
 
     def _task(self, cluster: str, task_id: str) -> Any | None:

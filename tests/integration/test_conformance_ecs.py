@@ -111,7 +111,11 @@ def _check_reality(cloud: LocalCloud, aws: Aws, ecs: Any, wait_for, desired: int
         assert t["lastStatus"] == t["desiredStatus"] == "RUNNING"
         assert (t["cpu"], t["memory"]) == ("256", "512")
         assert t["group"] == f"service:{SERVICE}" and t["startedBy"] == primary["id"]
-        host = running[t["taskArn"].rsplit("/", 1)[-1]]["host"]
+        mine = running[t["taskArn"].rsplit("/", 1)[-1]]
+        assert t["containers"][0]["networkBindings"] == [
+            {"bindIP": "127.0.0.1", "containerPort": mine["port"], "hostPort": mine["port"],
+             "protocol": "tcp"}]  # where its process listens
+        host = mine["host"]
         [ci] = aws("ecs", "describe-container-instances", "--cluster", CLUSTER,
                    "--container-instances", t["containerInstanceArn"])["containerInstances"]
         assert ci["ec2InstanceId"] == host

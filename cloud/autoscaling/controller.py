@@ -18,8 +18,9 @@ The emulator stores scalable targets and target-tracking policies (and creates e
   reason in CloudWatch's words), so ``describe-alarms`` tells the truth; the alarms moto
   created are first given their true definition (moto gives every ECS policy a CPUUtilization
   alarm with threshold 6);
-- keeps the scaling activities (moto's ``describe-scaling-activities`` answers HTTP 500; the
-  control API serves them) and tells the timeline why it acted or held.
+- keeps the scaling activities (moto's ``describe-scaling-activities`` answered HTTP 500; the
+  API's guards answer it from ``api_activities``, and the control API serves them) and tells
+  the timeline why it acted or held.
 
 Not simulated (listed by ``snapshot()["ignored"]``): step scaling, scheduled actions,
 customized metrics. ``SuspendedState`` is obeyed (dynamic scale-in / scale-out suspended).
@@ -55,7 +56,8 @@ from cloud.autoscaling.target_tracking import (
     evaluate,
     record,
 )
-from cloud.core.clock import Clock
+from cloud.aws.guards import serve_activities
+from cloud.core.clock import Clock, lab_to_epoch
 
 NAMESPACE = "ecs"
 SETTINGS_TTL = 2.0  # wall seconds between re-reads of the scalable targets and policies
@@ -278,6 +280,8 @@ class ScalingController:
         self._minute: float | None = None
         self._clients: dict[str, Any] = {}
         self.lock = threading.RLock()  # a pass vs. the control API's snapshot
+        if getattr(endpoint, "_server", None) is not None:  # moto runs in this process
+            serve_activities(self.api_activities)
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
@@ -513,6 +517,13 @@ class ScalingController:
                      for a in kept.state.activities]
         found.sort(key=lambda a: a.start_time, reverse=True)
         return [a.as_api() for a in found]
+
+    def api_activities(self) -> list[dict[str, Any]]:
+        """The activities as DescribeScalingActivities answers them: times as epoch seconds
+        (what the API's guards serve, cloud.aws.guards)."""
+        return [{**a, "StartTime": lab_to_epoch(self.clock, float(a["StartTime"])),
+                 "EndTime": lab_to_epoch(self.clock, float(a["EndTime"]))}
+                for a in self.activities()]
 
     def snapshot(self) -> dict[str, Any]:
         """Targets, policies, alarm states (newest evaluation), activities newest first."""

@@ -241,6 +241,9 @@ def start_moto(url: str) -> Any:
     """moto's server (a Werkzeug app of its own) in a thread of this process."""
     from moto.server import ThreadedMotoServer
 
+    from cloud.aws.guards import install  # imports moto, as above: only when it is started
+
+    install()  # what the local AWS fixes or refuses (cloud/aws/guards.py)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per API call
     parts = urlsplit(url)
     server = ThreadedMotoServer(ip_address=parts.hostname or DEFAULT_HOST,

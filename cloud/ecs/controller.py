@@ -221,6 +221,8 @@ class ClusterController:
         self._written_deployments: dict[str, Any] = {}
         self._seen_td: dict[str, str] = {}  # service → the taskDefinition last read from the API
         self.autoscaler = CapacityAutoscaler(endpoint, clock, cluster, self.timeline)
+        if writeback is not None:
+            writeback.serve_cluster(cluster)  # the API refuses what this loop would not run
 
     # -- reading the desired state ---------------------------------------------------------
     def _task_definition(self, arn: str) -> dict[str, Any]:
@@ -242,8 +244,8 @@ class ClusterController:
         for i in range(0, len(arns), 10):
             for svc in self.ecs.describe_services(cluster=self.cluster,
                                                   services=arns[i:i + 10])["services"]:
-                if svc.get("status") != "ACTIVE":
-                    continue
+                if svc.get("status") not in ("ACTIVE", "DRAINING"):  # DRAINING: deleted,
+                    continue  # its tasks still stopping (desired count 0)
                 td = self._task_definition(svc["taskDefinition"])
                 c = container_def(td)
                 primary = next((d for d in svc.get("deployments", [])
@@ -318,6 +320,36 @@ class ClusterController:
                     Observation(run.task_id, "healthy", None, now))
         return by_service
 
+    def _user_stops(self) -> None:
+        """StopTask calls (taken from the API's guards): the task is marked to stop with the
+        caller's reason, its target drained and its container stopped; the scheduler then
+        records it STOPPED with that reason and starts a replacement, as ECS does."""
+        if self.writeback is None:
+            return
+        now = self.clock.now()
+        for task_id, reason in self.writeback.take_stop_requests(self.cluster):
+            for name, state in self.services.items():
+                task = next((t for t in state.tasks if t.task_id == task_id), None)
+                if task is None or task.last_status == STOPPED:
+                    continue
+                self.services[name] = replace(state, tasks=tuple(
+                    replace(t, desired_status=STOPPED, stopping_at=now, stopped_reason=reason)
+                    if t.task_id == task_id else t for t in state.tasks))
+                self.timeline.add(self.clock, "stop", f"stop-task {task_id[:8]}: {reason}",
+                                  "emulated", task=task_id)
+                run = self.runs.get(task_id)
+                if run is None or not run.launched or run.exited:
+                    # no container (yet): nothing to stop, it is STOPPED at once
+                    if run is not None:
+                        run.exited = True
+                    self._later.setdefault(name, []).append(
+                        Observation(task_id, "exited", None, now, reason=reason))
+                elif self.lb and self.lb.state_of(task_id) not in (None, "draining", "unused"):
+                    self.lb.deregister(task_id)  # ECS drains the target, then stops the task
+                    self._draining[task_id] = run
+                else:
+                    self._stop_container(run, kill=False)
+
     def _ready(self, run: TaskRun) -> bool:
         try:
             reply = self._http.get(f"http://127.0.0.1:{run.port}/ready", timeout=READY_TIMEOUT)
@@ -331,6 +363,7 @@ class ClusterController:
         with self.lock:
             specs = self.read_services()
             self.hosts = self.read_hosts()
+            self._user_stops()
             observations = self._observations()
             plans = []
             for name, spec in specs.items():
@@ -427,7 +460,7 @@ class ClusterController:
                 if ci:
                     self.writeback.create_task(self.cluster, td, ci, task.task_id,
                                                f"service:{spec.name}", task.started_by,
-                                               time.time())
+                                               time.time(), port=port)
         for stop in plan.stop:
             run = self.runs.get(stop.task_id)
             self.timeline.add(self.clock, "stop", f"stopping task {stop.task_id[:8]}: "
@@ -522,7 +555,7 @@ class ClusterController:
                 stamped = [(_epoch(self.clock, e.at) or time.time(), e.message)
                            for e in state.events]
                 self._written_events[state.name] = (state.events, stamped)
-            # Counts every pass: moto's UpdateService fakes runningCount = desiredCount.
+            # Counts every pass (the API's guards keep UpdateService from faking them).
             self.writeback.set_service(self.cluster, state.name, state.running_count,
                                        state.pending_count, stamped)
             views = state.deployment_views()
@@ -743,6 +776,8 @@ class ClusterController:
 
     def close(self) -> None:
         """Stop every container (no orphans)."""
+        if self.writeback is not None:
+            self.writeback.serve_cluster(None)  # no local cloud: the API's guards stand down
         self._stopper.shutdown(wait=False, cancel_futures=True)
         self.runtime.close()
 

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from cloud.aws import guards
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 _event_ids = itertools.count(1)
@@ -78,6 +80,16 @@ def true_ecr_image_sizes() -> None:
     Image._fraudlab_true_size = True  # type: ignore[attr-defined]
 
 
+def stop_code(stopped_reason: str | None, started: bool) -> str:
+    """ECS's stopCode for a task the kit stopped: the service scheduler's scale-in or
+    replacement, a task that never started, or an essential container that exited."""
+    if stopped_reason and stopped_reason.startswith("Scaling activity initiated by"):
+        return "ServiceSchedulerInitiated"
+    if stopped_reason and stopped_reason.startswith("Host EC2"):
+        return "TerminationNotice"
+    return "EssentialContainerExited" if started else "TaskFailedToStart"
+
+
 class MotoWriteBack:
     """Direct access to the in-process moto ECS backend (same process as its server)."""
 
@@ -90,6 +102,14 @@ class MotoWriteBack:
         # Our controllers own the task lifecycle: stop moto advancing it on every describe.
         state_manager.set_transition(model_name="ecs::task",
                                      transition={"progression": "manual", "times": 999_999})
+
+    def serve_cluster(self, cluster: str | None) -> None:
+        """Tell the API's guards which cluster the controller runs (cloud.aws.guards)."""
+        guards.serve_cluster(cluster)
+
+    def take_stop_requests(self, cluster: str) -> list[tuple[str, str]]:
+        """StopTask calls since the last take: (task id, reason)."""
+        return guards.take_stop_requests(cluster)
 
     def container_instance(self, cluster: str, arn: str) -> Any:
         return self.backend.container_instances[cluster][arn.split("/")[-1]]
@@ -108,8 +128,11 @@ class MotoWriteBack:
         ci.attributes["ecs.os-type"] = "linux"  # moto guesses "windows" for its fake AMIs
 
     def create_task(self, cluster: str, task_definition: str, ci_arn: str, task_id: str,
-                    group: str, started_by: str, created_at: float) -> None:
-        """A task under our id, PROVISIONING, on ``ci_arn`` (moto's start_task, re-keyed)."""
+                    group: str, started_by: str, created_at: float,
+                    port: int | None = None) -> None:
+        """A task under our id, PROVISIONING, on ``ci_arn`` (moto's start_task, re-keyed);
+        ``port``: where its container listens on 127.0.0.1 (describe-tasks' networkBindings;
+        host network mode, so the container port is the host port)."""
         task = self.backend.start_task(cluster, task_definition, [ci_arn], {}, started_by,
                                        group=group)[0]
         tasks = self.backend.tasks[task.cluster_name]
@@ -121,6 +144,9 @@ class MotoWriteBack:
             container.task_arn = task.task_arn  # moto puts the task definition's ARN here
             container.last_status = "PENDING"
             container.exitCode = None
+            container.network_bindings = [] if port is None else [
+                {"bindIP": "127.0.0.1", "containerPort": port, "hostPort": port,
+                 "protocol": "tcp"}]
         tasks[task.task_arn] = task
 
     def _task(self, cluster: str, task_id: str) -> Any | None:
@@ -146,6 +172,9 @@ class MotoWriteBack:
             task.stopping_at = _utc(stopped_at)
         if stopped_reason is not None:
             task.stopped_reason = stopped_reason
+        if last_status == "STOPPED" and not getattr(task, "stop_code", None):
+            task.stop_code = stop_code(stopped_reason, started_at is not None
+                                       or getattr(task, "started_at", None) is not None)
         for container in task.containers:
             container.last_status = ("RUNNING" if last_status == "RUNNING" else
                                      "STOPPED" if last_status == "STOPPED" else "PENDING")

@@ -11,10 +11,12 @@ The API is the source of truth for the configuration, the proxy for what happens
    reaches the proxy within a tick;
 3. mirror the proxy's targets (the RUNNING tasks the controller registers, as ECS does) into
    the API with ``register-targets`` / ``deregister-targets``: Id 127.0.0.1 and the task's
-   port. Membership follows the proxy: a target registered or deregistered by hand through
-   the API is set back on the next tick. What the group lists now is read with
-   ``describe-target-health``, or in-process straight from moto's backend (what that call
-   answers from: one API call less per tick);
+   port; a target registered by hand that is no task's is deregistered again (the proxy
+   routes to tasks only). What the group lists now is read with ``describe-target-health``,
+   or in-process straight from moto's backend (what that call answers from: one API call less
+   per tick). A target a learner deregisters by hand stays
+   deregistered: the proxy drains it too (ECS registers a target when its task starts, and
+   does not fight the learner);
 4. write each target's true health (initial / healthy / unhealthy / draining, ALB's reason
    codes and descriptions) into moto's in-process backend, so ``describe-target-health``
    tells the truth; a drained target leaves the listing as in AWS. Against LocalStack (or a
@@ -119,6 +121,25 @@ def plan_targets(rows: Iterable[Mapping[str, Any]], listed: Mapping[Key, str]) -
     finished = sorted(k for k, s in listed.items()
                       if want.get(k) in (None, UNUSED) and (s == DRAINING or k in deregister))
     return TargetPlan(tuple(register), tuple(deregister), tuple(finished))
+
+
+def hand_deregistered(rows: Iterable[Mapping[str, Any]], listed: Mapping[Key, str],
+                      seen: Mapping[Key, str]) -> list[str]:
+    """Targets a learner deregistered through the API (``deregister-targets``): the proxy
+    still routes to them, the API listed them registered before (``seen``: address → the
+    proxy's target id then) and lists them draining or not at all now. ECS registers a task's
+    target when the task starts; it does not register it again (ecs-facts.md §6)."""
+    return [str(row["id"]) for key, row in current_rows(rows).items()
+            if row["state"] in REGISTERED and seen.get(key) == row["id"]
+            and listed.get(key) in (None, DRAINING, UNUSED)]
+
+
+def registered_now(rows: Iterable[Mapping[str, Any]], listed: Mapping[Key, str],
+                   plan: TargetPlan) -> dict[Key, str]:
+    """What the API lists as registered once ``plan`` is done: address → proxy target id."""
+    return {key: str(row["id"]) for key, row in current_rows(rows).items()
+            if row["state"] in REGISTERED
+            and (key in plan.register or listed.get(key) in REGISTERED)}
 
 
 @dataclass(frozen=True)
@@ -309,6 +330,8 @@ class TargetGroupSync:
         self.targets: list[dict[str, Any]] = []
         self.notes: tuple[str, ...] = ()
         self.written = False  # health was written into moto's backend at the last tick
+        self._seen: dict[Key, str] = {}  # what the API listed as registered: address → id
+        self._seen_in: str | None = None  # … in this target group
 
     @property
     def target_group_arn(self) -> str | None:
@@ -337,7 +360,8 @@ class TargetGroupSync:
         self._found_at = float("-inf")
 
     def _find(self) -> None:
-        """The first target group named in an ACTIVE service's ``loadBalancers``."""
+        """The first target group named in a live (ACTIVE or DRAINING) service's
+        ``loadBalancers``."""
         self._found_at = time.monotonic()
         try:
             arns = self.ecs.list_services(cluster=self.cluster).get("serviceArns", [])
@@ -349,7 +373,7 @@ class TargetGroupSync:
             else:
                 raise
         found = next(((s["serviceName"], lb["targetGroupArn"]) for s in services
-                      if s.get("status") == "ACTIVE"
+                      if s.get("status") in ("ACTIVE", "DRAINING")
                       for lb in s.get("loadBalancers") or [] if lb.get("targetGroupArn")), None)
         if found is None:
             if self.target_group_arn is not None:
@@ -408,7 +432,16 @@ class TargetGroupSync:
         listed = {(str(d["Target"]["Id"]), int(d["Target"]["Port"])): d["TargetHealth"]["State"]
                   for d in self.targets}
         rows = self.lb.snapshot(trace_limit=0)["targets"]
+        seen = self._seen if self._seen_in == arn else {}  # another group: nothing seen yet
+        by_hand = hand_deregistered(rows, listed, seen)
+        for target_id in by_hand:  # the learner's deregister-targets stands: the proxy drains
+            self.lb.deregister(target_id)
+            self.on_change(f"target {target_id[:8]} deregistered through the API: the load "
+                           "balancer drains it; ECS does not register it again")
+        if by_hand:
+            rows = self.lb.snapshot(trace_limit=0)["targets"]
         plan = plan_targets(rows, listed)
+        self._seen, self._seen_in = registered_now(rows, listed, plan), arn
         if plan.register:
             self.elbv2.register_targets(TargetGroupArn=arn, Targets=[
                 {"Id": tid, "Port": port} for tid, port in plan.register])

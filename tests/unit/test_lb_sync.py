@@ -10,8 +10,10 @@ from cloud.lb.sync import (
     TargetPlan,
     api_health,
     current_rows,
+    hand_deregistered,
     plan_targets,
     proxy_config,
+    registered_now,
     target_health,
 )
 
@@ -110,3 +112,23 @@ def test_what_the_proxy_cannot_take_is_kept_with_a_note(attrs, tg, note) -> None
         assert config.algorithm == "least_outstanding_requests"
     else:
         assert config.settings == current
+
+
+def test_a_target_deregistered_by_hand_is_drained_not_registered_again() -> None:
+    rows = [row(1, "healthy"), row(2, "healthy")]
+    seen = registered_now(rows, {(HOST, 1): "healthy", (HOST, 2): "healthy"}, TargetPlan())
+    assert seen == {(HOST, 1): "t1", (HOST, 2): "t2"}
+    # The learner's deregister-targets: the API lists port 2 draining, the proxy still routes.
+    assert hand_deregistered(rows, {(HOST, 1): "healthy", (HOST, 2): "draining"}, seen) == ["t2"]
+    assert hand_deregistered(rows, {(HOST, 1): "healthy"}, seen) == ["t2"]
+    # A new task on the same port, never listed yet, is registered as usual.
+    fresh = [row(1, "healthy"), row(2, "initial", task="t9")]
+    assert hand_deregistered(fresh, {(HOST, 1): "healthy"}, seen) == []
+    assert plan_targets(fresh, {(HOST, 1): "healthy"}).register == ((HOST, 2),)
+
+
+def test_what_the_sync_registers_counts_as_listed() -> None:
+    rows = [row(1, "initial")]
+    plan = plan_targets(rows, {})
+    assert registered_now(rows, {}, plan) == {(HOST, 1): "t1"}
+    assert registered_now([row(1, "draining")], {(HOST, 1): "healthy"}, TargetPlan()) == {}

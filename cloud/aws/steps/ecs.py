@@ -383,8 +383,9 @@ def update_service_desired(ecs: Any, cluster: str, service: str, n: int, *,
     result = {"serviceName": svc["serviceName"], "serviceArn": svc["serviceArn"],
               "desiredCount": svc["desiredCount"]}
     if badge == EMULATED:
-        result["runs"] = ("moto reports runningCount = desiredCount at once with no task "
-                          "behind it; FraudLab's scheduler (simulated) writes the true counts.")
+        result["runs"] = ("The answer's runningCount is the true one (no new task runs yet); "
+                          "FraudLab's scheduler (simulated) starts or stops the tasks and "
+                          "writes the counts.")
     return StepResult(
         step="update-service-desired",
         title=f"Set the desired count of {service} to {n}",

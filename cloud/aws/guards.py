@@ -1,0 +1,664 @@
+"""What the local AWS answers itself, fixes or refuses: hooks on moto's in-process server.
+
+moto stores resources and runs nothing; the kit's controllers run what it stores
+(``cloud.ecs.controller``, ``cloud.lb.sync``, ``cloud.autoscaling.controller``). Between the two,
+some calls would crash (HTTP 500) or lie. ``install()`` patches moto's classes once per process,
+before its server answers (``cloud.aws.endpoint.start_moto``), so that every call either
+happens for real and reads back as AWS reports it, or is refused with an AWS-shaped error:
+
+ECS
+- ``StopTask``: moto's answer was HTTP 500 (``list.remove`` in its resource bookkeeping). The
+  task gets desiredStatus STOPPED, stopCode ``UserInitiated`` and the caller's reason; the
+  request is queued for the cluster's controller (``take_stop_requests``), which drains the
+  target, stops the container and lets the service scheduler replace it. An unknown task:
+  ``InvalidParameterException`` "The referenced task was not found.".
+- ``ListTasks``: desiredStatus RUNNING unless asked; ``serviceName``, ``family``,
+  ``startedBy``, ``containerInstance``, ``desiredStatus``; ``maxResults``/``nextToken`` paging.
+- ``DescribeTasks``: ``cpu``/``memory`` (the task definition's), ``stopCode``; unknown ids in
+  ``failures`` (reason MISSING) as ECS lists them (networkBindings: ``cloud.ecs.writeback``).
+- ``DescribeClusters``: running/pending task, active service and container instance counts
+  counted from what exists (moto kept running totals that went negative).
+- ``DeleteService`` (``--force`` too): a service with tasks left is DRAINING, desired count
+  0, until the controller has stopped them, then INACTIVE; ListServices omits INACTIVE ones.
+- ``CreateService``/``UpdateService`` answer the true runningCount (moto's UpdateService set it
+  to the desired count before any task ran).
+- Refused with ``UnsupportedFeatureException`` (HTTP 400) because nothing would run them:
+  ``RunTask`` and ``StartTask`` (standalone tasks), a service in a cluster the local cloud does
+  not run, a second service in its cluster, a service naming more than one target group. These
+  apply once a local cloud serves a cluster (``serve_cluster``); RunTask/StartTask always.
+
+- Also refused: ``UpdateService --force-new-deployment`` (not run yet) and FARGATE (launch
+  type or capacity provider; only EC2 container instances run tasks here).
+
+ELBv2
+- ``CreateListener``: while a local cloud runs, one listener in all — the kit's proxy port
+  (``OperationNotPermitted`` for another); re-creating the same one answers it as before.
+- ``ModifyTargetGroup`` validates the resulting health check as ``CreateTargetGroup`` does:
+  interval 5–300 s, timeout 2–120 s and smaller than the interval, thresholds 2–10, a path
+  starting with ``/`` (``ValidationError``, ELBv2's wording where moto has it).
+
+Application Auto Scaling
+- ``DescribeScalingActivities`` (moto: HTTP 500) answers from the kit's own record of scaling
+  activities (``serve_activities``), newest first, with paging.
+- ``RegisterScalableTarget``/``PutScalingPolicy``: an ECS resource id must be
+  ``service/<cluster>/<service>`` (``ValidationException``); a policy needs a registered
+  scalable target (``ObjectNotFoundException``). Re-putting a policy replaces its alarms
+  (moto left the old pair behind).
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+DEFAULT_STOP_REASON = "Task stopped by user"
+"""stoppedReason when StopTask gives no reason (kit's wording; the console says so)."""
+USER_INITIATED = "UserInitiated"
+LIVE_SERVICE = ("ACTIVE", "DRAINING")
+PENDING_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
+MAX_LIST_RESULTS = 100
+
+ActivitySource = Callable[[], list[dict[str, Any]]]
+
+
+class Refused(ValueError):
+    """A pure check's refusal; the hooks turn it into the service's own error."""
+
+
+def _ecs_error(code: str, message: str) -> Exception:
+    from moto.ecs.exceptions import ECSException  # moto loads werkzeug: only where it runs
+
+    return ECSException(code, message)
+
+
+def _invalid(message: str) -> Exception:
+    return _ecs_error("InvalidParameterException", message)
+
+
+def _unsupported(message: str) -> Exception:
+    """ECS's UnsupportedFeatureException (HTTP 400): here, what the local ECS does not run."""
+    return _ecs_error("UnsupportedFeatureException", message)
+
+
+def _aas_error(code: str, message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    return JsonRESTError(code, message)
+
+
+class _Served:
+    """What the local cloud in this process runs: its cluster, its scaling record, and the
+    StopTask calls its controller has not taken yet."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cluster: str | None = None
+        self.activities: ActivitySource | None = None
+        self.stops: dict[str, list[tuple[str, str]]] = {}
+
+
+SERVED = _Served()
+
+
+def serve_cluster(cluster: str | None) -> None:
+    """The cluster whose services the local cloud's controller runs (None: no local cloud,
+    which also forgets its scaling record)."""
+    with SERVED.lock:
+        SERVED.cluster = cluster
+        SERVED.stops.clear()
+        if cluster is None:
+            SERVED.activities = None
+
+
+def serve_activities(source: ActivitySource | None) -> None:
+    """Where DescribeScalingActivities reads: a callable returning the API's entries."""
+    with SERVED.lock:
+        SERVED.activities = source
+
+
+def take_stop_requests(cluster: str) -> list[tuple[str, str]]:
+    """The StopTask calls for ``cluster`` since the last take: (task id, reason)."""
+    with SERVED.lock:
+        return SERVED.stops.pop(cluster, [])
+
+
+def _served_cluster() -> str | None:
+    with SERVED.lock:
+        return SERVED.cluster
+
+
+# ---- pure helpers ------------------------------------------------------------------------
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    """The offset a nextToken stands for; InvalidParameterException for anything else."""
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Refused("Invalid nextToken") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise Refused("Invalid nextToken")
+    return offset
+
+
+def page(items: list[Any], max_results: int | None, token: str | None,
+         limit: int = MAX_LIST_RESULTS) -> tuple[list[Any], str | None]:
+    """One page of ``items`` and the token of the next (None on the last page)."""
+    if max_results is not None and not 1 <= max_results <= limit:
+        raise Refused(f"maxResults must be between 1 and {limit}")
+    size = max_results or limit
+    start = decode_token(token)
+    chunk = items[start:start + size]
+    return chunk, encode_token(start + size) if start + size < len(items) else None
+
+
+def health_check_errors(interval: int, timeout: int, healthy: int, unhealthy: int,
+                        path: str | None) -> str | None:
+    """ELBv2's refusal of a target group's health check, or None (ranges from the
+    CreateTargetGroup/ModifyTargetGroup API reference; wording as ELBv2 answers)."""
+    if not 5 <= interval <= 300:
+        return f"Health check interval '{interval}' must be between 5 and 300 seconds"
+    if not 2 <= timeout <= 120:
+        return f"Health check timeout '{timeout}' must be between 2 and 120 seconds"
+    if timeout >= interval:
+        return f"Health check timeout '{timeout}' must be smaller than the interval '{interval}'"
+    for name, value in (("Healthy", healthy), ("Unhealthy", unhealthy)):
+        if not 2 <= value <= 10:
+            return f"{name} threshold count '{value}' must be between 2 and 10"
+    if path is not None and (not path.startswith("/") or len(path) > 1024):
+        return f"Health check path '{path}' must begin with a '/' character and can be " \
+               "at most 1024 characters"
+    return None
+
+
+def ecs_resource_id_error(resource_id: str) -> str | None:
+    """Why an ECS ResourceId is not ``service/<cluster>/<service>``, or None."""
+    parts = resource_id.split("/")
+    if len(parts) != 3 or parts[0] != "service" or not parts[1] or not parts[2]:
+        return (f"Unsupported resource ID '{resource_id}' for service namespace ecs: an ECS "
+                "service's resource ID is service/<cluster-name>/<service-name>")
+    return None
+
+
+# ---- ECS -----------------------------------------------------------------------------------
+def _task_by_id(backend: Any, cluster: str, ref: str) -> Any | None:
+    wanted = ref.split("/")[-1]
+    return next((t for arn, t in backend.tasks.get(cluster, {}).items()
+                 if arn.split("/")[-1] == wanted), None)
+
+
+def _stop_task(self: Any, cluster_str: str, task_str: str, reason: str | None) -> Any:
+    cluster = self._get_cluster(cluster_str)
+    task = _task_by_id(self, cluster.name, task_str or "")
+    if task is None:
+        raise _invalid("The referenced task was not found.")
+    if task.desired_status != "STOPPED":
+        task.desired_status = "STOPPED"
+        task.stopped_reason = reason or DEFAULT_STOP_REASON
+        task.stop_code = USER_INITIATED
+        task.stopping_at = datetime.now(UTC)
+        if cluster.name == _served_cluster():
+            with SERVED.lock:  # the controller stops the container and writes STOPPED back
+                SERVED.stops.setdefault(cluster.name, []).append(
+                    (task.id, task.stopped_reason))
+        else:  # nothing runs it: it is stopped at once
+            task.last_status = "STOPPED"
+            task.stopped_at = task.stopping_at
+    return task
+
+
+def _count(self: Any, cluster: Any) -> None:
+    """A cluster's counts from its tasks, services and container instances."""
+    tasks = list(self.tasks.get(cluster.name, {}).values())
+    cluster.running_tasks_count = sum(t.last_status == "RUNNING" for t in tasks)
+    cluster.pending_tasks_count = sum(t.last_status in PENDING_STATES for t in tasks)
+    cluster.active_services_count = sum(
+        s.cluster_name == cluster.name and s.status in LIVE_SERVICE
+        for s in self.services.values())
+    cluster.registered_container_instances_count = sum(
+        ci.status in ("ACTIVE", "DRAINING")
+        for ci in self.container_instances.get(cluster.name, {}).values())
+
+
+def _counted(original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe_clusters(self: Any, *args: Any, **kwargs: Any) -> Any:
+        clusters, failures = original(self, *args, **kwargs)
+        for cluster in clusters:
+            _count(self, cluster)
+        return clusters, failures
+    return describe_clusters
+
+
+def _true_counts(original: Callable[..., Any]) -> Callable[..., Any]:
+    """UpdateService answering the service's true running/pending counts."""
+    def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+        cluster = self._get_cluster(service_properties.get("cluster", "default"))
+        before = self._get_service(cluster.name, str(service_properties.get("service", "")))
+        counts = before.running_count, before.pending_count
+        service = original(self, service_properties)
+        service.running_count, service.pending_count = counts
+        return service
+    return update_service
+
+
+def _live_tasks(backend: Any, cluster: str, service: str) -> list[Any]:
+    return [t for t in backend.tasks.get(cluster, {}).values()
+            if t.group == f"service:{service}" and t.last_status != "STOPPED"]
+
+
+def _draining_delete(original: Callable[..., Any]) -> Callable[..., Any]:
+    """DeleteService as ECS does it: a service with tasks left is DRAINING with desired count
+    0 (the controller stops its tasks), INACTIVE once they have stopped (``_settled``)."""
+    def delete_service(self: Any, cluster_name: str, service_name: str, force: bool) -> Any:
+        service = original(self, cluster_name, service_name, force)
+        if (service.cluster_name == _served_cluster()
+                and _live_tasks(self, service.cluster_name, service.name)):
+            service.status, service.desired_count = "DRAINING", 0
+        return service
+    return delete_service
+
+
+def _settled(backend: Any, services: list[Any]) -> None:
+    for service in services:
+        if service.status == "DRAINING" and not _live_tasks(backend, service.cluster_name,
+                                                             service.name):
+            service.status = "INACTIVE"
+
+
+def _settling_describe(original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe_services(self: Any, *args: Any, **kwargs: Any) -> Any:
+        services, failures = original(self, *args, **kwargs)
+        _settled(self, services)
+        return services, failures
+    return describe_services
+
+
+def _live_list(original: Callable[..., Any]) -> Callable[..., Any]:
+    """ListServices without the deleted (INACTIVE) services, as ECS lists them."""
+    def list_services(self: Any, cluster_str: str, *args: Any, **kwargs: Any) -> Any:
+        arns = original(self, cluster_str, *args, **kwargs)
+        by_arn = {s.arn: s for s in self.services.values()}
+        _settled(self, [by_arn[a] for a in arns if a in by_arn])
+        return [a for a in arns if a not in by_arn or by_arn[a].status != "INACTIVE"]
+    return list_services
+
+
+def _task_cpu(task: Any) -> str | None:
+    td = task._backend.task_definitions
+    family, _, revision = task.task_definition_arn.rsplit("/", 1)[-1].partition(":")
+    found = td.get(family, {}).get(int(revision)) if revision.isdigit() else None
+    if found is None:
+        return None
+    cpu = found.cpu or sum(int(c.get("cpu") or 0) for c in found.container_definitions)
+    return str(cpu) if cpu else None
+
+
+def _task_memory(task: Any) -> str | None:
+    td = task._backend.task_definitions
+    family, _, revision = task.task_definition_arn.rsplit("/", 1)[-1].partition(":")
+    found = td.get(family, {}).get(int(revision)) if revision.isdigit() else None
+    if found is None:
+        return None
+    memory = found.memory or sum(int(c.get("memory") or 0) for c in found.container_definitions)
+    return str(memory) if memory else None
+
+
+def _family(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1].split(":")[0]
+
+
+def filter_tasks(tasks: list[Any], *, service: str | None, family: str | None,
+                 started_by: str | None, container_instance: str | None,
+                 desired_status: str | None) -> list[Any]:
+    """ListTasks' filters; desiredStatus RUNNING when none is given (ECS's default)."""
+    status = desired_status or "RUNNING"
+    ci = container_instance.split("/")[-1] if container_instance else None
+    return [t for t in tasks
+            if t.desired_status == status
+            and (service is None or t.group == f"service:{service.split('/')[-1]}")
+            and (family is None or _family(t.task_definition_arn) == family)
+            and (started_by is None or t.started_by == started_by)
+            and (ci is None or (t.container_instance_arn or "").split("/")[-1] == ci)]
+
+
+def _list_tasks(self: Any) -> Any:
+    backend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster", "default"))
+    tasks = filter_tasks(
+        list(backend.tasks.get(cluster.name, {}).values()),
+        service=self._get_param("serviceName"), family=self._get_param("family"),
+        started_by=self._get_param("startedBy"),
+        container_instance=self._get_param("containerInstance"),
+        desired_status=self._get_param("desiredStatus"))
+    try:
+        chunk, token = page(tasks, self._get_int_param("maxResults"),
+                            self._get_param("nextToken"))
+    except Refused as exc:
+        raise _invalid(str(exc)) from exc
+    result: dict[str, Any] = {"taskArns": [t.task_arn for t in chunk]}
+    if token:
+        result["nextToken"] = token
+    from moto.core.responses import ActionResult
+
+    return ActionResult(result)
+
+
+def _with_failures(original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe_tasks(self: Any) -> Any:
+        result = original(self)
+        asked = self._get_param("tasks", []) or []
+        answer: dict[str, Any] = result.result  # type: ignore[assignment]
+        found = {t.task_arn.split("/")[-1] for t in answer["tasks"]}
+        answer["failures"] = [
+            {"arn": ref if ref.startswith("arn:") else
+             f"arn:aws:ecs:{self.region}:{self.current_account}:task/{ref}", "reason": "MISSING"}
+            for ref in asked if ref.split("/")[-1] not in found]
+        return result
+    return describe_tasks
+
+
+def _refuse(what: str) -> Callable[..., Any]:
+    def refused(self: Any) -> Any:
+        raise _unsupported(what)
+    return refused
+
+
+STANDALONE = ("FraudLab's local ECS runs tasks only for the service of its cluster (the service "
+              "scheduler); {call} would start nothing, so it is refused. Create or update a "
+              "service instead (aws ecs create-service / update-service --desired-count).")
+
+
+def service_refusal(cluster: str, served: str | None, live_services: list[str],
+                    load_balancers: list[dict[str, Any]] | None) -> str | None:
+    """Why CreateService cannot run for real here, or None (pure)."""
+    if served is None:
+        return None
+    if cluster != served:
+        return (f"FraudLab's local ECS runs tasks for one cluster, {served}; a service in "
+                f"cluster {cluster} would never start a task, so it is refused. Create the "
+                f"service in {served}.")
+    if live_services:
+        return (f"FraudLab's local ECS runs tasks for one service per cluster, and {served} "
+                f"already has {', '.join(live_services)}; a second service's tasks would not "
+                "run as their own, so it is refused. Delete the other service first "
+                "(delete-service --force) and wait until its tasks have stopped.")
+    groups = {lb.get("targetGroupArn") for lb in load_balancers or []}
+    if len(groups) > 1:
+        return ("FraudLab's local load balancer registers a service's tasks in one target "
+                "group; loadBalancers names several, so it is refused.")
+    return None
+
+
+def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_service(self: Any) -> Any:
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
+        name = self._get_param("serviceName")
+        live = [s.name for s in backend.services.values()
+                if s.cluster_name == cluster.name and s.status in LIVE_SERVICE]
+        if name in live:
+            raise _invalid("Creation of service was not idempotent.")
+        why = fargate_refusal(self._get_param("launchType"),
+                              self._get_param("capacityProviderStrategy")) or \
+            service_refusal(cluster.name, _served_cluster(), live,
+                            self._get_param("loadBalancers"))
+        if why:
+            raise _unsupported(why)
+        return original(self)
+    return create_service
+
+
+FORCE_NEW = ("FraudLab's local ECS does not replace a service's tasks on "
+             "--force-new-deployment yet, so it is refused: register a new task-definition "
+             "revision and update the service to it (a rolling update), or stop-task the tasks "
+             "one by one (the scheduler replaces each).")
+FARGATE = ("FraudLab's local ECS runs the EC2 launch type only (tasks on the cluster's "
+           "container instances); {what} would never start a task, so it is refused.")
+
+
+def fargate_refusal(launch_type: str | None,
+                    strategy: list[dict[str, Any]] | None) -> str | None:
+    """Why a FARGATE service cannot run here, or None (pure)."""
+    if launch_type == "FARGATE":
+        return FARGATE.format(what="launchType FARGATE")
+    names = [str(s.get("capacityProvider", "")) for s in strategy or []]
+    if any(n.startswith("FARGATE") for n in names):
+        return FARGATE.format(what="a FARGATE capacity provider")
+    return None
+
+
+def _guarded_update_service(original: Callable[..., Any]) -> Callable[..., Any]:
+    def update_service(self: Any) -> Any:
+        cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+        if self._get_param("forceNewDeployment") and cluster.name == _served_cluster():
+            raise _unsupported(FORCE_NEW)
+        why = fargate_refusal(None, self._get_param("capacityProviderStrategy"))
+        if why:
+            raise _unsupported(why)
+        return original(self)
+    return update_service
+
+
+def _install_ecs() -> None:
+    from moto.ecs import models as ecs_models
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    backend = ecs_models.EC2ContainerServiceBackend
+    backend.stop_task = _stop_task  # type: ignore[method-assign]
+    backend.describe_clusters = _counted(backend.describe_clusters)  # type: ignore[method-assign]
+    backend.update_service = _true_counts(backend.update_service)  # type: ignore[method-assign]
+    backend.delete_service = _draining_delete(  # type: ignore[method-assign]
+        backend.delete_service)
+    backend.describe_services = _settling_describe(  # type: ignore[method-assign]
+        backend.describe_services)
+    backend.list_services = _live_list(backend.list_services)  # type: ignore[method-assign]
+    task = ecs_models.Task
+    task.cpu = property(_task_cpu)  # type: ignore[attr-defined]
+    task.memory = property(_task_memory)  # type: ignore[attr-defined]
+    task.stop_code = None  # type: ignore[attr-defined]
+    task.stopping_at = None  # type: ignore[attr-defined]
+    responses = EC2ContainerServiceResponse
+    responses.list_tasks = _list_tasks  # type: ignore[method-assign]
+    responses.describe_tasks = _with_failures(  # type: ignore[method-assign]
+        responses.describe_tasks)
+    responses.run_task = _refuse(STANDALONE.format(call="RunTask"))  # type: ignore[method-assign]
+    responses.start_task = _refuse(  # type: ignore[method-assign]
+        STANDALONE.format(call="StartTask"))
+    responses.create_service = _guarded_create_service(  # type: ignore[method-assign]
+        responses.create_service)
+    responses.update_service = _guarded_update_service(  # type: ignore[method-assign]
+        responses.update_service)
+
+
+# ---- ELBv2 ---------------------------------------------------------------------------------
+def _validated_modify(original: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
+    def modify_target_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        given = signature.bind(self, *args, **kwargs).arguments
+        tg = self.target_groups.get(given.get("arn"))
+        if tg is not None:
+            def pick(key: str, current: Any) -> Any:
+                value = given.get(key)
+                return current if value is None else value
+
+            why = health_check_errors(
+                int(pick("health_check_interval", tg.health_check_interval_seconds)),
+                int(pick("health_check_timeout", tg.health_check_timeout_seconds)),
+                int(pick("healthy_threshold_count", tg.healthy_threshold_count)),
+                int(pick("unhealthy_threshold_count", tg.unhealthy_threshold_count)),
+                given.get("health_check_path"))
+            if why:
+                raise _elb_validation(why)
+        return original(self, *args, **kwargs)
+    return modify_target_group
+
+
+def _validated_create(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_target_group(self: Any, name: str, **kwargs: Any) -> Any:
+        if kwargs.get("protocol") in ("HTTP", "HTTPS") and kwargs.get("target_type") != "lambda":
+            why = health_check_errors(
+                int(kwargs.get("healthcheck_interval_seconds") or 30),
+                int(kwargs.get("healthcheck_timeout_seconds") or 5),
+                int(kwargs.get("healthy_threshold_count") or 5),
+                int(kwargs.get("unhealthy_threshold_count") or 2),
+                kwargs.get("healthcheck_path"))
+            if why:
+                raise _elb_validation(why)
+        return original(self, name, **kwargs)
+    return create_target_group
+
+
+def _elb_validation(message: str) -> Exception:
+    from moto.elbv2.exceptions import ValidationError
+
+    return ValidationError(message)
+
+
+LISTENER = ("FraudLab's local load balancer serves one listener (the kit's proxy on "
+            "127.0.0.1, its port shown by `fraudlab status`), and {name} already has one on "
+            "port {port}; another listener would not listen anywhere, so it is refused.")
+
+
+def _one_listener(original: Callable[..., Any]) -> Callable[..., Any]:
+    """CreateListener: while a local cloud runs, one listener in all (the proxy's port)."""
+    def create_listener(self: Any) -> Any:
+        if _served_cluster() is not None:
+            port = self._get_int_param("Port")
+            for lb in self.elbv2_backend.load_balancers.values():
+                for listener in lb.listeners.values():
+                    if int(listener.port) != port or lb.arn != self._get_param(
+                            "LoadBalancerArn"):
+                        raise _elb_error("OperationNotPermitted", LISTENER.format(
+                            name=lb.name, port=listener.port))
+        return original(self)
+    return create_listener
+
+
+def _elb_error(code: str, message: str) -> Exception:
+    from moto.elbv2.exceptions import ELBClientError
+
+    return ELBClientError(code, message)
+
+
+def _install_elbv2() -> None:
+    from moto.elbv2 import models as elbv2_models
+    from moto.elbv2.responses import ELBV2Response
+
+    ELBV2Response.create_listener = _one_listener(  # type: ignore[method-assign]
+        ELBV2Response.create_listener)
+
+    backend = elbv2_models.ELBv2Backend
+    backend.modify_target_group = _validated_modify(  # type: ignore[method-assign]
+        backend.modify_target_group)
+    backend.create_target_group = _validated_create(  # type: ignore[method-assign]
+        backend.create_target_group)
+
+
+# ---- Application Auto Scaling ------------------------------------------------------------
+def _checked_resource(namespace: str, resource_id: str) -> None:
+    if namespace == "ecs":
+        why = ecs_resource_id_error(resource_id or "")
+        if why:
+            raise _aas_error("ValidationException", why)
+
+
+def _validated_register(original: Callable[..., Any]) -> Callable[..., Any]:
+    def register_scalable_target(self: Any, namespace: str, r_id: str, *args: Any,
+                                 **kwargs: Any) -> Any:
+        _checked_resource(namespace, r_id)
+        return original(self, namespace, r_id, *args, **kwargs)
+    return register_scalable_target
+
+
+def _replacing_put(original: Callable[..., Any]) -> Callable[..., Any]:
+    def put_scaling_policy(self: Any, policy_name: str, service_namespace: str,
+                           resource_id: str, scalable_dimension: str, *args: Any,
+                           **kwargs: Any) -> Any:
+        _checked_resource(service_namespace, resource_id)
+        if resource_id not in self.targets.get(scalable_dimension, {}):
+            raise _aas_error("ObjectNotFoundException",
+                f"No scalable target registered for service namespace: {service_namespace}, "
+                f"resource ID: {resource_id}, scalable dimension: {scalable_dimension}")
+        from moto.applicationautoscaling.models import FakeApplicationAutoscalingPolicy
+
+        key = FakeApplicationAutoscalingPolicy.formulate_key(
+            service_namespace, resource_id, scalable_dimension, policy_name)
+        old = self.policies.get(key)
+        policy = original(self, policy_name, service_namespace, resource_id,
+                          scalable_dimension, *args, **kwargs)
+        if old is not None and old is not policy:
+            old.delete_alarms(self.account_id, self.region_name)
+        return policy
+    return put_scaling_policy
+
+
+def activity_page(entries: list[dict[str, Any]], resource_ids: list[str] | None,
+                  dimension: str | None, namespace: str, max_results: int | None,
+                  token: str | None) -> dict[str, Any]:
+    """DescribeScalingActivities' answer from the kit's entries (newest first), pure."""
+    found = [e for e in entries if e.get("ServiceNamespace") == namespace
+             and (not resource_ids or e.get("ResourceId") in resource_ids)
+             and (dimension is None or e.get("ScalableDimension") == dimension)]
+    found.sort(key=lambda e: e.get("StartTime") or 0, reverse=True)
+    chunk, next_token = page(found, max_results, token, limit=50)
+    out: dict[str, Any] = {"ScalingActivities": chunk}
+    if next_token:
+        out["NextToken"] = next_token
+    return out
+
+
+def _describe_scaling_activities(self: Any) -> str:
+    with SERVED.lock:
+        source = SERVED.activities
+    entries = source() if source else []
+    rid = self._get_param("ResourceId")
+    try:
+        answer = activity_page(entries, [rid] if rid else None,
+                               self._get_param("ScalableDimension"),
+                               self._get_param("ServiceNamespace"),
+                               self._get_int_param("MaxResults"),
+                               self._get_param("NextToken"))
+    except Refused as exc:
+        raise _aas_error("ValidationException", str(exc)) from exc
+    return json.dumps(answer)
+
+
+def _install_autoscaling() -> None:
+    from moto.applicationautoscaling import models as aas_models
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    backend = aas_models.ApplicationAutoscalingBackend
+    backend.register_scalable_target = _validated_register(  # type: ignore[method-assign]
+        backend.register_scalable_target)
+    backend.put_scaling_policy = _replacing_put(  # type: ignore[method-assign]
+        backend.put_scaling_policy)
+    ApplicationAutoScalingResponse.describe_scaling_activities = (  # type: ignore[attr-defined]
+        _describe_scaling_activities)
+
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Patch moto's classes (once per process; every backend and server in it). moto is
+    imported here, not at the top: it loads werkzeug, and cloud/ imports no web framework
+    where the emulator does not run (tests/unit/test_import_hygiene.py)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        _install_ecs()
+        _install_elbv2()
+        _install_autoscaling()
+        _installed = True

@@ -1,0 +1,120 @@
+"""The pure decisions behind the local AWS's guards (cloud/aws/guards.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from cloud.aws.guards import (
+    Refused,
+    activity_page,
+    decode_token,
+    ecs_resource_id_error,
+    encode_token,
+    filter_tasks,
+    health_check_errors,
+    page,
+    service_refusal,
+)
+from cloud.ecs.writeback import stop_code
+
+
+def _task(n: int, *, status: str = "RUNNING", service: str = "fraud-svc",
+          family: str = "fraud-detection", started_by: str = "ecs-svc/1",
+          ci: str = "ci-a") -> SimpleNamespace:
+    return SimpleNamespace(
+        task_arn=f"arn:aws:ecs:us-east-1:123456789012:task/c/{n:032x}", desired_status=status,
+        group=f"service:{service}", started_by=started_by,
+        task_definition_arn=f"arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:3",
+        container_instance_arn=f"arn:aws:ecs:us-east-1:123456789012:container-instance/c/{ci}")
+
+
+def test_list_tasks_defaults_to_running_and_applies_every_filter() -> None:
+    tasks = [_task(1), _task(2, status="STOPPED"), _task(3, service="other", family="web",
+                                                         started_by="me", ci="ci-b")]
+    none = {"service": None, "family": None, "started_by": None, "container_instance": None}
+    assert filter_tasks(tasks, desired_status=None, **none) == [tasks[0], tasks[2]]
+    assert filter_tasks(tasks, desired_status="STOPPED", **none) == [tasks[1]]
+    for key, value in (("service", "other"), ("family", "web"), ("started_by", "me"),
+                       ("container_instance", "arn:aws:ecs:x:1:container-instance/c/ci-b")):
+        assert filter_tasks(tasks, desired_status=None, **{**none, key: value}) == [tasks[2]]
+
+
+def test_pages_follow_their_tokens_to_the_end() -> None:
+    items = list(range(7))
+    seen, token = [], None
+    while True:
+        chunk, token = page(items, 3, token)
+        seen += chunk
+        if token is None:
+            break
+    assert seen == items
+    assert decode_token(encode_token(4)) == 4
+    with pytest.raises(Refused, match="nextToken"):
+        decode_token("not-a-token")
+    with pytest.raises(Refused, match="between 1 and 100"):
+        page(items, 101, None)
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    ((10, 10, 5, 2, "/health"), "must be smaller than the interval '10'"),
+    ((30, 40, 5, 2, None), "must be smaller than the interval"),
+    ((4, 2, 5, 2, None), "interval '4' must be between 5 and 300"),
+    ((30, 1, 5, 2, None), "timeout '1' must be between 2 and 120"),
+    ((30, 5, 11, 2, None), "Healthy threshold count '11'"),
+    ((30, 5, 5, 1, None), "Unhealthy threshold count '1'"),
+    ((30, 5, 5, 2, "health"), "must begin with a '/'"),
+])
+def test_health_checks_are_refused_as_elbv2_refuses_them(args, fragment) -> None:
+    assert fragment in (health_check_errors(*args) or "")
+
+
+def test_a_valid_health_check_passes() -> None:
+    assert health_check_errors(30, 5, 5, 2, "/health") is None
+
+
+def test_ecs_resource_ids_must_name_cluster_and_service() -> None:
+    assert ecs_resource_id_error("service/fraud-cluster/fraud-svc") is None
+    for bad in ("fraud-svc", "service/fraud-svc", "cluster/a/b", "service//b", "service/a/b/c"):
+        assert "service/<cluster-name>/<service-name>" in (ecs_resource_id_error(bad) or "")
+
+
+def test_services_the_controller_would_not_run_are_refused() -> None:
+    assert service_refusal("fraud-cluster", None, ["x"], None) is None  # no local cloud
+    assert service_refusal("fraud-cluster", "fraud-cluster", [], None) is None
+    assert "one cluster, fraud-cluster" in service_refusal("other", "fraud-cluster", [], None)
+    assert "one service per cluster" in service_refusal("fraud-cluster", "fraud-cluster",
+                                                        ["fraud-svc"], None)
+    two = [{"targetGroupArn": "a"}, {"targetGroupArn": "b"}]
+    assert "one target group" in service_refusal("fraud-cluster", "fraud-cluster", [], two)
+
+
+def test_scaling_activities_are_filtered_newest_first_and_paged() -> None:
+    entries = [{"ServiceNamespace": "ecs", "ResourceId": f"service/c/s{i % 2}",
+                "ScalableDimension": "ecs:service:DesiredCount", "StartTime": float(i)}
+               for i in range(5)]
+    answer = activity_page(entries, None, None, "ecs", 2, None)
+    assert [a["StartTime"] for a in answer["ScalingActivities"]] == [4.0, 3.0]
+    rest = activity_page(entries, None, None, "ecs", 2, answer["NextToken"])
+    assert [a["StartTime"] for a in rest["ScalingActivities"]] == [2.0, 1.0]
+    only = activity_page(entries, ["service/c/s1"], None, "ecs", None, None)
+    assert [a["StartTime"] for a in only["ScalingActivities"]] == [3.0, 1.0]
+    assert activity_page(entries, None, None, "dynamodb", None, None)["ScalingActivities"] == []
+
+
+def test_stop_codes_follow_why_the_kit_stopped_the_task() -> None:
+    assert stop_code("Scaling activity initiated by (deployment ecs-svc/1)", True) == \
+        "ServiceSchedulerInitiated"
+    assert stop_code("Essential container in task exited", True) == "EssentialContainerExited"
+    assert stop_code("CannotPullContainerError: x", False) == "TaskFailedToStart"
+    assert stop_code("Host EC2 (instance i-1) terminated.", True) == "TerminationNotice"
+
+
+def test_fargate_is_refused_by_launch_type_or_capacity_provider() -> None:
+    from cloud.aws.guards import fargate_refusal
+
+    assert fargate_refusal("EC2", None) is None
+    assert "launchType FARGATE" in fargate_refusal("FARGATE", None)
+    assert "capacity provider" in fargate_refusal(None, [{"capacityProvider": "FARGATE_SPOT"}])
+    assert fargate_refusal(None, [{"capacityProvider": "fraud-cp"}]) is None

@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 
 from localstack_client.config import get_service_endpoints
 
+from cloud.aws.network_guard import install_network_checks
+
 REGION = "us-east-1"
 DUMMY_KEY = "test"
 DEFAULT_HOST = "127.0.0.1"
@@ -241,6 +243,7 @@ def start_moto(url: str) -> Any:
     """moto's server (a Werkzeug app of its own) in a thread of this process."""
     from moto.server import ThreadedMotoServer
 
+    install_network_checks()  # network-mode mismatches refused as ECS refuses them
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per API call
     parts = urlsplit(url)
     server = ThreadedMotoServer(ip_address=parts.hostname or DEFAULT_HOST,

@@ -14,6 +14,7 @@ Against LocalStack there is nothing to write: its ECS runs tasks itself (paid ti
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -110,8 +111,7 @@ class MotoWriteBack:
     def create_task(self, cluster: str, task_definition: str, ci_arn: str, task_id: str,
                     group: str, started_by: str, created_at: float) -> None:
         """A task under our id, PROVISIONING, on ``ci_arn`` (moto's start_task, re-keyed)."""
-        task = self.backend.start_task(cluster, task_definition, [ci_arn], {}, started_by,
-                                       group=group)[0]
+        task = self._start_task(cluster, task_definition, ci_arn, started_by, group)
         tasks = self.backend.tasks[task.cluster_name]
         tasks.pop(task.task_arn)
         task.id = task_id
@@ -122,6 +122,38 @@ class MotoWriteBack:
             container.last_status = "PENDING"
             container.exitCode = None
         tasks[task.task_arn] = task
+
+    def _start_task(self, cluster: str, task_definition: str, ci_arn: str, started_by: str,
+                    group: str) -> Any:
+        """moto's start_task; an awsvpc task is made as a bridge one (moto's start_task takes
+        no networkConfiguration and would refuse it): its ENI is written by ``set_network``."""
+        td = self.backend.describe_task_definition(task_definition)
+        if td.network_mode != "awsvpc":
+            return self.backend.start_task(cluster, task_definition, [ci_arn], {}, started_by,
+                                           group=group)[0]
+        from moto.ecs.models import Task
+
+        view = copy.copy(td)
+        view.network_mode = "bridge"
+        ci = self.container_instance(cluster, ci_arn)
+        task = Task(self.backend._get_cluster(cluster), view, ci.container_instance_arn,
+                    self.backend._calculate_task_resource_requirements(td), backend=self.backend,
+                    group=group, started_by=started_by)
+        self.backend.tasks.setdefault(task.cluster_name, {})[task.task_arn] = task
+        return task
+
+    def set_network(self, cluster: str, task_id: str, bindings: list[dict[str, Any]],
+                    attachments: list[dict[str, Any]],
+                    interfaces: list[dict[str, Any]]) -> None:
+        """describe-tasks' network: ``containers[].networkBindings`` (bridge, host),
+        ``attachments`` and ``containers[].networkInterfaces`` (awsvpc) — cloud.ecs.network's."""
+        task = self._task(cluster, task_id)
+        if task is None:
+            return
+        task.attachments = list(attachments)
+        for container in task.containers:
+            container.network_bindings = list(bindings)
+            container.network_interfaces = list(interfaces)
 
     def _task(self, cluster: str, task_id: str) -> Any | None:
         for arn, task in self.backend.tasks.get(cluster, {}).items():

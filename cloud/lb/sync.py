@@ -95,6 +95,21 @@ def target_health(rows: Iterable[Mapping[str, Any]]) -> dict[Key, dict[str, str]
     return {key: api_health(row) for key, row in current_rows(rows).items()}
 
 
+def api_rows(rows: Iterable[Mapping[str, Any]], target_type: str | None,
+             api_target: Callable[[str, str], Key | None] | None) -> list[Mapping[str, Any]]:
+    """The proxy's rows with each target as ECS registers it (cloud.ecs.network.api_target):
+    (instance id, host port) for type instance, (private IP, containerPort) for type ip. The
+    proxy still reaches the task at 127.0.0.1:<its local port>. Rows the mapping does not
+    know keep the proxy's address; without a mapping all do."""
+    if api_target is None or not target_type:
+        return list(rows)
+    out = []
+    for row in rows:
+        key = api_target(str(row.get("id")), target_type)
+        out.append(row if key is None else {**row, "host": key[0], "port": key[1]})
+    return out
+
+
 @dataclass(frozen=True)
 class TargetPlan:
     """API calls that make the target group's listing match the proxy."""
@@ -309,6 +324,8 @@ class TargetGroupSync:
         self.targets: list[dict[str, Any]] = []
         self.notes: tuple[str, ...] = ()
         self.written = False  # health was written into moto's backend at the last tick
+        # task id, target type → (Id, Port) as ECS registers it (the controller's api_target)
+        self.api_target: Callable[[str, str], Key | None] | None = None
 
     @property
     def target_group_arn(self) -> str | None:
@@ -408,6 +425,7 @@ class TargetGroupSync:
         listed = {(str(d["Target"]["Id"]), int(d["Target"]["Port"])): d["TargetHealth"]["State"]
                   for d in self.targets}
         rows = self.lb.snapshot(trace_limit=0)["targets"]
+        rows = api_rows(rows, self.target_group.get("TargetType"), self.api_target)
         plan = plan_targets(rows, listed)
         if plan.register:
             self.elbv2.register_targets(TargetGroupArn=arn, Targets=[

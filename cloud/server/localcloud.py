@@ -95,6 +95,7 @@ class LocalCloud:
             write_back=writeback is not None,
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
+        self.lb_sync.api_target = self.controller.api_target  # targets as ECS registers them
         from cloud.autoscaling.controller import ScalingController
         from cloud.ecs.cloudwatch import ServiceMetrics
 

@@ -129,8 +129,9 @@ def network_modes(session: Any) -> dict[str, Any]:
             "host (static hostPort 8080)": host,
             "awsvpc with a target group of type instance": refused,
             "back to bridge": back,
-            "note": "the host boxes show each task's host port; in host mode every task shows "
-                    "8080 while its process listens on a port of its own on 127.0.0.1 (one "
+            "note": "describe-tasks (and the snapshot's tasks: host_port, network) show each "
+                    "task's host port; in host mode every task shows 8080 while its process "
+                    "listens on a port of its own on 127.0.0.1 (one "
                     "loopback for all the kit's instances). awsvpc needs a target group of "
                     "type ip: 2 tasks per t3.medium (tests/integration/test_network_modes.py)"}
 

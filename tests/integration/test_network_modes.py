@@ -27,6 +27,13 @@ from cloud.aws.steps.ecs import task_definition_spec
 from cloud.aws.steps.plan import deploy_all
 
 CLUSTER, SERVICE = "fraud-cluster", "fraud-svc"
+RUNTIMES = ["process", pytest.param("docker", marks=pytest.mark.docker)]
+
+
+def _runtime(request, runtime: str) -> str:
+    if runtime == "docker":
+        request.getfixturevalue("slim_image")  # built from this checkout (skips without Docker)
+    return runtime
 
 
 def _running(lc) -> list[dict]:
@@ -91,8 +98,10 @@ def test_bridge_places_seven_per_t3_medium_with_dynamic_host_ports(start_local_c
              "targets (instance id, host port)")
 
 
-def test_host_mode_places_one_per_instance(start_local_cloud, wait_for) -> None:
-    lc = start_local_cloud()
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_host_mode_places_one_per_instance(start_local_cloud, wait_for, request,
+                                           runtime) -> None:
+    lc = start_local_cloud(runtime=_runtime(request, runtime))
     steps = _deploy(lc, "host", desired=3, hosts=2)
     assert steps["register-task-definition"]["portMappings"] == [
         {"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]
@@ -111,8 +120,10 @@ def test_host_mode_places_one_per_instance(start_local_cloud, wait_for) -> None:
     assert len(local) == 2 and 8080 not in local
 
 
-def test_awsvpc_places_two_per_t3_medium_each_with_an_eni(start_local_cloud, wait_for) -> None:
-    lc = start_local_cloud()
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_awsvpc_places_two_per_t3_medium_each_with_an_eni(start_local_cloud, wait_for, request,
+                                                          runtime) -> None:
+    lc = start_local_cloud(runtime=_runtime(request, runtime))
     steps = _deploy(lc, "awsvpc", desired=3, hosts=1)
     assert steps["create-target-group"]["targetType"] == "ip"
     ecs, elbv2, ec2 = (lc.endpoint.client(n) for n in ("ecs", "elbv2", "ec2"))

@@ -177,7 +177,8 @@ class LocalCloud:
             out["warnings"] = [*out["warnings"], (
                 f"{service} is a scalable target ({target['MinCapacity']}–"
                 f"{target['MaxCapacity']} tasks): Application Auto Scaling brings the desired "
-                "count back within Min/Max at its next evaluation.")]
+                "count back within Min/Max only at its next scaling activity, not at once "
+                "(RegisterScalableTarget API reference).")]
         return out
 
     def configure_lb(self, body: dict[str, Any]) -> dict[str, Any]:

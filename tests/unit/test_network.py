@@ -125,3 +125,4 @@ def test_sync_registers_targets_as_ecs_would_and_keeps_unknown_ones() -> None:
                       lambda tid, kind: ("i-1", 41000) if tid == "t1" else None)
     assert [(r["host"], r["port"]) for r in mapped] == [("i-1", 41000), ("127.0.0.1", 41001)]
     assert api_rows(rows, None, lambda tid, kind: ("x", 1)) == rows
+

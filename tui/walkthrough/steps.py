@@ -38,12 +38,14 @@ class Step:
 
 
 def describe_steps(results: list[Any]) -> str:
-    """StepResults (cloud.aws.steps) as text: title, the aws command, what AWS really does."""
+    """StepResults (cloud.aws.steps) as text: title, the aws command, what AWS really does,
+    and every warning (the case study's myths, the emulator's quirks), as the labs show them."""
     lines = []
     for r in results:
         lines.append(f"• {r.title}" + ("" if r.changed else " (already in place)"))
         lines.append(f"  $ {r.cli}")
         lines.append(f"  In AWS: {r.aws_note}")
+        lines += [f"  ⚠ {w}" for w in getattr(r, "warnings", None) or []]
     return "\n".join(lines)
 
 

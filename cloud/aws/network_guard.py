@@ -9,7 +9,9 @@ tasks, and host ports that differ from container ports in awsvpc and host mode; 
   container ports in port mappings must match." (and the same for host mode);
 - CreateService / UpdateService → ``InvalidParameterException`` "The provided target group …
   has target type ip, which is incompatible with the bridge network mode specified in the task
-  definition." (and instance with awsvpc).
+  definition." (and instance with awsvpc); an awsvpc service without a networkConfiguration
+  ("Network Configuration must be provided when networkMode 'awsvpc' is specified.") and a
+  bridge/host one with it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cloud.ecs.network import port_mapping_error, target_type_error
+from cloud.ecs.network import (
+    network_configuration_error,
+    port_mapping_error,
+    target_type_error,
+)
 
 _INSTALLED = "_fraudlab_network_guard"
 
@@ -68,9 +74,11 @@ def install_network_checks() -> None:
     def create_service(self: Any, cluster_str: str, service_name: str, desired_count: int,
                        task_definition_str: str | None = None,
                        load_balancers: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if task_definition_str and load_balancers:
+        if task_definition_str:
             td = self.describe_task_definition(task_definition_str)
-            message = service_error(td.network_mode, load_balancers)
+            message = (service_error(td.network_mode, load_balancers)
+                       or network_configuration_error(td.network_mode,
+                                                      kwargs.get("network_configuration")))
             if message:
                 raise InvalidParameterException(message)
         return create(self, cluster_str, service_name, desired_count, task_definition_str,
@@ -82,8 +90,12 @@ def install_network_checks() -> None:
                                     str(props.get("service", "")).split("/")[-1])
         td_str = props.get("task_definition") or service.task_definition
         lbs = props.get("load_balancers") or service.load_balancers
-        if td_str and lbs:
-            message = service_error(self.describe_task_definition(td_str).network_mode, lbs)
+        if td_str:
+            mode = self.describe_task_definition(td_str).network_mode
+            config = (props.get("network_configuration")
+                      or getattr(service, "network_configuration", None))
+            message = service_error(mode, lbs) or (
+                network_configuration_error(mode, config) if mode == "awsvpc" else None)
             if message:
                 raise InvalidParameterException(message)
         return update(self, service_properties)

@@ -51,6 +51,12 @@ TARGET_TYPE_REFUSED = ("The provided target group {arn} has target type {target_
                        "definition.")
 PORTS_MUST_MATCH = ("When networkMode={mode}, the host ports and container ports in port "
                     "mappings must match.")
+# CreateService/UpdateService (as returned: aws-actions/amazon-ecs-deploy-task-definition#802,
+# fabfuel/ecs-deploy#133; DataDog/test-infra-definitions#57, boltops-tools/ufo#112).
+NETWORK_CONFIGURATION_MISSING = ("Network Configuration must be provided when networkMode "
+                                 "'awsvpc' is specified.")
+NETWORK_CONFIGURATION_INVALID = ("Network Configuration is not valid for the given networkMode "
+                                 "of this task definition.")
 SHOWN_NOT_ROUTED = ("shown as AWS would show it; the kit's traffic goes to 127.0.0.1:{port}, "
                     "where the task's process listens")
 
@@ -197,6 +203,18 @@ def target_type_error(target_type: str | None, network_mode: str | None,
     if target_type == INSTANCE and mode == AWSVPC:
         return TARGET_TYPE_REFUSED.format(arn=target_group_arn, target_type=INSTANCE,
                                           mode=mode)
+    return None
+
+
+def network_configuration_error(network_mode: str | None,
+                                network_configuration: Mapping[str, Any] | None) -> str | None:
+    """ECS's InvalidParameterException message: awsvpc services need a networkConfiguration
+    (awsvpcConfiguration: subnets, security groups); bridge and host services take none."""
+    mode = network_mode or BRIDGE
+    if mode == AWSVPC and not network_configuration:
+        return NETWORK_CONFIGURATION_MISSING
+    if mode != AWSVPC and network_configuration:
+        return NETWORK_CONFIGURATION_INVALID
     return None
 
 

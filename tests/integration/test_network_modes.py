@@ -126,6 +126,9 @@ def test_awsvpc_places_two_per_t3_medium_each_with_an_eni(start_local_cloud, wai
     lc = start_local_cloud(runtime=_runtime(request, runtime))
     steps = _deploy(lc, "awsvpc", desired=3, hosts=1)
     assert steps["create-target-group"]["targetType"] == "ip"
+    [svc] = lc.endpoint.client("ecs").describe_services(cluster=CLUSTER,
+                                                        services=[SERVICE])["services"]
+    assert svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
     ecs, elbv2, ec2 = (lc.endpoint.client(n) for n in ("ecs", "elbv2", "ec2"))
     wait_for(lambda: len(_running(lc)) == 2, 120, "2 RUNNING tasks")
     wait_for(lambda: any('encountered error "RESOURCE:ENI"' in m for m in _events(ecs)), 30,
@@ -220,6 +223,18 @@ def test_services_refuse_a_target_type_their_network_mode_cannot_use(api) -> Non
             "InvalidParameterException",
             f"The provided target group {tg} has target type {kind}, which is incompatible "
             f"with the {mode} network mode specified in the task definition.")
+    # awsvpc with a group of type ip, but no networkConfiguration; bridge with one
+    subnet = lc.endpoint.client("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
+    config = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": []}}
+    for td, extra, message in (
+            (awsvpc["taskDefinitionArn"], {}, "Network Configuration must be provided when "
+             "networkMode 'awsvpc' is specified."),
+            (bridge, {"networkConfiguration": config}, "Network Configuration is not valid "
+             "for the given networkMode of this task definition.")):
+        with pytest.raises(ClientError) as exc:
+            ecs.create_service(cluster=CLUSTER, serviceName="svc-netconf", taskDefinition=td,
+                               desiredCount=1, **extra)
+        assert _code_and_message(exc) == ("InvalidParameterException", message)
     # update-service to an awsvpc revision while the group is of type instance
     with pytest.raises(ClientError) as exc:
         ecs.update_service(cluster=CLUSTER, service=SERVICE,

@@ -12,6 +12,7 @@ from cloud.ecs.network import (
     describe,
     eni_id,
     network_bindings,
+    network_configuration_error,
     network_interfaces,
     port_mapping_error,
     private_ip,
@@ -126,3 +127,14 @@ def test_sync_registers_targets_as_ecs_would_and_keeps_unknown_ones() -> None:
     assert [(r["host"], r["port"]) for r in mapped] == [("i-1", 41000), ("127.0.0.1", 41001)]
     assert api_rows(rows, None, lambda tid, kind: ("x", 1)) == rows
 
+
+
+def test_awsvpc_services_need_a_network_configuration_and_only_they_take_one() -> None:
+    config = {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+    assert network_configuration_error("awsvpc", None) == (
+        "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+    assert network_configuration_error("awsvpc", config) is None
+    assert network_configuration_error("bridge", config) == (
+        "Network Configuration is not valid for the given networkMode of this task "
+        "definition.")
+    assert network_configuration_error("host", None) is None

@@ -283,6 +283,14 @@ DESIRED_COUNT_MYTH = (
     "Auto Scaling group capacity provider with managed scaling (ecs-facts.md §11b).")
 
 
+def awsvpc_configuration(subnets: list[str], security_groups: list[str]) -> dict[str, Any]:
+    """CreateService's ``networkConfiguration`` for awsvpc tasks: each task's ENI goes in one
+    of ``subnets`` (its instance's AZ), with ``security_groups``; no public IP on EC2."""
+    return {"awsvpcConfiguration": {"subnets": sorted(set(subnets)),
+                                    "securityGroups": list(security_groups),
+                                    "assignPublicIp": "DISABLED"}}
+
+
 def service_load_balancers(target_group_arn: str, container: str = CONTAINER,
                            container_port: int = CONTAINER_PORT) -> list[dict[str, Any]]:
     """CreateService's ``loadBalancers``: register the container's port in the target group."""
@@ -295,8 +303,10 @@ def create_service(ecs: Any, cluster: str = CLUSTER, service: str = SERVICE, *,
                    minimum_healthy_percent: int = 100, maximum_percent: int = 200,
                    circuit_breaker: bool = False,
                    load_balancers: list[dict[str, Any]] | None = None,
+                   network_configuration: dict[str, Any] | None = None,
                    badge: Badge = EMULATED) -> StepResult:
     """Create the replica service (launch type EC2), or bring an existing one to this spec.
+    ``network_configuration``: awsvpc tasks need one (``awsvpc_configuration``), others none.
 
     An existing service whose task definition, desired count, placement strategy, deployment
     configuration or load balancers differ is updated (a new deployment) and reported as
@@ -317,6 +327,8 @@ def create_service(ecs: Any, cluster: str = CLUSTER, service: str = SERVICE, *,
               "deploymentConfiguration": create_args["deploymentConfiguration"]}
     if load_balancers is not None:
         create_args["loadBalancers"] = wanted["loadBalancers"] = load_balancers
+    if network_configuration is not None:
+        create_args["networkConfiguration"] = network_configuration
     svc = describe_service(ecs, cluster, service)
     created = svc is None
     if created:

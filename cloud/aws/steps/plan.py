@@ -21,6 +21,7 @@ from cloud.aws.steps.ecs import (
     EMULATED,
     FAMILY,
     SERVICE,
+    awsvpc_configuration,
     create_cluster,
     create_service,
     register_task_definition,
@@ -100,8 +101,17 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
     steps += [lb, tg, modify_target_group_attributes(elbv2, tg_arn, algorithm=algorithm,
                                                      badge=badge),
               create_listener(elbv2, lb.result["loadBalancerArn"], tg_arn, badge=badge)]
+    network = None
+    if network_mode == "awsvpc":  # the hosts' subnets, the VPC's default security group
+        subnets = [h["subnetId"] for s in steps if s.step == "launch-hosts"
+                   for h in s.result["hosts"] if h.get("subnetId")]
+        groups = ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [lb.result["vpcId"]]},
+            {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+        network = awsvpc_configuration(subnets, [g["GroupId"] for g in groups[:1]])
     steps.append(create_service(ecs, cluster, service,
                                 task_definition=taskdef.result["taskDefinitionArn"],
                                 desired_count=desired, placement=placement,
-                                load_balancers=service_load_balancers(tg_arn), badge=badge))
+                                load_balancers=service_load_balancers(tg_arn),
+                                network_configuration=network, badge=badge))
     return steps

@@ -259,6 +259,7 @@ class _Target:
     last_reason: str = ""
     logged_reason: str = ""
     note: str = ""
+    bounds: tuple[int, int] | None = None  # (Min, Max) last read: a change is a registration
 
 
 class ScalingController:
@@ -415,12 +416,16 @@ class ScalingController:
         deploying = len(svc.get("deployments") or []) > 1
         policies = tuple(replace(pc.policy, disable_scale_in=True)
                          if cfg.scale_in_suspended else pc.policy for pc in cfg.policies)
+        bounds = (cfg.target.min_capacity, cfg.target.max_capacity)
+        bounds_changed, kept.bounds = kept.bounds != bounds, bounds
         if not policies:
-            decision = self._bounds_only(kept, cfg.target, current, now)
+            decision = (self._bounds_only(kept, cfg.target, current, now) if bounds_changed
+                        else None)
             if decision is None:
                 return None
         else:
-            decision = evaluate(kept.state, cfg.target, policies, current, now, deploying)
+            decision = evaluate(kept.state, cfg.target, policies, current, now, deploying,
+                                bounds_changed=bounds_changed)
         if decision.action == "scale-out" and cfg.scale_out_suspended:
             kept.state = replace(kept.state, evaluated_through=decision.new_state.evaluated_through)
             self._log_reason(kept, f"{decision.reason}; but dynamic scale-out is suspended "
@@ -451,7 +456,8 @@ class ScalingController:
 
     def _bounds_only(self, kept: _Target, target: ScalableTarget, current: int,
                      now: float) -> ScalingDecision | None:
-        """A target without policies still keeps the desired count within Min/Max."""
+        """A target just registered (or its Min/Max changed) brings the desired count inside
+        Min/Max (RegisterScalableTarget API reference); later, without policies, nothing does."""
         if target.min_capacity <= current <= target.max_capacity:
             return None
         want = min(max(current, target.min_capacity), target.max_capacity)

@@ -383,7 +383,8 @@ def _scale_in(state: ScalingState, target: ScalableTarget, looks: Sequence[_Look
     notes = [f"proportional: {math_txt} = {proportional}"]
     if want == current - step and want > proportional:
         notes.append(f"gradual: at most {step} task{'s' * (step != 1)} (10% of {current}, at "
-                     "least 1) per scale-in")
+                     "least 1) per scale-in — the kit's simplification: AWS documents only "
+                     "that target tracking \"scales in more gradually\", no step size")
     if want == target.min_capacity and want > max(proportional, current - step):
         notes.append(f"held at MinCapacity {target.min_capacity}")
     return want, look, f"{head}: desired {current} → {want} ({'; '.join(notes)})"
@@ -391,12 +392,13 @@ def _scale_in(state: ScalingState, target: ScalableTarget, looks: Sequence[_Look
 
 def evaluate(state: ScalingState, target: ScalableTarget,
              policies: Sequence[TargetTrackingPolicy], current_desired: int, now: float,
-             deploying: bool = False) -> ScalingDecision:
+             deploying: bool = False, bounds_changed: bool = True) -> ScalingDecision:
     """One target-tracking evaluation at lab time ``now`` (§7).
 
     Record the minute's datapoints first, then evaluate in the same lab minute; each minute is
     evaluated once (alarms invoke their policy once per period while in ALARM). ``deploying``:
     an ECS deployment is in progress, so scale-in is suspended (scale-out is not).
+    ``bounds_changed``: the scalable target was just registered or its Min/Max changed.
     """
     if not _is_int(current_desired) or current_desired < 0:
         raise ValueError(f"current_desired must be an integer >= 0; got {current_desired!r}")
@@ -411,10 +413,19 @@ def evaluate(state: ScalingState, target: ScalableTarget,
     alarms = tuple(a for look in looks for a in (look.high, look.low) if a is not None)
 
     def none(reason: str, new_state: ScalingState = state) -> ScalingDecision:
+        if outside:
+            reason += (f"; desired {current} is outside MinCapacity {target.min_capacity} .. "
+                       f"MaxCapacity {target.max_capacity}: Application Auto Scaling brings it "
+                       "inside only at the next scaling activity (RegisterScalableTarget API "
+                       "reference)")
         return ScalingDecision(new_state, current, "none", reason, alarms)
 
-    # kit: a desired count outside Min/Max is brought inside at once (as when Min/Max change).
-    if current < target.min_capacity or current > target.max_capacity:
+    # AWS (RegisterScalableTarget API reference): registering a scalable target "changes the
+    # resource's current capacity to a value that is inside of this range"; a desired count
+    # set outside it later stays until the next scaling activity, whose policies "will not
+    # scale capacity to values that are outside of the minimum and maximum range".
+    outside = current < target.min_capacity or current > target.max_capacity
+    if outside and bounds_changed:
         bound, want = ((f"below MinCapacity {target.min_capacity}", target.min_capacity)
                        if current < target.min_capacity
                        else (f"above MaxCapacity {target.max_capacity}", target.max_capacity))
@@ -434,6 +445,9 @@ def evaluate(state: ScalingState, target: ScalableTarget,
     out = _scale_out(state, target, looks, current, now)
     if isinstance(out, tuple):
         want, look, reason = out
+        if want < target.min_capacity:  # a scaling activity lands inside Min/Max
+            want = target.min_capacity
+            reason += f"; brought up to MinCapacity {target.min_capacity}"
         in_cooldown = max(p.scale_in_cooldown for p in policies)
         if state.last_scale_in is not None and now - state.last_scale_in < in_cooldown:
             reason += "; this scale-out cancels the scale-in cooldown"
@@ -449,6 +463,9 @@ def evaluate(state: ScalingState, target: ScalableTarget,
     inn = _scale_in(state, target, looks, current, now, deploying)
     if isinstance(inn, tuple):
         want, look, reason = inn
+        if want > target.max_capacity:  # a scaling activity lands inside Min/Max
+            want = target.max_capacity
+            reason += f"; brought inside MaxCapacity {target.max_capacity}"
         assert look.low is not None
         act = _activity(state, target, want, _cause(look.low), now)
         new = replace(state, last_scale_in=now)

@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 
 from localstack_client.config import get_service_endpoints
 
+from cloud.aws.network_guard import install_network_checks
+
 REGION = "us-east-1"
 DUMMY_KEY = "test"
 DEFAULT_HOST = "127.0.0.1"
@@ -244,6 +246,7 @@ def start_moto(url: str) -> Any:
     from cloud.aws.guards import install  # imports moto, as above: only when it is started
 
     install()  # what the local AWS fixes or refuses (cloud/aws/guards.py)
+    install_network_checks()  # network-mode mismatches refused as ECS refuses them
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per API call
     parts = urlsplit(url)
     server = ThreadedMotoServer(ip_address=parts.hostname or DEFAULT_HOST,

@@ -35,7 +35,18 @@ import requests
 from cloud.core.clock import Clock, lab_to_epoch
 from cloud.core.instance_types import instance_type
 from cloud.ecs.capacity_provider import CapacityAutoscaler
-from cloud.ecs.placement import DRAINING, Host
+from cloud.ecs.network import (
+    TaskNetwork,
+    api_target,
+    attachments,
+    describe,
+    first_port,
+    network_bindings,
+    network_interfaces,
+    static_host_port,
+    task_network,
+)
+from cloud.ecs.placement import AWSVPC, DRAINING, Host
 from cloud.ecs.scheduler import (
     IN_PROGRESS,
     IN_PROGRESS_REASON,
@@ -105,6 +116,8 @@ class ServiceSpec:
     strategy: str
     deployment_config: DeploymentConfig = field(default_factory=DeploymentConfig)
     deployment_id: str | None = None  # the API's PRIMARY deployment (a new service's first)
+    network_mode: str = "bridge"  # the task definition's networkMode (cloud.ecs.network)
+    host_port: int | None = None  # the static host port placement reserves (None: dynamic)
 
 
 @dataclass(frozen=True)
@@ -223,6 +236,8 @@ class ClusterController:
         self.autoscaler = CapacityAutoscaler(endpoint, clock, cluster, self.timeline)
         if writeback is not None:
             writeback.serve_cluster(cluster)  # the API refuses what this loop would not run
+        self.networks: dict[str, TaskNetwork] = {}  # task id → its network (cloud.ecs.network)
+        self._subnets: dict[str, tuple[str, str]] = {}  # instance → (subnet id, CIDR)
 
     # -- reading the desired state ---------------------------------------------------------
     def _task_definition(self, arn: str) -> dict[str, Any]:
@@ -257,7 +272,9 @@ class ClusterController:
                     image=c.image, environment=c.environment,
                     strategy=strategy_name(svc.get("placementStrategy")),
                     deployment_config=deployment_config(svc),
-                    deployment_id=primary.get("id"))
+                    deployment_id=primary.get("id"),
+                    network_mode=td.get("networkMode") or "bridge",
+                    host_port=static_host_port(td))
         return specs
 
     def read_hosts(self) -> dict[str, Host]:
@@ -289,9 +306,63 @@ class ClusterController:
         for state in self.services.values():
             for t in state.tasks:
                 if t.last_status != STOPPED and t.instance_id in hosts:
+                    mode, port = self._task_ports(t.task_definition or state.task_definition)
                     hosts[t.instance_id].assign(t.cpu or state.task_cpu,
-                                                t.memory or state.task_memory, None, state.name)
+                                                t.memory or state.task_memory, port, state.name,
+                                                eni=mode == AWSVPC)
         return list(hosts.values())
+
+    # -- network modes (cloud.ecs.network) ------------------------------------------------
+    def _task_ports(self, task_definition: str) -> tuple[str, int | None]:
+        """(networkMode, static host port) of a task definition, for the reservation."""
+        td = self._task_definition(task_definition)
+        return td.get("networkMode") or "bridge", static_host_port(td)
+
+    def _subnet(self, instance_id: str) -> tuple[str, str]:
+        """(subnet id, CIDR) of an instance, asked of EC2 once."""
+        if instance_id not in self._subnets:
+            ec2 = self.endpoint.client("ec2")
+            subnet_id, cidr = "", "10.0.0.0/24"
+            with contextlib.suppress(Exception):  # an instance EC2 does not know: a default
+                found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+                subnet_id = found[0]["Instances"][0].get("SubnetId") or ""
+                if subnet_id:
+                    cidr = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["CidrBlock"]
+            self._subnets[instance_id] = (subnet_id, cidr)
+        return self._subnets[instance_id]
+
+    def _network(self, task_id: str, instance_id: str, task_definition: str,
+                 local_port: int) -> TaskNetwork:
+        """A starting task's network: bridge's dynamic host port is its local port (the
+        kernel's ephemeral range); host's the static one; awsvpc an ENI in the subnet."""
+        td = self._task_definition(task_definition)
+        mode = td.get("networkMode") or "bridge"
+        cport, _ = first_port(td)
+        subnet_id, cidr = self._subnet(instance_id) if mode == AWSVPC else ("", "")
+        taken = [n.private_ip for n in self.networks.values() if n.private_ip]
+        net = task_network(mode, task_id, local_port, cport or 8080, instance_id=instance_id,
+                           host_port=static_host_port(td), subnet_id=subnet_id,
+                           cidr=cidr or None, taken_ips=taken)
+        self.networks[task_id] = net
+        return net
+
+    def api_target(self, task_id: str, target_type: str) -> tuple[str, int] | None:
+        """The (Id, Port) ECS registers for ``task_id`` in a target group of ``target_type``;
+        None when the task's network does not fit that type (or is unknown)."""
+        net = self.networks.get(task_id)
+        if net is None:
+            return None
+        try:
+            return api_target(target_type, net)
+        except ValueError:
+            return None
+
+    def _network_view(self, task_id: str) -> dict[str, Any]:
+        net = self.networks.get(task_id)
+        if net is None:
+            return {}
+        return {"network_mode": net.mode, "host_port": net.host_port,
+                "private_ip": net.private_ip, "eni": net.eni_id, "network": describe(net)}
 
     # -- observing the runtime -------------------------------------------------------------
     def _observations(self) -> dict[str, list[Observation]]:
@@ -371,7 +442,8 @@ class ClusterController:
                 if spec.task_definition != self._seen_td.get(name):
                     # update_service(taskDefinition=…): the scheduler begins a deployment
                     state = replace(state, task_definition=spec.task_definition,
-                                    task_cpu=spec.cpu, task_memory=spec.memory)
+                                    task_cpu=spec.cpu, task_memory=spec.memory,
+                                    network_mode=spec.network_mode, host_port=spec.host_port)
                     self._seen_td[name] = spec.task_definition
                 state = replace(state, desired_count=spec.desired_count,
                                 strategy=spec.strategy, config=spec.deployment_config,
@@ -396,8 +468,8 @@ class ClusterController:
         now = self.clock.now()
         first = Deployment(dep_id, spec.task_definition, spec.cpu, spec.memory, PRIMARY,
                            IN_PROGRESS, IN_PROGRESS_REASON.format(deployment=dep_id), now, now)
-        return ServiceState(spec.name, spec.desired_count, spec.cpu, spec.memory, None,
-                            spec.strategy, deployment_id=dep_id,
+        return ServiceState(spec.name, spec.desired_count, spec.cpu, spec.memory, spec.host_port,
+                            spec.network_mode, spec.strategy, deployment_id=dep_id,
                             task_definition=spec.task_definition,
                             config=spec.deployment_config, deployments=(first,))
 
@@ -448,6 +520,7 @@ class ClusterController:
                 self.timeline.add(self.clock, "pull", str(exc), "real", task=task.task_id)
                 continue
             port = free_port()
+            net = self._network(task.task_id, task.instance_id or "", td, port)
             self.runs[task.task_id] = TaskRun(
                 task.task_id, spec.name, task.instance_id or "", port, image,
                 # A real pull has already taken its time; a simulated one is waited out.
@@ -460,7 +533,10 @@ class ClusterController:
                 if ci:
                     self.writeback.create_task(self.cluster, td, ci, task.task_id,
                                                f"service:{spec.name}", task.started_by,
-                                               time.time(), port=port)
+                                               time.time())
+                    self.writeback.set_network(self.cluster, task.task_id,
+                                               network_bindings(net), attachments(net),
+                                               network_interfaces(net))
         for stop in plan.stop:
             run = self.runs.get(stop.task_id)
             self.timeline.add(self.clock, "stop", f"stopping task {stop.task_id[:8]}: "
@@ -576,7 +652,8 @@ class ClusterController:
                 continue
             tasks = [t for s in self.services.values() for t in s.tasks
                      if t.instance_id == h.instance_id and t.last_status != STOPPED]
-            ports = [self.runs[t.task_id].port for t in tasks if t.task_id in self.runs]
+            ports = [self.networks[t.task_id].host_port for t in tasks
+                     if t.task_id in self.networks and self.networks[t.task_id].host_port]
             self.writeback.set_resources(
                 self.cluster, h.container_instance_arn,
                 (h.registered_cpu, h.registered_memory), (h.cpu_free, h.memory_free), ports,
@@ -740,7 +817,8 @@ class ClusterController:
                         "port": run.port if run else None,
                         "url": f"http://127.0.0.1:{run.port}" if run else None,
                         "pull_seconds": run.pull.seconds if run else None,
-                        "pull_cached": run.pull.cached if run else None})
+                        "pull_cached": run.pull.cached if run else None,
+                        **self._network_view(t.task_id)})
             hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
             return {
                 "lab_time": round(self.clock.now(), 3),

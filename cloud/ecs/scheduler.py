@@ -428,8 +428,11 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
     def stop(t: TaskState, at: float, reason: str, stopped_reason: str,
              exit_code: int | None) -> None:
         if t.instance_id in work:
-            work[t.instance_id].release(*resources(t), state.host_port, name,
-                                        eni=state.network_mode == "awsvpc")
+            # Only a task of the service's task definition holds its port/ENI; an older one
+            # (another network mode) frees none of them (the next pass recounts all).
+            own = not t.task_definition or t.task_definition == state.task_definition
+            work[t.instance_id].release(*resources(t), state.host_port if own else None, name,
+                                        eni=own and state.network_mode == "awsvpc")
         move(t, STOPPED, at, reason, desired_status=STOPPED, stopped_at=at,
              stopped_reason=stopped_reason, exit_code=exit_code)
 

@@ -14,6 +14,7 @@ Against LocalStack there is nothing to write: its ECS runs tasks itself (paid ti
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -128,13 +129,9 @@ class MotoWriteBack:
         ci.attributes["ecs.os-type"] = "linux"  # moto guesses "windows" for its fake AMIs
 
     def create_task(self, cluster: str, task_definition: str, ci_arn: str, task_id: str,
-                    group: str, started_by: str, created_at: float,
-                    port: int | None = None) -> None:
-        """A task under our id, PROVISIONING, on ``ci_arn`` (moto's start_task, re-keyed);
-        ``port``: where its container listens on 127.0.0.1 (describe-tasks' networkBindings;
-        host network mode, so the container port is the host port)."""
-        task = self.backend.start_task(cluster, task_definition, [ci_arn], {}, started_by,
-                                       group=group)[0]
+                    group: str, started_by: str, created_at: float) -> None:
+        """A task under our id, PROVISIONING, on ``ci_arn`` (moto's start_task, re-keyed)."""
+        task = self._start_task(cluster, task_definition, ci_arn, started_by, group)
         tasks = self.backend.tasks[task.cluster_name]
         tasks.pop(task.task_arn)
         task.id = task_id
@@ -144,10 +141,39 @@ class MotoWriteBack:
             container.task_arn = task.task_arn  # moto puts the task definition's ARN here
             container.last_status = "PENDING"
             container.exitCode = None
-            container.network_bindings = [] if port is None else [
-                {"bindIP": "127.0.0.1", "containerPort": port, "hostPort": port,
-                 "protocol": "tcp"}]
         tasks[task.task_arn] = task
+
+    def _start_task(self, cluster: str, task_definition: str, ci_arn: str, started_by: str,
+                    group: str) -> Any:
+        """moto's start_task; an awsvpc task is made as a bridge one (moto's start_task takes
+        no networkConfiguration and would refuse it): its ENI is written by ``set_network``."""
+        td = self.backend.describe_task_definition(task_definition)
+        if td.network_mode != "awsvpc":
+            return self.backend.start_task(cluster, task_definition, [ci_arn], {}, started_by,
+                                           group=group)[0]
+        from moto.ecs.models import Task
+
+        view = copy.copy(td)
+        view.network_mode = "bridge"
+        ci = self.container_instance(cluster, ci_arn)
+        task = Task(self.backend._get_cluster(cluster), view, ci.container_instance_arn,
+                    self.backend._calculate_task_resource_requirements(td), backend=self.backend,
+                    group=group, started_by=started_by)
+        self.backend.tasks.setdefault(task.cluster_name, {})[task.task_arn] = task
+        return task
+
+    def set_network(self, cluster: str, task_id: str, bindings: list[dict[str, Any]],
+                    attachments: list[dict[str, Any]],
+                    interfaces: list[dict[str, Any]]) -> None:
+        """describe-tasks' network: ``containers[].networkBindings`` (bridge, host),
+        ``attachments`` and ``containers[].networkInterfaces`` (awsvpc) — cloud.ecs.network's."""
+        task = self._task(cluster, task_id)
+        if task is None:
+            return
+        task.attachments = list(attachments)
+        for container in task.containers:
+            container.network_bindings = list(bindings)
+            container.network_interfaces = list(interfaces)
 
     def _task(self, cluster: str, task_id: str) -> Any | None:
         for arn, task in self.backend.tasks.get(cluster, {}).items():

@@ -97,6 +97,21 @@ def target_health(rows: Iterable[Mapping[str, Any]]) -> dict[Key, dict[str, str]
     return {key: api_health(row) for key, row in current_rows(rows).items()}
 
 
+def api_rows(rows: Iterable[Mapping[str, Any]], target_type: str | None,
+             api_target: Callable[[str, str], Key | None] | None) -> list[Mapping[str, Any]]:
+    """The proxy's rows with each target as ECS registers it (cloud.ecs.network.api_target):
+    (instance id, host port) for type instance, (private IP, containerPort) for type ip. The
+    proxy still reaches the task at 127.0.0.1:<its local port>. Rows the mapping does not
+    know keep the proxy's address; without a mapping all do."""
+    if api_target is None or not target_type:
+        return list(rows)
+    out = []
+    for row in rows:
+        key = api_target(str(row.get("id")), target_type)
+        out.append(row if key is None else {**row, "host": key[0], "port": key[1]})
+    return out
+
+
 @dataclass(frozen=True)
 class TargetPlan:
     """API calls that make the target group's listing match the proxy."""
@@ -332,6 +347,8 @@ class TargetGroupSync:
         self.written = False  # health was written into moto's backend at the last tick
         self._seen: dict[Key, str] = {}  # what the API listed as registered: address → id
         self._seen_in: str | None = None  # … in this target group
+        # task id, target type → (Id, Port) as ECS registers it (the controller's api_target)
+        self.api_target: Callable[[str, str], Key | None] | None = None
 
     @property
     def target_group_arn(self) -> str | None:
@@ -431,7 +448,7 @@ class TargetGroupSync:
                             TargetGroupArn=arn)["TargetHealthDescriptions"])
         listed = {(str(d["Target"]["Id"]), int(d["Target"]["Port"])): d["TargetHealth"]["State"]
                   for d in self.targets}
-        rows = self.lb.snapshot(trace_limit=0)["targets"]
+        rows = self._api_rows()
         seen = self._seen if self._seen_in == arn else {}  # another group: nothing seen yet
         by_hand = hand_deregistered(rows, listed, seen)
         for target_id in by_hand:  # the learner's deregister-targets stands: the proxy drains
@@ -439,7 +456,7 @@ class TargetGroupSync:
             self.on_change(f"target {target_id[:8]} deregistered through the API: the load "
                            "balancer drains it; ECS does not register it again")
         if by_hand:
-            rows = self.lb.snapshot(trace_limit=0)["targets"]
+            rows = self._api_rows()
         plan = plan_targets(rows, listed)
         self._seen, self._seen_in = registered_now(rows, listed, plan), arn
         if plan.register:
@@ -452,6 +469,11 @@ class TargetGroupSync:
         if backend is not None:
             backend.kit_write(target_health(rows), plan.finished)
             self.targets = _backend_health(backend)
+
+    def _api_rows(self) -> list[Mapping[str, Any]]:
+        """The proxy's targets, each keyed as ECS registers it in the API (``api_rows``)."""
+        return api_rows(self.lb.snapshot(trace_limit=0)["targets"],
+                        self.target_group.get("TargetType"), self.api_target)
 
     # ---- the control API -------------------------------------------------------------------
     def set_algorithm(self, name: str) -> bool:

@@ -95,6 +95,7 @@ class LocalCloud:
             write_back=writeback is not None,
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
+        self.lb_sync.api_target = self.controller.api_target  # targets as ECS registers them
         from cloud.autoscaling.controller import ScalingController
         from cloud.ecs.cloudwatch import ServiceMetrics
 
@@ -176,7 +177,8 @@ class LocalCloud:
             out["warnings"] = [*out["warnings"], (
                 f"{service} is a scalable target ({target['MinCapacity']}–"
                 f"{target['MaxCapacity']} tasks): Application Auto Scaling brings the desired "
-                "count back within Min/Max at its next evaluation.")]
+                "count back within Min/Max only at its next scaling activity, not at once "
+                "(RegisterScalableTarget API reference).")]
         return out
 
     def configure_lb(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -86,6 +86,13 @@ def _kill_host(session: Any) -> dict[str, Any]:
     seconds = session.wait_until(recovered, RECOVERY_LIMIT)
     ecs = session.aws("ecs")
     relaunch = launch_hosts(session.aws("ec2"), ecs, count=2)  # back to two hosts
+    # The emulator answers RegisterContainerInstance with its own 4096 CPU / 7482 MiB until the
+    # local cloud writes the agent's true values back on its next pass (emulator-notes.md):
+    # wait for that pass, then read the hosts again (launch_hosts only describes now), so the
+    # relaunched t3.medium is shown as ECS registers it (2048 CPU units, ecs-facts.md §1.2).
+    new_ids = {r["instanceId"] for r in relaunch.result["hosts"]}
+    session.wait_until(lambda s: new_ids <= {h["instance_id"] for h in s["hosts"]}, 30)
+    relaunch = launch_hosts(session.aws("ec2"), ecs, count=2)
     session.record("host_recovery_seconds", None if seconds is None else round(seconds, 2))
     return {"killed": killed, "tasks_back_seconds": None if seconds is None else round(
         seconds, 2), "wall_seconds": round(time.monotonic() - began, 2),

@@ -113,8 +113,8 @@ def _check_reality(cloud: LocalCloud, aws: Aws, ecs: Any, wait_for, desired: int
         assert t["group"] == f"service:{SERVICE}" and t["startedBy"] == primary["id"]
         mine = running[t["taskArn"].rsplit("/", 1)[-1]]
         assert t["containers"][0]["networkBindings"] == [
-            {"bindIP": "127.0.0.1", "containerPort": mine["port"], "hostPort": mine["port"],
-             "protocol": "tcp"}]  # where its process listens
+            {"bindIP": "0.0.0.0", "containerPort": CONTAINER_PORT, "hostPort": mine["port"],
+             "protocol": "tcp"}]  # bridge, dynamic host port: where its process listens
         host = mine["host"]
         [ci] = aws("ecs", "describe-container-instances", "--cluster", CLUSTER,
                    "--container-instances", t["containerInstanceArn"])["containerInstances"]

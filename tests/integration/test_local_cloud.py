@@ -150,6 +150,15 @@ def test_docker_runtime_end_to_end(wait_for, tmp_path, docker_client, slim_image
             assert container.attrs["HostConfig"]["NanoCpus"] == 250_000_000  # cpu 256
             assert container.attrs["HostConfig"]["Memory"] == 512 * 1024 * 1024
             assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+        # bridge with hostPort 0 (the task definition): describe-tasks shows the dynamic host
+        # port, which is where the container's process answers (Docker host networking)
+        ecs = lc.endpoint.client("ecs")
+        arns = ecs.list_tasks(cluster="fraud-cluster", desiredStatus="RUNNING")["taskArns"]
+        described = [d for d in ecs.describe_tasks(cluster="fraud-cluster", tasks=arns)["tasks"]
+                     if d["lastStatus"] == "RUNNING"]
+        assert {b["hostPort"] for d in described for b in d["containers"][0]["networkBindings"]
+                } == {t["host_port"] for t in _running(snap)} == {
+                    int(t["url"].rsplit(":", 1)[1]) for t in _running(snap)}
         victim = lc.controller.crash()
         killed = time.monotonic()
         wait_for(lambda: (s := lc.snapshot()) and len(_running(s)) == 2

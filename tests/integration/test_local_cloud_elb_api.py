@@ -54,7 +54,10 @@ def _running_ports(lc: LocalCloud) -> set[int]:
 
 def _health(elbv2, arn: str) -> dict[int, dict]:
     found = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-    assert all(d["Target"]["Id"] == "127.0.0.1" for d in found)
+    # target type instance: the task's EC2 instance and host port (bridge: its dynamic port,
+    # where its process listens); 127.0.0.1 only for the targets these tests add by hand
+    assert all(d["Target"]["Id"].startswith("i-") or d["Target"]["Id"] == "127.0.0.1"
+               for d in found)
     return {d["Target"]["Port"]: d["TargetHealth"] for d in found}
 
 
@@ -72,7 +75,7 @@ def test_load_balancer_listener_and_target_group_exist_and_the_service_uses_them
     assert listener["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": tg_arn}]
     [tg] = elbv2.describe_target_groups(Names=["fraud-tg"])["TargetGroups"]
     assert (tg["TargetGroupArn"], tg["TargetType"], tg["HealthCheckPath"]) == (
-        tg_arn, "ip", "/health")
+        tg_arn, "instance", "/health")
     [svc] = cloud.endpoint.client("ecs").describe_services(
         cluster="fraud-cluster", services=["fraud-svc"])["services"]
     assert svc["loadBalancers"] == [{"targetGroupArn": tg_arn,
@@ -85,6 +88,10 @@ def test_target_health_lists_exactly_the_running_tasks_healthy(wait_for, cloud, 
              and _healthy(elbv2, tg_arn) == _running_ports(cloud), 60,
              f"{DESIRED} RUNNING tasks, each a healthy target")
     assert set(_health(elbv2, tg_arn)) == _running_ports(cloud)  # nothing else listed
+    found = elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
+    want = {(t["host"], t["host_port"]) for t in cloud.snapshot()["tasks"]
+            if t["last_status"] == "RUNNING"}
+    assert {(d["Target"]["Id"], d["Target"]["Port"]) for d in found} == want
     api = cloud.snapshot()["load_balancer"]["api"]
     assert api["target_group_arn"] == tg_arn and api["health_written_back"]
     assert api["listeners"][0]["port"] == 80 and api["dns_name"]

@@ -226,7 +226,7 @@ def test_service_manifest_changes_exactly_when_the_service_does(tmp_path: Path) 
 
 
 # ---- task definition, cluster -------------------------------------------------------------
-def test_register_task_definition_host_mode_health_check_and_revisions(ecs: Any,
+def test_register_task_definition_bridge_mode_health_check_and_revisions(ecs: Any,
                                                                         name: str) -> None:
     family = f"fd-{name}"
     first = register_task_definition(ecs, family, image=IMAGE)
@@ -237,12 +237,12 @@ def test_register_task_definition_host_mode_health_check_and_revisions(ecs: Any,
 
     td = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
     assert td["revision"] == 1  # the identical second call registered nothing
-    assert td["networkMode"] == "host"  # moto 5.2.5 accepts host mode
+    assert td["networkMode"] == "bridge"  # what AWS would run as drawn (ecs-facts.md §2)
     assert td["requiresCompatibilities"] == ["EC2"]
     assert (td["cpu"], td["memory"]) == ("256", "512")
     [container] = td["containerDefinitions"]
     assert container["image"] == IMAGE
-    assert container["portMappings"] == [{"containerPort": 8080, "hostPort": 8080,
+    assert container["portMappings"] == [{"containerPort": 8080, "hostPort": 0,
                                           "protocol": "tcp"}]
     assert container["environment"] == [{"name": "MODEL_RUNTIME", "value": "litert"}]
     health = container["healthCheck"]
@@ -250,10 +250,12 @@ def test_register_task_definition_host_mode_health_check_and_revisions(ecs: Any,
     assert (health["interval"], health["timeout"], health["retries"]) == (30, 5, 3)
 
     assert first.cli.startswith(f"aws ecs register-task-definition --family {family} "
-                                "--requires-compatibilities EC2 --network-mode host "
+                                "--requires-compatibilities EC2 --network-mode bridge "
                                 "--cpu 256 --memory 512 --container-definitions '[{")
     assert "127.0.0.1" in first.result["networkModeWhy"]
-    assert any("only 1 per instance" in w and "7 fit" in w for w in first.warnings)
+    assert "dynamic host port" in first.result["networkModeWhy"]
+    assert any("bridge with dynamic host ports 7" in w and "host 1" in w and "awsvpc 2" in w
+               for w in first.warnings)
     assert "§2" in first.source
 
     bigger = register_task_definition(ecs, family, image=IMAGE, memory=1024,
@@ -264,12 +266,12 @@ def test_register_task_definition_host_mode_health_check_and_revisions(ecs: Any,
     assert td["containerDefinitions"][0]["healthCheck"]["startPeriod"] == 20
 
 
-def test_bridge_mode_uses_dynamic_host_ports(ecs: Any, name: str) -> None:
-    step = register_task_definition(ecs, f"fd-{name}", image=IMAGE, network_mode="bridge")
+def test_host_mode_uses_the_static_port(ecs: Any, name: str) -> None:
+    step = register_task_definition(ecs, f"fd-{name}", image=IMAGE, network_mode="host")
     td = ecs.describe_task_definition(taskDefinition=f"fd-{name}")["taskDefinition"]
-    assert td["networkMode"] == "bridge"
-    assert td["containerDefinitions"][0]["portMappings"][0]["hostPort"] == 0
-    assert step.warnings == []
+    assert td["networkMode"] == "host"
+    assert td["containerDefinitions"][0]["portMappings"][0]["hostPort"] == 8080
+    assert "one task per instance" in step.result["networkModeWhy"]
 
 
 def test_create_cluster_is_idempotent(ecs: Any, name: str) -> None:
@@ -524,7 +526,7 @@ def test_load_balancer_target_group_attributes_listener(elbv2: Any, ec2: Any, ec
     tg = create_target_group(elbv2, f"tg-{name}", vpc_id=lb.result["vpcId"])
     arn = tg.result["targetGroupArn"]
     [desc] = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"]
-    assert (desc["TargetType"], desc["Protocol"], desc["Port"]) == ("ip", "HTTP", 8080)
+    assert (desc["TargetType"], desc["Protocol"], desc["Port"]) == ("instance", "HTTP", 8080)
     assert (desc["HealthCheckPath"], desc["HealthCheckIntervalSeconds"],
             desc["HealthCheckTimeoutSeconds"], desc["HealthyThresholdCount"],
             desc["UnhealthyThresholdCount"], desc["Matcher"]) == (

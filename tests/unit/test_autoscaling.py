@@ -408,3 +408,14 @@ def test_bad_targets_and_calls_are_refused() -> None:
         evaluate(ScalingState(), ScalableTarget(1, 2), [CPU50, CPU50], 1, 0.0)
     with pytest.raises(ValueError, match="current_desired"):
         evaluate(ScalingState(), ScalableTarget(1, 2), [CPU50], -1, 0.0)
+
+
+def test_a_desired_count_set_outside_the_range_waits_for_the_next_scaling_activity() -> None:
+    """RegisterScalableTarget brings the count inside Min/Max; one set later (update-service)
+    stays until a scaling activity, which lands inside the range (API reference)."""
+    target = ScalableTarget(2, 10)
+    d = evaluate(ScalingState(), target, [CPU50], 12, 0.0, bounds_changed=False)
+    assert (d.action, d.desired) == ("none", 12)
+    assert "only at the next scaling activity" in d.reason
+    registered = evaluate(ScalingState(), target, [CPU50], 12, 0.0, bounds_changed=True)
+    assert (registered.action, registered.desired) == ("scale-in", 10)

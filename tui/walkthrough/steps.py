@@ -38,12 +38,14 @@ class Step:
 
 
 def describe_steps(results: list[Any]) -> str:
-    """StepResults (cloud.aws.steps) as text: title, the aws command, what AWS really does."""
+    """StepResults (cloud.aws.steps) as text: title, the aws command, what AWS really does,
+    and every warning (the case study's myths, the emulator's quirks), as the labs show them."""
     lines = []
     for r in results:
         lines.append(f"• {r.title}" + ("" if r.changed else " (already in place)"))
         lines.append(f"  $ {r.cli}")
         lines.append(f"  In AWS: {r.aws_note}")
+        lines += [f"  ⚠ {w}" for w in getattr(r, "warnings", None) or []]
     return "\n".join(lines)
 
 
@@ -68,8 +70,11 @@ def _image(backend: Any, rate: float) -> Outcome:
     found = engine_layers("fraudlab/service:slim")
     if found is None:
         layers = service_layers()
-        return Outcome(f"no built image in a Docker engine here: image manifest of the "
-                       f"service's files, {len(layers)} layers, {tag}", "real")
+        # No engine (or no built image): nothing is built; the kit only hashes the service's
+        # files into a manifest, so the badge says simulated, not real.
+        return Outcome(f"no built image in a Docker engine here: nothing was built; the kit "
+                       f"hashed the service's files into an image manifest, {len(layers)} "
+                       f"layers, {tag}", "simulated")
     rows, source = found
     size, measured = download_bytes(rows)
     return Outcome("\n".join([f"{source}:", *render_table(rows),
@@ -135,6 +140,37 @@ def _service(backend: Any, rate: float) -> Outcome:
                    + describe_steps(new) +
                    "\nwatch the dashboard (d): tasks go PROVISIONING → PENDING → RUNNING",
                    "emulated")
+
+
+def _network(backend: Any, rate: float) -> Outcome:
+    """The running tasks' network as describe-tasks and describe-target-health show it, and
+    the three modes' answers to "how many per host" (cloud.ecs.network, ecs-facts.md §2)."""
+    from cloud.aws.steps.ecs import CLUSTER
+    from cloud.core.instance_types import tasks_that_fit
+
+    ecs = backend.aws("ecs")
+    arns = ecs.list_tasks(cluster=CLUSTER, desiredStatus="RUNNING").get("taskArns", [])
+    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns[:10])["tasks"] if arns else []
+    lines = []
+    for t in tasks:
+        bindings = [b for c in t.get("containers", []) for b in c.get("networkBindings") or []]
+        enis = {d["name"]: d["value"] for a in t.get("attachments") or []
+                for d in a.get("details", [])}
+        where = (f"ENI {enis.get('networkInterfaceId')} {enis.get('privateIPv4Address')}"
+                 if enis else ", ".join(f"hostPort {b['hostPort']} → containerPort "
+                                        f"{b['containerPort']}" for b in bindings))
+        lines.append(f"  task {t['taskArn'].rsplit('/', 1)[-1][:8]}: {where or '(starting)'}")
+    fits = {mode: tasks_that_fit("t3.medium", 256, 512, mode).count
+            for mode in ("bridge", "host", "awsvpc")}
+    return Outcome("\n".join([
+        "describe-tasks (networkBindings / attachments) of the running tasks:", *lines,
+        f"tasks of 256 CPU / 512 MiB per t3.medium: bridge {fits['bridge']} (memory-bound, "
+        f"dynamic host ports), host {fits['host']} (static port 8080), awsvpc "
+        f"{fits['awsvpc']} (one ENI each; 3 ENIs minus the primary)",
+        "targets: type instance = (instance id, host port) for bridge/host; type ip = (private "
+        "IP, 8080) for awsvpc. The kit's traffic still goes to 127.0.0.1:<each task's port>.",
+        "lab 04's last section registers a host-mode revision and watches the hosts refill"]),
+        "emulated")
 
 
 def _load_balancer(backend: Any, rate: float) -> Outcome:
@@ -206,8 +242,9 @@ def _short(text: str) -> str:
 STEPS: list[Step] = [
     Step("image", "Image", "Part 1: Docker & containers",
          "Package the model service (Python, LiteRT, gunicorn, the model) as an image; the "
-         "kit hashes the service's files into an image manifest and its tag.",
-         "docker build -t fraud-detection .", "real",
+         "kit hashes the service's files into an image manifest and its tag (real layers "
+         "only with a Docker engine and `fraudlab build`).",
+         "docker build -t fraud-detection .", "simulated",
          "ECS pulls a fresh image on every restart.",
          "A service is pinned to the image digest resolved at deployment: a replacement task "
          "gets the same image even if the tag moved (ecs-facts.md §11c).", _image),
@@ -241,10 +278,21 @@ STEPS: list[Step] = [
          "AZs), each host pulls the image once.",
          "aws ecs create-service --cluster fraud-cluster --service-name fraud-svc "
          "--desired-count 4 --load-balancers …", "emulated",
-         "A 95%-accurate model catches 95% of frauds.",
-         "Accuracy is not recall: at the handbook's 0.84% fraud rate, flagging nothing is "
-         "99.2% accurate and catches none; see AUC ROC, Average Precision, CP@100 "
-         "(ecs-facts.md §11f).", _service),
+         "With desired count 4, ECS launches the 2 EC2 instances the tasks need.",
+         "Desired count launches no instance: it tells the service scheduler how many tasks "
+         "to keep on the registered instances; tasks that fit nowhere are not placed, unless "
+         "an Auto Scaling group capacity provider with managed scaling adds instances "
+         "(ecs-facts.md §11b).", _service),
+    Step("network", "Network modes", "Part 3: ECS — how many per host",
+         "Read the running tasks' networkBindings and targets back, and compare the three "
+         "network modes' answers to 'how many tasks per t3.medium'.",
+         "aws ecs describe-tasks --cluster fraud-cluster --tasks … --query "
+         "'tasks[].containers[].networkBindings'", "emulated",
+         "A t3.medium fits as many tasks as its CPU and memory allow, whatever the task "
+         "definition says.",
+         "The network mode decides too: bridge with dynamic host ports ~7 (memory-bound), "
+         "host 1 (the static hostPort), awsvpc 2 (one ENI each, no trunking on T3); ECS "
+         "refuses target type ip for bridge/host tasks (ecs-facts.md §11a, §2).", _network),
     Step("lb", "Load balancer", "Part 4: traffic director",
          "Send a little traffic through the ALB and watch each routing decision and its "
          "reason in the dashboard's feed.",
@@ -255,9 +303,10 @@ STEPS: list[Step] = [
     Step("traffic", "Traffic", "Part 5: complete workflow",
          "Steady traffic of simulated card transactions; each is scored by the real model.",
          "fraudlab traffic --rate 20", "real",
-         "The load balancer always routes to the least busy container.",
-         "Round robin ignores how busy a target is; watch outstanding requests per target "
-         "(ecs-facts.md §11d).", _traffic),
+         "A 95%-accurate model catches 95% of frauds.",
+         "Accuracy is not recall: at the handbook's 0.84% fraud rate, flagging nothing is "
+         "99.2% accurate and catches none; see AUC ROC, Average Precision, CP@100 "
+         "(ecs-facts.md §11f).", _traffic),
     Step("crash", "Crash", "Part 6: failure & recovery",
          "SIGKILL one task under load and watch ECS replace it.",
          "(no AWS API: kill the container) · aws ecs describe-tasks shows STOPPED, exit 137",

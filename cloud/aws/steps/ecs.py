@@ -115,18 +115,33 @@ def _latest_active(ecs: Any, family: str) -> dict[str, Any] | None:
 def _network_warning(cpu: int, memory: int, port: int) -> str:
     bridge = tasks_that_fit("t3.medium", cpu, memory, "bridge")
     awsvpc = tasks_that_fit("t3.medium", cpu, memory, "awsvpc")
-    return (f"The case study fits 2 of these tasks on a t3.medium. By CPU and memory "
-            f"{bridge.count} fit ({bridge.binding}-bound, bridge mode with dynamic host ports); "
-            f"in network mode host every copy needs host port {port}, so AWS would place only 1 "
-            f"per instance (awsvpc: {awsvpc.count}, one ENI each). The kit gives every task its "
-            "own port on 127.0.0.1, as bridge mode with dynamic ports would (ecs-facts.md §2, "
-            "§11a).")
+    return (f"The case study fits 2 of these tasks on a t3.medium. How many fit depends on the "
+            f"network mode: bridge with dynamic host ports {bridge.count} ({bridge.binding}-"
+            f"bound); host 1 (every copy needs host port {port}); awsvpc {awsvpc.count} (one "
+            "ENI each: a t3.medium's 3 ENIs minus the primary, no trunking on T3) "
+            "(ecs-facts.md §1.1, §2, §11a).")
+
+
+NETWORK_MODE_WHY = {
+    "bridge": ("bridge, hostPort 0: each task gets a dynamic host port from the ephemeral range "
+               "(describe-tasks networkBindings); the target group (type instance) gets the "
+               "instance id and that port. In the kit the task's process listens on that very "
+               "port of 127.0.0.1."),
+    "host": ("host: the container uses the instance's network stack and its static port "
+             "{port}, so at most one task per instance. describe-tasks shows hostPort {port}; in "
+             "the kit every 'instance' shares one loopback, so each task's process listens on "
+             "a free port of 127.0.0.1 of its own."),
+    "awsvpc": ("awsvpc: each task gets its own ENI and a private IP from its instance's subnet "
+               "(describe-tasks attachments); the target group must be of type ip (IP + "
+               "container port {port}). A t3.medium has 3 ENIs, the primary counted: 2 tasks. "
+               "The kit's traffic still goes to 127.0.0.1, to a port of each task's own."),
+}
 
 
 def register_task_definition(ecs: Any, family: str = FAMILY, *, image: str, cpu: int = 256,
                              memory: int = 512, container_port: int = CONTAINER_PORT,
                              health_check: Mapping[str, Any] | None = None,
-                             network_mode: str = "host",
+                             network_mode: str = "bridge",
                              environment: Mapping[str, str] | None = None,
                              badge: Badge = EMULATED) -> StepResult:
     """Register the task definition, or reuse the latest ACTIVE revision when it is identical.
@@ -155,11 +170,8 @@ def register_task_definition(ecs: Any, family: str = FAMILY, *, image: str, cpu:
         "environment": {e["name"]: e["value"] for e in container.get("environment", [])},
         "healthCheck": container.get("healthCheck"),
     }
-    if network_mode == "host":
-        result["networkModeWhy"] = (
-            "host: the kit runs every task as its own process or container listening on its "
-            "own port on 127.0.0.1, with no Docker NAT in between. In AWS you would use bridge "
-            "mode with dynamic host ports (hostPort 0) or awsvpc (an ENI per task).")
+    if network_mode in NETWORK_MODE_WHY:
+        result["networkModeWhy"] = NETWORK_MODE_WHY[network_mode].format(port=container_port)
     flat = {k: v for k, v in spec.items() if k != "containerDefinitions"}
     cli = aws_cli("ecs", "register-task-definition", **_cli_args(flat),
                   container_definitions=spec["containerDefinitions"])
@@ -175,8 +187,7 @@ def register_task_definition(ecs: Any, family: str = FAMILY, *, image: str, cpu:
         source="ecs-facts.md §2; ECS Developer Guide task_definition_parameters",
         badge=badge,
         changed=changed,
-        warnings=[_network_warning(cpu, memory, container_port)] if network_mode == "host"
-        else [],
+        warnings=[_network_warning(cpu, memory, container_port)],
     )
 
 
@@ -272,6 +283,14 @@ DESIRED_COUNT_MYTH = (
     "Auto Scaling group capacity provider with managed scaling (ecs-facts.md §11b).")
 
 
+def awsvpc_configuration(subnets: list[str], security_groups: list[str]) -> dict[str, Any]:
+    """CreateService's ``networkConfiguration`` for awsvpc tasks: each task's ENI goes in one
+    of ``subnets`` (its instance's AZ), with ``security_groups``; no public IP on EC2."""
+    return {"awsvpcConfiguration": {"subnets": sorted(set(subnets)),
+                                    "securityGroups": list(security_groups),
+                                    "assignPublicIp": "DISABLED"}}
+
+
 def service_load_balancers(target_group_arn: str, container: str = CONTAINER,
                            container_port: int = CONTAINER_PORT) -> list[dict[str, Any]]:
     """CreateService's ``loadBalancers``: register the container's port in the target group."""
@@ -284,8 +303,10 @@ def create_service(ecs: Any, cluster: str = CLUSTER, service: str = SERVICE, *,
                    minimum_healthy_percent: int = 100, maximum_percent: int = 200,
                    circuit_breaker: bool = False,
                    load_balancers: list[dict[str, Any]] | None = None,
+                   network_configuration: dict[str, Any] | None = None,
                    badge: Badge = EMULATED) -> StepResult:
     """Create the replica service (launch type EC2), or bring an existing one to this spec.
+    ``network_configuration``: awsvpc tasks need one (``awsvpc_configuration``), others none.
 
     An existing service whose task definition, desired count, placement strategy, deployment
     configuration or load balancers differ is updated (a new deployment) and reported as
@@ -306,6 +327,8 @@ def create_service(ecs: Any, cluster: str = CLUSTER, service: str = SERVICE, *,
               "deploymentConfiguration": create_args["deploymentConfiguration"]}
     if load_balancers is not None:
         create_args["loadBalancers"] = wanted["loadBalancers"] = load_balancers
+    if network_configuration is not None:
+        create_args["networkConfiguration"] = network_configuration
     svc = describe_service(ecs, cluster, service)
     created = svc is None
     if created:

@@ -177,26 +177,28 @@ def _tg_result(tg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 TARGET_TYPE_NOTE = (
-    "Target type ip is what an ECS service needs for awsvpc tasks (each task its own network "
-    "interface and IP). This kit's task definition uses network mode host, with which ECS in "
-    "AWS takes a target group of type instance (targets = instance id + host port); the kit "
-    "uses ip because every task listens on its own port of 127.0.0.1.")
+    "Target type instance: ECS registers each task as its EC2 instance id and host port — what "
+    "bridge (dynamic host ports) and host tasks need. Type ip (the task's private IP and "
+    "container port) is for awsvpc tasks only; ECS refuses the mismatch at create-service "
+    "(cloud.ecs.network). The kit's proxy still reaches every task at 127.0.0.1:<its port>.")
 
 
 def create_target_group(elbv2: Any, name: str = TARGET_GROUP, *, vpc_id: str,
                         port: int = CONTAINER_PORT, health_check: Mapping[str, Any] | None = None,
+                        target_type: str = "instance",
                         badge: Badge = EMULATED) -> StepResult:
-    """The HTTP target group of type ip with ALB's health-check defaults on ``/health``.
+    """The HTTP target group (type instance for bridge/host tasks, ip for awsvpc) with ALB's
+    health-check defaults on ``/health``.
 
     An existing group with other health-check settings is brought to these
     (``ModifyTargetGroup``); one whose protocol, port, type or VPC differ cannot be changed
     (ValueError: delete it first).
     """
     checks = {**HEALTH_CHECK, **(health_check or {})}
-    fixed = {"Protocol": "HTTP", "Port": port, "VpcId": vpc_id, "TargetType": "ip"}
+    fixed = {"Protocol": "HTTP", "Port": port, "VpcId": vpc_id, "TargetType": target_type}
     tg = describe_target_group(elbv2, name)
     cli = aws_cli("elbv2", "create-target-group", name=name, protocol="HTTP", port=port,
-                  vpc_id=vpc_id, target_type="ip",
+                  vpc_id=vpc_id, target_type=target_type,
                   **{_cli_name(k): v for k, v in checks.items()})
     changed = tg is None
     if tg is None:

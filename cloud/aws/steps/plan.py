@@ -21,6 +21,7 @@ from cloud.aws.steps.ecs import (
     EMULATED,
     FAMILY,
     SERVICE,
+    awsvpc_configuration,
     create_cluster,
     create_service,
     register_task_definition,
@@ -53,7 +54,8 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
                max_hosts: int = 4, target_capacity: int = 100,
                instance_warmup_period: int = 300, algorithm: str = "round_robin",
                load_balancer: str = LOAD_BALANCER, target_group: str = TARGET_GROUP,
-               badge: Badge = EMULATED, image: str | None = None) -> list[StepResult]:
+               badge: Badge = EMULATED, image: str | None = None,
+               network_mode: str = "bridge") -> list[StepResult]:
     """Deploy the fraud-model service; ``clients`` maps "ecr"/"ecs"/"ec2"/"elbv2" (and
     "autoscaling" with ``capacity_provider``) to boto3 clients (a dict, or a callable such as
     ``Endpoint.client``).
@@ -81,7 +83,7 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
         steps.append(recorded)
         image = recorded.result["image"]
     taskdef = register_task_definition(ecs, family, image=image, cpu=cpu,
-                                       memory=memory, badge=badge)
+                                       memory=memory, network_mode=network_mode, badge=badge)
     steps.append(taskdef)
     steps.append(create_cluster(ecs, cluster, badge=badge))
     steps.append(launch_hosts(ec2, ecs, cluster, count=hosts, instance_type=instance_type,
@@ -93,13 +95,23 @@ def deploy_all(clients: Clients, desired: int = 4, placement: str = "spread", ho
             instance_warmup_period=instance_warmup_period, azs=tuple(azs), badge=badge))
     elbv2 = client("elbv2")
     lb = create_load_balancer(elbv2, ec2, ecs, cluster, load_balancer, azs=azs, badge=badge)
-    tg = create_target_group(elbv2, target_group, vpc_id=lb.result["vpcId"], badge=badge)
+    tg = create_target_group(elbv2, target_group, vpc_id=lb.result["vpcId"], badge=badge,
+                             target_type="ip" if network_mode == "awsvpc" else "instance")
     tg_arn = tg.result["targetGroupArn"]
     steps += [lb, tg, modify_target_group_attributes(elbv2, tg_arn, algorithm=algorithm,
                                                      badge=badge),
               create_listener(elbv2, lb.result["loadBalancerArn"], tg_arn, badge=badge)]
+    network = None
+    if network_mode == "awsvpc":  # the hosts' subnets, the VPC's default security group
+        subnets = [h["subnetId"] for s in steps if s.step == "launch-hosts"
+                   for h in s.result["hosts"] if h.get("subnetId")]
+        groups = ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [lb.result["vpcId"]]},
+            {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+        network = awsvpc_configuration(subnets, [g["GroupId"] for g in groups[:1]])
     steps.append(create_service(ecs, cluster, service,
                                 task_definition=taskdef.result["taskDefinitionArn"],
                                 desired_count=desired, placement=placement,
-                                load_balancers=service_load_balancers(tg_arn), badge=badge))
+                                load_balancers=service_load_balancers(tg_arn),
+                                network_configuration=network, badge=badge))
     return steps

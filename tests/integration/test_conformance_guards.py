@@ -14,11 +14,11 @@ from datetime import datetime
 
 import pytest
 import requests
+from aws_cli import Aws
 from botocore.exceptions import ClientError
 
 from cloud.runtime.replica import free_port
 from cloud.server.localcloud import LocalCloud
-from tests.integration.aws_cli import Aws
 
 CLUSTER, SERVICE, TG = "fraud-cluster", "fraud-svc", "fraud-tg"
 TIME_SCALE = 30.0

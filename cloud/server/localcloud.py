@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from cloud.aws.endpoint import Endpoint, EndpointError, open_endpoint
+from cloud.aws.endpoint import Endpoint, EndpointError, isolate_aws_environment, open_endpoint
 from cloud.core import state_dir as state
 from cloud.core.clock import LabClock, PassClock
 from cloud.ecs.controller import ClusterController
@@ -53,6 +53,7 @@ class LocalCloud:
                  cluster: str = CLUSTER, lb_port: int | None = None) -> None:
         from cloud.runtime.choose import choose_runtime
 
+        isolate_aws_environment()  # before moto is imported: it reads the AWS config then
         self.clock = LabClock(time_scale=time_scale)
         # The per-minute publishers and target tracking see one lab instant per loop pass.
         self.pass_clock = PassClock(self.clock)

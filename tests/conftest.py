@@ -6,17 +6,19 @@ import os
 from collections.abc import Callable
 
 import pytest
-
-from cloud.runtime.replica import free_port as free_port_on_loopback
+from worker_env import free_port as free_port_on_loopback
+from worker_env import isolate_state_dir
 
 # Every local cloud a test starts (in-process or through the CLI) gets its load balancer on a
 # free port instead of 8080, so several can run side by side.
 os.environ.setdefault("FRAUDLAB_LB_PORT", "0")
+isolate_state_dir()  # each test process (xdist worker) its own
 
 
 @pytest.fixture(scope="session")
 def free_port_factory() -> Callable[[], int]:
-    """A function giving a free TCP port on 127.0.0.1 (usable from any fixture scope)."""
+    """A function giving a free TCP port on 127.0.0.1 from this worker's range (usable from
+    any fixture scope)."""
     return free_port_on_loopback
 
 

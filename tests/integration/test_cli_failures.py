@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.integration.cli_runner import cli_env, fraudlab
+from cli_runner import cli_env, fraudlab
 
 
 @pytest.fixture

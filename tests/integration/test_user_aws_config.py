@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_runner import cli_env, fraudlab
 
 from cloud.aws.endpoint import open_endpoint
-from tests.integration.cli_runner import cli_env, fraudlab
 
 BROKEN_CONFIG = "[default\nregion = us-east-1\n[profile work\n"
 

@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (ValueError, RuntimeError, TimeoutError, LookupError) as exc:
-        print(f"fraudlab {args.command}: {one_line(exc)}", file=sys.stderr)
+        print(f"fraudlab {args.command}: {exc}", file=sys.stderr)  # the kit's own: says what to do
         return 2
     except Exception as exc:  # a bug or an unforeseen failure: one line, the detail on demand
         if os.environ.get("FRAUDLAB_DEBUG"):

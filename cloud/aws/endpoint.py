@@ -215,8 +215,9 @@ def _why(edition: str, failures: Mapping[str, str], token_set: bool) -> str:
             "(the free Hobby plan does not)")
 
 
-def moto_answers(url: str, timeout: float = 0.5) -> bool:
-    """True when a moto server answers at ``url`` (its dashboard page, ~10 KB)."""
+def moto_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when a moto server answers at ``url`` (its dashboard page, ~10 KB; a loaded
+    machine can take seconds to render it)."""
     try:
         with urllib.request.urlopen(f"{url}/moto-api/", timeout=timeout) as reply:
             return reply.status == 200 and b"moto" in reply.read(20_000).lower()

@@ -44,6 +44,11 @@ else
   .venv/bin/python -m pip install -q -e ".[dev]"
   python=.venv/bin/python
 fi
+if [[ " ${pytest_args[*]} " == *" -n "* ]] && ! "$python" -c "import xdist" 2>/dev/null; then
+  echo "stress: $python has no pytest-xdist (the dev extra has it): pip install -e \".[dev]\"," \
+       "or set PYTEST_ARGS without -n" >&2
+  exit 2
+fi
 echo "stress: $runs run(s) of pytest ${pytest_args[*]} with $hogs CPU hog(s); logs in $work"
 
 green=0

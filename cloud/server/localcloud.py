@@ -372,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, on_signal)
         cloud.start()
     except Exception as exc:  # the log keeps the traceback; the learner gets one line
-        traceback.print_exc()
+        if not sys.stderr.isatty() or os.environ.get("FRAUDLAB_DEBUG"):
+            traceback.print_exc()  # into cloud.log (`fraudlab up`), not onto a terminal
         print(STARTUP_FAILED + startup_failure(exc), flush=True)
         # No task runs yet; the threads a half-started cloud left (the AWS endpoint, the load
         # balancer's loop) end with the process (a graceful stop can wait on them forever).

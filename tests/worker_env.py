@@ -3,9 +3,11 @@ range of ports and its own state directory, so workers never meet."""
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import random
+import shutil
 import socket
 import tempfile
 import threading
@@ -56,5 +58,7 @@ def isolate_state_dir() -> str:
     """Give this test process a state directory of its own unless one is set (the learner's
     ``~/.local/state/fraudlab`` is never touched by a test)."""
     if not os.environ.get("FRAUDLAB_STATE_DIR"):
-        os.environ["FRAUDLAB_STATE_DIR"] = tempfile.mkdtemp(prefix=f"fraudlab-{worker()}-")
+        path = tempfile.mkdtemp(prefix=f"fraudlab-{worker()}-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        os.environ["FRAUDLAB_STATE_DIR"] = path
     return os.environ["FRAUDLAB_STATE_DIR"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
+from typing import TextIO
 
 from cloud.runtime.replica import GUNICORN
 
@@ -42,9 +44,36 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docker_ready(out: TextIO) -> None:
+    """``up --runtime docker``: the engine must answer; a missing image is built first, with
+    the build's log (what ``fraudlab build`` prints)."""
+    from cloud.runtime.choose import DEFAULT_IMAGE, probe_engine
+
+    found = probe_engine()
+    if found.client is not None:
+        found.client.close()
+    if not found.answered:
+        raise RuntimeError(f"--runtime docker: no Docker engine answered at {found.address} "
+                           f"({found.detail}): start the engine, or use `--runtime process`")
+    if found.has_image:
+        return
+    from cli.image import build_cli
+
+    print(f"{DEFAULT_IMAGE} is not built yet: building it first (what `fraudlab build` does)",
+          file=out, flush=True)
+    try:
+        build_cli("slim", None, out)
+    except RuntimeError as exc:  # BuildFailed carries the log's tail on further lines
+        raise RuntimeError(f"building {DEFAULT_IMAGE} failed ({str(exc).splitlines()[0]}): "
+                           "fix the build (`fraudlab build` shows its log), or use "
+                           "`--runtime process`") from exc
+
+
 def _up(args: argparse.Namespace) -> int:
     from cloud.server.launcher import running_cloud, up
 
+    if args.runtime == "docker" and not running_cloud():
+        _docker_ready(sys.stdout)
     if args.foreground:  # e.g. docker-compose.yml's kit service; Ctrl-C / SIGTERM stops it
         from cloud.server.localcloud import main as run_local_cloud
 
@@ -235,7 +264,15 @@ def _registry(args: argparse.Namespace) -> int:
 
 
 def _tui(args: argparse.Namespace) -> int:
+    from cloud.server.launcher import running_cloud
     from tui.__main__ import run  # Textual is imported here only, never by cloud/ itself
+
+    if args.attach and not running_cloud():
+        raise RuntimeError("no local cloud is running to attach to: start it with "
+                           "`fraudlab up`, or run `fraudlab tui` without --attach")
+    if not sys.stdout.isatty():
+        raise RuntimeError("the terminal app needs a terminal (stdout is not one): run it in "
+                           "a terminal, or `fraudlab demo` for the same story headless")
 
     return run(args)
 
@@ -246,6 +283,9 @@ def _lab(args: argparse.Namespace) -> int:
 
     from labs.server import start_lab  # JupyterLab runs from this Python: its kernel has the kit
 
+    if args.port is not None and not port_is_free(args.port):
+        raise RuntimeError(f"port {args.port} on 127.0.0.1 is in use: pick another with "
+                           "--port, or leave it out for a free one")
     process, url = start_lab(args.port, args.token, args.browser)
     print(f"JupyterLab on the lab notebooks: {url}\n(the notebooks attach to the running "
           "local cloud or start one; Ctrl-C stops JupyterLab)", flush=True)
@@ -451,9 +491,33 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except BrokenPipeError:  # e.g. `fraudlab status | head`
         return 0
+    except KeyboardInterrupt:
+        return 130
     except (ValueError, RuntimeError, TimeoutError, LookupError) as exc:
-        print(f"fraudlab {args.command}: {exc}", file=sys.stderr)
+        print(f"fraudlab {args.command}: {exc}", file=sys.stderr)  # the kit's own: says what to do
         return 2
+    except Exception as exc:  # a bug or an unforeseen failure: one line, the detail on demand
+        if os.environ.get("FRAUDLAB_DEBUG"):
+            raise
+        print(f"fraudlab {args.command}: {type(exc).__name__}: {one_line(exc)} "
+              "(FRAUDLAB_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (a multi-line message keeps its first line)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def port_is_free(port: int) -> bool:
+    """True when ``port`` on 127.0.0.1 can be bound now."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 if __name__ == "__main__":

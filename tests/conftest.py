@@ -6,17 +6,19 @@ import os
 from collections.abc import Callable
 
 import pytest
-
-from cloud.runtime.replica import free_port as free_port_on_loopback
+from worker_env import free_port as free_port_on_loopback
+from worker_env import isolate_state_dir
 
 # Every local cloud a test starts (in-process or through the CLI) gets its load balancer on a
 # free port instead of 8080, so several can run side by side.
 os.environ.setdefault("FRAUDLAB_LB_PORT", "0")
+isolate_state_dir()  # each test process (xdist worker) its own
 
 
 @pytest.fixture(scope="session")
 def free_port_factory() -> Callable[[], int]:
-    """A function giving a free TCP port on 127.0.0.1 (usable from any fixture scope)."""
+    """A function giving a free TCP port on 127.0.0.1 from this worker's range (usable from
+    any fixture scope)."""
     return free_port_on_loopback
 
 
@@ -38,3 +40,17 @@ def simulated_requests() -> list[tuple[dict, int]]:
     frame = transform(simulate(SimulationConfig(n_customers=200, n_terminals=400, nb_days=40)))
     recent = frame[frame.TX_TIME_DAYS >= 30]
     return [(to_request(row), int(row.TX_FRAUD)) for _, row in recent.iterrows()]
+
+
+SLOWEST_FIRST = ("test_lab_notebooks.py", "test_handbook_model.py", "test_demo.py",
+                 "test_export_live.py", "test_cli_cloud.py", "test_cli_scaling.py",
+                 "test_capacity_provider.py", "test_local_cloud_chaos.py",
+                 "test_user_aws_config.py", "test_service_autoscaling.py")
+"""The longest files (``--durations`` of a two-worker run), started first so that with
+``-n 2 --dist loadfile`` no worker is left alone with a long file at the end."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slowest files first; every file keeps its own order."""
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

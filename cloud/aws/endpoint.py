@@ -25,7 +25,7 @@ import os
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -49,9 +49,59 @@ MOTO_VERSION = "5.2.5"
 
 Kind = Literal["localstack", "moto", "aws"]
 
+KEPT_AWS_VARIABLES = ("AWS_ENDPOINT_URL",)
+"""The one ``AWS_*`` variable the local cloud reads: where its AWS API answers."""
+LOCAL_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+    "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_CONFIG_FILE": os.devnull,  # not a regular file: botocore reads it as empty
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+"""The AWS settings of a process that hosts the local cloud, whatever the learner's are."""
+
 
 class EndpointError(RuntimeError):
     """The endpoint cannot be used; the message says why and what to do."""
+
+
+def isolate_aws_environment(environ: MutableMapping[str, str] = os.environ) -> list[str]:
+    """Make ``environ`` (the local cloud's process) blind to the learner's AWS configuration.
+
+    moto calls ``boto3.Session()`` when it is imported: a profile that does not exist
+    (``AWS_PROFILE``/``AWS_DEFAULT_PROFILE``), a broken ``AWS_CONFIG_FILE`` or
+    ``AWS_SHARED_CREDENTIALS_FILE`` or a foreign region would stop the local cloud or leak
+    into it. Every ``AWS_*`` variable but ``AWS_ENDPOINT_URL`` is removed, then
+    ``LOCAL_AWS_ENVIRONMENT`` is set; the names removed or changed are returned.
+    """
+    changed = [name for name in environ
+               if name.startswith("AWS_") and name not in KEPT_AWS_VARIABLES
+               and environ[name] != LOCAL_AWS_ENVIRONMENT.get(name)]
+    for name in changed:
+        del environ[name]
+    for name, value in LOCAL_AWS_ENVIRONMENT.items():
+        if environ.get(name) != value:
+            environ[name] = value
+            if name not in changed:
+                changed.append(name)
+    return changed
+
+
+def isolated_botocore_session() -> Any:
+    """A botocore session that reads nothing of the learner's: no profile, no config or
+    credentials file, no ``AWS_*`` setting from the environment; region us-east-1."""
+    import botocore.session
+    from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
+
+    session_vars = {name: (None, None, default, conversion)
+                    for name, (_, _, default, conversion)
+                    in BOTOCORE_DEFAUT_SESSION_VARIABLES.items()}
+    session_vars |= {"profile": (None, None, None, None),
+                     "region": (None, None, REGION, None),
+                     "config_file": (None, None, os.devnull, None),
+                     "credentials_file": (None, None, os.devnull, None)}
+    return botocore.session.Session(session_vars=session_vars)
 
 
 def endpoint_url(env: Mapping[str, str] = os.environ) -> str:
@@ -167,8 +217,9 @@ def _why(edition: str, failures: Mapping[str, str], token_set: bool) -> str:
             "(the free Hobby plan does not)")
 
 
-def moto_answers(url: str, timeout: float = 0.5) -> bool:
-    """True when a moto server answers at ``url`` (its dashboard page, ~10 KB)."""
+def moto_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when a moto server answers at ``url`` (its dashboard page, ~10 KB; a loaded
+    machine can take seconds to render it)."""
     try:
         with urllib.request.urlopen(f"{url}/moto-api/", timeout=timeout) as reply:
             return reply.status == 200 and b"moto" in reply.read(20_000).lower()
@@ -219,17 +270,15 @@ class Endpoint:
             return boto3.client(service, region_name=os.environ.get("AWS_REGION", REGION),
                                 config=config)
         import boto3
-        import botocore.session
 
         # localstack-client's service → URL mapping, with AWS_ENDPOINT_URL pinned to ours.
         url = get_service_endpoints(urlsplit(self.url).netloc).get(service) or self.url
         if os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/") != self.url:
             url = self.url
-        # A stray AWS_PROFILE / AWS_DEFAULT_PROFILE must not matter: no profile lookup at all.
-        core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        # The learner's AWS_PROFILE, config files or region must not matter: nothing is read.
         session = boto3.session.Session(aws_access_key_id=DUMMY_KEY,
                                         aws_secret_access_key=DUMMY_KEY, region_name=REGION,
-                                        botocore_session=core)
+                                        botocore_session=isolated_botocore_session())
         return session.client(service, endpoint_url=url, config=config)
 
     def stop(self) -> None:

@@ -56,7 +56,7 @@ def probe_engine(image: str = DEFAULT_IMAGE, timeout: float = 1.0) -> EngineProb
         client.images.get(image)
     except ImageNotFound:
         return EngineProbe(address, True, False, f"image {image} is not built "
-                           f"(scripts/build_image.sh slim)", client)
+                           "(`fraudlab build`)", client)
     except Exception as exc:
         return EngineProbe(address, True, False, f"{type(exc).__name__}: {exc}"[:300], client)
     client.api.timeout = 60  # the probe's 1 s is too short for stop() and friends
@@ -110,7 +110,8 @@ def choose_runtime(preference: str | None = None, *, image: str = DEFAULT_IMAGE,
     if found.client is not None:
         found.client.close()
     if choice == "docker":
-        raise RuntimeUnavailable(f"docker runtime asked for, but {missing}")
+        fix = "" if found.answered else ": start the engine, or use `--runtime process`"
+        raise RuntimeUnavailable(f"docker runtime asked for, but {missing}{fix}")
     runtime = ProcessRuntime(**_accepted(ProcessRuntime, kwargs))
     runtime.why = f"process runtime: {missing}"
     return runtime

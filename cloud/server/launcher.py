@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from cloud.core import state_dir as state
@@ -45,7 +46,9 @@ def up(runtime: str = "auto", time_scale: float = 12.0,
     if existing:
         return existing, 0.0, True
     started = time.monotonic()
-    log = open(state.state_dir() / state.LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
+    log_path = state.state_dir() / state.LOG_FILE
+    log_start = log_path.stat().st_size if log_path.exists() else 0
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
         [sys.executable, "-m", "cloud.server.localcloud", "--runtime", runtime,
          "--time-scale", str(time_scale)],
@@ -55,8 +58,8 @@ def up(runtime: str = "auto", time_scale: float = 12.0,
     deadline = started + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = (state.state_dir() / state.LOG_FILE).read_text().strip().splitlines()[-3:]
-            raise RuntimeError("the local cloud exited during start-up: " + " | ".join(tail))
+            reason = startup_reason(log_path, log_start)
+            raise RuntimeError(f"the local cloud did not start: {reason} (log: {log_path})")
         info = state.read_cloud()
         if info and info.get("pid") == process.pid:
             try:
@@ -68,6 +71,19 @@ def up(runtime: str = "auto", time_scale: float = 12.0,
     process.terminate()
     raise TimeoutError(f"the local cloud was not ready after {timeout:.0f} s "
                        f"(log: {state.state_dir() / state.LOG_FILE})")
+
+
+def startup_reason(log_path: Path, offset: int) -> str:
+    """The one-line reason a local cloud gave in its log (from ``offset``) for not starting."""
+    from cloud.server.localcloud import STARTUP_FAILED
+
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        lines = log.read().decode(errors="replace").strip().splitlines()
+    for line in reversed(lines):
+        if line.startswith(STARTUP_FAILED):
+            return line.removeprefix(STARTUP_FAILED)
+    return lines[-1].strip() if lines else "it exited without a word"
 
 
 def down(timeout: float = 45.0) -> bool:

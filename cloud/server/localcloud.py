@@ -9,14 +9,16 @@ it started, so no process or container is left behind.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
 import threading
 import time
+import traceback
 from typing import Any
 
-from cloud.aws.endpoint import Endpoint, EndpointError, open_endpoint
+from cloud.aws.endpoint import Endpoint, EndpointError, isolate_aws_environment, open_endpoint
 from cloud.core import state_dir as state
 from cloud.core.clock import LabClock, PassClock
 from cloud.ecs.controller import ClusterController
@@ -25,6 +27,8 @@ from cloud.server.control import ControlServer
 TICK_SECONDS = 0.2
 CLUSTER = "fraud-cluster"
 LB_PORT = 8080
+STARTUP_FAILED = "start-up failed: "
+"""The log line ``fraudlab up`` shows when the local cloud cannot start (one line, a fix)."""
 
 
 LOCAL_IMAGE = "fraudlab/service:slim"
@@ -53,6 +57,7 @@ class LocalCloud:
                  cluster: str = CLUSTER, lb_port: int | None = None) -> None:
         from cloud.runtime.choose import choose_runtime
 
+        isolate_aws_environment()  # before moto is imported: it reads the AWS config then
         self.clock = LabClock(time_scale=time_scale)
         # The per-minute publishers and target tracking see one lab instant per loop pass.
         self.pass_clock = PassClock(self.clock)
@@ -340,21 +345,41 @@ def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]
     return float(rate), name, parse_profile(name, float(rate)), phase
 
 
+def startup_failure(exc: BaseException) -> str:
+    """One line for a start-up failure: what went wrong and what to do."""
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return (f"a port the local cloud needs is in use ({exc.strerror or exc}): stop what "
+                "listens there (`fraudlab down` if it is another local cloud), or pick free "
+                "ports with FRAUDLAB_LB_PORT and AWS_ENDPOINT_URL")
+    if isinstance(exc, RuntimeError | ValueError):  # the kit's own errors say what to do
+        return str(exc).replace("\n", " ")
+    return (f"{type(exc).__name__}: {exc}".replace("\n", " ")
+            + " (the traceback is in the log; report it if it persists)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the FraudLab local cloud (run by `fraudlab up`)")
     parser.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
     parser.add_argument("--time-scale", type=float, default=12.0)
     parser.add_argument("--control-port", type=int, default=0)
     args = parser.parse_args(argv)
-    cloud = LocalCloud(None if args.runtime == "auto" else args.runtime, args.time_scale,
-                       control_port=args.control_port)
+    try:
+        cloud = LocalCloud(None if args.runtime == "auto" else args.runtime, args.time_scale,
+                           control_port=args.control_port)
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        cloud.stop()
+        def on_signal(signum: int, _frame: Any) -> None:
+            cloud.stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    cloud.start()
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        cloud.start()
+    except Exception as exc:  # the log keeps the traceback; the learner gets one line
+        if not sys.stderr.isatty() or os.environ.get("FRAUDLAB_DEBUG"):
+            traceback.print_exc()  # into cloud.log (`fraudlab up`), not onto a terminal
+        print(STARTUP_FAILED + startup_failure(exc), flush=True)
+        # No task runs yet; the threads a half-started cloud left (the AWS endpoint, the load
+        # balancer's loop) end with the process (a graceful stop can wait on them forever).
+        os._exit(1)
     print(f"local cloud ready: control {cloud.control.url}, AWS {cloud.endpoint.url}, "
           f"runtime {cloud.runtime.name}", flush=True)
     for line in (cloud.runtime_why, cloud.endpoint.note):

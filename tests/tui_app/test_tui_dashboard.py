@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
-from tui_fake import canned_snapshot
+from tui_fake import canned_snapshot, settle, shows
 
 SIZE = (80, 24)
 
 
 def run(coro_factory) -> None:
     asyncio.run(coro_factory())
-
-
-async def settle(pilot, until, timeout: float = 15.0) -> None:
-    """Pause until ``until()`` is true (the workers are threads)."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        assert time.monotonic() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.05)
 
 
 def screen_text(app) -> str:
@@ -51,8 +42,9 @@ def test_dashboard_shows_hosts_tasks_lb_and_events(make_app) -> None:
     async def body() -> None:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, lambda: app.snapshot is not None)
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: screen_text(app), "i-32d9c6ae3c6610e0a",
+                                      "88ae467b RUNNING", "→ 684890a8 200", "has reached a "
+                                      "steady state", "desired 4 running 4"))
             text = screen_text(app)
             for host in ("i-2c2938bfacc9ba898", "i-32d9c6ae3c6610e0a"):
                 assert host in text
@@ -80,8 +72,8 @@ def test_pending_and_unplaced_tasks_show_their_reason(make_app, fake) -> None:
     async def body() -> None:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, lambda: app.snapshot is not None)
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: screen_text(app), "not placed",
+                                      "insufficient memory available"))
             text = screen_text(app)
             assert "2 task(s) of fraud-svc not placed" in text
             assert "insufficient memory available" in text
@@ -98,8 +90,8 @@ def test_stream_changes_update_the_dashboard(make_app, fake) -> None:
             fake.changes.append({"services": services, "lab_time": 450.0, "timeline+": [
                 {"lab": 449.0, "wall": 38.0, "kind": "event", "badge": "simulated",
                  "text": "(service fraud-svc) has started 1 tasks: (task abc)."}]})
-            await settle(pilot, lambda: app.snapshot["lab_time"] == 450.0)
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: screen_text(app), "desired 5 running 4",
+                                      "has started 1 tasks: (task abc)."))
             text = screen_text(app)
             assert "desired 5 running 4" in text
             assert "has started 1 tasks: (task abc)." in text
@@ -220,7 +212,7 @@ def test_unreachable_cloud_is_reported(tmp_path) -> None:
             await settle(pilot, lambda: app._notifications)
             assert "no local cloud is running" in list(app._notifications)[-1].message
             await pilot.press("c")  # not connected: a notification, no crash
-            await pilot.pause(0.1)
+            await settle(pilot, lambda: "not connected" in list(app._notifications)[-1].message)
             assert "not connected" in list(app._notifications)[-1].message
     run(body)
 
@@ -232,17 +224,18 @@ def test_help_screen_lists_every_key(make_app) -> None:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("question_mark")
-            await pilot.pause(0.1)
+            await settle(pilot, lambda: isinstance(app.screen, HelpScreen)
+                         and "kit-only" in rendered_text(app))
             assert isinstance(app.screen, HelpScreen)
             text = rendered_text(app)
             for words in ("crash a task", "kill a host", "spike on/off", "scale out / in",
                           "switch algorithm", "toggle retry knob", "kit-only"):
                 assert words in text
             app.screen.query_one("#help").scroll_end(animate=False)
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: rendered_text(app), "slow a task"))
             assert "slow a task" in rendered_text(app)  # further down the scrolled list
             await pilot.press("escape")
-            await pilot.pause(0.1)
+            await settle(pilot, lambda: not isinstance(app.screen, HelpScreen))
             assert not isinstance(app.screen, HelpScreen)
     run(body)
 

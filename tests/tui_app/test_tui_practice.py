@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
+
+from tui_fake import settle, shows
 
 from tui.practice.content import DRILLS, QUIZ, RUBRIC
 
 SIZE = (80, 24)
-
-
-async def settle(pilot, until, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not until():
-        assert time.monotonic() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.05)
 
 
 def body_text(app) -> str:
@@ -34,15 +28,15 @@ def test_quiz_answers_score_and_explain(make_app) -> None:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("p")
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: body_text(app), "Question 1 of 7"))
             assert "Question 1 of 7" in body_text(app)
             await pilot.press(str(QUIZ[0].answer + 1))
-            await pilot.pause(0.05)
+            await settle(pilot, shows(lambda: body_text(app), "1/1 right"))
             assert "right:" in body_text(app) and "1/1 right" in body_text(app)
             await pilot.press("n")
             wrong = (QUIZ[1].answer + 1) % len(QUIZ[1].options)
             await pilot.press(str(wrong + 1))
-            await pilot.pause(0.05)
+            await settle(pilot, shows(lambda: body_text(app), "1/2 right"))
             text = body_text(app)
             assert "Question 2 of 7" in text and "not quite:" in text and "1/2 right" in text
     asyncio.run(body())
@@ -53,11 +47,11 @@ def test_interview_reveals_model_answer_and_rubric(make_app) -> None:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("p", "down")
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: body_text(app), "Explain your deployment"))
             assert "Explain your deployment architecture" in body_text(app)
             assert "Rubric" not in body_text(app)
             await pilot.press("m")
-            await pilot.pause(0.05)
+            await settle(pilot, shows(lambda: body_text(app), "Rubric"))
             text = body_text(app)
             assert "round robin by default" in text and "Rubric" in text
             assert all(point[:30] in text for point in RUBRIC)
@@ -69,7 +63,7 @@ def test_drill_plants_the_fault_then_cleans_up_after_the_answer(make_app, fake) 
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("p", "down", "down")  # the capacity drill
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: body_text(app), "Press f"))
             assert "Press f" in body_text(app)
             await pilot.press("f")
             await settle(pilot, lambda: "Why are some tasks not running?" in body_text(app))
@@ -90,6 +84,5 @@ def test_drill_that_cannot_start_is_a_notification(make_app, fake) -> None:
             await pilot.press("p", "down", "down", "down", "down", "f")
             await settle(pilot, lambda: app._notifications)
             assert "the cluster has no hosts" in list(app._notifications)[-1].message
-            await pilot.pause(0.05)
-            assert "could not start" in body_text(app)
+            await settle(pilot, shows(lambda: body_text(app), "could not start"))
     asyncio.run(body())

@@ -5,18 +5,18 @@ and look at the SVGs in ``__snapshots__/``."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+from tui_fake import settle
 
 SIZES = [(80, 24), (120, 40)]
 
 
 async def until_snapshot(pilot) -> None:
-    deadline = time.monotonic() + 15
-    while pilot.app.snapshot is None and time.monotonic() < deadline:
-        await pilot.pause(0.05)
-    await pilot.pause(0.2)
+    """The canned snapshot has arrived and is on screen; nothing is left to animate."""
+    await settle(pilot, lambda: pilot.app.snapshot is not None)
+    await pilot.pause()  # the snapshot's repaint, queued by the stream worker, is processed
+    await pilot.wait_for_scheduled_animations()
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -39,7 +39,9 @@ def test_practice_snapshot(snap_compare, make_app) -> None:
     async def answer_the_first_question(pilot) -> None:
         await until_snapshot(pilot)
         await pilot.press("p", "3")
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: "right" in str(
+            pilot.app.screen.query_one("#practice-body").render()))
+        await pilot.wait_for_scheduled_animations()
 
     assert snap_compare(make_app(), terminal_size=(80, 24),
                         run_before=answer_the_first_question)

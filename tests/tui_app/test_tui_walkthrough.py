@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+
+from tui_fake import settle, shows
 
 from tui.walkthrough.steps import STEPS
 
 SIZE = (80, 24)
 IDS = [s.id for s in STEPS]
-
-
-async def settle(pilot, until, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not until():
-        assert time.monotonic() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.05)
 
 
 def detail(app) -> str:
@@ -37,7 +31,7 @@ def test_walkthrough_shows_the_step_and_runs_the_crash(make_app, fake, tmp_path)
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("w")
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: detail(app), "What you'll do"))
             assert app.screen.id == "walkthrough" or "Image" in detail(app)
             text = detail(app)
             assert "What you'll do" in text and "$ docker build" in text
@@ -45,12 +39,12 @@ def test_walkthrough_shows_the_step_and_runs_the_crash(make_app, fake, tmp_path)
             assert "[SIMULATED]" in text and "Myth" in text and "§11c" in text
             for _ in range(IDS.index("crash")):
                 await pilot.press("n")
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: detail(app), "SIGKILL one task"))
             assert "SIGKILL one task" in detail(app)
             await pilot.press("x")
             await settle(pilot, lambda: "crash" in app.screen.progress.done)
             assert fake.posts == [("/v1/crash", {})]
-            await pilot.pause(0.1)
+            await settle(pilot, shows(lambda: detail(app), "SIGKILL to task 88ae467b"))
             assert "SIGKILL to task 88ae467b" in detail(app)
             saved = json.loads((tmp_path / "progress.json").read_text())
             assert saved["done"] == ["crash"] and saved["current"] == "crash"
@@ -81,14 +75,16 @@ def test_progress_is_remembered_between_runs(make_app, fake, tmp_path) -> None:
     async def body() -> None:
         app = make_app(walkthrough=True)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0.2)
+            await settle(pilot, lambda: "Create repository fraud-detection" in detail(app)
+                         and app.screen.query_one("#steps").border_subtitle == "2/11 done")
             assert "Create repository fraud-detection" in detail(app)
             labels = [str(w.render()) for w in app.screen.query(".step-label")]
             assert labels[0].startswith("✓") and labels[1].startswith("✓")
             assert not labels[2].startswith("✓")
             assert app.screen.query_one("#steps").border_subtitle == "2/12 done"
             await pilot.press("R")  # reset
-            await pilot.pause(0.1)
+            await settle(pilot, lambda: json.loads(
+                (tmp_path / "progress.json").read_text())["done"] == [])
             assert json.loads((tmp_path / "progress.json").read_text())["done"] == []
     asyncio.run(body())
 
@@ -106,10 +102,10 @@ def test_reading_step_and_navigation_back_to_the_dashboard(make_app, fake) -> No
             assert "target tracking ↔ HorizontalPodAutoscaler" in detail(app)
             assert fake.posts == []
             await pilot.press("d")
-            await pilot.pause(0.1)
+            await settle(pilot, lambda: isinstance(app.screen, DashboardScreen))
             assert isinstance(app.screen, DashboardScreen)
             await pilot.press("w")
-            await pilot.pause(0.1)
+            await settle(pilot, lambda: not isinstance(app.screen, DashboardScreen))
             assert not isinstance(app.screen, DashboardScreen)
     asyncio.run(body())
 

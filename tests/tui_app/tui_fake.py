@@ -6,7 +6,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +63,22 @@ class FakeControl:
             else:
                 yield "keep-alive", None
             time.sleep(0.02)
+
+
+async def settle(pilot: Any, until: Callable[[], object], timeout: float = 15.0) -> None:
+    """Let the app run until ``until()`` is true — polled between short pilot pauses; an
+    exception (a widget not mounted yet) counts as not yet — and fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if until():
+                return
+        except Exception:  # e.g. NoMatches while a screen is being pushed
+            pass
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for the app"
+        await pilot.pause(0.05)
+
+
+def shows(text: Callable[[], str], *needles: str) -> Callable[[], bool]:
+    """A condition for ``settle``: ``text()`` contains every one of ``needles``."""
+    return lambda: all(needle in text() for needle in needles)

@@ -96,3 +96,16 @@ def test_moto_starts_answers_with_dummy_credentials_and_stops(monkeypatch) -> No
         ep.stop()
     with pytest.raises(EndpointError, match="no AWS endpoint answers"):
         open_endpoint({"AWS_ENDPOINT_URL": url}, start=False)
+
+
+def test_isolate_aws_environment_keeps_only_the_endpoint() -> None:
+    from cloud.aws.endpoint import LOCAL_AWS_ENVIRONMENT, isolate_aws_environment
+
+    environ = {"AWS_PROFILE": "work", "AWS_DEFAULT_PROFILE": "", "AWS_SESSION_TOKEN": "x",
+               "AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "AWS_DEFAULT_REGION": "eu-west-3",
+               "HOME": "/root"}
+    changed = isolate_aws_environment(environ)
+    assert environ == {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "HOME": "/root",
+                       **LOCAL_AWS_ENVIRONMENT}
+    assert {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"} <= set(changed)
+    assert isolate_aws_environment(environ) == []  # idempotent

@@ -37,13 +37,15 @@ def test_parse_stat_zombie() -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_session_cpu_seconds_counts_a_busy_session_and_its_reaped_children() -> None:
-    # A session leader that runs a busy child to completion (reaped: it lands in cutime).
+    # A session leader that runs a busy child to completion (reaped: it lands in cutime). The
+    # child spins until it has used 0.3 s of CPU (process time, not wall time: on a loaded
+    # machine a wall-time spin gets less CPU than it waits).
     code = ("import subprocess,sys,time;"
-            "subprocess.run([sys.executable,'-c','t=__import__(\"time\").time()\\n"
-            "while __import__(\"time\").time()-t<0.3: pass']);time.sleep(5)")
+            "subprocess.run([sys.executable,'-c','import time\\n"
+            "while time.process_time()<0.3: pass']);time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 90
         used = 0.0
         while time.monotonic() < deadline:
             used = session_cpu_seconds({proc.pid}).get(proc.pid, 0.0)

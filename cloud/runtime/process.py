@@ -62,6 +62,9 @@ IMAGE_ENV = {"full": {"MODEL_RUNTIME": "tensorflow"}}  # ENV lines of the Docker
 MIB = 1024 * 1024
 PROC = Path("/proc")
 CPU_SCAN_TTL = 0.05  # seconds one /proc scan answers cpu_seconds() for every task
+# A benchmark knob: an uncached pull blocks this many wall seconds, as a slow registry would
+# (bench/bench_idle.py's "crash during a 5 s pull"); unset, a pull is simulated and instant.
+PULL_WALL_ENV = "FRAUDLAB_PULL_WALL_SECONDS"
 
 
 def exit_code(returncode: int) -> int:
@@ -167,7 +170,7 @@ class ProcessRuntime:
                  image_size_bytes: int = SLIM_COMPRESSED_BYTES,
                  bandwidth_bytes_per_s: float = BANDWIDTH_BYTES_PER_S,
                  poll_interval: float = 0.1, memory_interval: float = 0.25,
-                 close_timeout: float = 5.0) -> None:
+                 close_timeout: float = 5.0, pull_wall_seconds: float | None = None) -> None:
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="fraudlab-tasks-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.image_size_bytes = image_size_bytes
@@ -175,6 +178,8 @@ class ProcessRuntime:
         self.poll_interval = poll_interval
         self.memory_interval = memory_interval
         self.close_timeout = close_timeout
+        self.pull_wall_seconds = (float(os.environ.get(PULL_WALL_ENV) or 0)
+                                  if pull_wall_seconds is None else pull_wall_seconds)
         self.why = "process runtime"  # choose_runtime() tells why it was picked
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
@@ -195,6 +200,11 @@ class ProcessRuntime:
         with self._lock:
             cached = (host_id, image) in self._pulled
             self._pulled.add((host_id, image))
+        if not cached and self.pull_wall_seconds > 0:  # a slow registry: the call takes the time
+            time.sleep(self.pull_wall_seconds)
+            return PullResult(host_id, image, self.pull_wall_seconds, cached,
+                              self.image_size_bytes, "real",
+                              detail=f"blocked {self.pull_wall_seconds:g} s ({PULL_WALL_ENV})")
         seconds = 0.0 if cached else self.image_size_bytes / self.bandwidth_bytes_per_s
         return PullResult(host_id, image, seconds, cached, self.image_size_bytes, "simulated",
                           detail="simulated: the process runtime runs the service without an "

@@ -21,6 +21,7 @@ from cloud.core import state_dir as state
 from cloud.core.clock import LabClock, PassClock
 from cloud.ecs.controller import ClusterController
 from cloud.server.control import ControlServer
+from cloud.server.stream import SnapshotFeed
 
 TICK_SECONDS = 0.2
 CLUSTER = "fraud-cluster"
@@ -87,6 +88,7 @@ class LocalCloud:
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb)
+        self.controller.on_publish = self.publish  # with its write-back (see publish_lock)
         from cloud.lb.sync import TargetGroupSync
 
         # The target group in the API configures the proxy; targets and health go back.
@@ -103,15 +105,18 @@ class LocalCloud:
         self.scaling = ScalingController(self.endpoint, self.pass_clock, cluster,
                                          self.controller.timeline)
         self.token = state.new_token()
+        # What the UIs read: published by the loop after each pass that changed something.
+        self.feed = SnapshotFeed(stamp=lambda: {"lab_time": round(self.clock.now(), 3)})
         self.control = ControlServer(self.token, self._routes(), port=control_port,
-                                     streams={"/v1/stream": self.snapshot})
+                                     streams={"/v1/stream": self.feed})
+        self._wake = threading.Event()  # an action asks for a pass now
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, daemon=True, name="controller")
         self.tick_errors: list[str] = []
 
     def _routes(self) -> dict[tuple[str, str], Any]:
-        return {
+        routes = {
             ("GET", "/v1/snapshot"): lambda _: self.snapshot(),
             ("POST", "/v1/crash"): lambda body: {"crashed": self.controller.crash(
                 body.get("task"))},
@@ -130,6 +135,18 @@ class LocalCloud:
             ("GET", "/v1/scaling"): lambda _: self.scaling.snapshot(),
             ("POST", "/v1/scale"): self.scale,
         }
+        return {key: self._then_wake(handler) if key[0] == "POST" else handler
+                for key, handler in routes.items()}
+
+    def _then_wake(self, handler: Any) -> Any:
+        """``handler``, then a pass of the loop at once (what it changed shows without
+        waiting for the next tick)."""
+        def run(body: dict[str, Any]) -> Any:
+            try:
+                return handler(body)
+            finally:
+                self._wake.set()
+        return run
 
     def _running_tasks(self) -> list[Any]:
         """The RUNNING tasks with a container, and what their task definition reserves."""
@@ -227,6 +244,8 @@ class LocalCloud:
         return self.traffic.snapshot().as_dict() if self.traffic is not None else {}
 
     def start(self) -> None:
+        with self.controller.publish_lock:
+            self.publish()  # the first snapshot, before anyone can ask
         self.lb.start()
         self.control.start()
         self._loop.start()
@@ -249,7 +268,10 @@ class LocalCloud:
                 self._guard(self.scaling.tick, alb, service)
             finally:
                 self.pass_clock.release()
-            self._stop.wait(TICK_SECONDS)
+            with self.controller.publish_lock:
+                self._guard(self.publish)
+            self._wake.wait(TICK_SECONDS)
+            self._wake.clear()
 
     def _guard(self, step: Any, *args: Any) -> Any:
         """Run one part of a pass; an error is recorded (the UIs show it) and the rest runs."""
@@ -261,7 +283,18 @@ class LocalCloud:
             return None
 
     def snapshot(self) -> dict[str, Any]:
-        snap = self.controller.snapshot()
+        """Everything the UIs show: the last published snapshot with the lab time now. It
+        waits at most for a write-back in progress (memory only), never for the loop's I/O."""
+        with self.controller.publish_lock:
+            return self.feed.snapshot()
+
+    def publish(self) -> bool:
+        """Build the snapshot after a pass and publish it if it changed (True then)."""
+        return self.feed.publish(self.build_snapshot())
+
+    def build_snapshot(self) -> dict[str, Any]:
+        """The whole snapshot, without the lab time (the loop's thread)."""
+        snap = dict(self.controller.published)
         lb = self.lb.snapshot(trace_limit=20)
         lb["api"] = self.lb_sync.snapshot()
         snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
@@ -271,7 +304,7 @@ class LocalCloud:
                      "aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
                      "endpoint_note": self.endpoint.note,
                      "runtime_why": self.runtime_why, "time_scale": self.clock.time_scale,
-                     "tick_errors": self.tick_errors[-5:]})
+                     "tick_errors": list(self.tick_errors[-5:])})
         return snap
 
     def kill_host(self, host: str | None) -> dict[str, Any]:
@@ -284,16 +317,16 @@ class LocalCloud:
         host = host or hosts[0]
         if host not in hosts:
             raise ValueError(f"no host {host!r}; hosts: {', '.join(hosts)}")
-        with self.controller.lock:
-            # The scheduler sees the instance gone on its next pass: it stops the instance's
-            # tasks ("Host EC2 … terminated") and the controller kills their containers.
+        with self.controller.capacity_lock:  # the loop's capacity pass changes it too
             in_group = self.controller.autoscaler.replace(host)
-            deregister_host(self.endpoint.client("ec2"), self.endpoint.client("ecs"),
-                            self.controller.cluster, host)
-            self.controller.timeline.add(
-                self.clock, "chaos", f"kill host: {host} terminated"
-                + ("; its Auto Scaling group launches a replacement instance" if in_group
-                   else ""), "real")
+        # The scheduler sees the instance gone on its next pass: it stops the instance's
+        # tasks ("Host EC2 … terminated") and the controller kills their containers.
+        deregister_host(self.endpoint.client("ec2"), self.endpoint.client("ecs"),
+                        self.controller.cluster, host)
+        self.controller.timeline.add(
+            self.clock, "chaos", f"kill host: {host} terminated"
+            + ("; its Auto Scaling group launches a replacement instance" if in_group
+               else ""), "real")
         return {"killed_host": host, "replaced_by_auto_scaling_group": in_group}
 
     def _down_soon(self) -> dict[str, Any]:
@@ -305,6 +338,7 @@ class LocalCloud:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._wake.set()
         if self._loop.is_alive() and self._loop is not threading.current_thread():
             self._loop.join(5)
         try:

@@ -33,7 +33,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,6 +59,8 @@ from cloud.core.clock import Clock
 
 NAMESPACE = "ecs"
 SETTINGS_TTL = 2.0  # wall seconds between re-reads of the scalable targets and policies
+STAMPED_TTL = 30.0  # at least this often with the emulator's write stamp
+NAMESPACE_API = "application-autoscaling"  # the API's name in the write stamp
 FILL_LIMIT = 60  # kit: lab minutes a slow pass may fill (see ScalingController.tick)
 HIGH, LOW = "AlarmHigh", "AlarmLow"
 # Where each predefined metric's minute comes from: (source, key in that source's minute).
@@ -263,8 +265,14 @@ class ScalingController:
     """Target tracking for the ECS services of one cluster (see the module doc)."""
 
     def __init__(self, endpoint: Any, clock: Clock, cluster: str, timeline: Any,
-                 ttl: float = SETTINGS_TTL) -> None:
+                 ttl: float = SETTINGS_TTL,
+                 api_generation: Callable[[str], int] | None = None) -> None:
         self.endpoint = endpoint
+        # With the emulator in this process (cloud.core.api_writes.generation): the settings
+        # are re-read at the first pass after an Application Auto Scaling write call (a
+        # learner's register-scalable-target or put-scaling-policy), else every ``ttl``.
+        self.api_generation = api_generation
+        self._read_stamp: int | None = None
         self.clock = clock
         self.cluster = cluster
         self.timeline = timeline
@@ -288,9 +296,12 @@ class ScalingController:
     def read_config(self, force: bool = False) -> tuple[dict[str, TargetConfig], bool]:
         """The cluster's scalable targets with their policies (cached ``ttl`` wall seconds);
         and whether they changed since the last read."""
-        if not force and time.monotonic() - self._read_at < self.ttl:
+        stamp = self.api_generation(NAMESPACE_API) if self.api_generation else None
+        fresh = (stamp == self._read_stamp if stamp is not None
+                 else time.monotonic() - self._read_at < self.ttl)
+        if not force and fresh and time.monotonic() - self._read_at < STAMPED_TTL:
             return self.configs, False
-        self._read_at = time.monotonic()
+        self._read_at, self._read_stamp = time.monotonic(), stamp
         aas = self._client("application-autoscaling")
         configs: dict[str, TargetConfig] = {}
         for page in aas.get_paginator("describe_scalable_targets").paginate(

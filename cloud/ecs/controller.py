@@ -62,6 +62,7 @@ from cloud.runtime.replica import free_port
 READY_TIMEOUT = 0.25  # seconds for one GET /ready probe
 PULL_WORKERS = 4  # image pulls at once (each blocks its worker, never the loop)
 PULL_GRACE = 0.02  # seconds a pass waits for the pulls it started (a cache hit is done by then)
+REREAD_SECONDS = 10.0  # the desired state is re-read at least this often, stamp or not
 TARGET_GROUP = "fraud-tg"
 CHAOS_ENV = {"FRAUDLAB_CHAOS": "1"}  # the kit's tasks get the chaos routes (service.chaos)
 CHAOS_TIMEOUT = 5.0  # seconds for the chaos route to answer
@@ -196,8 +197,16 @@ class ClusterController:
                  cluster: str = "fraud-cluster", writeback: Any | None = None,
                  seed: int | None = None,
                  resolve_image: Callable[[str], str] | None = None,
-                 lb: Any | None = None) -> None:
+                 lb: Any | None = None,
+                 api_generation: Callable[[str], int] | None = None) -> None:
         self.endpoint = endpoint
+        # The emulator's write stamp per service (cloud.core.api_writes.generation) when it
+        # runs in this process: the desired state is re-read only after a write call.
+        self.api_generation = api_generation
+        self._read_stamp: int | None = None
+        self._read_by = float("-inf")
+        self._desired: tuple[dict[str, ServiceSpec], dict[str, Host]] = ({}, {})
+        self._written_counts: dict[str, Any] = {}  # what set_service/set_resources last wrote
         self.ecs = endpoint.client("ecs")
         self.runtime = runtime
         self.clock = clock
@@ -301,6 +310,19 @@ class ClusterController:
                 container_instance_arn=ci["containerInstanceArn"])
         return hosts
 
+    def read_desired(self) -> tuple[dict[str, ServiceSpec], dict[str, Host]]:
+        """The services and container instances as the API describes them: read again only
+        when the API served an ECS write call since the last read (a learner's
+        update-service, a new task definition, a host registered …), after the kit's own
+        direct write that changes them (a rollback), or every ``REREAD_SECONDS``."""
+        stamp = self.api_generation("ecs") if self.api_generation else None
+        now = time.monotonic()
+        if stamp is None or stamp != self._read_stamp or now >= self._read_by:
+            self._desired = (self.read_services(), self.read_hosts())  # stamp taken before
+            self._read_stamp, self._read_by = stamp, now + REREAD_SECONDS
+        specs, hosts = self._desired
+        return dict(specs), dict(hosts)
+
     def _hosts_with_tasks(self, hosts: dict[str, Host]) -> list[Host]:
         """Hosts with every live task's reservation applied (remainingResources)."""
         for state in self.services.values():
@@ -361,8 +383,7 @@ class ClusterController:
         their own workers and are collected on a later pass, so a crash or a snapshot never
         waits on a pull."""
         self._collect_pulls()
-        specs = self.read_services()
-        hosts = self.read_hosts()
+        specs, hosts = self.read_desired()
         ready = self._probe_ready()
         with self.lock:
             plans = self._decide(specs, hosts, ready)
@@ -450,6 +471,7 @@ class ClusterController:
             # The service's taskDefinition is the rollback's; the API then reads it back.
             self.writeback.set_task_definition(self.cluster, spec.name, plan.rolled_back_to)
             self._seen_td[spec.name] = plan.rolled_back_to
+            self._read_stamp = None  # the next pass reads the service's new task definition
         for start in plan.start:
             task = start.task
             td = task.task_definition or spec.task_definition
@@ -584,9 +606,12 @@ class ClusterController:
                 stamped = [(_epoch(self.clock, e.at) or time.time(), e.message)
                            for e in state.events]
                 self._written_events[state.name] = (state.events, stamped)
-            # Counts every pass: moto's UpdateService fakes runningCount = desiredCount.
-            self.writeback.set_service(self.cluster, state.name, state.running_count,
-                                       state.pending_count, stamped)
+            # Again after any ECS write call: moto's UpdateService fakes runningCount.
+            counts = (state.running_count, state.pending_count, state.events, self._read_stamp)
+            if self._written_counts.get(state.name) != counts or self._read_stamp is None:
+                self.writeback.set_service(self.cluster, state.name, state.running_count,
+                                           state.pending_count, stamped)
+                self._written_counts[state.name] = counts
             views = state.deployment_views()
             if self._written_deployments.get(state.name) != views:  # only we change them
                 self.writeback.set_deployments(self.cluster, state.name, [
@@ -606,11 +631,14 @@ class ClusterController:
             tasks = [t for s in self.services.values() for t in s.tasks
                      if t.instance_id == h.instance_id and t.last_status != STOPPED]
             ports = [self.runs[t.task_id].port for t in tasks if t.task_id in self.runs]
-            self.writeback.set_resources(
-                self.cluster, h.container_instance_arn,
-                (h.registered_cpu, h.registered_memory), (h.cpu_free, h.memory_free), ports,
-                running=sum(t.last_status == RUNNING for t in tasks),
-                pending=sum(t.last_status in ("PROVISIONING", PENDING) for t in tasks))
+            args = ((h.registered_cpu, h.registered_memory), (h.cpu_free, h.memory_free), ports)
+            counts = dict(running=sum(t.last_status == RUNNING for t in tasks),
+                          pending=sum(t.last_status in ("PROVISIONING", PENDING) for t in tasks))
+            key = (args, tuple(counts.values()), self._read_stamp)
+            if self._written_counts.get(h.container_instance_arn) == key and key[-1] is not None:
+                continue  # nothing changed since the last write and no ECS write call since
+            self.writeback.set_resources(self.cluster, h.container_instance_arn, *args, **counts)
+            self._written_counts[h.container_instance_arn] = key
 
     # -- actions -----------------------------------------------------------------------------
     def _running_task(self, task_id: str | None, what: str) -> dict[str, Any]:

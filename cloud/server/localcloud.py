@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from cloud.aws.endpoint import Endpoint, EndpointError, open_endpoint
+from cloud.core import api_writes
 from cloud.core import state_dir as state
 from cloud.core.clock import LabClock, PassClock
 from cloud.ecs.controller import ClusterController
@@ -61,11 +62,14 @@ class LocalCloud:
         if self.endpoint.kind == "aws":  # the kit's controllers never write into real AWS
             raise EndpointError("the local cloud only runs against an emulator on 127.0.0.1")
         writeback = None
+        generation = None  # the emulator's write stamp, when it runs in this process
         if self.endpoint.kind == "moto" and self.endpoint._server is not None:
             from cloud.ecs.writeback import MotoWriteBack, reset_moto
 
             reset_moto(self.endpoint.url)  # a new local cloud starts from an empty account
             writeback = MotoWriteBack()
+            api_writes.install()
+            generation = api_writes.generation
         self.runtime = choose_runtime(runtime)
         if self.runtime.name == "docker":
             from cloud.runtime.docker import remove_orphans
@@ -87,14 +91,14 @@ class LocalCloud:
                           self.lb_sync.target_group_arn))
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
-                                            lb=self.lb)
+                                            lb=self.lb, api_generation=generation)
         self.controller.on_publish = self.publish  # with its write-back (see publish_lock)
         from cloud.lb.sync import TargetGroupSync
 
         # The target group in the API configures the proxy; targets and health go back.
         self.lb_sync = TargetGroupSync(
             self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.lb, cluster,
-            write_back=writeback is not None,
+            write_back=writeback is not None, api_generation=generation,
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
         from cloud.autoscaling.controller import ScalingController
@@ -103,7 +107,7 @@ class LocalCloud:
         self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
                                               self.pass_clock, cluster, self._running_tasks)
         self.scaling = ScalingController(self.endpoint, self.pass_clock, cluster,
-                                         self.controller.timeline)
+                                         self.controller.timeline, api_generation=generation)
         self.token = state.new_token()
         # What the UIs read: published by the loop after each pass that changed something.
         self.feed = SnapshotFeed(stamp=lambda: {"lab_time": round(self.clock.now(), 3)})
@@ -296,6 +300,7 @@ class LocalCloud:
         """The whole snapshot, without the lab time (the loop's thread)."""
         snap = dict(self.controller.published)
         lb = self.lb.snapshot(trace_limit=20)
+        lb.pop("lab_time", None)  # the snapshot's own lab_time says it; it would change a pass
         lb["api"] = self.lb_sync.snapshot()
         snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
                      "alb_metrics": self.metrics.latest,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from cloud.runtime.replica import free_port as free_port_on_loopback
+from cloud.core.ports import free_port as free_port_on_loopback
 
 # Every local cloud a test starts (in-process or through the CLI) gets its load balancer on a
 # free port instead of 8080, so several can run side by side.

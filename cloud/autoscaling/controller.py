@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cloud.autoscaling.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint, minute_of, value_at
+from cloud.autoscaling.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint, value_at
 from cloud.autoscaling.target_tracking import (
     CPU,
     MEMORY,
@@ -54,8 +54,9 @@ from cloud.autoscaling.target_tracking import (
     TargetTrackingPolicy,
     evaluate,
     record,
+    within_bounds,
 )
-from cloud.core.clock import Clock
+from cloud.core.clock import Clock, is_new_minute, minute_of
 
 NAMESPACE = "ecs"
 SETTINGS_TTL = 2.0  # wall seconds between re-reads of the scalable targets and policies
@@ -371,7 +372,7 @@ class ScalingController:
         now = self.clock.now()
         minute = minute_of(now)
         configs, changed = self.read_config()
-        new_minute = self._minute is None or minute > self._minute
+        new_minute = is_new_minute(now, self._minute)
         # kit: a pass slower than a lab minute skips minute boundaries; what is published then
         # is the per-minute rate over every minute since the last boundary seen, so each of
         # those minutes gets it.
@@ -459,12 +460,9 @@ class ScalingController:
     def _bounds_only(self, kept: _Target, target: ScalableTarget, current: int,
                      now: float) -> ScalingDecision | None:
         """A target without policies still keeps the desired count within Min/Max."""
-        if target.min_capacity <= current <= target.max_capacity:
+        if (bounded := within_bounds(target, current)) is None:
             return None
-        want = min(max(current, target.min_capacity), target.max_capacity)
-        bound = (f"below MinCapacity {target.min_capacity}" if want > current
-                 else f"above MaxCapacity {target.max_capacity}")
-        cause = f"the desired count {current} is {bound} of the scalable target"
+        want, cause = bounded
         act = ScalingActivity(str(uuid.uuid4()), target.resource_id,
                               f"Setting desired count to {want}.", cause, now, now)
         state = replace(kept.state, activities=(*kept.state.activities, act)[-50:])

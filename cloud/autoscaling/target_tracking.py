@@ -34,8 +34,8 @@ from cloud.autoscaling.alarms import (
     Datapoint,
     add_sample,
     alarm_state,
-    minute_of,
 )
+from cloud.core.clock import minute_of
 
 CPU = "ECSServiceAverageCPUUtilization"
 MEMORY = "ECSServiceAverageMemoryUtilization"
@@ -389,6 +389,17 @@ def _scale_in(state: ScalingState, target: ScalableTarget, looks: Sequence[_Look
     return want, look, f"{head}: desired {current} → {want} ({'; '.join(notes)})"
 
 
+def within_bounds(target: ScalableTarget, current: int) -> tuple[int, str] | None:
+    """A desired count outside the target's Min/Max: (the bound it is brought to, why);
+    None when it is within them."""
+    if target.min_capacity <= current <= target.max_capacity:
+        return None
+    want = min(max(current, target.min_capacity), target.max_capacity)
+    bound = (f"below MinCapacity {target.min_capacity}" if want > current
+             else f"above MaxCapacity {target.max_capacity}")
+    return want, f"the desired count {current} is {bound} of the scalable target"
+
+
 def evaluate(state: ScalingState, target: ScalableTarget,
              policies: Sequence[TargetTrackingPolicy], current_desired: int, now: float,
              deploying: bool = False) -> ScalingDecision:
@@ -414,11 +425,8 @@ def evaluate(state: ScalingState, target: ScalableTarget,
         return ScalingDecision(new_state, current, "none", reason, alarms)
 
     # kit: a desired count outside Min/Max is brought inside at once (as when Min/Max change).
-    if current < target.min_capacity or current > target.max_capacity:
-        bound, want = ((f"below MinCapacity {target.min_capacity}", target.min_capacity)
-                       if current < target.min_capacity
-                       else (f"above MaxCapacity {target.max_capacity}", target.max_capacity))
-        cause = f"the desired count {current} is {bound} of the scalable target"
+    if (bounded := within_bounds(target, current)) is not None:
+        want, cause = bounded
         act = _activity(state, target, want, cause, now)
         action = "scale-out" if want > current else "scale-in"
         return ScalingDecision(_with_activity(state, act), want, action,

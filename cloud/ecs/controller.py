@@ -36,6 +36,7 @@ import requests
 
 from cloud.core.clock import Clock, lab_to_epoch
 from cloud.core.instance_types import instance_type
+from cloud.core.ports import free_port
 from cloud.ecs.capacity_provider import CapacityAutoscaler
 from cloud.ecs.placement import DRAINING, Host
 from cloud.ecs.scheduler import (
@@ -57,7 +58,6 @@ from cloud.ecs.scheduler import (
 )
 from cloud.lb.routing import Target
 from cloud.runtime.base import ContainerSpec, PullError, PullResult, Runtime
-from cloud.runtime.replica import free_port
 
 READY_TIMEOUT = 0.25  # seconds for one GET /ready probe
 PULL_WORKERS = 4  # image pulls at once (each blocks its worker, never the loop)

@@ -26,6 +26,7 @@ from typing import Any
 import requests
 
 from cloud.core import state_dir as state
+from cloud.core.ports import free_port
 
 REGISTRY_FILE = "registry.json"
 BINARY_ENV = "FRAUDLAB_REGISTRY_BIN"
@@ -106,14 +107,17 @@ def answers(url: str, timeout: float = 1.0) -> bool:
 
 
 def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise RegistryUnavailable("no free port on 127.0.0.1")
+    """``preferred`` if it is free on 127.0.0.1, else any free port."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            pass
+    try:
+        return free_port()
+    except OSError as exc:
+        raise RegistryUnavailable("no free port on 127.0.0.1") from exc
 
 
 def _dir() -> Path:

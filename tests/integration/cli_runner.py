@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import requests
 
+from cloud.aws.steps.ecs import aws_cli
 from cloud.core.clock import Clock, lab_to_epoch
 from cloud.core.instance_types import instance_type
 from cloud.core.ports import free_port
@@ -741,7 +742,6 @@ class ClusterController:
         args = {"cluster": self.cluster, "service": spec.name, "taskDefinition": task_definition,
                 "deploymentConfiguration": deployment_configuration(config)}
         self.ecs.update_service(**args)
-        from cloud.aws.steps.ecs import aws_cli
 
         cli = aws_cli("ecs", "update-service", cluster=self.cluster, service=spec.name,
                       task_definition=task_definition.rsplit("/", 1)[-1],

@@ -27,6 +27,8 @@ import requests
 
 from cloud.core import state_dir as state
 from cloud.core.ports import free_port
+from cloud.image.distribution import RegistryClient
+from cloud.image.reference import Reference, ecr_host, parse_reference
 
 REGISTRY_FILE = "registry.json"
 BINARY_ENV = "FRAUDLAB_REGISTRY_BIN"
@@ -210,8 +212,6 @@ def registry_for_repository(repository_uri: str, local: RegistryInfo | None) -> 
     :4566/<repo>``): push there. moto's repositoryUri (``<account>.dkr.ecr.<region>.amazonaws
     .com/<repo>``) names no registry: the kit's local registry stands in for it.
     """
-    from cloud.image.reference import ecr_host, parse_reference
-
     ref = parse_reference(repository_uri)
     if "localstack" in ref.registry or (ecr_host(ref.registry) is None
                                         and ref.registry != "docker.io"):
@@ -232,9 +232,6 @@ def stand_in(image: str) -> str | None:
     from there (``127.0.0.1:PORT/<repo>:<tag>``), as EC2 hosts pull from ECR. None for any other
     image, or when the registry is not running or lacks that tag.
     """
-    from cloud.image.distribution import RegistryClient
-    from cloud.image.reference import Reference, ecr_host, parse_reference
-
     try:
         ref = parse_reference(image)
     except ValueError:

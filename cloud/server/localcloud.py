@@ -16,13 +16,27 @@ import threading
 import time
 from typing import Any
 
+from cloud.autoscaling.controller import ScalingController
 from cloud.aws.endpoint import Endpoint, EndpointError, open_endpoint
+from cloud.aws.steps.ecs import update_service_desired
+from cloud.aws.steps.hosts import deregister_host
 from cloud.core import api_writes
 from cloud.core import state_dir as state
 from cloud.core.clock import LabClock, PassClock
+from cloud.ecs.cloudwatch import ServiceMetrics, TaskRef
 from cloud.ecs.controller import ClusterController
+from cloud.ecs.writeback import MotoWriteBack, reset_moto
+from cloud.image.registry import stand_in
+from cloud.lb.cloudwatch import LoadBalancerMetrics
+from cloud.lb.health import HealthSettings
+from cloud.lb.proxy import LoadBalancer
+from cloud.lb.sync import TargetGroupSync
+from cloud.runtime.choose import choose_runtime
+from cloud.runtime.docker import remove_orphans
 from cloud.server.control import ControlServer
 from cloud.server.stream import SnapshotFeed
+from cloud.traffic.generator import TrafficGenerator
+from cloud.traffic.profiles import parse_profile
 
 TICK_SECONDS = 0.2
 CLUSTER = "fraud-cluster"
@@ -42,7 +56,6 @@ def local_image(image: str) -> str:
     """
     if ".dkr.ecr." not in image:
         return image
-    from cloud.image.registry import stand_in
 
     return stand_in(image) or LOCAL_IMAGE
 
@@ -53,8 +66,6 @@ class LocalCloud:
     def __init__(self, runtime: str | None = None, time_scale: float = 12.0,
                  env: dict[str, str] | None = None, control_port: int = 0,
                  cluster: str = CLUSTER, lb_port: int | None = None) -> None:
-        from cloud.runtime.choose import choose_runtime
-
         self.clock = LabClock(time_scale=time_scale)
         # The per-minute publishers and target tracking see one lab instant per loop pass.
         self.pass_clock = PassClock(self.clock)
@@ -64,26 +75,19 @@ class LocalCloud:
         writeback = None
         generation = None  # the emulator's write stamp, when it runs in this process
         if self.endpoint.kind == "moto" and self.endpoint._server is not None:
-            from cloud.ecs.writeback import MotoWriteBack, reset_moto
-
             reset_moto(self.endpoint.url)  # a new local cloud starts from an empty account
             writeback = MotoWriteBack()
             api_writes.install()
             generation = api_writes.generation
         self.runtime = choose_runtime(runtime)
         if self.runtime.name == "docker":
-            from cloud.runtime.docker import remove_orphans
-
             remove_orphans()  # containers a crashed local cloud left behind
         self.runtime_why = str(getattr(self.runtime, "why", ""))
-        from cloud.lb.health import HealthSettings
-        from cloud.lb.proxy import LoadBalancer
 
         port = lb_port if lb_port is not None else int(os.environ.get("FRAUDLAB_LB_PORT", LB_PORT))
         # ALB's defaults (interval 30 s, thresholds 5/2) on lab time; the path the service has.
         self.lb = LoadBalancer(port=port, clock=self.clock, health=HealthSettings(path="/health"))
         self.traffic: Any = None
-        from cloud.lb.cloudwatch import LoadBalancerMetrics
 
         self.metrics = LoadBalancerMetrics(
             self.endpoint.client("cloudwatch"), self.lb, self.pass_clock,
@@ -93,7 +97,6 @@ class LocalCloud:
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb, api_generation=generation)
         self.controller.on_publish = self.publish  # with its write-back (see publish_lock)
-        from cloud.lb.sync import TargetGroupSync
 
         # The target group in the API configures the proxy; targets and health go back.
         self.lb_sync = TargetGroupSync(
@@ -101,8 +104,6 @@ class LocalCloud:
             write_back=writeback is not None, api_generation=generation,
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
-        from cloud.autoscaling.controller import ScalingController
-        from cloud.ecs.cloudwatch import ServiceMetrics
 
         self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
                                               self.pass_clock, cluster, self._running_tasks)
@@ -154,8 +155,6 @@ class LocalCloud:
 
     def _running_tasks(self) -> list[Any]:
         """The RUNNING tasks with a container, and what their task definition reserves."""
-        from cloud.ecs.cloudwatch import TaskRef
-
         with self.controller.lock:  # a task's own reservation (its task definition) if set
             return [TaskRef(name, t.task_id, getattr(t, "cpu", 0) or state.task_cpu,
                             getattr(t, "memory", 0) or state.task_memory)
@@ -164,8 +163,6 @@ class LocalCloud:
 
     def scale(self, body: dict[str, Any]) -> dict[str, Any]:
         """A manual ``update-service --desired-count`` (the API call a learner would make)."""
-        from cloud.aws.steps.ecs import update_service_desired
-
         desired = body.get("desired")
         if not isinstance(desired, int) or isinstance(desired, bool) or not 0 <= desired <= 50:
             raise ValueError(f"desired must be a whole number of tasks from 0 to 50, got "
@@ -215,8 +212,6 @@ class LocalCloud:
 
     def start_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
         """Open-loop traffic to the load balancer (replaces any running traffic)."""
-        from cloud.traffic.generator import TrafficGenerator
-
         duration = body.get("duration", 600)
         if not isinstance(duration, int | float) or not 0 < duration <= 3600:
             raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
@@ -314,8 +309,6 @@ class LocalCloud:
 
     def kill_host(self, host: str | None) -> dict[str, Any]:
         """Terminate one EC2 instance (all its tasks die with it); the scheduler replaces them."""
-        from cloud.aws.steps.hosts import deregister_host
-
         hosts = sorted(self.controller.hosts)
         if not hosts:
             raise ValueError("the cluster has no hosts")
@@ -364,8 +357,6 @@ class LocalCloud:
 
 def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]:
     """rate, profile name, profile and phase of a traffic request, validated."""
-    from cloud.traffic.profiles import parse_profile
-
     rate = body.get("rate", 50)
     if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 5000:
         raise ValueError(f"rate must be a number of requests per second in (0, 5000], "

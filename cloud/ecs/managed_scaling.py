@@ -161,7 +161,7 @@ def _pack(hosts: Sequence[Host], waiting: Sequence[TaskRequest], itype_name: str
 
     kit: tasks already placed stay where they are (ECS never moves tasks); waiting tasks are
     packed largest first (memory, then CPU) with the kit's ``binpack`` placement, which checks
-    CPU, memory and static host ports. ENIs are not modelled (TaskRequest has no network mode).
+    CPU, memory, static host ports and awsvpc ENI attachment points.
     """
     itype = lookup_instance_type(itype_name)
     order = sorted(waiting, key=lambda r: (-r.memory, -r.cpu, r.host_port is None))
@@ -180,7 +180,7 @@ def _pack(hosts: Sequence[Host], waiting: Sequence[TaskRequest], itype_name: str
         if failures(fresh, req):
             impossible.append(req)
             continue
-        fresh.assign(req.cpu, req.memory, req.host_port, req.group)
+        fresh.assign(req.cpu, req.memory, req.host_port, req.group, eni=req.needs_eni)
         new.append(fresh)
     was_empty = {h.instance_id for h in hosts if is_empty(h, daemon_groups)}
     busy = [h for h in after if not is_empty(h, daemon_groups)]

@@ -1,11 +1,12 @@
 """Task placement: which container instance gets each task, and why (fact sheet §3).
 
-ECS's pipeline (task-placement.md): (1) instances with enough CPU, memory and free ports,
-(2) constraints (``distinctInstance``; binding), (3) the strategy ranks them (best effort),
-(4) the first is chosen. Placement counts registered, reserved resources — never live use (§1.2).
-DRAINING instances receive no new tasks (the kit follows AWS's container-instance draining
-behaviour; not in the fact sheet). Ties are broken by AZ name, then instance id, so a lab
-replays the same way every time (ECS breaks them at random).
+ECS's pipeline (task-placement.md): (1) instances with enough CPU, memory, free ports and —
+for ``awsvpc`` tasks — a free ENI attachment point, (2) constraints (``distinctInstance``;
+binding), (3) the strategy ranks them (best effort), (4) the first is chosen. Placement counts
+registered, reserved resources — never live use (§1.2). DRAINING instances receive no new tasks
+(the kit follows AWS's container-instance draining behaviour; not in the fact sheet). Ties are
+broken by AZ name, then instance id, so a lab replays the same way every time (ECS breaks them
+at random).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import Protocol
 from cloud.core.instance_types import instance_type
 
 ACTIVE, DRAINING = "ACTIVE", "DRAINING"
+# Task definition network modes on EC2 Linux (§2; task_definition_parameters.md "networkMode").
+BRIDGE, HOST, AWSVPC = "bridge", "host", "awsvpc"
+NETWORK_MODES = (BRIDGE, HOST, AWSVPC)
 # Agent default ECS_RESERVED_PORTS on Linux (§2): a task can never take these host ports.
 RESERVED_PORTS = frozenset({22, 2375, 2376, 51678, 51679})
 STRATEGIES = ("spread", "spread:instanceId", "binpack", "binpack:memory", "binpack:cpu",
@@ -38,6 +42,9 @@ CLOSEST = {
             "your task.",
     "distinctInstance": 'The closest matching container-instance {ci} encountered error '
                         '"DistinctInstance placement constraint unsatisfied."',
+    # awsvpc: no ENI attachment point left (service-event-messages.md lists "no ENI attachment
+    # points"; the wording as ECS prints it, e.g. aws/aws-app-mesh-examples#342).
+    "eni": 'The closest matching container-instance {ci} encountered error "RESOURCE:ENI".',
 }
 NO_INSTANCES = "Reason: No Container Instances were found in your cluster."
 
@@ -62,6 +69,7 @@ class Host:
     tasks_by_group: dict[str, int] = field(default_factory=dict)
     status: str = ACTIVE
     container_instance_arn: str | None = None
+    enis_in_use: int = 0  # task ENIs attached (awsvpc); the primary ENI is not counted here
 
     def __post_init__(self) -> None:
         if self.remaining_cpu is None:
@@ -87,6 +95,15 @@ class Host:
         return self.instance_id
 
     @property
+    def eni_capacity(self) -> int:
+        """awsvpc tasks this instance can hold: its max ENIs minus the primary, no trunking
+        (§1.1; T-family instances have no ENI trunking)."""
+        try:
+            return instance_type(self.instance_type).awsvpc_task_limit()
+        except ValueError:
+            return 0
+
+    @property
     def cpu_free(self) -> int:
         return int(self.remaining_cpu or 0)
 
@@ -98,22 +115,26 @@ class Host:
         return Host(self.instance_id, self.az, self.instance_type, self.registered_cpu,
                     self.registered_memory, self.remaining_cpu, self.remaining_memory,
                     set(self.ports_in_use), dict(self.tasks_by_group), self.status,
-                    self.container_instance_arn)
+                    self.container_instance_arn, self.enis_in_use)
 
-    def assign(self, cpu: int, memory: int, host_port: int | None, group: str) -> None:
-        """Reserve a task's resources on this instance."""
+    def assign(self, cpu: int, memory: int, host_port: int | None, group: str, *,
+               eni: bool = False) -> None:
+        """Reserve a task's resources on this instance (``eni``: an awsvpc task's ENI)."""
         self.remaining_cpu = self.cpu_free - cpu
         self.remaining_memory = self.memory_free - memory
         if host_port:
             self.ports_in_use.add(host_port)
+        self.enis_in_use += eni
         self.tasks_by_group[group] = self.tasks_by_group.get(group, 0) + 1
 
-    def release(self, cpu: int, memory: int, host_port: int | None, group: str) -> None:
+    def release(self, cpu: int, memory: int, host_port: int | None, group: str, *,
+                eni: bool = False) -> None:
         """Give back a stopped task's resources (never above the registered amounts)."""
         self.remaining_cpu = min(self.registered_cpu, self.cpu_free + cpu)
         self.remaining_memory = min(self.registered_memory, self.memory_free + memory)
         if host_port:
             self.ports_in_use.discard(host_port)
+        self.enis_in_use = max(0, self.enis_in_use - eni)
         left = self.tasks_by_group.get(group, 0) - 1
         if left > 0:
             self.tasks_by_group[group] = left
@@ -123,18 +144,27 @@ class Host:
 
 @dataclass(frozen=True)
 class TaskRequest:
-    """One task to place: its service (group), reserved CPU units and MiB, static host port."""
+    """One task to place: its service (group), reserved CPU units and MiB, static host port
+    and network mode (``awsvpc`` needs an ENI attachment point; §2)."""
 
     group: str
     cpu: int
     memory: int
     host_port: int | None = None  # None or 0: dynamic host port (bridge), no port check
+    network_mode: str = BRIDGE
 
     def __post_init__(self) -> None:
         if self.cpu < 0 or self.memory <= 0:
             raise ValueError(f"task needs cpu >= 0 and memory > 0; got {self.cpu}/{self.memory}")
-        if self.host_port == 0:
-            object.__setattr__(self, "host_port", None)
+        if self.network_mode not in NETWORK_MODES:
+            raise ValueError(f"network mode must be one of {NETWORK_MODES}; "
+                             f"got {self.network_mode!r}")
+        if self.host_port == 0 or self.network_mode == AWSVPC:
+            object.__setattr__(self, "host_port", None)  # awsvpc: the task's own ENI, no host port
+
+    @property
+    def needs_eni(self) -> bool:
+        return self.network_mode == AWSVPC
 
 
 @dataclass(frozen=True)
@@ -152,7 +182,7 @@ class Unplaced:
     request: TaskRequest
     event: str
     reason: str
-    failure: str  # "cpu" | "memory" | "port" | "distinctInstance" | "no-instances"
+    failure: str  # "cpu" | "memory" | "port" | "eni" | "distinctInstance" | "no-instances"
     closest: str | None = None  # instance id of the closest match
 
 
@@ -187,6 +217,8 @@ def failures(host: Host, req: TaskRequest, distinct_instance: bool = False) -> l
         missing.append("memory")
     if req.host_port and (req.host_port in host.ports_in_use or req.host_port in RESERVED_PORTS):
         missing.append("port")
+    if req.needs_eni and host.enis_in_use >= host.eni_capacity:
+        missing.append("eni")
     if distinct_instance and host.tasks_by_group.get(req.group, 0):
         missing.append("distinctInstance")
     return missing
@@ -201,6 +233,9 @@ def _detail(failure: str, host: Host, req: TaskRequest) -> str:
     if failure == "port":
         whose = "reserved by the ECS agent" if req.host_port in RESERVED_PORTS else "in use"
         return f"{where} has host port {req.host_port} {whose}"
+    if failure == "eni":
+        return (f"{where} has no ENI attachment point left ({host.enis_in_use} of "
+                f"{host.eni_capacity} task ENIs in use; {host.instance_type} has no ENI trunking)")
     return f"{where} already runs a task of {req.group} (distinctInstance)"
 
 
@@ -297,7 +332,7 @@ def place(requests: Iterable[TaskRequest], hosts: Sequence[Host], strategy: str 
             assert rng is not None
             host = rng.choice(sorted(fits, key=lambda h: h.instance_id))
             why = f"picked at random among {len(fits)} candidate{'s' * (len(fits) != 1)}"
-        host.assign(req.cpu, req.memory, req.host_port, req.group)
+        host.assign(req.cpu, req.memory, req.host_port, req.group, eni=req.needs_eni)
         free = (f"{host.instance_id} ({host.az}): {host.cpu_free} CPU / "
                 f"{gib(host.memory_free)} GiB free after this task")
         placed.append(Placement(req, host.instance_id, host.az, f"{free}; {why}"))

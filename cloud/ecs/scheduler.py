@@ -219,6 +219,7 @@ class ServiceState:
     task_cpu: int
     task_memory: int
     host_port: int | None = None
+    network_mode: str = "bridge"  # the task definition's networkMode (placement.NETWORK_MODES)
     strategy: str = "spread"
     distinct_instance: bool = False
     deployment_id: str = "ecs-svc/0000000000000000001"
@@ -281,7 +282,8 @@ class ServiceState:
         return sum(t.last_status in (PROVISIONING, PENDING) for t in self.tasks)
 
     def request(self) -> TaskRequest:
-        return TaskRequest(self.name, self.task_cpu, self.task_memory, self.host_port)
+        return TaskRequest(self.name, self.task_cpu, self.task_memory, self.host_port,
+                           self.network_mode)
 
 
 def _short(task_definition: str) -> str:
@@ -426,7 +428,8 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
     def stop(t: TaskState, at: float, reason: str, stopped_reason: str,
              exit_code: int | None) -> None:
         if t.instance_id in work:
-            work[t.instance_id].release(*resources(t), state.host_port, name)
+            work[t.instance_id].release(*resources(t), state.host_port, name,
+                                        eni=state.network_mode == "awsvpc")
         move(t, STOPPED, at, reason, desired_status=STOPPED, stopped_at=at,
              stopped_reason=stopped_reason, exit_code=exit_code)
 
@@ -568,7 +571,8 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
     throttled_until = None
     unable_prefix = UNABLE_TO_PLACE.format(service=name)
     req = TaskRequest(name, primary.task_cpu or state.task_cpu,
-                      primary.task_memory or state.task_memory, state.host_port)
+                      primary.task_memory or state.task_memory, state.host_port,
+                      state.network_mode)
     room = need
     if old_alive:  # a rolling update: at most maximumPercent RUNNING or starting
         room = min(need, max_total - sum(t.last_status != STOPPED for t in tasks.values()))

@@ -6,6 +6,13 @@ saw (exits, OOM kills, replicas answering ``/ready``), ask the pure scheduler
 (``cloud.ecs.scheduler.reconcile``) what to do, do it (image pulls per host, start and stop
 containers), and write the truth back into the emulator (``cloud.ecs.writeback``).
 
+Blocking I/O stays outside the lock: the AWS API reads (only after a write call the
+emulator served, ``cloud.core.api_writes``), the ``/ready`` probes, container starts and the
+capacity provider's calls run before or after the locked decision; image pulls run in their
+own workers and are collected on a later pass. Each pass publishes an immutable snapshot
+(``published``, ``version``) together with its write-back; readers and the chaos actions
+take it without waiting on the loop.
+
 A service may have two deployments at once (a rolling update: the PRIMARY's new task
 definition, an ACTIVE old one), so each task runs the task definition it was started with:
 ``TaskRun.task_definition``; ``ServiceSpec.task_definition`` is the service's (the PRIMARY's).

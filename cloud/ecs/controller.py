@@ -440,7 +440,7 @@ class ClusterController:
         first = Deployment(dep_id, spec.task_definition, spec.cpu, spec.memory, PRIMARY,
                            IN_PROGRESS, IN_PROGRESS_REASON.format(deployment=dep_id), now, now)
         return ServiceState(spec.name, spec.desired_count, spec.cpu, spec.memory, None,
-                            spec.strategy, deployment_id=dep_id,
+                            strategy=spec.strategy, deployment_id=dep_id,
                             task_definition=spec.task_definition,
                             config=spec.deployment_config, deployments=(first,))
 

@@ -131,7 +131,8 @@ def crash_during_pull() -> dict[str, Any]:
                 return
 
     try:
-        deploy_all(endpoint.client, desired=2, placement="spread", hosts=3)
+        # one task per instance: the third goes to the empty host, whose pull is uncached
+        deploy_all(endpoint.client, desired=2, placement="spread:instanceId", hosts=3)
         _until(lambda: _running_count(client) >= 2, 120, "2 RUNNING tasks")
         before = {t["task_id"] for t in client.get("/v1/snapshot")["tasks"]}
         reader = threading.Thread(target=follow, daemon=True)

@@ -239,7 +239,9 @@ class ClusterController:
         # together under it (memory only, no I/O): whoever reads the API and then the
         # snapshot, or the other way round, sees the same pass.
         self.publish_lock = threading.Lock()
-        self.on_publish: Callable[[], Any] = lambda: None  # the local cloud's whole snapshot
+        # The local cloud's whole snapshot: prepared (built, compared, diffed) before the
+        # lock; what it returns is called under it (an O(1) commit).
+        self.prepare_publication: Callable[[], Callable[[], Any]] = lambda: lambda: None
         # Serialises the capacity provider's writers (the loop's pass, a killed host).
         self.capacity_lock = threading.Lock()
         self._pull_pool = ThreadPoolExecutor(max_workers=PULL_WORKERS,
@@ -400,10 +402,11 @@ class ClusterController:
             self._collect_pulls()
         self._stop_drained()
         self._launch_due()
+        self.publish()
+        commit = self.prepare_publication()
         with self.publish_lock:
             self._write_back()
-            self.publish()
-            self.on_publish()
+            commit()
         self._autoscale(plans)
         return plans
 

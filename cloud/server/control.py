@@ -31,6 +31,10 @@ import requests
 from cloud.server.stream import SnapshotFeed, parse_sse, sse_event
 
 Handler = Callable[[dict[str, Any]], Any]
+
+
+class RawJSON(bytes):
+    """A reply body already serialised as JSON (a route returns it to skip json.dumps)."""
 MAX_BODY = 64 * 1024
 STREAM_INTERVAL = 0.5  # seconds between two looks at the state
 STREAM_LIMIT = 3600.0  # seconds a stream lasts at most (a client reconnects)
@@ -95,7 +99,8 @@ class ControlServer:
                 pass
 
             def _reply(self, status: int, payload: Any) -> None:
-                body = json.dumps(payload, default=str).encode()
+                body = (bytes(payload) if isinstance(payload, RawJSON)
+                        else json.dumps(payload, default=str).encode())
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cloud.autoscaling.controller import ScalingController
@@ -33,7 +34,7 @@ from cloud.lb.proxy import LoadBalancer
 from cloud.lb.sync import TargetGroupSync
 from cloud.runtime.choose import choose_runtime
 from cloud.runtime.docker import remove_orphans
-from cloud.server.control import ControlServer
+from cloud.server.control import ControlServer, RawJSON
 from cloud.server.stream import SnapshotFeed
 from cloud.traffic.generator import TrafficGenerator
 from cloud.traffic.profiles import parse_profile
@@ -96,7 +97,8 @@ class LocalCloud:
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
                                             lb=self.lb, api_generation=generation)
-        self.controller.on_publish = self.publish  # with its write-back (see publish_lock)
+        # published together with the controller's write-back (see publish_lock)
+        self.controller.prepare_publication = self.prepare_publication
 
         # The target group in the API configures the proxy; targets and health go back.
         self.lb_sync = TargetGroupSync(
@@ -122,7 +124,7 @@ class LocalCloud:
 
     def _routes(self) -> dict[tuple[str, str], Any]:
         routes = {
-            ("GET", "/v1/snapshot"): lambda _: self.snapshot(),
+            ("GET", "/v1/snapshot"): lambda _: self.snapshot_json(),
             ("POST", "/v1/crash"): lambda body: {"crashed": self.controller.crash(
                 body.get("task"))},
             ("POST", "/v1/oom"): lambda body: {"oom": self.controller.oom(body.get("task"))},
@@ -243,8 +245,7 @@ class LocalCloud:
         return self.traffic.snapshot().as_dict() if self.traffic is not None else {}
 
     def start(self) -> None:
-        with self.controller.publish_lock:
-            self.publish()  # the first snapshot, before anyone can ask
+        self.publish()  # the first snapshot, before anyone can ask
         self.lb.start()
         self.control.start()
         self._loop.start()
@@ -267,8 +268,7 @@ class LocalCloud:
                 self._guard(self.scaling.tick, alb, service)
             finally:
                 self.pass_clock.release()
-            with self.controller.publish_lock:
-                self._guard(self.publish)
+            self._guard(self.publish)
             self._wake.wait(TICK_SECONDS)
             self._wake.clear()
 
@@ -281,6 +281,11 @@ class LocalCloud:
             del self.tick_errors[:-20]
             return None
 
+    def snapshot_json(self) -> RawJSON:
+        """The snapshot as the control API sends it: serialised once per version."""
+        with self.controller.publish_lock:
+            return RawJSON(self.feed.snapshot_json())
+
     def snapshot(self) -> dict[str, Any]:
         """Everything the UIs show: the last published snapshot with the lab time now. It
         waits at most for a write-back in progress (memory only), never for the loop's I/O."""
@@ -288,8 +293,16 @@ class LocalCloud:
             return self.feed.snapshot()
 
     def publish(self) -> bool:
-        """Build the snapshot after a pass and publish it if it changed (True then)."""
-        return self.feed.publish(self.build_snapshot())
+        """Build the snapshot after a pass and publish it if it changed (True then); only
+        the commit is under the publish lock."""
+        commit = self.prepare_publication()
+        with self.controller.publish_lock:
+            return bool(commit())
+
+    def prepare_publication(self) -> Callable[[], bool]:
+        """The snapshot built, compared and diffed now; the returned call publishes it."""
+        prepared = self.feed.prepare(self.build_snapshot())
+        return lambda: self.feed.commit(prepared)
 
     def build_snapshot(self) -> dict[str, Any]:
         """The whole snapshot, without the lab time (the loop's thread)."""

@@ -123,20 +123,51 @@ class SnapshotFeed:
         self.version = 0
         self.current: dict[str, Any] = {}
         self._changes: dict[int, dict[str, Any]] = {}  # version → change from version - 1
+        self._json: tuple[dict[str, Any], bytes] | None = None  # (snapshot, its JSON)
         self._cond = threading.Condition()
 
     def publish(self, snapshot: dict[str, Any]) -> bool:
         """Publish ``snapshot`` if it differs from the current one; True if it did."""
+        return self.commit(self.prepare(snapshot))
+
+    def prepare(self, snapshot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The comparison and the change, computed before ``commit`` (the costly part, out
+        of any lock readers wait on); None when ``snapshot`` is the current one. Only the
+        publisher's thread prepares and commits."""
         if snapshot == self.current:
+            return None
+        return snapshot, changes(self.current, snapshot)
+
+    def commit(self, prepared: tuple[dict[str, Any], dict[str, Any]] | None) -> bool:
+        """Publish what ``prepare`` made (O(1)); True if there was something to publish."""
+        if prepared is None:
             return False
-        change = changes(self.current, snapshot)
+        snapshot, change = prepared
         with self._cond:
             self.version += 1
             self.current = snapshot
             self._changes[self.version] = change
             self._changes.pop(self.version - KEPT_CHANGES, None)
+            self._json = None
             self._cond.notify_all()
         return True
+
+    def snapshot_json(self) -> bytes:
+        """The current snapshot with its stamp as JSON: serialised once per version, shared
+        by every reader (the stamp is spliced in front)."""
+        with self._cond:
+            cached, current = self._json, self.current
+        if cached is None or cached[0] is not current:
+            body = json.dumps(current, default=str, separators=(",", ":")).encode()
+            cached = (current, body)
+            with self._cond:
+                if self.current is current:
+                    self._json = cached
+        stamp = json.dumps(self.stamp(), separators=(",", ":")).encode()
+        body = cached[1]
+        if stamp == b"{}" or body == b"{}":
+            return body if stamp == b"{}" else stamp
+        return stamp[:-1] + b"," + body[1:]
 
     def read(self) -> tuple[int, dict[str, Any]]:
         """(version, snapshot) as published; no waiting."""

@@ -110,3 +110,16 @@ def test_merged_changes_replace_then_append() -> None:
     assert merge_changes({"t": [1]}, {"t+": [2]}) == {"t": [1, 2]}
     assert merge_changes({"t+": [1]}, {"t": [5]}) == {"t": [5]}
     assert merge_changes({"x": 1}, {"x": None}) == {"x": None}
+
+
+def test_snapshot_json_is_the_stamped_snapshot_serialised_once_per_version() -> None:
+    import json
+
+    feed = SnapshotFeed(stamp=lambda: {"lab_time": 2.5})
+    feed.publish({"tasks": [1], "x": "y"})
+    first = feed.snapshot_json()
+    assert json.loads(first) == {"lab_time": 2.5, "tasks": [1], "x": "y"}
+    assert feed._json is not None and feed._json[0] is feed.current  # cached for the version
+    feed.publish({"tasks": [1, 2]})
+    assert json.loads(feed.snapshot_json()) == {"lab_time": 2.5, "tasks": [1, 2]}
+    assert json.loads(SnapshotFeed().snapshot_json()) == {}

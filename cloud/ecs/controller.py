@@ -491,8 +491,7 @@ class ClusterController:
             host = task.instance_id or ""
             self.runs[task.task_id] = TaskRun(task.task_id, spec.name, host, free_port(), image,
                                               task_definition=td)
-            self._pulls[task.task_id] = self._pull_pool.submit(
-                self.runtime.pull, host, self.resolve_image(image))
+            self._pulls[task.task_id] = self._start_pull(host, self.resolve_image(image))
             if self.writeback:
                 ci = self.hosts[task.instance_id].container_instance_arn if task.instance_id \
                     in self.hosts else None
@@ -525,6 +524,18 @@ class ClusterController:
     def clock_to_wall(self, lab_seconds: float) -> float:
         to_wall = getattr(self.clock, "to_wall", None)
         return float(to_wall(lab_seconds)) if to_wall else lab_seconds
+
+    def _start_pull(self, host: str, image: str) -> Future[PullResult]:
+        """A pull in a worker; a runtime whose pulls never block (``pull_blocks`` False: the
+        process runtime's simulated pull) answers at once, in this thread."""
+        if getattr(self.runtime, "pull_blocks", True):
+            return self._pull_pool.submit(self.runtime.pull, host, image)
+        done: Future[PullResult] = Future()
+        try:
+            done.set_result(self.runtime.pull(host, image))
+        except PullError as exc:
+            done.set_exception(exc)
+        return done
 
     def _collect_pulls(self) -> None:
         """The pulls that finished since the last pass: their task may launch (a real pull has

@@ -213,6 +213,11 @@ class ProcessRuntime:
 
     # -- Runtime ---------------------------------------------------------------------------
 
+    @property
+    def pull_blocks(self) -> bool:
+        """Whether ``pull`` takes time in the call (only with ``PULL_WALL_ENV``)."""
+        return self.pull_wall_seconds > 0
+
     def pull(self, host_id: str, image: str) -> PullResult:
         """Simulated: the first pull on ``host_id`` costs size / bandwidth seconds, then cached."""
         with self._lock:

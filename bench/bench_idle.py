@@ -157,9 +157,11 @@ def crash_during_pull() -> dict[str, Any]:
         snap = client.get("/v1/snapshot")
         new = [t for t in snap["tasks"] if t["task_id"] not in before]
         return {"crash_to_stream_s": visible, "crash_call_s": crash_call,
-                "pull_uncached": any(t.get("pull_cached") is False and
-                                     (t.get("pull_seconds") or 0) >= PULL_SECONDS
-                                     for t in new)}
+                # a new task still pulling (no pull result yet), or one that pulled uncached
+                "pull_uncached": any(
+                    (t.get("port") is not None and t.get("pull_seconds") is None)
+                    or (t.get("pull_cached") is False
+                        and (t.get("pull_seconds") or 0) >= PULL_SECONDS) for t in new)}
     finally:
         stop.set()
         down()

@@ -19,7 +19,7 @@ import time
 import requests
 
 from cloud.aws.endpoint import open_endpoint
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 from cloud.server.launcher import connect, down, up
 from service.contract import example_transaction
 

@@ -43,10 +43,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cloud.core.clock import LabClock  # noqa: E402
+from cloud.core.ports import free_port  # noqa: E402
 from cloud.lb.health import HealthSettings  # noqa: E402
 from cloud.lb.proxy import LoadBalancer  # noqa: E402
 from cloud.lb.routing import Target  # noqa: E402
-from cloud.runtime.replica import Replica, free_port, start_replica  # noqa: E402
+from cloud.runtime.replica import Replica, start_replica  # noqa: E402
 from service.contract import example_transaction  # noqa: E402
 
 TARGET_ADDED_P50_MS = 1.0

@@ -39,6 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cloud.core.ports import free_port  # noqa: E402
 from service.contract import example_transaction, to_model_row  # noqa: E402
 from service.model import ARTIFACTS, ModelCard, load_model  # noqa: E402
 from service.validation import validate_body  # noqa: E402
@@ -189,12 +190,6 @@ def bench_latency(report: Report, scale: float) -> None:
 
 
 # ---- 2. one replica over HTTP -------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def pinned(core: int) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") else []

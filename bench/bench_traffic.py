@@ -25,7 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cloud.runtime.replica import free_port, start_replica  # noqa: E402
+from cloud.core.ports import free_port  # noqa: E402
+from cloud.runtime.replica import start_replica  # noqa: E402
 from cloud.traffic.generator import TrafficGenerator  # noqa: E402
 from cloud.traffic.profiles import steady  # noqa: E402
 

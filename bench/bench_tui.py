@@ -46,7 +46,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from cloud.runtime.replica import free_port
+    from cloud.core.ports import free_port
 
     state = tempfile.mkdtemp(prefix="fraudlab-bench-tui-")
     env = {**os.environ, "FRAUDLAB_STATE_DIR": state, "FRAUDLAB_LB_PORT": "0",

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from cloud.core.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "labs" / "notebooks"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def lab_command(port: int, token: str, browser: bool = False,

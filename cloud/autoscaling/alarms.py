@@ -12,18 +12,14 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-PERIOD = 60.0  # lab seconds: one datapoint per lab minute (§7)
+from cloud.core.clock import PERIOD, minute_of  # one datapoint per lab minute (§7)
+
 HISTORY = 60  # kit: datapoints kept per metric (an hour of lab minutes, for the UI)
 STATISTICS = ("Average", "Sum")
 
 OK = "OK"
 ALARM = "ALARM"
 INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
-
-
-def minute_of(now: float) -> float:
-    """The start (lab seconds) of the lab minute holding ``now``."""
-    return math.floor(now / PERIOD) * PERIOD
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cloud.autoscaling.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint, minute_of, value_at
+from cloud.autoscaling.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint, value_at
 from cloud.autoscaling.target_tracking import (
     CPU,
     MEMORY,
@@ -55,12 +55,15 @@ from cloud.autoscaling.target_tracking import (
     TargetTrackingPolicy,
     evaluate,
     record,
+    within_bounds,
 )
 from cloud.aws.guards import serve_activities
-from cloud.core.clock import Clock, lab_to_epoch
+from cloud.core.clock import Clock, is_new_minute, lab_to_epoch, minute_of
 
 NAMESPACE = "ecs"
 SETTINGS_TTL = 2.0  # wall seconds between re-reads of the scalable targets and policies
+STAMPED_TTL = 30.0  # at least this often with the emulator's write stamp
+NAMESPACE_API = "application-autoscaling"  # the API's name in the write stamp
 FILL_LIMIT = 60  # kit: lab minutes a slow pass may fill (see ScalingController.tick)
 HIGH, LOW = "AlarmHigh", "AlarmLow"
 # Where each predefined metric's minute comes from: (source, key in that source's minute).
@@ -266,8 +269,14 @@ class ScalingController:
     """Target tracking for the ECS services of one cluster (see the module doc)."""
 
     def __init__(self, endpoint: Any, clock: Clock, cluster: str, timeline: Any,
-                 ttl: float = SETTINGS_TTL) -> None:
+                 ttl: float = SETTINGS_TTL,
+                 api_generation: Callable[[str], int] | None = None) -> None:
         self.endpoint = endpoint
+        # With the emulator in this process (cloud.core.api_writes.generation): the settings
+        # are re-read at the first pass after an Application Auto Scaling write call (a
+        # learner's register-scalable-target or put-scaling-policy), else every ``ttl``.
+        self.api_generation = api_generation
+        self._read_stamp: int | None = None
         self.clock = clock
         self.cluster = cluster
         self.timeline = timeline
@@ -293,9 +302,12 @@ class ScalingController:
     def read_config(self, force: bool = False) -> tuple[dict[str, TargetConfig], bool]:
         """The cluster's scalable targets with their policies (cached ``ttl`` wall seconds);
         and whether they changed since the last read."""
-        if not force and time.monotonic() - self._read_at < self.ttl:
+        stamp = self.api_generation(NAMESPACE_API) if self.api_generation else None
+        fresh = (stamp == self._read_stamp if stamp is not None
+                 else time.monotonic() - self._read_at < self.ttl)
+        if not force and fresh and time.monotonic() - self._read_at < STAMPED_TTL:
             return self.configs, False
-        self._read_at = time.monotonic()
+        self._read_at, self._read_stamp = time.monotonic(), stamp
         aas = self._client("application-autoscaling")
         configs: dict[str, TargetConfig] = {}
         for page in aas.get_paginator("describe_scalable_targets").paginate(
@@ -365,7 +377,7 @@ class ScalingController:
         now = self.clock.now()
         minute = minute_of(now)
         configs, changed = self.read_config()
-        new_minute = self._minute is None or minute > self._minute
+        new_minute = is_new_minute(now, self._minute)
         # kit: a pass slower than a lab minute skips minute boundaries; what is published then
         # is the per-minute rate over every minute since the last boundary seen, so each of
         # those minutes gets it.
@@ -458,12 +470,9 @@ class ScalingController:
                      now: float) -> ScalingDecision | None:
         """A target just registered (or its Min/Max changed) brings the desired count inside
         Min/Max (RegisterScalableTarget API reference); later, without policies, nothing does."""
-        if target.min_capacity <= current <= target.max_capacity:
+        if (bounded := within_bounds(target, current)) is None:
             return None
-        want = min(max(current, target.min_capacity), target.max_capacity)
-        bound = (f"below MinCapacity {target.min_capacity}" if want > current
-                 else f"above MaxCapacity {target.max_capacity}")
-        cause = f"the desired count {current} is {bound} of the scalable target"
+        want, cause = bounded
         act = ScalingActivity(str(uuid.uuid4()), target.resource_id,
                               f"Setting desired count to {want}.", cause, now, now)
         state = replace(kept.state, activities=(*kept.state.activities, act)[-50:])

@@ -34,8 +34,8 @@ from cloud.autoscaling.alarms import (
     Datapoint,
     add_sample,
     alarm_state,
-    minute_of,
 )
+from cloud.core.clock import minute_of
 
 CPU = "ECSServiceAverageCPUUtilization"
 MEMORY = "ECSServiceAverageMemoryUtilization"
@@ -390,6 +390,17 @@ def _scale_in(state: ScalingState, target: ScalableTarget, looks: Sequence[_Look
     return want, look, f"{head}: desired {current} → {want} ({'; '.join(notes)})"
 
 
+def within_bounds(target: ScalableTarget, current: int) -> tuple[int, str] | None:
+    """A desired count outside the target's Min/Max: (the bound it is brought to, why);
+    None when it is within them."""
+    if target.min_capacity <= current <= target.max_capacity:
+        return None
+    want = min(max(current, target.min_capacity), target.max_capacity)
+    bound = (f"below MinCapacity {target.min_capacity}" if want > current
+             else f"above MaxCapacity {target.max_capacity}")
+    return want, f"the desired count {current} is {bound} of the scalable target"
+
+
 def evaluate(state: ScalingState, target: ScalableTarget,
              policies: Sequence[TargetTrackingPolicy], current_desired: int, now: float,
              deploying: bool = False, bounds_changed: bool = True) -> ScalingDecision:
@@ -424,12 +435,10 @@ def evaluate(state: ScalingState, target: ScalableTarget,
     # resource's current capacity to a value that is inside of this range"; a desired count
     # set outside it later stays until the next scaling activity, whose policies "will not
     # scale capacity to values that are outside of the minimum and maximum range".
-    outside = current < target.min_capacity or current > target.max_capacity
-    if outside and bounds_changed:
-        bound, want = ((f"below MinCapacity {target.min_capacity}", target.min_capacity)
-                       if current < target.min_capacity
-                       else (f"above MaxCapacity {target.max_capacity}", target.max_capacity))
-        cause = f"the desired count {current} is {bound} of the scalable target"
+    bounded = within_bounds(target, current)
+    outside = bounded is not None
+    if bounded is not None and bounds_changed:
+        want, cause = bounded
         act = _activity(state, target, want, cause, now)
         action = "scale-out" if want > current else "scale-in"
         return ScalingDecision(_with_activity(state, act), want, action,

@@ -14,6 +14,18 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 DEFAULT_TIME_SCALE = 12.0
+PERIOD = 60.0  # lab seconds: one lab minute, CloudWatch's period for the kit's metrics
+
+
+def minute_of(now: float) -> float:
+    """The start (lab seconds) of the lab minute holding ``now``."""
+    return math.floor(now / PERIOD) * PERIOD
+
+
+def is_new_minute(now: float, last: float | None) -> bool:
+    """Whether ``now`` is in a later lab minute than the one that started at ``last`` (None:
+    no minute seen yet, so it is new): the once-per-lab-minute check of every publisher."""
+    return last is None or minute_of(now) > last
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cloud.aws.steps.hosts import deregister_host, register_instance
 from cloud.core.clock import Clock, lab_to_epoch
 from cloud.ecs.managed_scaling import (
     METRIC_NAME,
@@ -158,8 +159,6 @@ class CapacityAutoscaler:
     def _register_joiners(self, provider: Provider, hosts: list[Host]) -> list[str]:
         """Register running group members that are not container instances yet — e.g. the
         instance the group launched to replace a terminated one — as their agents would."""
-        from cloud.aws.steps.hosts import register_instance
-
         known = {h.instance_id for h in hosts}
         unknown = sorted(provider.members - known)
         if not unknown:
@@ -193,8 +192,6 @@ class CapacityAutoscaler:
         kit: an instance registers at once; in AWS it boots and its agent registers it a
         minute or two later (instanceWarmupPeriod covers that).
         """
-        from cloud.aws.steps.hosts import register_instance
-
         autoscaling = self._client("autoscaling")
         autoscaling.set_desired_capacity(AutoScalingGroupName=provider.group,
                                          DesiredCapacity=desired, HonorCooldown=False)
@@ -216,8 +213,6 @@ class CapacityAutoscaler:
 
     def _retire(self, provider: Provider, instance_id: str) -> None:
         """Terminate through the group (desired capacity − 1); ECS deregisters the instance."""
-        from cloud.aws.steps.hosts import deregister_host
-
         self._client("autoscaling").terminate_instance_in_auto_scaling_group(
             InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
         deregister_host(self._client("ec2"), self.ecs, self.cluster, instance_id)

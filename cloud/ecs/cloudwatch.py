@@ -17,17 +17,15 @@ reading. :func:`utilization` is the pure part; :class:`ServiceMetrics` reads and
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cloud.core.clock import Clock, lab_to_epoch
+from cloud.core.clock import PERIOD, Clock, is_new_minute, lab_to_epoch, minute_of
 from cloud.runtime.base import cpu_seconds, memory_bytes
 
 NAMESPACE = "AWS/ECS"
-PERIOD = 60.0
 CPU_UNITS_PER_VCPU = 1024
 MIB = 1024 * 1024
 
@@ -139,9 +137,9 @@ class ServiceMetrics:
 
     def tick(self) -> dict[str, dict[str, float]] | None:
         now = self.clock.now()
-        minute = math.floor(now / PERIOD) * PERIOD
+        minute = minute_of(now)
         running = list(self.tasks())
-        if self._minute is not None and minute <= self._minute:
+        if not is_new_minute(now, self._minute):
             for ref in running:  # a task that turned RUNNING: its first reading
                 if ref.task_id not in self._samples:
                     self._samples[ref.task_id] = self._read(ref)

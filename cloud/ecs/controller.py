@@ -6,6 +6,13 @@ saw (exits, OOM kills, replicas answering ``/ready``), ask the pure scheduler
 (``cloud.ecs.scheduler.reconcile``) what to do, do it (image pulls per host, start and stop
 containers), and write the truth back into the emulator (``cloud.ecs.writeback``).
 
+Blocking I/O stays outside the lock: the AWS API reads (only after a write call the
+emulator served, ``cloud.core.api_writes``), the ``/ready`` probes, container starts and the
+capacity provider's calls run before or after the locked decision; image pulls run in their
+own workers and are collected on a later pass. Each pass publishes an immutable snapshot
+(``published``, ``version``) together with its write-back; readers and the chaos actions
+take it without waiting on the loop.
+
 A service may have two deployments at once (a rolling update: the PRIMARY's new task
 definition, an ACTIVE old one), so each task runs the task definition it was started with:
 ``TaskRun.task_definition``; ``ServiceSpec.task_definition`` is the service's (the PRIMARY's).
@@ -22,18 +29,22 @@ circuit breaker and rollback on). ``deploy`` rolls out a task definition the sam
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
 
+from cloud.aws.steps.ecs import aws_cli
 from cloud.core.clock import Clock, lab_to_epoch
 from cloud.core.instance_types import instance_type
+from cloud.core.ports import free_port
 from cloud.ecs.capacity_provider import CapacityAutoscaler
 from cloud.ecs.network import (
     TaskNetwork,
@@ -59,7 +70,6 @@ from cloud.ecs.scheduler import (
     Observation,
     Plan,
     ServiceState,
-    TaskState,
     circuit_breaker_threshold,
     deployment_id_factory,
     reconcile,
@@ -67,9 +77,11 @@ from cloud.ecs.scheduler import (
 )
 from cloud.lb.routing import Target
 from cloud.runtime.base import ContainerSpec, PullError, PullResult, Runtime
-from cloud.runtime.replica import free_port
 
 READY_TIMEOUT = 0.25  # seconds for one GET /ready probe
+PULL_WORKERS = 4  # image pulls at once (each blocks its worker, never the loop)
+PULL_GRACE = 0.02  # seconds a pass waits for the pulls it started (a cache hit is done by then)
+REREAD_SECONDS = 10.0  # the desired state is re-read at least this often, stamp or not
 TARGET_GROUP = "fraud-tg"
 CHAOS_ENV = {"FRAUDLAB_CHAOS": "1"}  # the kit's tasks get the chaos routes (service.chaos)
 CHAOS_TIMEOUT = 5.0  # seconds for the chaos route to answer
@@ -92,8 +104,9 @@ class TaskRun:
     host_id: str
     port: int
     image: str  # as the task definition names it
-    launch_at: float  # wall time (monotonic) when the container may start (after its pull)
-    pull: PullResult  # its .image is what the runtime pulled and runs (resolve_image's answer)
+    # wall time (monotonic) when the container may start: once its pull is done
+    launch_at: float = math.inf
+    pull: PullResult | None = None  # None while pulling; .image is what the runtime runs
     task_definition: str = ""  # the one it was started with (not necessarily the service's)
     launched: bool = False
     ready: bool = False
@@ -205,8 +218,16 @@ class ClusterController:
                  cluster: str = "fraud-cluster", writeback: Any | None = None,
                  seed: int | None = None,
                  resolve_image: Callable[[str], str] | None = None,
-                 lb: Any | None = None) -> None:
+                 lb: Any | None = None,
+                 api_generation: Callable[[str], int] | None = None) -> None:
         self.endpoint = endpoint
+        # The emulator's write stamp per service (cloud.core.api_writes.generation) when it
+        # runs in this process: the desired state is re-read only after a write call.
+        self.api_generation = api_generation
+        self._read_stamp: int | None = None
+        self._read_by = float("-inf")
+        self._desired: tuple[dict[str, ServiceSpec], dict[str, Host]] = ({}, {})
+        self._written_counts: dict[str, Any] = {}  # what set_service/set_resources last wrote
         self.ecs = endpoint.client("ecs")
         self.runtime = runtime
         self.clock = clock
@@ -224,7 +245,23 @@ class ClusterController:
         self.hosts: dict[str, Host] = {}
         self.pull_cache: dict[str, dict[str, PullResult]] = {}  # host → image → first pull
         self.timeline = Timeline()
+        # Held only while the loop decides (reconcile and its bookkeeping, no I/O); readers
+        # take the published snapshot instead (``snapshot``) and never wait on it.
         self.lock = threading.RLock()
+        # The write-back into the emulator and the publication of the snapshot happen
+        # together under it (memory only, no I/O): whoever reads the API and then the
+        # snapshot, or the other way round, sees the same pass.
+        self.publish_lock = threading.Lock()
+        # The local cloud's whole snapshot: prepared (built, compared, diffed) before the
+        # lock; what it returns is called under it (an O(1) commit).
+        self.prepare_publication: Callable[[], Callable[[], Any]] = lambda: lambda: None
+        # Serialises the capacity provider's writers (the loop's pass, a killed host).
+        self.capacity_lock = threading.Lock()
+        self._pull_pool = ThreadPoolExecutor(max_workers=PULL_WORKERS,
+                                             thread_name_prefix="image-pull")
+        self._pulls: dict[str, Future[PullResult]] = {}  # task id → its pull in progress
+        self.version = 0  # bumped each time the published snapshot changes
+        self._published: dict[str, Any] = {}
         self._taskdefs: dict[str, dict[str, Any]] = {}
         self._stopper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="task-stop")
         self._http = requests.Session()
@@ -238,6 +275,7 @@ class ClusterController:
             writeback.serve_cluster(cluster)  # the API refuses what this loop would not run
         self.networks: dict[str, TaskNetwork] = {}  # task id → its network (cloud.ecs.network)
         self._subnets: dict[str, tuple[str, str]] = {}  # instance → (subnet id, CIDR)
+        self.publish()
 
     # -- reading the desired state ---------------------------------------------------------
     def _task_definition(self, arn: str) -> dict[str, Any]:
@@ -300,6 +338,22 @@ class ClusterController:
                 status=DRAINING if ci.get("status") == "DRAINING" else "ACTIVE",
                 container_instance_arn=ci["containerInstanceArn"])
         return hosts
+
+    def read_desired(self) -> tuple[dict[str, ServiceSpec], dict[str, Host]]:
+        """The services and container instances as the API describes them: read again only
+        when the API served an ECS write call since the last read (a learner's
+        update-service, a new task definition, a host registered …), after the kit's own
+        direct write that changes them (a rollback), or every ``REREAD_SECONDS``."""
+        stamp = self.api_generation("ecs") if self.api_generation else None
+        now = time.monotonic()
+        if stamp is None or stamp != self._read_stamp or now >= self._read_by:
+            self._desired = (self.read_services(), self.read_hosts())  # stamp taken before
+            self._read_stamp, self._read_by = stamp, now + REREAD_SECONDS
+            if any(s.network_mode == AWSVPC for s in self._desired[0].values()):
+                for instance_id in self._desired[1]:
+                    self._subnet(instance_id)  # asked of EC2 here, not under the lock
+        specs, hosts = self._desired
+        return dict(specs), dict(hosts)
 
     def _hosts_with_tasks(self, hosts: dict[str, Host]) -> list[Host]:
         """Hosts with every live task's reservation applied (remainingResources)."""
@@ -365,7 +419,9 @@ class ClusterController:
                 "private_ip": net.private_ip, "eni": net.eni_id, "network": describe(net)}
 
     # -- observing the runtime -------------------------------------------------------------
-    def _observations(self) -> dict[str, list[Observation]]:
+    def _observations(self, ready: set[str]) -> dict[str, list[Observation]]:
+        """What the runtime and the load balancer saw since the last pass; ``ready``: the
+        tasks whose ``/ready`` answered 200 (probed before, outside the lock)."""
         now = self.clock.now()
         by_service: dict[str, list[Observation]] = self._later
         self._later = {}
@@ -380,7 +436,7 @@ class ClusterController:
             self.timeline.add(self.clock, "exit", f"task {ex.task_id[:8]} exited: {ex.reason} "
                               f"(exit code {ex.exit_code})", "real", task=ex.task_id)
         for run in self.runs.values():
-            if run.launched and not run.ready and not run.exited and self._ready(run):
+            if run.task_id in ready and not run.ready and not run.exited:
                 run.ready = True
                 by_service.setdefault(run.service, []).append(
                     Observation(run.task_id, "started", None, now))
@@ -421,6 +477,12 @@ class ClusterController:
                 else:
                     self._stop_container(run, kill=False)
 
+    def _probe_ready(self) -> set[str]:
+        """The launched, not yet ready tasks whose ``GET /ready`` answers 200 (blocking I/O:
+        called outside the lock)."""
+        return {run.task_id for run in list(self.runs.values())
+                if run.launched and not run.ready and not run.exited and self._ready(run)}
+
     def _ready(self, run: TaskRun) -> bool:
         try:
             reply = self._http.get(f"http://127.0.0.1:{run.port}/ready", timeout=READY_TIMEOUT)
@@ -430,37 +492,57 @@ class ClusterController:
 
     # -- one pass ----------------------------------------------------------------------------
     def tick(self) -> list[Plan]:
-        """Read, reconcile, act, write back. Returns the scheduler's plans (for tests/UIs)."""
+        """Read, reconcile, act, write back, publish. Returns the scheduler's plans.
+
+        Only the loop's thread calls it. The AWS API reads, the ``/ready`` probes, container
+        starts, write-backs and capacity calls run outside the lock; image pulls run in
+        their own workers and are collected on a later pass, so a crash or a snapshot never
+        waits on a pull."""
+        self._collect_pulls()
+        specs, hosts = self.read_desired()
+        ready = self._probe_ready()
         with self.lock:
-            specs = self.read_services()
-            self.hosts = self.read_hosts()
-            self._user_stops()
-            observations = self._observations()
-            plans = []
-            for name, spec in specs.items():
-                state = self.services.get(name) or self._new_service(spec)
-                if spec.task_definition != self._seen_td.get(name):
-                    # update_service(taskDefinition=…): the scheduler begins a deployment
-                    state = replace(state, task_definition=spec.task_definition,
-                                    task_cpu=spec.cpu, task_memory=spec.memory,
-                                    network_mode=spec.network_mode, host_port=spec.host_port)
-                    self._seen_td[name] = spec.task_definition
-                state = replace(state, desired_count=spec.desired_count,
-                                strategy=spec.strategy, config=spec.deployment_config,
-                                load_balanced=self.lb is not None)
-                self.specs[name] = spec
-                hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
-                plan = reconcile(state, hosts, self.clock.now(), observations.get(name, ()),
-                                 new_id=self.new_id, rng=self.rng,
-                                 new_deployment_id=self.new_deployment_id)
-                self.services[name] = plan.state
-                self._apply(spec, plan)
-                plans.append(plan)
-            self._stop_drained()
-            self._launch_due()
+            plans = self._decide(specs, hosts, ready)
+        if self._pulls:  # quick pulls (cache hits, simulated) launch this pass
+            futures_wait(list(self._pulls.values()), timeout=PULL_GRACE)
+            self._collect_pulls()
+        self._stop_drained()
+        self._launch_due()
+        self.publish()
+        commit = self.prepare_publication()
+        with self.publish_lock:
             self._write_back()
-            self._autoscale(plans)
-            return plans
+            commit()
+        self._autoscale(plans)
+        return plans
+
+    def _decide(self, specs: dict[str, ServiceSpec], hosts: dict[str, Host],
+                ready: set[str]) -> list[Plan]:
+        """Reconcile every service and start the pulls of the tasks placed (no blocking I/O)."""
+        self.hosts = hosts
+        self._user_stops()
+        observations = self._observations(ready)
+        plans = []
+        for name, spec in specs.items():
+            state = self.services.get(name) or self._new_service(spec)
+            if spec.task_definition != self._seen_td.get(name):
+                # update_service(taskDefinition=…): the scheduler begins a deployment
+                state = replace(state, task_definition=spec.task_definition,
+                                task_cpu=spec.cpu, task_memory=spec.memory,
+                                network_mode=spec.network_mode, host_port=spec.host_port)
+                self._seen_td[name] = spec.task_definition
+            state = replace(state, desired_count=spec.desired_count,
+                            strategy=spec.strategy, config=spec.deployment_config,
+                            load_balanced=self.lb is not None)
+            self.specs = {**self.specs, name: spec}  # a new dict: readers see whole ones
+            hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
+            plan = reconcile(state, hosts, self.clock.now(), observations.get(name, ()),
+                             new_id=self.new_id, rng=self.rng,
+                             new_deployment_id=self.new_deployment_id)
+            self.services[name] = plan.state
+            self._apply(spec, plan)
+            plans.append(plan)
+        return plans
 
     def _new_service(self, spec: ServiceSpec) -> ServiceState:
         """A service seen for the first time: its first deployment IN_PROGRESS (the API's id)."""
@@ -469,7 +551,8 @@ class ClusterController:
         first = Deployment(dep_id, spec.task_definition, spec.cpu, spec.memory, PRIMARY,
                            IN_PROGRESS, IN_PROGRESS_REASON.format(deployment=dep_id), now, now)
         return ServiceState(spec.name, spec.desired_count, spec.cpu, spec.memory, spec.host_port,
-                            spec.network_mode, spec.strategy, deployment_id=dep_id,
+                            network_mode=spec.network_mode, strategy=spec.strategy,
+                            deployment_id=dep_id,
                             task_definition=spec.task_definition,
                             config=spec.deployment_config, deployments=(first,))
 
@@ -482,7 +565,8 @@ class ClusterController:
         """
         waiting = [u.request for plan in plans for u in plan.unplaced]
         hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
-        self.autoscaler.step(hosts, waiting)
+        with self.capacity_lock:
+            self.autoscaler.step(hosts, waiting)
 
     def _apply(self, spec: ServiceSpec, plan: Plan) -> None:
         for tr in plan.transitions:
@@ -507,26 +591,18 @@ class ClusterController:
             # The service's taskDefinition is the rollback's; the API then reads it back.
             self.writeback.set_task_definition(self.cluster, spec.name, plan.rolled_back_to)
             self._seen_td[spec.name] = plan.rolled_back_to
+            self._read_stamp = None  # the next pass reads the service's new task definition
         for start in plan.start:
             task = start.task
             td = task.task_definition or spec.task_definition
             image = self.container(td).image
             self.timeline.add(self.clock, "placement", start.placement.reason, task=task.task_id)
-            try:
-                pull = self._pull(task.instance_id or "", image)
-            except PullError as exc:  # the task stops before RUNNING (and restarts throttle)
-                self._later.setdefault(spec.name, []).append(
-                    Observation(task.task_id, "exited", None, self.clock.now(), reason=str(exc)))
-                self.timeline.add(self.clock, "pull", str(exc), "real", task=task.task_id)
-                continue
+            host = task.instance_id or ""
             port = free_port()
-            net = self._network(task.task_id, task.instance_id or "", td, port)
-            self.runs[task.task_id] = TaskRun(
-                task.task_id, spec.name, task.instance_id or "", port, image,
-                # A real pull has already taken its time; a simulated one is waited out.
-                launch_at=time.monotonic() + (0.0 if pull.badge == "real"
-                                              else self.clock_to_wall(pull.seconds)),
-                task_definition=td, pull=pull)
+            net = self._network(task.task_id, host, td, port)
+            self.runs[task.task_id] = TaskRun(task.task_id, spec.name, host, port, image,
+                                              task_definition=td)
+            self._pulls[task.task_id] = self._start_pull(host, self.resolve_image(image))
             if self.writeback:
                 ci = self.hosts[task.instance_id].container_instance_arn if task.instance_id \
                     in self.hosts else None
@@ -563,9 +639,45 @@ class ClusterController:
         to_wall = getattr(self.clock, "to_wall", None)
         return float(to_wall(lab_seconds)) if to_wall else lab_seconds
 
-    def _pull(self, host_id: str, image: str) -> PullResult:
+    def _start_pull(self, host: str, image: str) -> Future[PullResult]:
+        """A pull in a worker; a runtime whose pulls never block (``pull_blocks`` False: the
+        process runtime's simulated pull) answers at once, in this thread."""
+        if getattr(self.runtime, "pull_blocks", True):
+            return self._pull_pool.submit(self.runtime.pull, host, image)
+        done: Future[PullResult] = Future()
+        try:
+            done.set_result(self.runtime.pull(host, image))
+        except PullError as exc:
+            done.set_exception(exc)
+        return done
+
+    def _collect_pulls(self) -> None:
+        """The pulls that finished since the last pass: their task may launch (a real pull has
+        already taken its time; a simulated one is waited out), or stops before RUNNING on a
+        pull error (and restarts throttle)."""
+        for task_id, future in list(self._pulls.items()):
+            if not future.done():
+                continue
+            del self._pulls[task_id]
+            run = self.runs.get(task_id)
+            if run is None:
+                continue
+            try:
+                pull = future.result()
+            except PullError as exc:
+                del self.runs[task_id]
+                self._later.setdefault(run.service, []).append(
+                    Observation(task_id, "exited", None, self.clock.now(), reason=str(exc)))
+                self.timeline.add(self.clock, "pull", str(exc), "real", task=task_id)
+                continue
+            self._record_pull(run.host_id, run.image, pull)
+            run.pull = pull
+            run.launch_at = time.monotonic() + (0.0 if pull.badge == "real"
+                                                else self.clock_to_wall(pull.seconds))
+
+    def _record_pull(self, host_id: str, image: str, result: PullResult) -> None:
+        """A finished pull into the host's image cache and the timeline."""
         cache = self.pull_cache.setdefault(host_id, {})
-        result = self.runtime.pull(host_id, self.resolve_image(image))
         if image not in cache:
             cache[image] = result
         if result.badge == "real":
@@ -576,12 +688,11 @@ class ClusterController:
             how = "cache hit" if result.cached else f"pulled in {result.seconds:.1f} s (lab)"
         self.timeline.add(self.clock, "pull", f"{host_id}: {image} {how}", result.badge,
                           host=host_id, seconds=result.seconds, cached=result.cached)
-        return result
 
     def _launch_due(self) -> None:
         now = time.monotonic()
         for run in self.runs.values():
-            if run.launched or run.exited or run.launch_at > now:
+            if run.launched or run.exited or run.pull is None or run.launch_at > now:
                 continue
             spec = self.specs.get(run.service)
             state = self.services.get(run.service)
@@ -631,9 +742,12 @@ class ClusterController:
                 stamped = [(_epoch(self.clock, e.at) or time.time(), e.message)
                            for e in state.events]
                 self._written_events[state.name] = (state.events, stamped)
-            # Counts every pass (the API's guards keep UpdateService from faking them).
-            self.writeback.set_service(self.cluster, state.name, state.running_count,
-                                       state.pending_count, stamped)
+            # Again after any ECS write call: moto's UpdateService fakes runningCount.
+            counts = (state.running_count, state.pending_count, state.events, self._read_stamp)
+            if self._written_counts.get(state.name) != counts or self._read_stamp is None:
+                self.writeback.set_service(self.cluster, state.name, state.running_count,
+                                           state.pending_count, stamped)
+                self._written_counts[state.name] = counts
             views = state.deployment_views()
             if self._written_deployments.get(state.name) != views:  # only we change them
                 self.writeback.set_deployments(self.cluster, state.name, [
@@ -654,37 +768,40 @@ class ClusterController:
                      if t.instance_id == h.instance_id and t.last_status != STOPPED]
             ports = [self.networks[t.task_id].host_port for t in tasks
                      if t.task_id in self.networks and self.networks[t.task_id].host_port]
-            self.writeback.set_resources(
-                self.cluster, h.container_instance_arn,
-                (h.registered_cpu, h.registered_memory), (h.cpu_free, h.memory_free), ports,
-                running=sum(t.last_status == RUNNING for t in tasks),
-                pending=sum(t.last_status in ("PROVISIONING", PENDING) for t in tasks))
+            args = ((h.registered_cpu, h.registered_memory), (h.cpu_free, h.memory_free), ports)
+            counts = dict(running=sum(t.last_status == RUNNING for t in tasks),
+                          pending=sum(t.last_status in ("PROVISIONING", PENDING) for t in tasks))
+            key = (args, tuple(counts.values()), self._read_stamp)
+            if self._written_counts.get(h.container_instance_arn) == key and key[-1] is not None:
+                continue  # nothing changed since the last write and no ECS write call since
+            self.writeback.set_resources(self.cluster, h.container_instance_arn, *args, **counts)
+            self._written_counts[h.container_instance_arn] = key
 
     # -- actions -----------------------------------------------------------------------------
-    def _running_task(self, task_id: str | None, what: str) -> tuple[ServiceState, TaskState]:
+    def _running_task(self, task_id: str | None, what: str) -> dict[str, Any]:
         """The RUNNING task (with a container) that ``task_id`` or a prefix of it names; the
-        first one when None. Call with the lock held."""
-        running = [(s, t) for s in self.services.values() for t in s.tasks
-                   if t.last_status == RUNNING and t.desired_status == RUNNING
-                   and t.task_id in self.runs]
+        first one when None. From the published snapshot: no lock, no wait on the loop."""
+        running = [t for t in self._published.get("tasks", [])
+                   if t["last_status"] == RUNNING and t["desired_status"] == RUNNING
+                   and t["port"] is not None]
         if not running:
             raise ValueError(f"no RUNNING task to {what}")
         if task_id is None:
             return running[0]
-        match = [(s, t) for s, t in running if t.task_id.startswith(task_id)]
+        match = [t for t in running if t["task_id"].startswith(task_id)]
         if len(match) != 1:
             raise ValueError(f"no single RUNNING task matches {task_id!r}; running: "
-                             + ", ".join(t.task_id[:12] for _, t in running))
+                             + ", ".join(t["task_id"][:12] for t in running))
         return match[0]
 
     def crash(self, task_id: str | None = None) -> str:
-        """SIGKILL one RUNNING task's container (chaos); returns its id."""
-        with self.lock:
-            _, task = self._running_task(task_id, "crash")
-            self.timeline.add(self.clock, "chaos", f"crash: SIGKILL to task {task.task_id[:8]}",
-                              "real", task=task.task_id)
-            self.runtime.kill(task.task_id)
-            return task.task_id
+        """SIGKILL one RUNNING task's container (chaos); returns its id. The loop sees the
+        exit on its next pass (a pull in progress does not hold it up)."""
+        task = self._running_task(task_id, "crash")["task_id"]
+        self.timeline.add(self.clock, "chaos", f"crash: SIGKILL to task {task[:8]}", "real",
+                          task=task)
+        self.runtime.kill(task)
+        return task
 
     def oom(self, task_id: str | None = None) -> str:
         """Make one RUNNING task really exceed its memory limit (chaos); returns its id.
@@ -696,15 +813,13 @@ class ClusterController:
         Container killed due to memory usage" with exit code 137 follow; the scheduler replaces
         the task (ecs-facts.md §2, §4).
         """
-        with self.lock:
-            state, task = self._running_task(task_id, "run out of memory")
-            run = self.runs[task.task_id]
-            limit = task.memory or state.task_memory
-            self.timeline.add(self.clock, "chaos", f"oom: task {task.task_id[:8]} allocates "
-                              f"{limit} MiB on top of what it uses (its memory limit is "
-                              f"{limit} MiB)", "real", task=task.task_id)
-        self._chaos_post(task.task_id, run.port, "/chaos/allocate", {"mib": limit}, 202)
-        return task.task_id
+        task = self._running_task(task_id, "run out of memory")
+        limit = task["memory"]
+        self.timeline.add(self.clock, "chaos", f"oom: task {task['task_id'][:8]} allocates "
+                          f"{limit} MiB on top of what it uses (its memory limit is "
+                          f"{limit} MiB)", "real", task=task["task_id"])
+        self._chaos_post(task["task_id"], task["port"], "/chaos/allocate", {"mib": limit}, 202)
+        return str(task["task_id"])
 
     def slow(self, task_id: str | None = None, ms: int = 300) -> str:
         """Make one RUNNING task answer ``/predict`` ``ms`` later (chaos; 0 undoes it): a slow
@@ -714,15 +829,13 @@ class ClusterController:
         if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= 10_000:
             raise ValueError(f"ms must be an integer number of milliseconds in [0, 10000], "
                              f"not {ms!r}")
-        with self.lock:
-            _, task = self._running_task(task_id, "slow down")
-            run = self.runs[task.task_id]
-            what = (f"answers /predict {ms} ms later (a slow dependency)" if ms
-                    else "answers at its own speed again")
-            self.timeline.add(self.clock, "chaos", f"slow: task {task.task_id[:8]} {what}",
-                              "real", task=task.task_id)
-        self._chaos_post(task.task_id, run.port, "/chaos/latency", {"ms": ms}, 200)
-        return task.task_id
+        task = self._running_task(task_id, "slow down")
+        what = (f"answers /predict {ms} ms later (a slow dependency)" if ms
+                else "answers at its own speed again")
+        self.timeline.add(self.clock, "chaos", f"slow: task {task['task_id'][:8]} {what}",
+                          "real", task=task["task_id"])
+        self._chaos_post(task["task_id"], task["port"], "/chaos/latency", {"ms": ms}, 200)
+        return str(task["task_id"])
 
     def _chaos_post(self, task_id: str, port: int, path: str, body: dict[str, Any],
                     expected: int) -> None:
@@ -740,13 +853,13 @@ class ClusterController:
                                f"{reply.status_code}: {reply.text[:200]}")
 
     def _service_spec(self, service: str | None) -> ServiceSpec:
-        with self.lock:
-            if not self.specs:
-                raise ValueError(f"no service in {self.cluster} yet: deploy first")
-            name = service or next(iter(self.specs))
-            if name not in self.specs:
-                raise ValueError(f"no service {name!r}; services: {', '.join(self.specs)}")
-            return self.specs[name]
+        specs = self.specs  # the loop replaces the dict, never changes it in place
+        if not specs:
+            raise ValueError(f"no service in {self.cluster} yet: deploy first")
+        name = service or next(iter(specs))
+        if name not in specs:
+            raise ValueError(f"no service {name!r}; services: {', '.join(specs)}")
+        return specs[name]
 
     def deploy(self, task_definition: str, service: str | None = None, *,
                circuit_breaker: bool | None = None, rollback: bool | None = None,
@@ -765,7 +878,6 @@ class ClusterController:
         args = {"cluster": self.cluster, "service": spec.name, "taskDefinition": task_definition,
                 "deploymentConfiguration": deployment_configuration(config)}
         self.ecs.update_service(**args)
-        from cloud.aws.steps.ecs import aws_cli
 
         cli = aws_cli("ecs", "update-service", cluster=self.cluster, service=spec.name,
                       task_definition=task_definition.rsplit("/", 1)[-1],
@@ -802,61 +914,82 @@ class ClusterController:
                        "worker fails to boot and the container exits before it is ready; "
                        "the tasks never reach RUNNING (circuit breaker stage 1)"}
 
+    def publish(self) -> bool:
+        """Build the snapshot from the loop's state (the loop's thread, after a pass) and
+        publish it when it changed (``version`` + 1); True if it did. ``lab_time`` is not part
+        of the comparison: ``snapshot`` stamps it when read."""
+        snap = self.build_snapshot()
+        if snap == self._published:
+            return False
+        self._published = snap  # never mutated after this: readers share it
+        self.version += 1
+        return True
+
+    @property
+    def published(self) -> dict[str, Any]:
+        """The last published snapshot, without ``lab_time`` (shared: do not change it)."""
+        return self._published
+
     def snapshot(self) -> dict[str, Any]:
-        """Everything the UIs show, JSON-ready."""
-        with self.lock:
-            tasks = []
-            for s in self.services.values():
-                for t in s.tasks:
-                    run = self.runs.get(t.task_id)
-                    tasks.append({
-                        "task_id": t.task_id, "service": s.name, "host": t.instance_id,
-                        "task_definition": t.task_definition, "started_by": t.started_by,
-                        "last_status": t.last_status, "desired_status": t.desired_status,
-                        "stopped_reason": t.stopped_reason, "exit_code": t.exit_code,
-                        "port": run.port if run else None,
-                        "url": f"http://127.0.0.1:{run.port}" if run else None,
-                        "pull_seconds": run.pull.seconds if run else None,
-                        "pull_cached": run.pull.cached if run else None,
-                        **self._network_view(t.task_id)})
-            hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
-            return {
-                "lab_time": round(self.clock.now(), 3),
-                "runtime": self.runtime.name,
-                "cluster": self.cluster,
-                "hosts": [{"instance_id": h.instance_id, "az": h.az, "type": h.instance_type,
-                           "registered_cpu": h.registered_cpu,
-                           "registered_memory": h.registered_memory,
-                           "remaining_cpu": h.cpu_free, "remaining_memory": h.memory_free,
-                           "status": h.status, "tasks": dict(h.tasks_by_group),
-                           "image_cache": sorted(self.pull_cache.get(h.instance_id, {}))}
-                          for h in hosts],
-                "services": [{"name": s.name, "desired": s.desired_count,
-                              "running": s.running_count, "pending": s.pending_count,
-                              "strategy": s.strategy, "task_definition": s.task_definition,
-                              "deployment_configuration": deployment_configuration(s.config),
-                              "deployments": [
-                                  {"id": v.deployment.id, "status": v.deployment.status,
-                                   "task_definition": v.deployment.task_definition,
-                                   "desired": v.desired_count, "running": v.running_count,
-                                   "pending": v.pending_count,
-                                   "failed_tasks": v.deployment.failed_tasks,
-                                   "rollout_state": v.deployment.rollout_state,
-                                   "rollout_state_reason": v.deployment.rollout_state_reason}
-                                  for v in s.deployment_views()],
-                              "events": [{"lab": e.at, "message": e.message}
-                                         for e in s.events[:20]]}
-                             for s in self.services.values()],
-                "tasks": tasks,
-                "capacity": self.autoscaler.snapshot(),
-                "timeline": self.timeline.entries[-100:],
-            }
+        """Everything the UIs show, JSON-ready: the last published snapshot (a shallow copy
+        with the current lab time), taken without waiting on the loop."""
+        return {"lab_time": round(self.clock.now(), 3), **self._published}
+
+    def build_snapshot(self) -> dict[str, Any]:
+        """The loop's state as the UIs show it (without ``lab_time``). Call from the loop."""
+        tasks = []
+        for s in self.services.values():
+            for t in s.tasks:
+                run = self.runs.get(t.task_id)
+                tasks.append({
+                    "task_id": t.task_id, "service": s.name, "host": t.instance_id,
+                    "task_definition": t.task_definition, "started_by": t.started_by,
+                    "last_status": t.last_status, "desired_status": t.desired_status,
+                    "stopped_reason": t.stopped_reason, "exit_code": t.exit_code,
+                    "port": run.port if run else None,
+                    "url": f"http://127.0.0.1:{run.port}" if run else None,
+                    "pull_seconds": run.pull.seconds if run and run.pull else None,
+                    "pull_cached": run.pull.cached if run and run.pull else None,
+                    "cpu": t.cpu or s.task_cpu, "memory": t.memory or s.task_memory,
+                    **self._network_view(t.task_id)})
+        hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
+        return {
+            "runtime": self.runtime.name,
+            "cluster": self.cluster,
+            "hosts": [{"instance_id": h.instance_id, "az": h.az, "type": h.instance_type,
+                       "registered_cpu": h.registered_cpu,
+                       "registered_memory": h.registered_memory,
+                       "remaining_cpu": h.cpu_free, "remaining_memory": h.memory_free,
+                       "status": h.status, "tasks": dict(h.tasks_by_group),
+                       "image_cache": sorted(self.pull_cache.get(h.instance_id, {}))}
+                      for h in hosts],
+            "services": [{"name": s.name, "desired": s.desired_count,
+                          "running": s.running_count, "pending": s.pending_count,
+                          "strategy": s.strategy, "task_definition": s.task_definition,
+                          "deployment_configuration": deployment_configuration(s.config),
+                          "deployments": [
+                              {"id": v.deployment.id, "status": v.deployment.status,
+                               "task_definition": v.deployment.task_definition,
+                               "desired": v.desired_count, "running": v.running_count,
+                               "pending": v.pending_count,
+                               "failed_tasks": v.deployment.failed_tasks,
+                               "rollout_state": v.deployment.rollout_state,
+                               "rollout_state_reason": v.deployment.rollout_state_reason}
+                              for v in s.deployment_views()],
+                          "events": [{"lab": e.at, "message": e.message}
+                                     for e in s.events[:20]]}
+                         for s in self.services.values()],
+            "tasks": tasks,
+            "capacity": self.autoscaler.snapshot(),
+            "timeline": self.timeline.entries[-100:],
+        }
 
     def close(self) -> None:
         """Stop every container (no orphans)."""
         if self.writeback is not None:
             self.writeback.serve_cluster(None)  # no local cloud: the API's guards stand down
         self._stopper.shutdown(wait=False, cancel_futures=True)
+        self._pull_pool.shutdown(wait=False, cancel_futures=True)
         self.runtime.close()
 
 

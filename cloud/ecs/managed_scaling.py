@@ -19,17 +19,16 @@ The kit's choices where the fact sheet is silent are marked "kit:" below.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 
+from cloud.core.clock import PERIOD, is_new_minute, minute_of
 from cloud.core.instance_types import instance_type as lookup_instance_type
 from cloud.ecs.placement import Host, TaskRequest, failures, gib, place
 
 METRIC_NAMESPACE = "AWS/ECS/ManagedScaling"  # §3
 METRIC_NAME = "CapacityProviderReservation"  # §3
-PERIOD = 60.0  # lab seconds: ECS evaluates the metric every minute (§3)
 SCALE_OUT_DATAPOINTS = 1  # AlarmHigh: 1 of 1 (§3, aws/containers-roadmap#638)
 SCALE_IN_DATAPOINTS = 15  # AlarmLow: 15 of 15 (§3)
 FROM_ZERO_INSTANCES = 2  # §3: from zero ECS scales out to 200%, two instances
@@ -281,8 +280,8 @@ def decide(state: CapacityState, hosts: Sequence[Host], waiting: Sequence[TaskRe
     launches = tuple(t for t in state.launches if now - t < warmup)
     state = replace(state, retiring=retiring, launches=launches)
 
-    minute = math.floor(now / PERIOD) * PERIOD
-    if state.datapoints and minute <= state.datapoints[-1].at:
+    minute = minute_of(now)  # ECS evaluates the metric every lab minute (§3)
+    if not is_new_minute(now, state.datapoints[-1].at if state.datapoints else None):
         return CapacityDecision(
             state, 0, (), None,
             f"{METRIC_NAME} is evaluated once per lab minute: this minute's datapoint is "

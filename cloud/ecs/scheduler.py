@@ -385,240 +385,314 @@ class _Events:
             del self.recent[message]
 
 
-def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
-              observations: Iterable[Observation] = (), *, new_id: Callable[[], str],
-              rng: random.Random | None = None,
-              new_deployment_id: Callable[[], str] | None = None) -> Plan:
-    """One pass of the service scheduler at lab time ``now``.
+@dataclass
+class Pass:
+    """One reconcile's working state: what the steps read and change, in order.
 
-    Order: begin a deployment if the service's task definition changed, apply observations
-    (by time), stop tasks whose instance left the cluster, advance PROVISIONING tasks to
-    PENDING, apply the circuit breaker (fail, maybe roll back), then start (unless throttled)
-    or stop tasks to meet the desired count — rolling from old to new task definition within
-    the deployment configuration's bounds — and report a completed deployment and a steady
-    state when every wanted task is RUNNING.
+    Built by :func:`start_pass`; each step function takes it and changes it in place; the
+    last, :func:`finish`, turns it into a :class:`Plan`. Nothing here does I/O.
     """
-    name = state.name
-    tasks = {t.task_id: t for t in state.tasks}
-    work = {h.instance_id: h.copy() for h in hosts}
-    events = _Events(state.recent, now)
-    transitions: list[Transition] = []
-    notes: list[str] = []
-    failed_starts, next_start_at = state.failed_starts, state.next_start_at
-    was_provisioning = [t.task_id for t in state.tasks if t.last_status == PROVISIONING]
-    deployment_ids = new_deployment_id or deployment_id_factory(new_id)
-    deployments = list(state.deployments) or [_initial_deployment(state)]
-    last_completed = state.last_completed or next(
-        (d for d in deployments if d.rollout_state == COMPLETED), None)
-    config = state.config
+
+    state: ServiceState
+    now: float
+    tasks: dict[str, TaskState]
+    work: dict[str, Host]  # hosts after releases and placements
+    events: _Events
+    deployments: list[Deployment]
+    last_completed: Deployment | None
+    service_td: tuple[str, int, int]  # the service's task definition, cpu, memory
+    new_deployment_id: Callable[[], str]
+    was_provisioning: list[str]
+    failed_starts: int = 0
+    next_start_at: float = 0.0
+    transitions: list[Transition] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    starts: list[TaskStart] = field(default_factory=list)
+    stops: list[TaskStop] = field(default_factory=list)
+    unplaced: list[Unplaced] = field(default_factory=list)
+    throttled_until: float | None = None
+    steady: bool = False
     rolled_back_to: str | None = None
-    service_td = (state.task_definition, state.task_cpu, state.task_memory)
 
-    def resources(t: TaskState) -> tuple[int, int]:
-        return t.cpu or state.task_cpu, t.memory or state.task_memory
+    @property
+    def name(self) -> str:
+        return self.state.name
 
-    def move(t: TaskState, to: str, at: float, reason: str, **changes: object) -> TaskState:
+    @property
+    def primary(self) -> Deployment:
+        return self.deployments[0]
+
+    def owned(self, t: TaskState) -> bool:
+        """The task runs the PRIMARY deployment's task definition."""
+        return t.task_definition == self.primary.task_definition
+
+    def resources(self, t: TaskState) -> tuple[int, int]:
+        return t.cpu or self.state.task_cpu, t.memory or self.state.task_memory
+
+    def move(self, t: TaskState, to: str, at: float, reason: str,
+             **changes: object) -> TaskState:
+        """A lastStatus change, recorded as a transition."""
         new = replace(t, last_status=to, **changes)  # type: ignore[arg-type]
-        transitions.append(Transition(t.task_id, t.last_status, to, at, reason,
-                                      new.stopped_reason if to == STOPPED else None,
-                                      new.exit_code if to == STOPPED else None))
-        tasks[t.task_id] = new
+        self.transitions.append(Transition(t.task_id, t.last_status, to, at, reason,
+                                           new.stopped_reason if to == STOPPED else None,
+                                           new.exit_code if to == STOPPED else None))
+        self.tasks[t.task_id] = new
         return new
 
-    def stop(t: TaskState, at: float, reason: str, stopped_reason: str,
+    def stop(self, t: TaskState, at: float, reason: str, stopped_reason: str,
              exit_code: int | None) -> None:
-        if t.instance_id in work:
-            # Only a task of the service's task definition holds its port/ENI; an older one
-            # (another network mode) frees none of them (the next pass recounts all).
-            own = not t.task_definition or t.task_definition == state.task_definition
-            work[t.instance_id].release(*resources(t), state.host_port if own else None, name,
-                                        eni=own and state.network_mode == "awsvpc")
-        move(t, STOPPED, at, reason, desired_status=STOPPED, stopped_at=at,
-             stopped_reason=stopped_reason, exit_code=exit_code)
+        """The task STOPPED: its reservation goes back to its host. Only a task of the service's
+        task definition holds its port/ENI; an older one (another network mode) frees none of
+        them (the next pass recounts all)."""
+        if t.instance_id in self.work:
+            own = not t.task_definition or t.task_definition == self.state.task_definition
+            self.work[t.instance_id].release(*self.resources(t),
+                                             self.state.host_port if own else None, self.name,
+                                             eni=own and self.state.network_mode == "awsvpc")
+        self.move(t, STOPPED, at, reason, desired_status=STOPPED, stopped_at=at,
+                  stopped_reason=stopped_reason, exit_code=exit_code)
 
-    def update(deployment_id: str, **changes: object) -> None:
-        for i, d in enumerate(deployments):
+    def update(self, deployment_id: str, **changes: object) -> None:
+        for i, d in enumerate(self.deployments):
             if d.id == deployment_id:
-                deployments[i] = replace(d, updated_at=now, **changes)  # type: ignore[arg-type]
+                self.deployments[i] = replace(d, updated_at=self.now,
+                                              **changes)  # type: ignore[arg-type]
 
-    def begin(task_definition: str, cpu: int, memory: int, reason: str | None = None) -> None:
+    def begin(self, task_definition: str, cpu: int, memory: int,
+              reason: str | None = None) -> None:
         """A new PRIMARY deployment; the old PRIMARY becomes ACTIVE (§4)."""
-        nonlocal failed_starts, next_start_at
-        new_id_ = deployment_ids()
+        now, config = self.now, self.state.config
+        new_id_ = self.new_deployment_id()
         running = any(t.task_definition == task_definition and t.last_status == RUNNING
-                      and t.desired_status == RUNNING for t in tasks.values())
+                      and t.desired_status == RUNNING for t in self.tasks.values())
         new = Deployment(new_id_, task_definition, cpu, memory, PRIMARY, IN_PROGRESS,
                          reason or IN_PROGRESS_REASON.format(deployment=new_id_), now, now,
                          monitored=not running, stage=2 if running else 1)
-        deployments[:] = [new] + [replace(d, status=ACTIVE, updated_at=now)
-                                  for d in deployments if d.status != INACTIVE]
+        self.deployments[:] = [new] + [replace(d, status=ACTIVE, updated_at=now)
+                                       for d in self.deployments if d.status != INACTIVE]
         # §4: deploying a new task definition resets the start throttle.
-        failed_starts, next_start_at = 0, 0.0
-        events.resolve(THROTTLE_EVENT.format(name=name))
-        lo, hi = rolling_limits(state.desired_count, config)
-        notes.append(f"deployment {new_id_} began: {_short(task_definition)};"
-                     f" the rolling update keeps >= {lo} tasks RUNNING and <= {hi} in total "
-                     f"(minimumHealthyPercent {config.minimum_healthy_percent}, maximumPercent "
-                     f"{config.maximum_percent})"
-                     + ("; it already has a RUNNING task, so the circuit breaker does not "
-                        "watch it" if running and config.circuit_breaker else ""))
+        self.failed_starts, self.next_start_at = 0, 0.0
+        self.events.resolve(THROTTLE_EVENT.format(name=self.name))
+        lo, hi = rolling_limits(self.state.desired_count, config)
+        self.notes.append(
+            f"deployment {new_id_} began: {_short(task_definition)};"
+            f" the rolling update keeps >= {lo} tasks RUNNING and <= {hi} in total "
+            f"(minimumHealthyPercent {config.minimum_healthy_percent}, maximumPercent "
+            f"{config.maximum_percent})"
+            + ("; it already has a RUNNING task, so the circuit breaker does not "
+               "watch it" if running and config.circuit_breaker else ""))
 
-    def count_failure(t: TaskState) -> None:
+    def count_failure(self, t: TaskState) -> None:
         """Stage 1: a task that never reached RUNNING; stage 2: a RUNNING one that died."""
-        d = next((d for d in deployments if d.id == t.started_by), None)
+        d = next((d for d in self.deployments if d.id == t.started_by), None)
         if d is None or d.rollout_state != IN_PROGRESS:
             return
         if (d.stage == 1 and not t.reached_running) or (d.stage == 2 and t.reached_running):
-            update(d.id, failed_tasks=d.failed_tasks + 1)
+            self.update(d.id, failed_tasks=d.failed_tasks + 1)
 
-    # 0. A new task definition on the service: a new deployment.
-    if state.task_definition != deployments[0].task_definition:
-        begin(*service_td)
 
-    # 1. The runtime's observations.
+def start_pass(state: ServiceState, hosts: Sequence[Host], now: float,
+               new_deployment_id: Callable[[], str]) -> Pass:
+    """A reconcile's working state, from the service's state and the hosts."""
+    deployments = list(state.deployments) or [_initial_deployment(state)]
+    return Pass(
+        state=state, now=now, tasks={t.task_id: t for t in state.tasks},
+        work={h.instance_id: h.copy() for h in hosts}, events=_Events(state.recent, now),
+        deployments=deployments,
+        last_completed=state.last_completed or next(
+            (d for d in deployments if d.rollout_state == COMPLETED), None),
+        service_td=(state.task_definition, state.task_cpu, state.task_memory),
+        new_deployment_id=new_deployment_id,
+        was_provisioning=[t.task_id for t in state.tasks if t.last_status == PROVISIONING],
+        failed_starts=state.failed_starts, next_start_at=state.next_start_at)
+
+
+def begin_deployment(p: Pass) -> None:
+    """Step 0. A new task definition on the service: a new PRIMARY deployment."""
+    if p.state.task_definition != p.primary.task_definition:
+        p.begin(*p.service_td)
+
+
+def apply_observations(p: Pass, observations: Iterable[Observation]) -> None:
+    """Step 1. The runtime's observations, by time: started (PENDING/RUNNING, the throttle
+    resets), healthy, exited or OOM-killed (STOPPED; a start that never reached RUNNING
+    throttles restarts and counts for the circuit breaker)."""
     for obs in sorted(observations, key=lambda o: o.at):
-        t = tasks.get(obs.task_id)
+        t = p.tasks.get(obs.task_id)
         if t is None or t.last_status == STOPPED:
             continue
         if obs.kind == "healthy":
-            tasks[t.task_id] = replace(t, healthy=True)
-            continue
-        if obs.kind == "started":
-            if t.last_status == RUNNING:
-                continue
-            if t.last_status == PROVISIONING:
-                t = move(t, PENDING, obs.at, "the agent pulled the image and created the "
-                         "container")
-            move(t, RUNNING, obs.at, "the runtime reports the container is up",
-                 started_at=obs.at)
-            failed_starts, next_start_at = 0, 0.0
-            events.resolve(THROTTLE_EVENT.format(name=name))
-            d = next((d for d in deployments if d.id == t.started_by), None)
-            if d is not None and d.stage == 1:
-                update(d.id, stage=2)
-            continue
-        scheduler_stop = t.desired_status == STOPPED and t.stopped_reason is not None
-        if obs.kind == "oom":
-            reason, code = OOM_REASON, OOM_EXIT_CODE if obs.exit_code is None else obs.exit_code
+            p.tasks[t.task_id] = replace(t, healthy=True)
+        elif obs.kind == "started":
+            _started(p, t, obs)
         else:
-            reason, code = obs.reason or ESSENTIAL_EXITED, obs.exit_code
-        if scheduler_stop:
-            reason = t.stopped_reason or reason
-        why = ("stopped as asked" if scheduler_stop else
-               f"container exited (code {code})" if obs.kind == "exited"
-               else "container killed: out of memory")
-        if not t.reached_running and not scheduler_stop:
-            why += "; it never reached RUNNING, so restarts are throttled"
-            failed_starts += 1
-            next_start_at = max(next_start_at, obs.at + throttle_delay(failed_starts))
-            if failed_starts >= 2:
-                events.emit(THROTTLE_EVENT.format(name=name))
-        if not scheduler_stop:
-            count_failure(t)
-        stop(t, obs.at, why, reason, code)
+            _ended(p, t, obs)
 
-    # 2. Tasks on instances that left the cluster.
-    for t in list(tasks.values()):
-        if t.last_status != STOPPED and t.instance_id is not None and t.instance_id not in work:
-            stop(t, now, f"{t.instance_id} is no longer in the cluster",
-                 HOST_TERMINATED.format(instance_id=t.instance_id), None)
 
-    # 3. Placed tasks move on: the agent starts pulling the image.
-    for task_id in was_provisioning:
-        t = tasks[task_id]
+def _started(p: Pass, t: TaskState, obs: Observation) -> None:
+    if t.last_status == RUNNING:
+        return
+    if t.last_status == PROVISIONING:
+        t = p.move(t, PENDING, obs.at, "the agent pulled the image and created the container")
+    p.move(t, RUNNING, obs.at, "the runtime reports the container is up", started_at=obs.at)
+    p.failed_starts, p.next_start_at = 0, 0.0
+    p.events.resolve(THROTTLE_EVENT.format(name=p.name))
+    d = next((d for d in p.deployments if d.id == t.started_by), None)
+    if d is not None and d.stage == 1:
+        p.update(d.id, stage=2)
+
+
+def _ended(p: Pass, t: TaskState, obs: Observation) -> None:
+    scheduler_stop = t.desired_status == STOPPED and t.stopped_reason is not None
+    if obs.kind == "oom":
+        reason, code = OOM_REASON, OOM_EXIT_CODE if obs.exit_code is None else obs.exit_code
+    else:
+        reason, code = obs.reason or ESSENTIAL_EXITED, obs.exit_code
+    if scheduler_stop:
+        reason = t.stopped_reason or reason
+    why = ("stopped as asked" if scheduler_stop else
+           f"container exited (code {code})" if obs.kind == "exited"
+           else "container killed: out of memory")
+    if not t.reached_running and not scheduler_stop:
+        why += "; it never reached RUNNING, so restarts are throttled"
+        p.failed_starts += 1
+        p.next_start_at = max(p.next_start_at, obs.at + throttle_delay(p.failed_starts))
+        if p.failed_starts >= 2:
+            p.events.emit(THROTTLE_EVENT.format(name=p.name))
+    if not scheduler_stop:
+        p.count_failure(t)
+    p.stop(t, obs.at, why, reason, code)
+
+
+def stop_orphaned_tasks(p: Pass) -> None:
+    """Step 2. Tasks on instances that left the cluster are STOPPED."""
+    for t in list(p.tasks.values()):
+        if t.last_status != STOPPED and t.instance_id is not None and t.instance_id not in p.work:
+            p.stop(t, p.now, f"{t.instance_id} is no longer in the cluster",
+                   HOST_TERMINATED.format(instance_id=t.instance_id), None)
+
+
+def advance_provisioning(p: Pass) -> None:
+    """Step 3. Tasks placed on a previous pass move on: the agent starts pulling the image."""
+    for task_id in p.was_provisioning:
+        t = p.tasks[task_id]
         if t.last_status == PROVISIONING:
-            move(t, PENDING, now, f"placed on {t.instance_id}; the agent pulls the image and "
-                 "starts the container")
+            p.move(t, PENDING, p.now, f"placed on {t.instance_id}; the agent pulls the image "
+                   "and starts the container")
 
-    # 4. The circuit breaker (§4, deployment-circuit-breaker.md).
-    primary = deployments[0]
+
+def apply_circuit_breaker(p: Pass) -> None:
+    """Step 4. The circuit breaker (§4, deployment-circuit-breaker.md): at the threshold the
+    PRIMARY is FAILED; with rollback, a new deployment of the last COMPLETED one begins."""
+    state, primary = p.state, p.primary
     threshold = circuit_breaker_threshold(state.desired_count)
-    if (config.circuit_breaker and primary.monitored and primary.rollout_state == IN_PROGRESS
-            and primary.failed_tasks >= threshold):
-        update(primary.id, rollout_state=FAILED, rollout_state_reason=CIRCUIT_BREAKER_REASON)
-        events.emit(FAILED_EVENT.format(name=name, deployment=primary.id))
-        stage = ("tasks that never reached RUNNING" if primary.stage == 1
-                 else "RUNNING tasks that failed their health checks")
-        notes.append(f"circuit breaker: deployment {primary.id} has {primary.failed_tasks} "
-                     f"failed tasks ({stage}) >= threshold {threshold} (0.5 x desired "
-                     f"{state.desired_count}, rounded up, within 3..200): FAILED, it launches "
-                     "no new task")
-        target = last_completed
-        if config.rollback and target is not None \
-                and target.task_definition != primary.task_definition:
-            service_td = (target.task_definition, target.task_cpu, target.task_memory)
-            begin(*service_td, reason=ROLLBACK_REASON.format(deployment=target.id))
-            rolled_back_to = target.task_definition
-            events.emit(ROLLBACK_EVENT.format(name=name, deployment=target.id))
-            notes.append(f"rollback: back to the last COMPLETED deployment {target.id} "
-                         f"({_short(target.task_definition)})")
-        elif config.rollback:
-            notes.append("rollback asked for, but no earlier deployment COMPLETED: the failed "
-                         "deployment stays PRIMARY")
+    if not (state.config.circuit_breaker and primary.monitored
+            and primary.rollout_state == IN_PROGRESS and primary.failed_tasks >= threshold):
+        return
+    p.update(primary.id, rollout_state=FAILED, rollout_state_reason=CIRCUIT_BREAKER_REASON)
+    p.events.emit(FAILED_EVENT.format(name=p.name, deployment=primary.id))
+    stage = ("tasks that never reached RUNNING" if primary.stage == 1
+             else "RUNNING tasks that failed their health checks")
+    p.notes.append(f"circuit breaker: deployment {primary.id} has {primary.failed_tasks} "
+                   f"failed tasks ({stage}) >= threshold {threshold} (0.5 x desired "
+                   f"{state.desired_count}, rounded up, within 3..200): FAILED, it launches "
+                   "no new task")
+    target = p.last_completed
+    if state.config.rollback and target is not None \
+            and target.task_definition != primary.task_definition:
+        p.service_td = (target.task_definition, target.task_cpu, target.task_memory)
+        p.begin(*p.service_td, reason=ROLLBACK_REASON.format(deployment=target.id))
+        p.rolled_back_to = target.task_definition
+        p.events.emit(ROLLBACK_EVENT.format(name=p.name, deployment=target.id))
+        p.notes.append(f"rollback: back to the last COMPLETED deployment {target.id} "
+                       f"({_short(target.task_definition)})")
+    elif state.config.rollback:
+        p.notes.append("rollback asked for, but no earlier deployment COMPLETED: the failed "
+                       "deployment stays PRIMARY")
 
-    # 5. Meet the desired count: the PRIMARY's tasks up to it, old tasks down to none.
-    primary = deployments[0]
 
-    def owned(t: TaskState) -> bool:
-        return t.task_definition == primary.task_definition
+def _request(p: Pass) -> TaskRequest:
+    """What one task of the PRIMARY deployment reserves."""
+    state, primary = p.state, p.primary
+    return TaskRequest(p.name, primary.task_cpu or state.task_cpu,
+                       primary.task_memory or state.task_memory, state.host_port,
+                       state.network_mode)
 
-    active = [t for t in tasks.values() if t.active]
-    mine = [t for t in active if owned(t)]
-    old_active = [t for t in active if not owned(t)]
-    old_alive = [t for t in tasks.values() if t.last_status != STOPPED and not owned(t)]
-    min_healthy, max_total = rolling_limits(state.desired_count, config)
+
+def meet_desired_count(p: Pass, active: list[TaskState], new_id: Callable[[], str],
+                       rng: random.Random | None = None) -> None:
+    """Step 5. The PRIMARY's tasks up to the desired count (placed, unless throttled, FAILED
+    or beyond maximumPercent during a rolling update), or down to it (scale-in). ``active``:
+    the tasks counting toward the desired count when step 5 began."""
+    state, primary = p.state, p.primary
+    mine = [t for t in active if p.owned(t)]
+    old_alive = [t for t in p.tasks.values() if t.last_status != STOPPED and not p.owned(t)]
+    _, max_total = rolling_limits(state.desired_count, state.config)
     need = state.desired_count - len(mine)
-    starts: list[TaskStart] = []
-    stops: list[TaskStop] = []
-    unplaced: list[Unplaced] = []
-    throttled_until = None
-    unable_prefix = UNABLE_TO_PLACE.format(service=name)
-    req = TaskRequest(name, primary.task_cpu or state.task_cpu,
-                      primary.task_memory or state.task_memory, state.host_port,
-                      state.network_mode)
+    unable_prefix = UNABLE_TO_PLACE.format(service=p.name)
     room = need
     if old_alive:  # a rolling update: at most maximumPercent RUNNING or starting
-        room = min(need, max_total - sum(t.last_status != STOPPED for t in tasks.values()))
+        room = min(need, max_total - sum(t.last_status != STOPPED for t in p.tasks.values()))
     if need > 0 and primary.rollout_state == FAILED:
         pass  # a FAILED deployment launches no new task
-    elif need > 0 and now < next_start_at:
-        throttled_until = next_start_at
+    elif need > 0 and p.now < p.next_start_at:
+        p.throttled_until = p.next_start_at
     elif need > 0 and room > 0:
-        result = place([req] * room, list(work.values()), state.strategy,
-                       distinct_instance=state.distinct_instance, rng=rng)
-        work = {h.instance_id: h for h in result.hosts}
-        for p in result.placements:
-            task_id = new_id()
-            if not TASK_ID.match(task_id) or task_id in tasks:
-                raise ValueError(f"task id factory gave {task_id!r}: need 32 new hex chars")
-            new = TaskState(task_id, p.instance_id, PROVISIONING, RUNNING, created_at=now,
-                            started_by=primary.id, task_definition=primary.task_definition,
-                            cpu=req.cpu, memory=req.memory)
-            tasks[task_id] = new
-            starts.append(TaskStart(new, p))
-        if starts:
-            events.emit(STARTED_EVENT.format(name=name, n=len(starts), tasks=" ".join(
-                f"(task {s.task.task_id})" for s in starts)))
-        unplaced = result.unplaced
-        for u in unplaced:
-            events.emit(u.event)
-        if not unplaced:
-            events.resolve(unable_prefix)
+        _start_tasks(p, room, new_id, rng)
+        if not p.unplaced:
+            p.events.resolve(unable_prefix)
     elif need < 0:
-        events.resolve(unable_prefix)
-        chosen: list[StopChoice] = choose_tasks_to_stop(
-            mine, list(work.values()), -need, state.strategy, group=name,
-            task_cpu=req.cpu, task_memory=req.memory, rng=rng)
-        reason = SCALE_IN_REASON.format(deployment=primary.id)
-        for c in chosen:
-            tasks[c.task_id] = replace(tasks[c.task_id], desired_status=STOPPED,
-                                       stopping_at=now, stopped_reason=reason)
-            stops.append(TaskStop(c.task_id, c.instance_id, reason, c.reason))
+        p.events.resolve(unable_prefix)
+        _scale_in(p, mine, -need, rng)
     elif need == 0:
-        events.resolve(unable_prefix)
+        p.events.resolve(unable_prefix)
+
+
+def _start_tasks(p: Pass, room: int, new_id: Callable[[], str],
+                 rng: random.Random | None) -> None:
+    req = _request(p)
+    state = p.state
+    result = place([req] * room, list(p.work.values()), state.strategy,
+                   distinct_instance=state.distinct_instance, rng=rng)
+    p.work = {h.instance_id: h for h in result.hosts}
+    for placed in result.placements:
+        task_id = new_id()
+        if not TASK_ID.match(task_id) or task_id in p.tasks:
+            raise ValueError(f"task id factory gave {task_id!r}: need 32 new hex chars")
+        new = TaskState(task_id, placed.instance_id, PROVISIONING, RUNNING, created_at=p.now,
+                        started_by=p.primary.id, task_definition=p.primary.task_definition,
+                        cpu=req.cpu, memory=req.memory)
+        p.tasks[task_id] = new
+        p.starts.append(TaskStart(new, placed))
+    if p.starts:
+        p.events.emit(STARTED_EVENT.format(name=p.name, n=len(p.starts), tasks=" ".join(
+            f"(task {s.task.task_id})" for s in p.starts)))
+    p.unplaced = result.unplaced
+    for u in p.unplaced:
+        p.events.emit(u.event)
+
+
+def _scale_in(p: Pass, mine: list[TaskState], count: int, rng: random.Random | None) -> None:
+    req = _request(p)
+    chosen: list[StopChoice] = choose_tasks_to_stop(
+        mine, list(p.work.values()), count, p.state.strategy, group=p.name,
+        task_cpu=req.cpu, task_memory=req.memory, rng=rng)
+    reason = SCALE_IN_REASON.format(deployment=p.primary.id)
+    for c in chosen:
+        p.tasks[c.task_id] = replace(p.tasks[c.task_id], desired_status=STOPPED,
+                                     stopping_at=p.now, stopped_reason=reason)
+        p.stops.append(TaskStop(c.task_id, c.instance_id, reason, c.reason))
+
+
+def retire_old_tasks(p: Pass, active: list[TaskState],
+                     rng: random.Random | None = None) -> None:
+    """Step 5, rolling update. Old tasks go while at least minimumHealthyPercent of
+    ``active`` (as step 5 began) stay RUNNING: those not serving at once, RUNNING ones as new
+    ones take over (§4); then the "has stopped" event for every task stopped this pass."""
+    state = p.state
+    old_active = [t for t in active if not p.owned(t)]
     if old_active:
-        # Old tasks go while at least minimumHealthyPercent stay RUNNING: those not serving
-        # at once, RUNNING ones as new ones take over (§4, rolling update).
+        min_healthy, _ = rolling_limits(state.desired_count, state.config)
         healthy = sum(t.last_status == RUNNING and (t.healthy or not state.load_balanced)
                       for t in active)
         waiting = [t for t in old_active if t.last_status != RUNNING]
@@ -627,65 +701,104 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
         picked = [(t.task_id, t.instance_id, "it is not RUNNING; the PRIMARY deployment "
                    "replaces it") for t in waiting]
         if budget:
-            cpu, memory = resources(serving[0])
+            cpu, memory = p.resources(serving[0])
             picked += [(c.task_id, c.instance_id,
                         f"{c.reason}; {healthy - 1} tasks stay RUNNING (>= {min_healthy})")
-                       for c in choose_tasks_to_stop(serving, list(work.values()), budget,
-                                                     state.strategy, group=name, task_cpu=cpu,
-                                                     task_memory=memory, rng=rng)]
+                       for c in choose_tasks_to_stop(serving, list(p.work.values()), budget,
+                                                     state.strategy, group=p.name,
+                                                     task_cpu=cpu, task_memory=memory,
+                                                     rng=rng)]
         for task_id, instance_id, why in picked:
-            t = tasks[task_id]
-            reason = SCALE_IN_REASON.format(deployment=t.started_by or primary.id)
-            tasks[task_id] = replace(t, desired_status=STOPPED, stopping_at=now,
-                                     stopped_reason=reason)
-            stops.append(TaskStop(task_id, instance_id, reason,
-                                  f"old task definition: {why}"))
-    if stops:
-        events.emit(STOPPED_EVENT.format(name=name, n=len(stops), tasks=" ".join(
-            f"(task {s.task_id})" for s in stops)))
+            t = p.tasks[task_id]
+            reason = SCALE_IN_REASON.format(deployment=t.started_by or p.primary.id)
+            p.tasks[task_id] = replace(t, desired_status=STOPPED, stopping_at=p.now,
+                                       stopped_reason=reason)
+            p.stops.append(TaskStop(task_id, instance_id, reason,
+                                    f"old task definition: {why}"))
+    if p.stops:
+        p.events.emit(STOPPED_EVENT.format(name=p.name, n=len(p.stops), tasks=" ".join(
+            f"(task {s.task_id})" for s in p.stops)))
 
-    # 6. Steady state: exactly the desired tasks, all RUNNING on the PRIMARY's task
-    # definition, nothing starting or stopping; the PRIMARY's rollout then COMPLETED.
-    live = [t for t in tasks.values() if t.last_status != STOPPED]
+
+def report_steady_state(p: Pass) -> None:
+    """Step 6. Steady state: exactly the desired tasks, all RUNNING on the PRIMARY's task
+    definition, nothing starting or stopping; the PRIMARY's rollout then COMPLETED."""
+    primary = p.primary
+    live = [t for t in p.tasks.values() if t.last_status != STOPPED]
     stopping = any(t.desired_status == STOPPED for t in live)
-    mine_now = [t for t in live if t.desired_status == RUNNING and owned(t)]
-    steady = (not stopping and len(mine_now) == state.desired_count
-              and all(t.last_status == RUNNING for t in mine_now)
-              and all(owned(t) for t in live))
-    if steady and primary.rollout_state == IN_PROGRESS:
+    mine_now = [t for t in live if t.desired_status == RUNNING and p.owned(t)]
+    p.steady = (not stopping and len(mine_now) == p.state.desired_count
+                and all(t.last_status == RUNNING for t in mine_now)
+                and all(p.owned(t) for t in live))
+    if p.steady and primary.rollout_state == IN_PROGRESS:
         # kit: a rollback keeps saying so once COMPLETED (what tools check to tell a
         # rollback from a successful deployment); the fact sheet does not say.
         rollback = primary.rollout_state_reason.startswith(ROLLBACK_REASON.split("{")[0])
-        update(primary.id, rollout_state=COMPLETED, rollout_state_reason=(
+        p.update(primary.id, rollout_state=COMPLETED, rollout_state_reason=(
             primary.rollout_state_reason if rollback
             else COMPLETED_REASON.format(deployment=primary.id)))
-        last_completed = deployments[0]
-        events.emit(COMPLETED_EVENT.format(name=name, deployment=primary.id))
-        notes.append(f"deployment {primary.id} COMPLETED: {len(mine_now)} tasks RUNNING its "
-                     "task definition, no other task left")
-    steady_msg = STEADY_EVENT.format(name=name)
-    if steady:
-        events.emit(steady_msg)
+        p.last_completed = p.deployments[0]
+        p.events.emit(COMPLETED_EVENT.format(name=p.name, deployment=primary.id))
+        p.notes.append(f"deployment {primary.id} COMPLETED: {len(mine_now)} tasks RUNNING "
+                       "its task definition, no other task left")
+    steady_msg = STEADY_EVENT.format(name=p.name)
+    if p.steady:
+        p.events.emit(steady_msg)
     else:
-        events.resolve(steady_msg)
+        p.events.resolve(steady_msg)
 
-    # Old deployments leave describe-services once their tasks are gone. kit: a FAILED one
-    # stays listed (INACTIVE) until the next deployment begins, so a learner can read why.
-    kept_deployments = [deployments[0]]
-    for d in deployments[1:]:
-        if any(_owner(t, deployments) is d for t in live):
+
+def finish(p: Pass) -> Plan:
+    """The pass as a Plan: old deployments leave once their tasks are gone (kit: a FAILED
+    one stays listed, INACTIVE, until the next deployment begins, so a learner can read
+    why), stopped tasks are kept STOPPED_RETENTION, events newest first."""
+    state, now = p.state, p.now
+    live = [t for t in p.tasks.values() if t.last_status != STOPPED]
+    kept_deployments = [p.deployments[0]]
+    for d in p.deployments[1:]:
+        if any(_owner(t, p.deployments) is d for t in live):
             kept_deployments.append(d)
         elif d.rollout_state == FAILED:
             kept_deployments.append(d if d.status == INACTIVE
                                     else replace(d, status=INACTIVE, updated_at=now))
-
-    kept = tuple(t for t in tasks.values()
+    kept = tuple(t for t in p.tasks.values()
                  if t.last_status != STOPPED or now - (t.stopped_at or now) < STOPPED_RETENTION)
-    history = (tuple(reversed(events.emitted)) + state.events)[:MAX_EVENTS]
-    new_state = replace(state, tasks=kept, failed_starts=failed_starts,
-                        next_start_at=next_start_at, recent=events.recent, events=history,
-                        task_definition=service_td[0], task_cpu=service_td[1],
-                        task_memory=service_td[2], deployments=tuple(kept_deployments),
-                        last_completed=last_completed)
-    return Plan(new_state, list(work.values()), transitions, starts, stops, unplaced,
-                events.emitted, throttled_until, steady, notes, rolled_back_to)
+    history = (tuple(reversed(p.events.emitted)) + state.events)[:MAX_EVENTS]
+    new_state = replace(state, tasks=kept, failed_starts=p.failed_starts,
+                        next_start_at=p.next_start_at, recent=p.events.recent, events=history,
+                        task_definition=p.service_td[0], task_cpu=p.service_td[1],
+                        task_memory=p.service_td[2], deployments=tuple(kept_deployments),
+                        last_completed=p.last_completed)
+    return Plan(new_state, list(p.work.values()), p.transitions, p.starts, p.stops,
+                p.unplaced, p.events.emitted, p.throttled_until, p.steady, p.notes,
+                p.rolled_back_to)
+
+
+def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
+              observations: Iterable[Observation] = (), *, new_id: Callable[[], str],
+              rng: random.Random | None = None,
+              new_deployment_id: Callable[[], str] | None = None) -> Plan:
+    """One pass of the service scheduler at lab time ``now``: the steps below, in order.
+
+    0. :func:`begin_deployment` if the service's task definition changed;
+    1. :func:`apply_observations` (by time);
+    2. :func:`stop_orphaned_tasks` whose instance left the cluster;
+    3. :func:`advance_provisioning`: PROVISIONING tasks to PENDING;
+    4. :func:`apply_circuit_breaker` (fail, maybe roll back);
+    5. :func:`meet_desired_count` (start unless throttled, or stop) and
+       :func:`retire_old_tasks` — rolling from old to new task definition within the
+       deployment configuration's bounds;
+    6. :func:`report_steady_state`: a completed deployment and a steady state when every
+       wanted task is RUNNING; then :func:`finish` makes the Plan.
+    """
+    p = start_pass(state, hosts, now, new_deployment_id or deployment_id_factory(new_id))
+    begin_deployment(p)
+    apply_observations(p, observations)
+    stop_orphaned_tasks(p)
+    advance_provisioning(p)
+    apply_circuit_breaker(p)
+    active = [t for t in p.tasks.values() if t.active]
+    meet_desired_count(p, active, new_id, rng)
+    retire_old_tasks(p, active, rng)
+    report_steady_state(p)
+    return finish(p)

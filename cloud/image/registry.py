@@ -26,6 +26,9 @@ from typing import Any
 import requests
 
 from cloud.core import state_dir as state
+from cloud.core.ports import free_port
+from cloud.image.distribution import RegistryClient
+from cloud.image.reference import Reference, ecr_host, parse_reference
 
 REGISTRY_FILE = "registry.json"
 BINARY_ENV = "FRAUDLAB_REGISTRY_BIN"
@@ -106,14 +109,17 @@ def answers(url: str, timeout: float = 1.0) -> bool:
 
 
 def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise RegistryUnavailable("no free port on 127.0.0.1")
+    """``preferred`` if it is free on 127.0.0.1, else any free port."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            pass
+    try:
+        return free_port()
+    except OSError as exc:
+        raise RegistryUnavailable("no free port on 127.0.0.1") from exc
 
 
 def _dir() -> Path:
@@ -206,8 +212,6 @@ def registry_for_repository(repository_uri: str, local: RegistryInfo | None) -> 
     :4566/<repo>``): push there. moto's repositoryUri (``<account>.dkr.ecr.<region>.amazonaws
     .com/<repo>``) names no registry: the kit's local registry stands in for it.
     """
-    from cloud.image.reference import ecr_host, parse_reference
-
     ref = parse_reference(repository_uri)
     if "localstack" in ref.registry or (ecr_host(ref.registry) is None
                                         and ref.registry != "docker.io"):
@@ -228,9 +232,6 @@ def stand_in(image: str) -> str | None:
     from there (``127.0.0.1:PORT/<repo>:<tag>``), as EC2 hosts pull from ECR. None for any other
     image, or when the registry is not running or lacks that tag.
     """
-    from cloud.image.distribution import RegistryClient
-    from cloud.image.reference import Reference, ecr_host, parse_reference
-
     try:
         ref = parse_reference(image)
     except ValueError:

@@ -11,15 +11,13 @@ once they exist, the kit's stand-in names before.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Any
 
-from cloud.core.clock import Clock
+from cloud.core.clock import PERIOD, Clock, is_new_minute, minute_of
 
 NAMESPACE = "AWS/ApplicationELB"
-PERIOD = 60.0
 LOAD_BALANCER = "app/fraud-alb/0123456789abcdef"
 TARGET_GROUP = "targetgroup/fraud-tg/0123456789abcdef"
 COUNTERS = ("requests", "elb_502", "elb_503", "elb_504", "target_responses", "target_time_ms")
@@ -79,9 +77,9 @@ class LoadBalancerMetrics:
 
     def tick(self) -> dict[str, float] | None:
         now = self.clock.now()
-        minute = math.floor(now / PERIOD) * PERIOD
-        if self._minute is not None and minute <= self._minute:
+        if not is_new_minute(now, self._minute):
             return None
+        minute = minute_of(now)
         snap = self.lb.snapshot(trace_limit=0)
         counters = {k: float(snap["totals"].get(k, 0)) for k in COUNTERS}
         first = self._minute is None

@@ -62,6 +62,7 @@ from cloud.lb.routing import (
 
 ALGORITHM = "load_balancing.algorithm.type"
 DEREGISTRATION_DELAY = "deregistration_delay.timeout_seconds"
+STAMPED_REFRESH = 30.0  # seconds between looks for the target group with a write stamp
 Key = tuple[str, int]  # a target as AWS identifies it: (Id, Port)
 
 _RANK = {INITIAL: 2, HEALTHY: 2, UNHEALTHY: 2, DRAINING: 1, UNUSED: 0}
@@ -330,8 +331,14 @@ class TargetGroupSync:
 
     def __init__(self, elbv2: Any, ecs: Any, lb: Any, cluster: str, *, write_back: bool = True,
                  refresh_seconds: float = 2.0,
-                 on_change: Callable[[str], None] | None = None) -> None:
+                 on_change: Callable[[str], None] | None = None,
+                 api_generation: Callable[[str], int] | None = None) -> None:
         self.elbv2, self.ecs, self.lb, self.cluster = elbv2, ecs, lb, cluster
+        # The emulator's write stamp (cloud.core.api_writes.generation) when it runs in this
+        # process: the target group's attributes are re-read only after an ELB write call.
+        self.api_generation = api_generation
+        self._applied_stamp: tuple[str | None, int] | None = None
+        self._found_stamp: tuple[int, int] | None = None
         self.write_back = write_back
         self.refresh_seconds = refresh_seconds
         self.on_change = on_change or (lambda _text: None)
@@ -357,12 +364,16 @@ class TargetGroupSync:
     # ---- per tick --------------------------------------------------------------------------
     def tick(self) -> None:
         with self._lock:
-            if time.monotonic() - self._found_at >= self.refresh_seconds:
+            if self._find_due():
                 self._find()
             if self.target_group_arn is None:
                 return
             try:
-                self._apply_settings()
+                stamp = ((self.target_group_arn, self.api_generation("elbv2"))
+                         if self.api_generation else None)
+                if stamp is None or stamp != self._applied_stamp:
+                    self._apply_settings()
+                    self._applied_stamp = stamp
                 self._mirror_targets()
             except ClientError as exc:
                 if _code(exc) != "TargetGroupNotFound":
@@ -371,7 +382,21 @@ class TargetGroupSync:
                                "gone from the API; the proxy keeps its last settings")
                 self._forget()
 
+    def _find_due(self) -> bool:
+        """Time to look for the service's target group again: every ``refresh_seconds``;
+        with the emulator's write stamp, after an ECS or ELB write call (or every
+        ``STAMPED_REFRESH`` seconds)."""
+        age = time.monotonic() - self._found_at
+        if self.api_generation is None:
+            return age >= self.refresh_seconds
+        stamp = (self.api_generation("ecs"), self.api_generation("elbv2"))
+        if stamp != self._found_stamp or age >= STAMPED_REFRESH:
+            self._found_stamp = stamp  # taken before the reads
+            return True
+        return False
+
     def _forget(self) -> None:
+        self._applied_stamp = self._found_stamp = None
         self.target_group, self.load_balancer, self.listeners = {}, {}, []
         self.attributes, self.targets, self.service = {}, [], None
         self._found_at = float("-inf")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.runtime.base import Runtime
+from cloud.runtime.docker import DockerRuntime
+from cloud.runtime.process import ProcessRuntime
 
 DEFAULT_IMAGE = "fraudlab/service:slim"
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
@@ -79,9 +81,6 @@ def choose_runtime(preference: str | None = None, *, image: str = DEFAULT_IMAGE,
     Raises ``ValueError`` for an unknown preference and ``RuntimeUnavailable`` when Docker is
     asked for and cannot run the image.
     """
-    from cloud.runtime.docker import DockerRuntime
-    from cloud.runtime.process import ProcessRuntime
-
     choice = (preference or "auto").strip().lower()
     if choice not in PREFERENCES:
         raise ValueError(f"unknown runtime {preference!r}: choose one of "

@@ -52,7 +52,12 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 
+from cloud.aws.endpoint import is_localstack_name
+from cloud.core import state_dir as state
 from cloud.core.owner import process_alive, start_time
+from cloud.image.distribution import RegistryClient, RegistryError
+from cloud.image.pull import prune_stores, pull_to_host, safe_name, store_owner
+from cloud.image.reference import is_loopback_registry, parse_reference
 from cloud.runtime.base import (
     ESSENTIAL_EXITED,
     OOM_REASON,
@@ -161,9 +166,6 @@ def remove_orphans(client: docker.DockerClient | None = None) -> list[str]:
 def pullable_registry(registry: str) -> bool:
     """Registries the runtime pulls from for real: on this machine (127.0.0.0/8, localhost),
     as the kit's registry and LocalStack's ECR (``*.localhost.localstack.cloud``) are."""
-    from cloud.aws.endpoint import is_localstack_name
-    from cloud.image.reference import is_loopback_registry
-
     return is_loopback_registry(registry) or is_localstack_name(registry.rsplit(":", 1)[0])
 
 
@@ -220,8 +222,6 @@ class DockerRuntime:
         such as ``fraudlab/service:slim``) is simulated: its real compressed-size estimate,
         ``size / bandwidth`` seconds on the first pull per host, cached afterwards.
         """
-        from cloud.image.reference import parse_reference
-
         try:
             ref = parse_reference(image)
         except ValueError as exc:
@@ -246,9 +246,6 @@ class DockerRuntime:
     def _registry_pull(self, host_id: str, image: str, ref: Any) -> PullResult:
         """A real pull onto one host (see ``pull``); ECS's default pull behaviour falls back to
         the host's cached image when the registry fails."""
-        from cloud.image.distribution import RegistryClient, RegistryError
-        from cloud.image.pull import pull_to_host, safe_name
-
         started = time.monotonic()
         registry = RegistryClient(f"http://{ref.registry}", timeout=60)
         try:
@@ -450,9 +447,6 @@ class DockerRuntime:
     def _default_store() -> Path:
         """``<state dir>/hosts/<pid>-<start>``: this runtime's hosts' layer stores (stores of
         runtimes whose process is gone are removed first)."""
-        from cloud.core import state_dir as state
-        from cloud.image.pull import prune_stores, store_owner
-
         root = state.state_dir() / "hosts"
         prune_stores(root)
         return root / store_owner()

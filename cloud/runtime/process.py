@@ -62,6 +62,13 @@ IMAGE_ENV = {"full": {"MODEL_RUNTIME": "tensorflow"}}  # ENV lines of the Docker
 MIB = 1024 * 1024
 PROC = Path("/proc")
 CPU_SCAN_TTL = 0.05  # seconds one /proc scan answers cpu_seconds() for every task
+# seconds between PSS readings (smaps_rollup) of a task under its limit, and between scans of
+# /proc for a task's processes (the memory metric is per lab minute: 5 s at time scale 12)
+PSS_INTERVAL = 5.0
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+# A benchmark knob: an uncached pull blocks this many wall seconds, as a slow registry would
+# (bench/bench_idle.py's "crash during a 5 s pull"); unset, a pull is simulated and instant.
+PULL_WALL_ENV = "FRAUDLAB_PULL_WALL_SECONDS"
 
 
 def exit_code(returncode: int) -> int:
@@ -124,6 +131,20 @@ def session_cpu_seconds(sessions: set[int]) -> dict[int, float]:
     return found
 
 
+def rss_bytes(pid: int) -> int:
+    """The process's resident set size from ``/proc/<pid>/statm`` (cheap; 0 if it is gone)."""
+    return rss_or_none(pid) or 0
+
+
+def rss_or_none(pid: int) -> int | None:
+    """The process's resident set size, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pss_bytes(pid: int) -> int:
     """The process's proportional set size (0 if it is gone); RSS where PSS is unavailable."""
     try:
@@ -133,11 +154,7 @@ def pss_bytes(pid: int) -> int:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+    return rss_bytes(pid)
 
 
 def _killpg(pgid: int, sig: int = signal.SIGKILL) -> None:
@@ -154,6 +171,7 @@ class _Task:
     oom: bool = False
     reported: bool = False
     memory_used: int | None = None  # bytes (PSS), as the watcher last measured it
+    pss_due: float = 0.0  # monotonic time of the next PSS reading while under the limit
 
 
 class ProcessRuntime:
@@ -166,8 +184,8 @@ class ProcessRuntime:
     def __init__(self, log_dir: str | Path | None = None, *,
                  image_size_bytes: int = SLIM_COMPRESSED_BYTES,
                  bandwidth_bytes_per_s: float = BANDWIDTH_BYTES_PER_S,
-                 poll_interval: float = 0.1, memory_interval: float = 0.25,
-                 close_timeout: float = 5.0) -> None:
+                 poll_interval: float = 0.1, memory_interval: float = 0.5,
+                 close_timeout: float = 5.0, pull_wall_seconds: float | None = None) -> None:
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="fraudlab-tasks-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.image_size_bytes = image_size_bytes
@@ -175,12 +193,17 @@ class ProcessRuntime:
         self.poll_interval = poll_interval
         self.memory_interval = memory_interval
         self.close_timeout = close_timeout
+        self.pull_wall_seconds = (float(os.environ.get(PULL_WALL_ENV) or 0)
+                                  if pull_wall_seconds is None else pull_wall_seconds)
         self.why = "process runtime"  # choose_runtime() tells why it was picked
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
         self._exits: list[ContainerExit] = []
         self._pulled: set[tuple[str, str]] = set()
         self._cpu_scan: tuple[float, dict[int, float]] = (float("-inf"), {})
+        # session → its processes, from the last scan of /proc (rescanned every PSS_INTERVAL,
+        # at once when one of them is gone or a task is new)
+        self._sessions: tuple[float, dict[int, list[int]]] = (float("-inf"), {})
         self._closing = threading.Event()
         self._closed = False
         self._watcher = threading.Thread(target=self._watch, name="fraudlab-process-watcher",
@@ -190,11 +213,21 @@ class ProcessRuntime:
 
     # -- Runtime ---------------------------------------------------------------------------
 
+    @property
+    def pull_blocks(self) -> bool:
+        """Whether ``pull`` takes time in the call (only with ``PULL_WALL_ENV``)."""
+        return self.pull_wall_seconds > 0
+
     def pull(self, host_id: str, image: str) -> PullResult:
         """Simulated: the first pull on ``host_id`` costs size / bandwidth seconds, then cached."""
         with self._lock:
             cached = (host_id, image) in self._pulled
             self._pulled.add((host_id, image))
+        if not cached and self.pull_wall_seconds > 0:  # a slow registry: the call takes the time
+            time.sleep(self.pull_wall_seconds)
+            return PullResult(host_id, image, self.pull_wall_seconds, cached,
+                              self.image_size_bytes, "real",
+                              detail=f"blocked {self.pull_wall_seconds:g} s ({PULL_WALL_ENV})")
         seconds = 0.0 if cached else self.image_size_bytes / self.bandwidth_bytes_per_s
         return PullResult(host_id, image, seconds, cached, self.image_size_bytes, "simulated",
                           detail="simulated: the process runtime runs the service without an "
@@ -358,16 +391,40 @@ class ProcessRuntime:
                 task.reported = True
                 self._exits.append(gone)
 
+    def _session_rss(self, sessions: set[int]) -> dict[int, tuple[list[int], int]]:
+        """The processes of each session and their RSS: from the last scan of /proc while it
+        is recent, covers ``sessions`` and all its processes are alive; else a new scan."""
+        at, found = self._sessions
+        rss: dict[int, tuple[list[int], int]] = {}
+        if time.monotonic() - at < PSS_INTERVAL and sessions <= set(found):
+            for sid in sessions:
+                sizes = [rss_or_none(pid) for pid in found[sid]]
+                if None in sizes:
+                    break
+                rss[sid] = (found[sid], sum(s or 0 for s in sizes))
+            else:
+                return rss
+        found = session_pids(sessions)
+        self._sessions = (time.monotonic(), found)
+        return {sid: (pids, sum(rss_bytes(pid) for pid in pids)) for sid, pids in found.items()}
+
     def _enforce_memory(self) -> None:
         """The simulated cgroup: SIGKILL a task whose processes' PSS exceeds its limit."""
         with self._lock:
             leaders = {t.process.pid: t for t in self._tasks.values()
                        if not t.reported and not t.oom}
-        for sid, pids in session_pids(set(leaders)).items():
+        for sid, (pids, rss) in self._session_rss(set(leaders)).items():
             task = leaders[sid]
+            limit = task.spec.memory_mib * MIB
+            now = time.monotonic()
+            # PSS <= RSS: under the limit by RSS (cheap), PSS cannot exceed it; PSS (a walk of
+            # the page tables) is read every PSS_INTERVAL for the memory metric, and at once
+            # when RSS is over the limit.
+            if now < task.pss_due and rss <= limit:
+                continue
             used = sum(pss_bytes(pid) for pid in pids)
-            task.memory_used = used
-            if used > task.spec.memory_mib * MIB and task.process.poll() is None:
+            task.memory_used, task.pss_due = used, now + PSS_INTERVAL
+            if used > limit and task.process.poll() is None:
                 task.oom = True
                 _killpg(sid)
                 with task.log.open("ab") as out:

@@ -6,8 +6,12 @@ Every request carries ``Authorization: Bearer <token>`` (the token file is 0600 
 state directory). Answers are JSON; errors are JSON with a message.
 
 Streams (``GET /v1/stream``) are Server-Sent Events: the whole snapshot first, then only what
-changed (``cloud.server.stream``), every ``interval`` seconds (query string, default 0.5),
-for at most ``seconds`` (default one hour), with a ``: keep-alive`` comment when nothing changed.
+changed (``cloud.server.stream``), at most every ``interval`` seconds (query string, default
+0.5), for at most ``seconds`` (default one hour). A stream follows a
+:class:`~cloud.server.stream.SnapshotFeed`: it sleeps until a new version is published and
+sends that version's change, computed once for every client. When nothing changed for
+``interval``, it sends the feed's stamp alone (the lab time) as a change, or a
+``: keep-alive`` comment when the feed stamps nothing.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from cloud.server.stream import changes, parse_sse, sse_event
+from cloud.server.stream import SnapshotFeed, parse_sse, sse_event
 
 Handler = Callable[[dict[str, Any]], Any]
-Source = Callable[[], dict[str, Any]]
+
+
+class RawJSON(bytes):
+    """A reply body already serialised as JSON (a route returns it to skip json.dumps)."""
 MAX_BODY = 64 * 1024
 STREAM_INTERVAL = 0.5  # seconds between two looks at the state
 STREAM_LIMIT = 3600.0  # seconds a stream lasts at most (a client reconnects)
@@ -57,7 +64,7 @@ class ControlServer:
 
     def __init__(self, token: str, routes: dict[tuple[str, str], Handler],
                  host: str = "127.0.0.1", port: int = 0,
-                 streams: dict[str, Source] | None = None) -> None:
+                 streams: dict[str, SnapshotFeed] | None = None) -> None:
         self.token = token
         self.routes = routes
         self.streams = streams or {}  # GET path → the state a stream follows
@@ -77,6 +84,8 @@ class ControlServer:
 
     def stop(self) -> None:
         self.closing.set()  # open streams end at their next look
+        for feed in self.streams.values():
+            feed.close()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -90,7 +99,8 @@ class ControlServer:
                 pass
 
             def _reply(self, status: int, payload: Any) -> None:
-                body = json.dumps(payload, default=str).encode()
+                body = (bytes(payload) if isinstance(payload, RawJSON)
+                        else json.dumps(payload, default=str).encode())
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -136,29 +146,35 @@ class ControlServer:
                 except Exception as exc:
                     self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
 
-            def _stream(self, source: Source, interval: float, seconds: float) -> None:
+            def _stream(self, feed: SnapshotFeed, interval: float, seconds: float) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
-                previous: dict[str, Any] | None = None
                 deadline = time.monotonic() + seconds
-                seq = 0
+                sent, held = feed.read()
+                seq = 1
                 try:
+                    self.wfile.write(sse_event("snapshot", {**feed.stamp(), **held}, seq))
+                    self.wfile.flush()
                     while not server.closing.is_set() and time.monotonic() < deadline:
-                        current = json.loads(json.dumps(source(), default=str))
-                        change = changes(previous, current)
-                        if previous is None or change:
+                        server.closing.wait(interval)  # at most one event per interval
+                        version = feed.wait(sent, min(interval, deadline - time.monotonic()))
+                        if server.closing.is_set():
+                            break
+                        if version > sent:
+                            sent, change, held = feed.change_since(sent, held)
+                            change = {**change, **feed.stamp()}
+                        else:
+                            change = feed.stamp()
+                        if change:
                             seq += 1
-                            kind = "snapshot" if previous is None else "changes"
-                            self.wfile.write(sse_event(kind, change, seq))
+                            self.wfile.write(sse_event("changes", change, seq))
                         else:
                             self.wfile.write(b": keep-alive\n\n")
                         self.wfile.flush()
-                        previous = current
-                        server.closing.wait(interval)
                     self.wfile.write(sse_event("end", {"reason": "closing" if
                                                        server.closing.is_set() else "time"}))
                 except (BrokenPipeError, ConnectionResetError):

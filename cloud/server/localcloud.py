@@ -16,13 +16,30 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
+from cloud.autoscaling.controller import ScalingController
 from cloud.aws.endpoint import Endpoint, EndpointError, isolate_aws_environment, open_endpoint
+from cloud.aws.steps.ecs import update_service_desired
+from cloud.aws.steps.hosts import deregister_host
+from cloud.core import api_writes
 from cloud.core import state_dir as state
 from cloud.core.clock import LabClock, PassClock
+from cloud.ecs.cloudwatch import ServiceMetrics, TaskRef
 from cloud.ecs.controller import ClusterController
-from cloud.server.control import ControlServer
+from cloud.ecs.writeback import MotoWriteBack, reset_moto
+from cloud.image.registry import stand_in
+from cloud.lb.cloudwatch import LoadBalancerMetrics
+from cloud.lb.health import HealthSettings
+from cloud.lb.proxy import LoadBalancer
+from cloud.lb.sync import TargetGroupSync
+from cloud.runtime.choose import choose_runtime
+from cloud.runtime.docker import remove_orphans
+from cloud.server.control import ControlServer, RawJSON
+from cloud.server.stream import SnapshotFeed
+from cloud.traffic.generator import TrafficGenerator
+from cloud.traffic.profiles import parse_profile
 
 TICK_SECONDS = 0.2
 CLUSTER = "fraud-cluster"
@@ -44,7 +61,6 @@ def local_image(image: str) -> str:
     """
     if ".dkr.ecr." not in image:
         return image
-    from cloud.image.registry import stand_in
 
     return stand_in(image) or LOCAL_IMAGE
 
@@ -55,8 +71,6 @@ class LocalCloud:
     def __init__(self, runtime: str | None = None, time_scale: float = 12.0,
                  env: dict[str, str] | None = None, control_port: int = 0,
                  cluster: str = CLUSTER, lb_port: int | None = None) -> None:
-        from cloud.runtime.choose import choose_runtime
-
         isolate_aws_environment()  # before moto is imported: it reads the AWS config then
         self.clock = LabClock(time_scale=time_scale)
         # The per-minute publishers and target tracking see one lab instant per loop pass.
@@ -65,25 +79,21 @@ class LocalCloud:
         if self.endpoint.kind == "aws":  # the kit's controllers never write into real AWS
             raise EndpointError("the local cloud only runs against an emulator on 127.0.0.1")
         writeback = None
+        generation = None  # the emulator's write stamp, when it runs in this process
         if self.endpoint.kind == "moto" and self.endpoint._server is not None:
-            from cloud.ecs.writeback import MotoWriteBack, reset_moto
-
             reset_moto(self.endpoint.url)  # a new local cloud starts from an empty account
             writeback = MotoWriteBack()
+            api_writes.install()
+            generation = api_writes.generation
         self.runtime = choose_runtime(runtime)
         if self.runtime.name == "docker":
-            from cloud.runtime.docker import remove_orphans
-
             remove_orphans()  # containers a crashed local cloud left behind
         self.runtime_why = str(getattr(self.runtime, "why", ""))
-        from cloud.lb.health import HealthSettings
-        from cloud.lb.proxy import LoadBalancer
 
         port = lb_port if lb_port is not None else int(os.environ.get("FRAUDLAB_LB_PORT", LB_PORT))
         # ALB's defaults (interval 30 s, thresholds 5/2) on lab time; the path the service has.
         self.lb = LoadBalancer(port=port, clock=self.clock, health=HealthSettings(path="/health"))
         self.traffic: Any = None
-        from cloud.lb.cloudwatch import LoadBalancerMetrics
 
         self.metrics = LoadBalancerMetrics(
             self.endpoint.client("cloudwatch"), self.lb, self.pass_clock,
@@ -91,34 +101,36 @@ class LocalCloud:
                           self.lb_sync.target_group_arn))
         self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
-                                            lb=self.lb)
-        from cloud.lb.sync import TargetGroupSync
+                                            lb=self.lb, api_generation=generation)
+        # published together with the controller's write-back (see publish_lock)
+        self.controller.prepare_publication = self.prepare_publication
 
         # The target group in the API configures the proxy; targets and health go back.
         self.lb_sync = TargetGroupSync(
             self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.lb, cluster,
-            write_back=writeback is not None,
+            write_back=writeback is not None, api_generation=generation,
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
         self.lb_sync.api_target = self.controller.api_target  # targets as ECS registers them
-        from cloud.autoscaling.controller import ScalingController
-        from cloud.ecs.cloudwatch import ServiceMetrics
 
         self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
                                               self.pass_clock, cluster, self._running_tasks)
         self.scaling = ScalingController(self.endpoint, self.pass_clock, cluster,
-                                         self.controller.timeline)
+                                         self.controller.timeline, api_generation=generation)
         self.token = state.new_token()
+        # What the UIs read: published by the loop after each pass that changed something.
+        self.feed = SnapshotFeed(stamp=lambda: {"lab_time": round(self.clock.now(), 3)})
         self.control = ControlServer(self.token, self._routes(), port=control_port,
-                                     streams={"/v1/stream": self.snapshot})
+                                     streams={"/v1/stream": self.feed})
+        self._wake = threading.Event()  # an action asks for a pass now
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, daemon=True, name="controller")
         self.tick_errors: list[str] = []
 
     def _routes(self) -> dict[tuple[str, str], Any]:
-        return {
-            ("GET", "/v1/snapshot"): lambda _: self.snapshot(),
+        routes = {
+            ("GET", "/v1/snapshot"): lambda _: self.snapshot_json(),
             ("POST", "/v1/crash"): lambda body: {"crashed": self.controller.crash(
                 body.get("task"))},
             ("POST", "/v1/oom"): lambda body: {"oom": self.controller.oom(body.get("task"))},
@@ -136,11 +148,21 @@ class LocalCloud:
             ("GET", "/v1/scaling"): lambda _: self.scaling.snapshot(),
             ("POST", "/v1/scale"): self.scale,
         }
+        return {key: self._then_wake(handler) if key[0] == "POST" else handler
+                for key, handler in routes.items()}
+
+    def _then_wake(self, handler: Any) -> Any:
+        """``handler``, then a pass of the loop at once (what it changed shows without
+        waiting for the next tick)."""
+        def run(body: dict[str, Any]) -> Any:
+            try:
+                return handler(body)
+            finally:
+                self._wake.set()
+        return run
 
     def _running_tasks(self) -> list[Any]:
         """The RUNNING tasks with a container, and what their task definition reserves."""
-        from cloud.ecs.cloudwatch import TaskRef
-
         with self.controller.lock:  # a task's own reservation (its task definition) if set
             return [TaskRef(name, t.task_id, getattr(t, "cpu", 0) or state.task_cpu,
                             getattr(t, "memory", 0) or state.task_memory)
@@ -149,8 +171,6 @@ class LocalCloud:
 
     def scale(self, body: dict[str, Any]) -> dict[str, Any]:
         """A manual ``update-service --desired-count`` (the API call a learner would make)."""
-        from cloud.aws.steps.ecs import update_service_desired
-
         desired = body.get("desired")
         if not isinstance(desired, int) or isinstance(desired, bool) or not 0 <= desired <= 50:
             raise ValueError(f"desired must be a whole number of tasks from 0 to 50, got "
@@ -201,8 +221,6 @@ class LocalCloud:
 
     def start_traffic(self, body: dict[str, Any]) -> dict[str, Any]:
         """Open-loop traffic to the load balancer (replaces any running traffic)."""
-        from cloud.traffic.generator import TrafficGenerator
-
         duration = body.get("duration", 600)
         if not isinstance(duration, int | float) or not 0 < duration <= 3600:
             raise ValueError(f"duration must be in (0, 3600] seconds, got {duration!r}")
@@ -234,6 +252,7 @@ class LocalCloud:
         return self.traffic.snapshot().as_dict() if self.traffic is not None else {}
 
     def start(self) -> None:
+        self.publish()  # the first snapshot, before anyone can ask
         self.lb.start()
         self.control.start()
         self._loop.start()
@@ -256,7 +275,9 @@ class LocalCloud:
                 self._guard(self.scaling.tick, alb, service)
             finally:
                 self.pass_clock.release()
-            self._stop.wait(TICK_SECONDS)
+            self._guard(self.publish)
+            self._wake.wait(TICK_SECONDS)
+            self._wake.clear()
 
     def _guard(self, step: Any, *args: Any) -> Any:
         """Run one part of a pass; an error is recorded (the UIs show it) and the rest runs."""
@@ -267,9 +288,34 @@ class LocalCloud:
             del self.tick_errors[:-20]
             return None
 
+    def snapshot_json(self) -> RawJSON:
+        """The snapshot as the control API sends it: serialised once per version."""
+        with self.controller.publish_lock:
+            return RawJSON(self.feed.snapshot_json())
+
     def snapshot(self) -> dict[str, Any]:
-        snap = self.controller.snapshot()
+        """Everything the UIs show: the last published snapshot with the lab time now. It
+        waits at most for a write-back in progress (memory only), never for the loop's I/O."""
+        with self.controller.publish_lock:
+            return self.feed.snapshot()
+
+    def publish(self) -> bool:
+        """Build the snapshot after a pass and publish it if it changed (True then); only
+        the commit is under the publish lock."""
+        commit = self.prepare_publication()
+        with self.controller.publish_lock:
+            return bool(commit())
+
+    def prepare_publication(self) -> Callable[[], bool]:
+        """The snapshot built, compared and diffed now; the returned call publishes it."""
+        prepared = self.feed.prepare(self.build_snapshot())
+        return lambda: self.feed.commit(prepared)
+
+    def build_snapshot(self) -> dict[str, Any]:
+        """The whole snapshot, without the lab time (the loop's thread)."""
+        snap = dict(self.controller.published)
         lb = self.lb.snapshot(trace_limit=20)
+        lb.pop("lab_time", None)  # the snapshot's own lab_time says it; it would change a pass
         lb["api"] = self.lb_sync.snapshot()
         snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
                      "alb_metrics": self.metrics.latest,
@@ -278,29 +324,27 @@ class LocalCloud:
                      "aws_endpoint": self.endpoint.url, "endpoint": self.endpoint.describe(),
                      "endpoint_note": self.endpoint.note,
                      "runtime_why": self.runtime_why, "time_scale": self.clock.time_scale,
-                     "tick_errors": self.tick_errors[-5:]})
+                     "tick_errors": list(self.tick_errors[-5:])})
         return snap
 
     def kill_host(self, host: str | None) -> dict[str, Any]:
         """Terminate one EC2 instance (all its tasks die with it); the scheduler replaces them."""
-        from cloud.aws.steps.hosts import deregister_host
-
         hosts = sorted(self.controller.hosts)
         if not hosts:
             raise ValueError("the cluster has no hosts")
         host = host or hosts[0]
         if host not in hosts:
             raise ValueError(f"no host {host!r}; hosts: {', '.join(hosts)}")
-        with self.controller.lock:
-            # The scheduler sees the instance gone on its next pass: it stops the instance's
-            # tasks ("Host EC2 … terminated") and the controller kills their containers.
+        with self.controller.capacity_lock:  # the loop's capacity pass changes it too
             in_group = self.controller.autoscaler.replace(host)
-            deregister_host(self.endpoint.client("ec2"), self.endpoint.client("ecs"),
-                            self.controller.cluster, host)
-            self.controller.timeline.add(
-                self.clock, "chaos", f"kill host: {host} terminated"
-                + ("; its Auto Scaling group launches a replacement instance" if in_group
-                   else ""), "real")
+        # The scheduler sees the instance gone on its next pass: it stops the instance's
+        # tasks ("Host EC2 … terminated") and the controller kills their containers.
+        deregister_host(self.endpoint.client("ec2"), self.endpoint.client("ecs"),
+                        self.controller.cluster, host)
+        self.controller.timeline.add(
+            self.clock, "chaos", f"kill host: {host} terminated"
+            + ("; its Auto Scaling group launches a replacement instance" if in_group
+               else ""), "real")
         return {"killed_host": host, "replaced_by_auto_scaling_group": in_group}
 
     def _down_soon(self) -> dict[str, Any]:
@@ -312,6 +356,7 @@ class LocalCloud:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._wake.set()
         if self._loop.is_alive() and self._loop is not threading.current_thread():
             self._loop.join(5)
         try:
@@ -332,8 +377,6 @@ class LocalCloud:
 
 def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]:
     """rate, profile name, profile and phase of a traffic request, validated."""
-    from cloud.traffic.profiles import parse_profile
-
     rate = body.get("rate", 50)
     if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 5000:
         raise ValueError(f"rate must be a number of requests per second in (0, 5000], "

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 from cloud.server.localcloud import LocalCloud
 from service.contract import example_transaction
 

@@ -47,7 +47,9 @@ def test_deploy_with_autoscale_then_scale(env) -> None:
         snap: dict = {}
         while time.monotonic() < deadline:
             snap = json.loads(fraudlab(env, "status", "--json").stdout)
-            if sum(t["last_status"] == "RUNNING" for t in snap["tasks"]) == 3:
+            # the scalable target shows from the pass after register-scalable-target
+            if (sum(t["last_status"] == "RUNNING" for t in snap["tasks"]) == 3
+                    and snap["scaling"]["targets"]):
                 break
             time.sleep(0.5)
         assert sum(t["last_status"] == "RUNNING" for t in snap["tasks"]) == 3

@@ -36,7 +36,7 @@ def built(docker_client, slim_image):
 
 @pytest.fixture(scope="module")
 def cloud(module_state_dir, registry, docker_client, slim_image):
-    from cloud.runtime.replica import free_port
+    from cloud.core.ports import free_port
     from cloud.server.localcloud import LocalCloud
 
     lc = LocalCloud("docker", time_scale=12.0, lb_port=0,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 from service.contract import example_transaction, to_model_row
 from service.model import load_model
 from service.validation import validate_body

@@ -21,10 +21,11 @@ import pytest
 import requests
 
 from cloud.core.clock import LabClock
+from cloud.core.ports import free_port
 from cloud.lb.health import HealthSettings
 from cloud.lb.proxy import LoadBalancer
 from cloud.lb.routing import Target
-from cloud.runtime.replica import Replica, free_port, start_replica
+from cloud.runtime.replica import Replica, start_replica
 from service.contract import example_transaction
 
 # Fast lab time: a 10-lab-second health-check interval lasts 1/6 s of wall time.

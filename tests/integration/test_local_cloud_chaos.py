@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from cloud.core.ports import free_port
 from cloud.ecs.scheduler import OOM_REASON
-from cloud.runtime.replica import free_port
 from cloud.server.launcher import connect
 from cloud.server.localcloud import LocalCloud
 

@@ -13,8 +13,8 @@ import os
 import pytest
 import requests
 
+from cloud.core.ports import free_port
 from cloud.lb.routing import Target
-from cloud.runtime.replica import free_port
 from cloud.server.localcloud import LocalCloud
 from service.contract import example_transaction
 

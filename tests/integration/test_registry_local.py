@@ -45,7 +45,7 @@ def tiny_image(docker_client, registry):
 def pushed(registry, tiny_image, docker_client, tmp_path_factory):
     """The push step against an in-process local cloud's ECR (moto with the write-back)."""
     from cloud.aws.steps.ecr import create_repository, push_image, registry_login
-    from cloud.runtime.replica import free_port
+    from cloud.core.ports import free_port
     from cloud.server.localcloud import LocalCloud
 
     lc = LocalCloud("process", time_scale=12.0, lb_port=0,

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cloud.autoscaling.target_tracking import REQUESTS
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 from cloud.server.control import ControlClient, ControlError
 from cloud.server.localcloud import LocalCloud
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import stat
+import threading
 
 import pytest
 import requests
 
 from cloud.core import state_dir as state
 from cloud.server.control import ControlClient, ControlError, ControlServer
+from cloud.server.stream import SnapshotFeed
 
 
 @pytest.fixture
@@ -84,13 +86,25 @@ def test_a_stopped_cloud_is_a_clear_error() -> None:
 def test_stream_sends_the_snapshot_then_only_changes(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
     token = state.new_token()
-    ticks = iter(range(1000))
-    srv = ControlServer(token, {}, streams={
-        "/v1/stream": lambda: {"tick": next(ticks) // 2, "fixed": "same"}})
+    feed = SnapshotFeed()
+    feed.publish({"tick": 0, "fixed": "same"})
+    srv = ControlServer(token, {}, streams={"/v1/stream": feed})
     srv.start()
+    stop = threading.Event()
+
+    def publisher() -> None:  # a new version every 0.03 s, each published twice
+        for tick in range(1, 1000):
+            for _ in range(2):
+                if stop.wait(0.03):
+                    return
+                feed.publish({"tick": tick, "fixed": "same"})
+
+    thread = threading.Thread(target=publisher, daemon=True)
+    thread.start()
     try:
         events = list(ControlClient(srv.url, token).stream(interval=0.05, seconds=0.6))
     finally:
+        stop.set()
         srv.stop()
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "snapshot" and kinds[-1] == "end"
@@ -104,7 +118,7 @@ def test_stream_sends_the_snapshot_then_only_changes(tmp_path, monkeypatch) -> N
 def test_stream_refuses_bad_parameters_and_no_token(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
     token = state.new_token()
-    srv = ControlServer(token, {}, streams={"/v1/stream": lambda: {}})
+    srv = ControlServer(token, {}, streams={"/v1/stream": SnapshotFeed()})
     srv.start()
     try:
         with pytest.raises(ControlError, match="interval must be between"):

@@ -77,7 +77,7 @@ def test_something_else_on_the_port_is_a_clear_error() -> None:
 
 
 def test_moto_starts_answers_with_dummy_credentials_and_stops(monkeypatch) -> None:
-    from cloud.runtime.replica import free_port
+    from cloud.core.ports import free_port
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")

@@ -144,7 +144,7 @@ def test_create_cluster_and_register_hosts(cloud, aws) -> None:
 
 
 def test_register_task_definition_from_json(aws, tmp_path, flow) -> None:
-    spec = task_definition_spec(FAMILY, IMAGE, 256, 512, CONTAINER_PORT, None, "host", None)
+    spec = task_definition_spec(FAMILY, IMAGE, 256, 512, CONTAINER_PORT, None, "bridge", None)
     path = tmp_path / "fraud-detection.json"
     path.write_text(json.dumps(spec))
     td = aws("ecs", "register-task-definition", "--cli-input-json",

@@ -56,6 +56,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from cloud.aws.network_guard import service_error
+from cloud.ecs.network import network_configuration_error
+
 DEFAULT_STOP_REASON = "Task stopped by user"
 """stoppedReason when StopTask gives no reason (kit's wording; the console says so)."""
 USER_INITIATED = "UserInitiated"
@@ -407,6 +410,15 @@ def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
                 if s.cluster_name == cluster.name and s.status in LIVE_SERVICE]
         if name in live:
             raise _invalid("Creation of service was not idempotent.")
+        # AWS validates the request first; the kit's own limits come after (a refusal that
+        # names a limit must not hide a parameter AWS itself would refuse).
+        if td_name := self._get_param("taskDefinition"):
+            mode = backend.describe_task_definition(td_name).network_mode
+            invalid = (service_error(mode, self._get_param("loadBalancers"))
+                       or network_configuration_error(
+                           mode, self._get_param("networkConfiguration")))
+            if invalid:
+                raise _invalid(invalid)
         why = fargate_refusal(self._get_param("launchType"),
                               self._get_param("capacityProviderStrategy")) or \
             service_refusal(cluster.name, _served_cluster(), live,

@@ -116,9 +116,12 @@ def test_a_target_deregistered_by_hand_stays_deregistered(cloud, aws, wait_for) 
     ports = sorted(_health(aws, arn))
     assert len(ports) == 2
     gone = ports[0]
-    task = next(t for t in cloud.snapshot()["tasks"] if t["port"] == gone)
+    task = next(t for t in cloud.snapshot()["tasks"] if t.get("host_port") == gone)
+    listed = aws("elbv2", "describe-target-health", "--target-group-arn", arn)
+    [target_id] = [d["Target"]["Id"] for d in listed["TargetHealthDescriptions"]
+                   if d["Target"]["Port"] == gone]  # type instance: the task's EC2 instance
     aws("elbv2", "deregister-targets", "--target-group-arn", arn, "--targets",
-        f"Id=127.0.0.1,Port={gone}")
+        f"Id={target_id},Port={gone}")
     wait_for(lambda: cloud.lb.state_of(task["task_id"]) in ("draining", "unused"), 15,
              "the proxy to drain the target deregistered by hand")
     for _ in range(15):  # several sync passes (0.2 s each): never registered again
@@ -162,6 +165,11 @@ def test_scaling_policy_ids_are_validated_and_alarms_follow_the_policy(cloud, aw
 
 
 def test_scaling_activities_are_the_kits_own_record(cloud, aws, wait_for) -> None:
+    started = time.time()
+    aws("ecs", "update-service", "--cluster", CLUSTER, "--service", SERVICE,
+        "--desired-count", "3")
+    # Registering Min/Max brings a desired count outside them inside (RegisterScalableTarget
+    # API reference): 3 → MaxCapacity 2, a scaling activity in the kit's record.
     aws("application-autoscaling", "register-scalable-target", "--service-namespace", "ecs",
         "--scalable-dimension", "ecs:service:DesiredCount", "--resource-id", RID,
         "--min-capacity", "1", "--max-capacity", "2")
@@ -172,9 +180,6 @@ def test_scaling_activities_are_the_kits_own_record(cloud, aws, wait_for) -> Non
         "--target-tracking-scaling-policy-configuration", json.dumps({
             "TargetValue": 90.0, "DisableScaleIn": True, "PredefinedMetricSpecification": {
                 "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}))
-    started = time.time()
-    aws("ecs", "update-service", "--cluster", CLUSTER, "--service", SERVICE,
-        "--desired-count", "3")  # above MaxCapacity: Application Auto Scaling pulls it back
 
     def recorded():
         return [a for a in cloud.scaling.snapshot()["activities"] if "MaxCapacity" in a["Cause"]]

@@ -15,6 +15,7 @@ from tui.widgets.balancer import BalancerPanel
 from tui.widgets.charts import Charts
 from tui.widgets.events import EventLog
 from tui.widgets.hosts import HostsPanel
+from tui.widgets.notice import NoticeLine
 
 
 def status_line(snap: dict[str, Any]) -> Text:
@@ -56,7 +57,8 @@ class DashboardScreen(Screen):
                 yield BalancerPanel(id="balancer")
                 yield Charts(id="charts")
         yield EventLog(id="events")
-        yield Footer()
+        yield NoticeLine(id="notice")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#balancer").border_title = "load balancer"

@@ -13,7 +13,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ListItem, ListView, Static
 
+from tui.keys import hidden_actions
 from tui.practice.content import DRILLS, INTERVIEW_QUESTION, MODEL_ANSWER, QUIZ, RUBRIC, Question
+from tui.widgets.notice import NoticeLine
 
 SECTIONS = ["quiz", "interview", *[f"drill-{d.id}" for d in DRILLS]]
 
@@ -51,6 +53,7 @@ class PracticeScreen(Screen):
         Binding("2", "answer(1)", "2", show=False),
         Binding("3", "answer(2)", "3", show=False),
         Binding("4", "answer(3)", "4", show=False),
+        *hidden_actions(),
         Binding("n", "next_question", "Next question"),
         Binding("m", "reveal", "Model answer"),
         Binding("f", "start_drill", "Start drill"),
@@ -74,7 +77,8 @@ class PracticeScreen(Screen):
                              for d in DRILLS], id="sections")
             with VerticalScroll(id="practice-detail"):
                 yield Static("", id="practice-body")
-        yield Footer()
+        yield NoticeLine(id="notice")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = "practice"

@@ -70,7 +70,7 @@ class DashboardScreen(Screen):
 
     def show(self, snap: dict[str, Any], history: History) -> None:
         self.query_one("#status", Static).update(status_line(snap))
-        self.query_one(HostsPanel).show(snap, history.rates)
+        self.query_one(HostsPanel).show(snap, history.rates, history.stopped_shown)
         self.query_one(BalancerPanel).show(snap, history.rates)
         self.query_one(Charts).show(history)
         self.query_one(EventLog).show(snap)

@@ -151,11 +151,14 @@ class FraudLabApp(App[None]):
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:
-        """On a screen with a notice line, say it there (it covers nothing); else a toast."""
-        notices = self.screen.query(NoticeLine)
-        if notices:
-            notices.first().say(message, title, str(severity), timeout)
-            return
+        """Say it on the notice line of the screen in view (or the one under a modal): it
+        takes its own row and covers nothing. The stylesheet hides Textual's toasts; the
+        notification is still recorded as Textual's (what the tests read)."""
+        for screen in reversed(self.screen_stack):
+            notices = screen.query(NoticeLine)
+            if notices:
+                notices.first().say(message, title, str(severity), timeout)
+                break
         super().notify(message, title=title, severity=severity, timeout=timeout,
                        markup=markup)
 

@@ -137,9 +137,8 @@ def short_reason(reason: str) -> str:
     """ECS's long "unable to place a task because … insufficient memory …" in a few words."""
     if UNABLE not in reason:
         return reason
-    found = re.search(r"insufficient (\w+)", reason)
-    what = f"no host has the {found.group(1)} left" if found else "no host meets its needs"
-    return f"ECS: {UNABLE} ({what})"
+    found = re.search(r"insufficient [\w ]+? available", reason)
+    return f"ECS: {UNABLE} a task … " + (found.group(0) if found else "no instance fits")
 
 
 def unplaced(snap: dict[str, Any]) -> list[tuple[str, int, str]]:

@@ -64,9 +64,29 @@ def test_interview_reveals_model_answer_and_rubric(make_app) -> None:
     asyncio.run(body())
 
 
+class FakeAutoscaling:
+    """Application Auto Scaling's three calls the capacity drill makes, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def describe_scalable_targets(self, **kw) -> dict:
+        return {"ScalableTargets": [{"ResourceId": kw["ResourceIds"][0], "MinCapacity": 4,
+                                     "MaxCapacity": 8}]}
+
+    def register_scalable_target(self, **kw) -> None:
+        self.calls.append(("register", kw))
+
+    def deregister_scalable_target(self, **kw) -> None:
+        self.calls.append(("deregister", kw))
+
+
 def test_drill_plants_the_fault_then_cleans_up_after_the_answer(make_app, fake) -> None:
+    aas = FakeAutoscaling()
+
     async def body() -> None:
         app = make_app()
+        app.backend.aws = lambda service: aas
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("p", "down", "down")  # the capacity drill
             await pilot.pause(0.1)
@@ -74,9 +94,13 @@ def test_drill_plants_the_fault_then_cleans_up_after_the_answer(make_app, fake) 
             await pilot.press("f")
             await settle(pilot, lambda: "Why are some tasks not running?" in body_text(app))
             assert fake.posts == [("/v1/scale", {"desired": 16})]
+            assert [(c, k["MinCapacity"], k["MaxCapacity"]) for c, k in aas.calls] == [
+                ("register", 16, 16)]  # auto scaling may not pull 16 back to 8
             await pilot.press("2")
             await settle(pilot, lambda: len(fake.posts) == 2)
             assert fake.posts[-1] == ("/v1/scale", {"desired": 4})
+            assert [(c, k["MinCapacity"], k["MaxCapacity"]) for c, k in aas.calls][-1] == (
+                "register", 4, 8)  # the bounds as they were
             assert "insufficient memory" in body_text(app)
     asyncio.run(body())
 

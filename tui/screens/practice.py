@@ -56,7 +56,7 @@ class PracticeScreen(Screen):
         Binding("3", "answer(2)", "3", show=False),
         Binding("4", "answer(3)", "4", show=False),
         *hidden_actions(),
-        Binding("n", "next_question", "Next question"),
+        Binding("n", "next_question", "Next"),
         Binding("m", "reveal", "Model answer"),
         Binding("f", "start_drill", "Start drill"),
         Binding("d,escape", "app.dashboard", "Dashboard"),

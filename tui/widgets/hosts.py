@@ -110,6 +110,19 @@ def host_body(host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates,
     return out
 
 
+def gone_hosts(by_host: dict[str | None, list[dict[str, Any]]], known: set[str]) -> Text:
+    """A line per host no longer in the cluster that had tasks stopped recently."""
+    out = Text()
+    for host, tasks in by_host.items():
+        stopped = [t for t in tasks if t.get("last_status") == "STOPPED"]
+        if host is None or host in known or not stopped:
+            continue
+        out += Text(f"{host} (gone): ", style="bold red")
+        out += Text(" ").join(task_token(t) for t in stopped)
+        out += Text(f" {stopped[-1].get('stopped_reason') or ''}\n", style="dim")
+    return out
+
+
 class HostBox(Static):
     """One EC2 instance and the containers on it."""
 
@@ -150,6 +163,7 @@ class HostsPanel(VerticalScroll):
                     if t.get("last_status") != "STOPPED"]
         for t in homeless:
             lines += Text("no host ", style="yellow") + task_line(t, rates) + Text("\n")
+        lines += gone_hosts(by_host, known)
         for service, missing, reason in unplaced(snap):
             lines += Text(f"{missing} task(s) of {service} not placed: ", style="bold red")
             lines += Text(f"{short_reason(reason)}\n")

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import requests
 
-from cli.demo_summary import DemoSummary, Milestone, phase_rows, tasks_per_host
+from cli.demo_summary import DemoSummary, Milestone, phase_rows, spike_line, tasks_per_host
 from cli.deploy import deploy
 from cli.narrate import say
 from cloud.aws.endpoint import open_endpoint
@@ -56,6 +56,11 @@ class Demo:
     def snap(self) -> dict[str, Any]:
         assert self.client is not None
         return self.client.get("/v1/snapshot")
+
+    def mark_seen(self, snap: dict[str, Any]) -> None:
+        """The timeline so far counts as told (``fraudlab deploy`` printed it already): the
+        crash's narration must not reprint "has started 4 tasks" with the original ids."""
+        self._seen.update(f"{e['wall']}{e['text']}" for e in snap["timeline"])
 
     def narrate_new(self, snap: dict[str, Any], kinds: tuple[str, ...]) -> None:
         """Timeline entries of these kinds not shown yet."""
@@ -105,6 +110,7 @@ class Demo:
         self.summary.deploy_seconds = round(time.monotonic() - started, 3)
         if self.wait(lambda s: self.serving(s, self.desired), 90, ()) is None:
             raise TimeoutError("the load balancer's targets did not pass their health checks")
+        self.mark_seen(self.snap())
         say(self.out, "simulated", f"The load balancer's {self.desired} targets passed their "
             "health check (GET /health)", "In AWS: a registered target must pass one health "
             "check before the ALB sends it traffic; interval 30 s by default (ecs-facts.md §6)")
@@ -217,9 +223,7 @@ class Demo:
         spike = next((p for p in phases if p["name"] == "spike"), None)
         if not spike or not spike["seconds"]:
             return
-        served = spike["ok"] / spike["seconds"]
-        say(self.out, "real", f"This machine served {served:.0f} of the {offered:g} tx/s "
-            f"offered during the spike ({spike['dropped']} not sent, {spike['failed']} failed)",
+        say(self.out, "real", spike_line(spike, offered),
             f"every task shares this computer's {os.cpu_count()} cores: scaling out here adds "
             "processes, not CPU. In AWS new tasks land on instances with their own vCPUs, and "
             "the capacity provider adds instances when they do not fit (ecs-facts.md §3)")

@@ -117,3 +117,18 @@ def test_drill_that_cannot_start_is_a_notification(make_app, fake) -> None:
             await pilot.pause(0.05)
             assert "could not start" in body_text(app)
     asyncio.run(body())
+
+
+def test_the_quiz_ends_with_a_final_score_then_starts_again(make_app) -> None:
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("p")
+            for q in QUIZ:
+                await pilot.press(str(q.answer + 1), "n")
+            await settle(pilot, lambda: "Quiz done" in body_text(app))
+            assert f"Quiz done: {len(QUIZ)} of {len(QUIZ)} right" in body_text(app)
+            await pilot.press("n")
+            await settle(pilot, lambda: "Question 1 of 7" in body_text(app))
+            assert "0/0 right" in body_text(app)
+    asyncio.run(body())

@@ -68,7 +68,7 @@ def test_not_quite_names_the_right_option() -> None:
     q = QUIZ[0]
     wrong = (q.answer + 1) % len(q.options)
     text = question_text(q, wrong).plain
-    assert f"the answer is {q.answer + 1}. {q.options[q.answer]}" in text
+    assert f"not quite: the answer is {q.answer + 1}. {q.options[q.answer]}" in text
 
 
 def test_the_spike_line_counts_each_lost_request_once() -> None:

@@ -40,9 +40,11 @@ def question_text(q: Question, chosen: int | None) -> Text:
     if chosen is None:
         out += Text("\nanswer with 1-4", style="dim")
     else:
-        verdict = ("right" if chosen == q.answer else
-                   f"not quite — the answer is {q.answer + 1}. {q.options[q.answer]}")
-        out += Text(f"\n{verdict}: ", style="bold green" if chosen == q.answer else "bold red")
+        right = chosen == q.answer
+        out += Text("\nright: " if right else "\nnot quite: ",
+                    style="bold green" if right else "bold red")
+        if not right:
+            out += Text(f"the answer is {q.answer + 1}. {q.options[q.answer]}. ", style="bold")
         out += Text(q.why)
     return out
 

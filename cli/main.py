@@ -244,11 +244,21 @@ def _lab(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
-    from labs.server import start_lab  # JupyterLab runs from this Python: its kernel has the kit
+    from cloud.core.state_dir import state_dir
+    from labs.server import LOG_NAME, start_lab, wait_until_answering  # its kernel has the kit
 
-    process, url = start_lab(args.port, args.token, args.browser)
-    print(f"JupyterLab on the lab notebooks: {url}\n(the notebooks attach to the running "
-          "local cloud or start one; Ctrl-C stops JupyterLab)", flush=True)
+    log = state_dir() / LOG_NAME
+    process, url = start_lab(args.port, args.token, args.browser, log_path=log)
+    print(f"starting JupyterLab (its log: {log})…", flush=True)
+    try:
+        seconds = wait_until_answering(url, process)
+    except RuntimeError as exc:
+        process.terminate()
+        print(f"{exc}; see {log}", file=sys.stderr)
+        return 1
+    print(f"JupyterLab answers after {seconds:.1f} s: {url}\n(the notebooks attach to the "
+          f"running local cloud or start one; Ctrl-C stops JupyterLab; its log: {log})",
+          flush=True)
 
     def stop(signum: int, _frame: object) -> None:  # SIGTERM: stop JupyterLab with us
         raise KeyboardInterrupt

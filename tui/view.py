@@ -154,6 +154,19 @@ def unplaced(snap: dict[str, Any]) -> list[tuple[str, int, str]]:
     return out
 
 
+SPIKE_TEXT = re.compile(r"\bspike:(\d+(?:\.\d+)?)(?::[\d.]+)* at (\d+(?:\.\d+)?) tx/s")
+
+
+def human_event(text: str) -> str:
+    """The timeline's ``spike:10:0:36000 at 20 tx/s`` (a profile spec and the base rate) in
+    words: ``a ×10 spike, 200 tx/s (20 tx/s × 10)``."""
+    def words(m: re.Match[str]) -> str:
+        factor, base = float(m.group(1)), float(m.group(2))
+        return f"a ×{factor:g} spike, {base * factor:g} tx/s ({base:g} tx/s × {factor:g})"
+
+    return SPIKE_TEXT.sub(words, text)
+
+
 def traffic_summary(snap: dict[str, Any]) -> str:
     traffic = snap.get("traffic") or {}
     if not traffic:

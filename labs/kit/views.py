@@ -19,6 +19,7 @@ import ipywidgets as widgets
 
 from cloud.server.stream import apply_changes
 from labs.kit.template import badge_html
+from tui.view import human_event  # plain text helpers (no Textual import)
 
 STATE_COLOURS = {"RUNNING": "#1b7f3b", "PENDING": "#b58900", "PROVISIONING": "#b58900",
                  "ACTIVATING": "#b58900", "DEACTIVATING": "#8a5a00", "STOPPING": "#8a5a00",
@@ -135,7 +136,7 @@ def charts_html(history: Sequence[dict[str, float]]) -> str:
 
 def events_html(snap: dict[str, Any], limit: int = 8) -> str:
     items = [f"<li>{badge_html(e.get('badge', 'simulated'))} lab {e.get('lab', 0):.0f}s "
-             f"{html.escape(e.get('text', ''))}</li>"
+             f"{html.escape(human_event(str(e.get('text', ''))))}</li>"
              for e in (snap.get("timeline") or [])[-limit:]]
     return (f"<div><b>Events</b><ul style='font-size:11px;white-space:normal;"
             f"overflow-wrap:anywhere'>{''.join(items)}</ul></div>")

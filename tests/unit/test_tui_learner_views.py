@@ -10,7 +10,7 @@ from tui.__main__ import goodbye
 from tui.practice.content import QUIZ
 from tui.screens.practice import question_text
 from tui.screens.walkthrough import command_heading
-from tui.view import Rates, bars, recent_stopped, short_reason, traffic_summary
+from tui.view import Rates, bars, human_event, recent_stopped, short_reason, traffic_summary
 from tui.walkthrough.steps import _kubernetes, short_cli
 from tui.widgets.hosts import host_lines
 
@@ -62,6 +62,13 @@ def test_short_texts() -> None:
     assert command_heading("kubectl create deployment") == "The command (kubectl)"
     assert "195.838" not in traffic_summary({"traffic": {"target_rate": 195.838,
                                                          "profile": {"name": "spike"}}})
+
+
+def test_the_spike_log_line_reads_as_words() -> None:
+    assert human_event("traffic: now spike:10:0:36000 at 20 tx/s (phase spike)") == (
+        "traffic: now a ×10 spike, 200 tx/s (20 tx/s × 10) (phase spike)")
+    assert human_event("traffic: steady at 20 tx/s to http://x") == (
+        "traffic: steady at 20 tx/s to http://x")
 
 
 def test_not_quite_names_the_right_option() -> None:

@@ -103,7 +103,8 @@ class History:
         self.rates.update(snap)
         self._track_stopped(snap)
         self.throughput.append(round(self.rates.total, 1))
-        windows = (snap.get("traffic") or {}).get("windows") or []
+        traffic = snap.get("traffic") or {}
+        windows = traffic.get("windows") or [] if traffic.get("running") else []
         self.p99.append(float(windows[-1].get("p99_ms") or 0.0) if windows else 0.0)
         services = snap.get("services") or []
         self.running.append(float(sum(s.get("running", 0) for s in services)))

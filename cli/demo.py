@@ -23,6 +23,8 @@ import requests
 from cli.demo_summary import DemoSummary, Milestone, phase_rows, spike_line, tasks_per_host
 from cli.deploy import deploy
 from cli.narrate import say
+from cli.run_report import write as write_report
+from cli.runs import RunRecorder, new_name
 from cloud.aws.endpoint import open_endpoint
 from cloud.aws.steps.scaling import autoscale_target
 from cloud.server.control import ControlClient
@@ -51,11 +53,15 @@ class Demo:
         self.summary = DemoSummary()
         self.client: ControlClient | None = None
         self._seen: set[str] = set()
+        self.recorder = RunRecorder(new_name("demo"))
 
     # -- helpers -----------------------------------------------------------------------------
     def snap(self) -> dict[str, Any]:
+        """The local cloud's snapshot (each one also recorded for `fraudlab report`)."""
         assert self.client is not None
-        return self.client.get("/v1/snapshot")
+        snap = self.client.get("/v1/snapshot")
+        self.recorder.add(snap)
+        return snap
 
     def mark_seen(self, snap: dict[str, Any]) -> None:
         """The timeline so far counts as told (``fraudlab deploy`` printed it already): the
@@ -318,6 +324,8 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
     began = time.monotonic()
     info, demo.summary.up_seconds, _ = up(runtime, time_scale)
     demo.summary.runtime, demo.summary.time_scale = info["runtime"], info["time_scale"]
+    demo.recorder.meta = {"time_scale": info["time_scale"], "runtime": info["runtime"],
+                          "rate": rate, "spike": spike}
     decisions: list[dict[str, Any]] = []
     try:
         say(out, "real", f"Local cloud up in {demo.summary.up_seconds:.1f} s: runtime "
@@ -337,6 +345,10 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
         say(out, "real", "Local cloud stopped: every replica with it")
     say(out, "real", "What the model's figures mean", _report_lesson())
     demo.summary.total_seconds = round(time.monotonic() - began, 1)
+    run = demo.recorder.save(demo.summary.as_dict())
+    report = write_report([run], run.with_suffix(".html"))
+    say(out, "real", f"Run report: {report}", f"the recorded run: {run}; compare two runs with "
+        "`fraudlab report RUN_A RUN_B`")
     return demo.summary, decisions
 
 

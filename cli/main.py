@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from cloud.runtime.replica import GUNICORN
 
@@ -36,9 +37,23 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from service.model import ARTIFACTS
+    """The run report (HTML) of recorded runs; with --model, the model report as before."""
+    if args.model:
+        from service.model import ARTIFACTS
 
-    print((ARTIFACTS / "report.md").read_text())
+        print((ARTIFACTS / "report.md").read_text())
+        return 0
+    from cli.run_report import write
+    from cli.runs import find_run
+
+    try:
+        paths = [find_run(name) for name in args.runs] if args.runs else [find_run(None)]
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else paths[-1].with_suffix(".html")
+    write(paths, out)
+    print(f"run report ({' vs '.join(p.stem for p in paths)}): {out}")
     return 0
 
 
@@ -314,7 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--runtime", choices=("litert", "tensorflow"), default="litert")
     serve.set_defaults(func=_serve)
 
-    report = sub.add_parser("report", help="print the model report")
+    report = sub.add_parser("report", help="write the HTML report of a recorded run (the newest, "
+                                           "or RUN_A RUN_B side by side); --model: the model's")
+    report.add_argument("runs", nargs="*", metavar="RUN",
+                        help="recorded runs (names in the state directory's runs/, or files)")
+    report.add_argument("--out", help="the HTML file (default: beside the last run)")
+    report.add_argument("--model", action="store_true", help="print the model report instead")
     report.set_defaults(func=_report)
 
     up = sub.add_parser("up", help="start the local cloud in the background")

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from cloud.server.control import ControlError
+
 SIZE = (80, 24)
 DEPLOY = ("image", "ecr", "taskdef", "cluster", "service")
 
@@ -41,9 +43,14 @@ def deployed(start_local_cloud, wait_for) -> Any:
     for step_id in DEPLOY:
         by_id[step_id].run(backend, 10.0)
     client = connect()
-    wait_for(lambda: sum(t["last_status"] == "RUNNING"
-                         for t in client.get("/v1/snapshot")["tasks"]) == 4, 90,
-             "4 RUNNING tasks")
+
+    def running() -> int:
+        try:
+            return sum(t["last_status"] == "RUNNING" for t in client.get("/v1/snapshot")["tasks"])
+        except ControlError:  # a loaded machine: one slow answer is not a failure
+            return 0
+
+    wait_for(lambda: running() == 4, 90, "4 RUNNING tasks")
     return backend
 
 

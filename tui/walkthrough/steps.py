@@ -40,7 +40,8 @@ class Step:
     run: Callable[[Any, float], Outcome] | None = None  # (backend, rate) → outcome
 
 
-LONG_ARGUMENT = 60  # characters: a JSON argument longer than this is summarised
+LONG_ARGUMENT = 1000  # characters: a JSON argument longer than this is summarised
+SUMMARISED = ("--image-manifest",)  # always summarised: a manifest says nothing to read
 
 
 def short_cli(cli: str) -> str:
@@ -52,7 +53,8 @@ def short_cli(cli: str) -> str:
         return cli
     out = []
     for i, part in enumerate(parts):
-        if len(part) <= LONG_ARGUMENT or part[:1] not in "{[" or i == 0:
+        long = len(part) > LONG_ARGUMENT or (i > 0 and parts[i - 1] in SUMMARISED)
+        if not long or part[:1] not in "{[" or i == 0:
             out.append(shlex.quote(part))
             continue
         name = parts[i - 1].removeprefix("--")

@@ -95,8 +95,8 @@ def render(runs: list[dict[str, Any]]) -> str:
             f"2px 6px}} .run{{display:inline-block;vertical-align:top;margin-right:20px;"
             f"max-width:{100 // len(runs) - 2}%}}</style></head><body><h1>FraudLab run report"
             f"</h1><p>{names} — dotted lines mark events (red: crash, yellow: traffic, blue: "
-            f"scaling); rates are per wall second between samples one lab second or more "
-            f"apart.</p>{plots}{tables}</body></html>")
+            f"scaling); rates are requests per wall second, each averaged over the second "
+            f"since the sample before.</p>{plots}{tables}</body></html>")
 
 
 def write(run_paths: list[Path], out: Path) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 KEPT = 20  # runs kept in the state directory; older ones are deleted
+EVERY_S = 1.0  # wall seconds between samples: each rate is an average over at least this
 EVENT_KINDS = ("chaos", "traffic", "scaling", "exit")
 
 
@@ -26,7 +27,7 @@ def runs_dir() -> Path:
 
 @dataclass
 class RunRecorder:
-    """Feed it every snapshot you read; it keeps one sample per lab second at most."""
+    """Feed it every snapshot you read; it keeps one sample per ``EVERY_S`` wall seconds."""
 
     name: str
     meta: dict[str, Any] = field(default_factory=dict)
@@ -35,13 +36,13 @@ class RunRecorder:
     _last: dict[str, Any] | None = None
 
     def add(self, snap: dict[str, Any]) -> None:
-        lab = float(snap.get("lab_time") or 0.0)
+        wall = float(snap.get("lab_time") or 0.0) / float(snap.get("time_scale") or 1.0)
         for e in snap.get("timeline") or []:
             if e.get("kind") in EVENT_KINDS:
                 self.events.setdefault(f"{e.get('lab')}{e.get('text')}",
                                        {"lab": e.get("lab"), "kind": e.get("kind"),
                                         "text": e.get("text")})
-        if self._last is not None and lab < float(self._last["lab"]) + 1.0:
+        if self._last is not None and wall < float(self._last["wall"]) + EVERY_S:
             return
         point = sample(snap, self._last)
         self.samples.append(point)

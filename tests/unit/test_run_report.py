@@ -26,7 +26,7 @@ def recorded(tmp_path: Path, name: str) -> Path:
     crash = {"lab": 120.0, "kind": "chaos", "text": "crash: SIGKILL to task abc"}
     spike = {"lab": 240.0, "kind": "traffic", "text": "traffic: now spike:10 at 20 tx/s"}
     rec = RunRecorder(name, meta={"time_scale": 12.0})
-    for i in range(40):
+    for i in range(40):  # one snapshot per wall second (12 lab seconds)
         lab = i * 12.0
         rec.add(snapshot(lab, 20 * i, 4 if i < 25 else 6, 4 if i < 22 else 6,
                          [crash] if lab >= 120 else [] + ([spike] if lab >= 240 else [])))

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -53,15 +54,12 @@ class Demo:
         self.summary = DemoSummary()
         self.client: ControlClient | None = None
         self._seen: set[str] = set()
-        self.recorder = RunRecorder(new_name("demo"))
+        self.recorder = RunRecorder(new_name("demo"))  # fed by its own thread (run_demo)
 
     # -- helpers -----------------------------------------------------------------------------
     def snap(self) -> dict[str, Any]:
-        """The local cloud's snapshot (each one also recorded for `fraudlab report`)."""
         assert self.client is not None
-        snap = self.client.get("/v1/snapshot")
-        self.recorder.add(snap)
-        return snap
+        return self.client.get("/v1/snapshot")
 
     def mark_seen(self, snap: dict[str, Any]) -> None:
         """The timeline so far counts as told (``fraudlab deploy`` printed it already): the
@@ -327,6 +325,9 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
     demo.recorder.meta = {"time_scale": info["time_scale"], "runtime": info["runtime"],
                           "rate": rate, "spike": spike}
     decisions: list[dict[str, Any]] = []
+    recording = threading.Event()  # set: the recorder stops
+    control = connect()
+    demo.recorder.follow(lambda: control.get("/v1/snapshot"), recording)
     try:
         say(out, "real", f"Local cloud up in {demo.summary.up_seconds:.1f} s: runtime "
             f"{info['runtime']}, AWS API {info['aws_endpoint']} ({info['endpoint_kind']})",
@@ -341,6 +342,7 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
         demo.normal_and_scale_in()
         demo.finish(info["aws_endpoint"])
     finally:
+        recording.set()
         down()
         say(out, "real", "Local cloud stopped: every replica with it")
     say(out, "real", "What the model's figures mean", _report_lesson())

@@ -9,6 +9,7 @@ target. Events are the timeline's crash, traffic and scaling entries.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,20 @@ class RunRecorder:
         point = sample(snap, self._last)
         self.samples.append(point)
         self._last = point
+
+    def follow(self, get_snapshot: Any, stop: threading.Event) -> threading.Thread:
+        """Sample ``get_snapshot()`` every ``EVERY_S`` in a daemon thread until ``stop`` is
+        set (a slow or failed answer is skipped: the run goes on without that sample)."""
+        def loop() -> None:
+            while not stop.wait(EVERY_S):
+                try:
+                    self.add(get_snapshot())
+                except Exception:  # the recording never stops the demo
+                    continue
+
+        thread = threading.Thread(target=loop, daemon=True, name="run-recorder")
+        thread.start()
+        return thread
 
     def save(self, summary: dict[str, Any] | None = None, directory: Path | None = None) -> Path:
         directory = directory or runs_dir()

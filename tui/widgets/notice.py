@@ -21,11 +21,11 @@ def notice_text(message: str, title: str = "", severity: str = "information") ->
 
 
 class NoticeLine(Static):
-    """One or two lines above the footer; hidden when there is nothing to say."""
+    """One or two lines above the footer; hidden when there is nothing to say. Not docked:
+    it takes its rows in the screen's layout (docked, the footer would cover it)."""
 
     DEFAULT_CSS = """
     NoticeLine {
-        dock: bottom;
         height: auto;
         max-height: 2;
         padding: 0 1;

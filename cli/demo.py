@@ -14,15 +14,18 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 import requests
 
-from cli.demo_summary import DemoSummary, Milestone, phase_rows, tasks_per_host
+from cli.demo_summary import DemoSummary, Milestone, phase_rows, spike_line, tasks_per_host
 from cli.deploy import deploy
 from cli.narrate import say
+from cli.run_report import write as write_report
+from cli.runs import RunRecorder, new_name
 from cloud.aws.endpoint import open_endpoint
 from cloud.aws.steps.scaling import autoscale_target
 from cloud.server.control import ControlClient
@@ -51,11 +54,17 @@ class Demo:
         self.summary = DemoSummary()
         self.client: ControlClient | None = None
         self._seen: set[str] = set()
+        self.recorder = RunRecorder(new_name("demo"))  # fed by its own thread (run_demo)
 
     # -- helpers -----------------------------------------------------------------------------
     def snap(self) -> dict[str, Any]:
         assert self.client is not None
         return self.client.get("/v1/snapshot")
+
+    def mark_seen(self, snap: dict[str, Any]) -> None:
+        """The timeline so far counts as told (``fraudlab deploy`` printed it already): the
+        crash's narration must not reprint "has started 4 tasks" with the original ids."""
+        self._seen.update(f"{e['wall']}{e['text']}" for e in snap["timeline"])
 
     def narrate_new(self, snap: dict[str, Any], kinds: tuple[str, ...]) -> None:
         """Timeline entries of these kinds not shown yet."""
@@ -105,6 +114,7 @@ class Demo:
         self.summary.deploy_seconds = round(time.monotonic() - started, 3)
         if self.wait(lambda s: self.serving(s, self.desired), 90, ()) is None:
             raise TimeoutError("the load balancer's targets did not pass their health checks")
+        self.mark_seen(self.snap())
         say(self.out, "simulated", f"The load balancer's {self.desired} targets passed their "
             "health check (GET /health)", "In AWS: a registered target must pass one health "
             "check before the ALB sends it traffic; interval 30 s by default (ecs-facts.md §6)")
@@ -217,9 +227,7 @@ class Demo:
         spike = next((p for p in phases if p["name"] == "spike"), None)
         if not spike or not spike["seconds"]:
             return
-        served = spike["ok"] / spike["seconds"]
-        say(self.out, "real", f"This machine served {served:.0f} of the {offered:g} tx/s "
-            f"offered during the spike ({spike['dropped']} not sent, {spike['failed']} failed)",
+        say(self.out, "real", spike_line(spike, offered),
             f"every task shares this computer's {os.cpu_count()} cores: scaling out here adds "
             "processes, not CPU. In AWS new tasks land on instances with their own vCPUs, and "
             "the capacity provider adds instances when they do not fit (ecs-facts.md §3)")
@@ -314,7 +322,12 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
     began = time.monotonic()
     info, demo.summary.up_seconds, _ = up(runtime, time_scale)
     demo.summary.runtime, demo.summary.time_scale = info["runtime"], info["time_scale"]
+    demo.recorder.meta = {"time_scale": info["time_scale"], "runtime": info["runtime"],
+                          "rate": rate, "spike": spike}
     decisions: list[dict[str, Any]] = []
+    recording = threading.Event()  # set: the recorder stops
+    control = connect()
+    demo.recorder.follow(lambda: control.get("/v1/snapshot"), recording)
     try:
         say(out, "real", f"Local cloud up in {demo.summary.up_seconds:.1f} s: runtime "
             f"{info['runtime']}, AWS API {info['aws_endpoint']} ({info['endpoint_kind']})",
@@ -329,10 +342,15 @@ def run_demo(desired: int = 4, count: int = 12, runtime: str = "auto", seed: int
         demo.normal_and_scale_in()
         demo.finish(info["aws_endpoint"])
     finally:
+        recording.set()
         down()
         say(out, "real", "Local cloud stopped: every replica with it")
     say(out, "real", "What the model's figures mean", _report_lesson())
     demo.summary.total_seconds = round(time.monotonic() - began, 1)
+    run = demo.recorder.save(demo.summary.as_dict())
+    report = write_report([run], run.with_suffix(".html"))
+    say(out, "real", f"Run report: {report}", f"the recorded run: {run}; compare two runs with "
+        "`fraudlab report RUN_A RUN_B`")
     return demo.summary, decisions
 
 

@@ -99,3 +99,13 @@ def render(summary: DemoSummary, out: TextIO) -> None:
         print(f"  tasks per host ({moment}): {shown}", file=out)
     print(f"  whole demo: {summary.total_seconds:.0f} s; lessons shown: "
           f"{'yes' if summary.lessons_shown else 'NO'}", file=out)
+
+
+def spike_line(spike: dict[str, Any], offered: float) -> str:
+    """What this machine served of the spike, with the unserved split as the table splits it:
+    not sent (the generator's cap) and answered with an error — never the same number twice."""
+    served = spike["ok"] / spike["seconds"] if spike["seconds"] else 0.0
+    errors = sum((spike.get("errors") or {}).values())
+    return (f"This machine served {served:.0f} of the {offered:g} tx/s offered during the "
+            f"spike: {spike['dropped']} requests not sent (64 already waiting: the "
+            f"generator's cap), {errors} answered with an error")

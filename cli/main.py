@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from cloud.runtime.replica import GUNICORN
@@ -38,9 +39,23 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from service.model import ARTIFACTS
+    """The run report (HTML) of recorded runs; with --model, the model report as before."""
+    if args.model:
+        from service.model import ARTIFACTS
 
-    print((ARTIFACTS / "report.md").read_text())
+        print((ARTIFACTS / "report.md").read_text())
+        return 0
+    from cli.run_report import write
+    from cli.runs import find_run
+
+    try:
+        paths = [find_run(name) for name in args.runs] if args.runs else [find_run(None)]
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else paths[-1].with_suffix(".html")
+    write(paths, out)
+    print(f"run report ({' vs '.join(p.stem for p in paths)}): {out}")
     return 0
 
 
@@ -281,14 +296,24 @@ def _lab(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
-    from labs.server import start_lab  # JupyterLab runs from this Python: its kernel has the kit
+    from cloud.core.state_dir import state_dir
+    from labs.server import LOG_NAME, start_lab, wait_until_answering  # its kernel has the kit
 
     if args.port is not None and not port_is_free(args.port):
         raise RuntimeError(f"port {args.port} on 127.0.0.1 is in use: pick another with "
                            "--port, or leave it out for a free one")
-    process, url = start_lab(args.port, args.token, args.browser)
-    print(f"JupyterLab on the lab notebooks: {url}\n(the notebooks attach to the running "
-          "local cloud or start one; Ctrl-C stops JupyterLab)", flush=True)
+    log = state_dir() / LOG_NAME
+    process, url = start_lab(args.port, args.token, args.browser, log_path=log)
+    print(f"starting JupyterLab (its log: {log})…", flush=True)
+    try:
+        seconds = wait_until_answering(url, process)
+    except RuntimeError as exc:
+        process.terminate()
+        print(f"{exc}; see {log}", file=sys.stderr)
+        return 1
+    print(f"JupyterLab answers after {seconds:.1f} s: {url}\n(the notebooks attach to the "
+          f"running local cloud or start one; Ctrl-C stops JupyterLab; its log: {log})",
+          flush=True)
 
     def stop(signum: int, _frame: object) -> None:  # SIGTERM: stop JupyterLab with us
         raise KeyboardInterrupt
@@ -344,7 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--runtime", choices=("litert", "tensorflow"), default="litert")
     serve.set_defaults(func=_serve)
 
-    report = sub.add_parser("report", help="print the model report")
+    report = sub.add_parser("report", help="write the HTML report of a recorded run (the newest, "
+                                           "or RUN_A RUN_B side by side); --model: the model's")
+    report.add_argument("runs", nargs="*", metavar="RUN",
+                        help="recorded runs (names in the state directory's runs/, or files)")
+    report.add_argument("--out", help="the HTML file (default: beside the last run)")
+    report.add_argument("--model", action="store_true", help="print the model report instead")
     report.set_defaults(func=_report)
 
     up = sub.add_parser("up", help="start the local cloud in the background")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from tui.walkthrough.steps import short_cli  # long JSON arguments summarised (no Textual)
+
 BADGES = {"real": "[REAL]", "emulated": "[EMULATED]", "simulated": "[SIMULATED]"}
 
 
@@ -17,7 +19,8 @@ def say(out: TextIO, badge: str, title: str, detail: str = "") -> None:
 def step(out: TextIO, result: Any) -> None:
     """One deploy step: title, the `aws` equivalent, what AWS really does, warnings."""
     unchanged = "" if result.changed else " (already in place)"
-    lines = [f"$ {result.cli}", f"In AWS: {result.aws_note}", f"Source: {result.source}"]
+    lines = [f"$ {short_cli(result.cli)}", f"In AWS: {result.aws_note}",
+             f"Source: {result.source}"]
     lines += [f"{'Note' if w.startswith('Emulator') else 'Myth check'}: {w}"
               for w in result.warnings]
     say(out, result.badge, f"{result.title}{unchanged}", "\n".join(lines))

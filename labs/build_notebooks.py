@@ -4,7 +4,8 @@
     python -m labs.build_notebooks --check  # exit 1 if a committed notebook differs
 
 Every notebook has the same frame: the lab's intro, the live view (labs 04–07), one cell per
-step, the exercises, the checks and a last cell that stops the live views.
+step, the exercises, the checks and a last cell that says what keeps running (it stops
+nothing: after Run All the live view keeps updating).
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ def build(module: str) -> nbformat.NotebookNode:
         new_markdown_cell("## Checks\n\nGraded on the cluster's state through the AWS API; a "
                           "failed check says what to do."),
         new_code_cell("checks = lab.LAB.grade(session)\nchecks"),
-        new_markdown_cell("## Done\n\nStop the live views (the local cloud keeps running for "
-                          "the next lab; `fraudlab down` stops it)."),
-        new_code_cell("print(checks.summary())\nsession.close()"),
+        new_markdown_cell("## Done\n\nThe live view keeps updating while you read (it stops "
+                          "by itself, or run `session.close()`); the local cloud keeps running "
+                          "for the next lab (`fraudlab down` stops it)."),
+        new_code_cell("print(checks.summary())\nsession.done()"),
     ]
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3 (FraudLab)",

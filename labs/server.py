@@ -11,6 +11,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cloud.core.ports import free_port
@@ -45,9 +46,14 @@ def lab_env() -> dict[str, str]:
     return env
 
 
-def start_lab(port: int | None = None, token: str | None = None, browser: bool = False
-              ) -> tuple[subprocess.Popen, str]:
-    """Start JupyterLab in the background; (process, URL with the token)."""
+LOG_NAME = "jupyterlab.log"
+READY_SECONDS = 90.0
+
+
+def start_lab(port: int | None = None, token: str | None = None, browser: bool = False,
+              log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start JupyterLab in the background, its log to ``log_path`` (else inherited);
+    (process, URL with the token)."""
     try:
         import jupyterlab  # noqa: F401
     except ImportError as exc:
@@ -55,6 +61,37 @@ def start_lab(port: int | None = None, token: str | None = None, browser: bool =
     port = port or free_port()
     token = token or secrets.token_urlsafe(24)
     # Same process group as `fraudlab lab`: Ctrl-C (or a signal to the group) reaches both.
-    process = subprocess.Popen(lab_command(port, token, browser), env=lab_env(),
-                               stdin=subprocess.DEVNULL)
+    log = None
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = log_path.open("ab")
+    try:
+        process = subprocess.Popen(lab_command(port, token, browser), env=lab_env(),
+                                   stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT if log else None)
+    finally:
+        if log is not None:
+            log.close()  # the child keeps its own handle
     return process, f"http://127.0.0.1:{port}/lab?token={token}"
+
+
+def wait_until_answering(url: str, process: subprocess.Popen,
+                         timeout: float = READY_SECONDS) -> float:
+    """Poll JupyterLab's /api/status (with the token) until it answers 200; seconds waited.
+    Raises RuntimeError if the process exits first or nothing answers within ``timeout``."""
+    import requests
+
+    base, token = url.split("/lab?token=")
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with code {process.returncode}")
+        try:
+            reply = requests.get(f"{base}/api/status",
+                                 headers={"Authorization": f"token {token}"}, timeout=2)
+            if reply.status_code == 200:
+                return time.monotonic() - began
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"JupyterLab did not answer at {base} within {timeout:.0f} s")

@@ -25,7 +25,17 @@ def run(args: argparse.Namespace) -> int:
 
     backend = Backend(start=not args.attach, runtime=args.runtime, time_scale=args.time_scale)
     FraudLabApp(backend, rate=args.rate, walkthrough=args.walkthrough).run()
+    print(goodbye(backend.info if backend.client is not None else None))
     return 0
+
+
+def goodbye(info: dict | None) -> str:
+    """What `q` leaves behind: the local cloud keeps running (and how to stop it)."""
+    if not info:
+        return "FraudLab closed (it was not connected to a local cloud)."
+    return (f"FraudLab closed. The local cloud keeps running (runtime "
+            f"{info.get('runtime', '?')}, load balancer {info.get('lb_url', '?')}): "
+            "`fraudlab tui` attaches to it again, `fraudlab down` stops it.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.worker import get_current_worker
 
 from tui.backend import Backend, Control
+from tui.keys import ACTIONS, NAVIGATION
 from tui.messages import (
     ActionFailed,
     ActionSucceeded,
@@ -29,6 +30,7 @@ from tui.messages import (
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
 from tui.view import History
+from tui.widgets.notice import NoticeLine
 
 STREAM_INTERVAL = 0.5  # seconds: the stream sends what changed twice a second
 STREAM_SECONDS = 60.0  # a stream lasts a minute, then the worker reconnects
@@ -43,22 +45,7 @@ class FraudLabApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     TITLE = "FraudLab"
     SUB_TITLE = "image → ECR → ECS → load balancer"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "crash", "Crash"),
-        Binding("k", "kill_host", "Kill"),
-        Binding("t", "traffic", "Traffic"),
-        Binding("s", "spike", "Spike"),
-        Binding("plus,equals_sign", "scale(1)", "Scale+", key_display="+"),
-        Binding("minus", "scale(-1)", "Scale-", key_display="-"),
-        Binding("a", "algorithm", "Algo"),
-        Binding("r", "retry", "Retry"),
-        Binding("l", "slow", "Slow", show=False),
-        Binding("w", "walkthrough", "Walk"),
-        Binding("p", "practice", "Practice"),
-        Binding("d", "dashboard", "Dash", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*ACTIONS, *NAVIGATION]
 
     def __init__(self, backend: Backend | None = None, *, client: Control | None = None,
                  rate: float = 20.0, stream: bool = True, walkthrough: bool = False,
@@ -161,6 +148,19 @@ class FraudLabApp(App[None]):
     def on_stream_lost(self, message: StreamLost) -> None:
         if self.dashboard().is_mounted:
             self.dashboard().show_status(f"stream lost ({message.error}); reconnecting…")
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Say it on the notice line of the screen in view (or the one under a modal): it
+        takes its own row and covers nothing. The stylesheet hides Textual's toasts; the
+        notification is still recorded as Textual's (what the tests read)."""
+        for screen in reversed(self.screen_stack):
+            notices = screen.query(NoticeLine)
+            if notices:
+                notices.first().say(message, title, str(severity), timeout)
+                break
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=markup)
 
     def dashboard(self) -> DashboardScreen:
         return self.get_screen("dashboard")  # type: ignore[return-value]

@@ -6,6 +6,7 @@ the snapshot with its reason. Here we only count, difference and shorten for dis
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,13 +30,32 @@ def badge_label(badge: str | None) -> str:
     return f"[{(badge or '?').upper()}]"
 
 
+RATE_WINDOW_S = 5.0  # wall seconds the request rates are averaged over (stated on screen)
+STOPPED_KEPT_S = 30.0  # wall seconds a stopped task stays in its host box
+BARS = " ▁▂▃▄▅▆▇█"  # index 0 (blank) is zero and only zero
+
+
+def bars(values: list[float], top: float, width: int) -> str:
+    """The last ``width`` values as bars on a scale from 0 to ``top``: zero draws as blank,
+    anything above zero as at least ▁, so an all-zero series is an empty line."""
+    out = []
+    for v in values[-width:] if width > 0 else []:
+        if v <= 0 or top <= 0:
+            out.append(BARS[0])
+        else:
+            out.append(BARS[max(1, min(8, round(v / top * 8)))])
+    return "".join(out)
+
+
 @dataclass
 class Rates:
-    """Per-second rates from successive snapshots (lab time / time scale = wall seconds)."""
+    """Requests/s from consecutive snapshots, averaged over the last ``window`` wall seconds
+    (lab time / time scale): a steady 20 tx/s reads 20, not 7 then 33, and a healthy target
+    never reads 0.0 because a half-second happened to carry none of its requests."""
 
-    last_wall: float | None = None
-    last_requests: dict[str, int] = field(default_factory=dict)
-    last_total: int | None = None
+    window: float = RATE_WINDOW_S
+    samples: deque[tuple[float, dict[str, int], int]] = field(
+        default_factory=lambda: deque(maxlen=400))
     per_target: dict[str, float] = field(default_factory=dict)
     total: float = 0.0
 
@@ -45,14 +65,25 @@ class Rates:
         lb = snap.get("load_balancer") or {}
         requests = {t["id"]: int(t.get("requests", 0)) for t in lb.get("targets", [])}
         total = int((lb.get("totals") or {}).get("requests", 0))
-        if self.last_wall is not None and wall > self.last_wall:
-            dt = wall - self.last_wall
-            self.per_target = {k: max(0, v - self.last_requests.get(k, v)) / dt
-                               for k, v in requests.items()}
-            if self.last_total is not None:
-                self.total = max(0, total - self.last_total) / dt
-        if self.last_wall is None or wall > self.last_wall:
-            self.last_wall, self.last_requests, self.last_total = wall, requests, total
+        if self.samples and wall <= self.samples[-1][0]:
+            return  # no lab time passed: nothing new to average
+        self.samples.append((wall, requests, total))
+        while len(self.samples) > 2 and self.samples[1][0] <= wall - self.window:
+            self.samples.popleft()
+        self.per_target, self.total = self._averages(requests, total, wall)
+
+    def _averages(self, requests: dict[str, int], total: int,
+                  wall: float) -> tuple[dict[str, float], float]:
+        first_wall, _, first_total = self.samples[0]
+        if wall <= first_wall:
+            return {}, 0.0
+        per_target = {}
+        for target, count in requests.items():
+            seen = next(((w, r[target]) for w, r, _ in self.samples if target in r), None)
+            if seen is None or wall <= seen[0]:
+                continue
+            per_target[target] = max(0, count - seen[1]) / (wall - seen[0])
+        return per_target, max(0, total - first_total) / (wall - first_wall)
 
 
 @dataclass
@@ -65,11 +96,15 @@ class History:
     desired: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     cpu: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     rates: Rates = field(default_factory=Rates)
+    stopped_at: dict[str, float] = field(default_factory=dict)  # task → wall s first seen
+    stopped_shown: set[str] = field(default_factory=set)  # stopped tasks still shown
 
     def update(self, snap: dict[str, Any]) -> None:
         self.rates.update(snap)
+        self._track_stopped(snap)
         self.throughput.append(round(self.rates.total, 1))
-        windows = (snap.get("traffic") or {}).get("windows") or []
+        traffic = snap.get("traffic") or {}
+        windows = traffic.get("windows") or [] if traffic.get("running") else []
         self.p99.append(float(windows[-1].get("p99_ms") or 0.0) if windows else 0.0)
         services = snap.get("services") or []
         self.running.append(float(sum(s.get("running", 0) for s in services)))
@@ -78,12 +113,33 @@ class History:
         cpus = [float(m.get("CPUUtilization") or 0.0) for m in per_service]
         self.cpu.append(sum(cpus) / len(cpus) if cpus else 0.0)
 
+    def _track_stopped(self, snap: dict[str, Any]) -> None:
+        """Remember when each task was first seen STOPPED; show only the recent ones."""
+        now = float(snap.get("lab_time") or 0.0) / float(snap.get("time_scale") or 1.0)
+        for t in snap.get("tasks") or []:
+            if t.get("last_status") == "STOPPED":
+                self.stopped_at.setdefault(str(t.get("task_id")), now)
+        self.stopped_shown = recent_stopped(self.stopped_at, now)
 
-def tasks_by_host(snap: dict[str, Any]) -> dict[str | None, list[dict[str, Any]]]:
+
+def tasks_by_host(snap: dict[str, Any], stopped_shown: set[str] | None = None,
+                  ) -> dict[str | None, list[dict[str, Any]]]:
+    """Tasks per host; stopped ones only if in ``stopped_shown`` (None: all of them)."""
     out: dict[str | None, list[dict[str, Any]]] = {}
     for t in snap.get("tasks") or []:
+        if (t.get("last_status") == "STOPPED" and stopped_shown is not None
+                and t.get("task_id") not in stopped_shown):
+            continue
         out.setdefault(t.get("host"), []).append(t)
     return out
+
+
+def short_reason(reason: str) -> str:
+    """ECS's long "unable to place a task because … insufficient memory …" in a few words."""
+    if UNABLE not in reason:
+        return reason
+    found = re.search(r"insufficient [\w ]+? available", reason)
+    return f"ECS: {UNABLE} a task … " + (found.group(0) if found else "no instance fits")
 
 
 def unplaced(snap: dict[str, Any]) -> list[tuple[str, int, str]]:
@@ -99,6 +155,19 @@ def unplaced(snap: dict[str, Any]) -> list[tuple[str, int, str]]:
     return out
 
 
+SPIKE_TEXT = re.compile(r"\bspike:(\d+(?:\.\d+)?)(?::[\d.]+)* at (\d+(?:\.\d+)?) tx/s")
+
+
+def human_event(text: str) -> str:
+    """The timeline's ``spike:10:0:36000 at 20 tx/s`` (a profile spec and the base rate) in
+    words: ``a ×10 spike, 200 tx/s (20 tx/s × 10)``."""
+    def words(m: re.Match[str]) -> str:
+        factor, base = float(m.group(1)), float(m.group(2))
+        return f"a ×{factor:g} spike, {base * factor:g} tx/s ({base:g} tx/s × {factor:g})"
+
+    return SPIKE_TEXT.sub(words, text)
+
+
 def traffic_summary(snap: dict[str, Any]) -> str:
     traffic = snap.get("traffic") or {}
     if not traffic:
@@ -107,6 +176,12 @@ def traffic_summary(snap: dict[str, Any]) -> str:
     state = "running" if traffic.get("running") else f"stopped ({traffic.get('stop_reason')})"
     errors = sum((traffic.get("errors") or {}).values())
     lat = traffic.get("latency") or {}
-    return (f"traffic {profile} {traffic.get('target_rate', 0):g} tx/s {state} · "
+    return (f"traffic {profile} {float(traffic.get('target_rate') or 0):.0f} tx/s {state} · "
             f"{traffic.get('completed', 0)} answered · {errors} errors · "
             f"p99 {lat.get('p99_ms', 0):.0f} ms")
+
+
+def recent_stopped(stopped_at: dict[str, float], now: float,
+                   kept: float = STOPPED_KEPT_S) -> set[str]:
+    """The stopped tasks first seen stopped less than ``kept`` wall seconds ago."""
+    return {task for task, when in stopped_at.items() if now - when < kept}

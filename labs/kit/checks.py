@@ -74,10 +74,12 @@ def running_tasks_on_hosts(session: Any, count: int, min_hosts: int) -> CheckRes
     instances = _instances(ecs)
     per_host = Counter(instances.get(t.get("containerInstanceArn", ""), {}).get(
         "ec2InstanceId", "?") for t in tasks)
-    found = (f"{len(tasks)} RUNNING tasks on {len(per_host)} hosts "
+    found = (f"{len(tasks)} RUNNING tasks on {len(per_host)} "
+             f"host{'s' if len(per_host) != 1 else ''} "
              f"({', '.join(f'{h}: {n}' for h, n in sorted(per_host.items())) or 'none'})")
     ok = len(tasks) >= count and len(per_host) >= min_hosts
-    return CheckResult(f"{count} RUNNING tasks on at least {min_hosts} hosts", ok, found,
+    hosts = f"{min_hosts} host{'s' if min_hosts != 1 else ''}"
+    return CheckResult(f"{count} RUNNING tasks on at least {hosts}", ok, found,
                        "run the deploy step (create-service with desired count "
                        f"{count}, spread placement) and wait until the hosts view shows them "
                        "RUNNING; `aws ecs describe-tasks` shows lastStatus per task")

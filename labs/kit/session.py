@@ -189,6 +189,14 @@ class Session:
         self._views.append(view)
         return view
 
+    def done(self) -> str:
+        """The lab's last cell: say what keeps running, stop nothing (after Run All the live
+        view must go on updating while the learner reads; ``close()`` stops it)."""
+        live = sum(bool(getattr(v, "running", False)) for v in self._views)
+        return (f"lab done: {live} live view{'s' if live != 1 else ''} still updating (each "
+                "stops by itself after its time, or now with session.close()); the local "
+                "cloud keeps running (`fraudlab down` stops it)")
+
     def close(self, stop_cloud: bool = False) -> str:
         """Stop every live view; with ``stop_cloud``, stop the local cloud if we started it."""
         for view in self._views:

@@ -17,6 +17,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from tui.walkthrough.steps import short_cli  # shared with the TUI (no Textual import)
+
 BADGE_COLOURS = {"real": "#1b7f3b", "emulated": "#1f5fa8", "simulated": "#8a5a00"}
 BADGE_MEANING = {
     "real": "really happens here: processes or containers, HTTP, the model's decisions",
@@ -107,6 +109,9 @@ def step_card_html(step: Step) -> str:
             f"<span style='color:#666'>({html.escape(step.source)})</span></div>")
 
 
+WRAP = "white-space:pre-wrap;overflow-wrap:anywhere"  # long lines wrap, never clipped
+
+
 def result_html(value: Any) -> str:
     """A step's outcome as HTML: the kit's StepResults as a list, text, or JSON."""
     if isinstance(value, list) and value and hasattr(value[0], "cli"):
@@ -115,13 +120,27 @@ def result_html(value: Any) -> str:
             warn = "".join(f"<br>⚠ {html.escape(w)}" for w in r.warnings)
             items.append(f"<li>{badge_html(r.badge)} <b>{html.escape(r.title)}</b>"
                          f"{'' if r.changed else ' (already in place)'}<br>"
-                         f"<code style='white-space:pre-wrap'>$ {html.escape(r.cli[:400])}"
+                         f"<code style='white-space:pre-wrap;overflow-wrap:anywhere'>$ "
+                         f"{html.escape(short_cli(r.cli))}"
                          f"</code><br><i>In AWS:</i> {html.escape(r.aws_note)}{warn}</li>")
         return "<ul>" + "".join(items) + "</ul>"
     if isinstance(value, str):
-        return f"<pre style='white-space:pre-wrap'>{html.escape(value)}</pre>"
-    return (f"<pre style='white-space:pre-wrap'>"
-            f"{html.escape(json.dumps(value, indent=1, default=str)[:4000])}</pre>")
+        return f"<pre style='{WRAP}'>{html.escape(value)}</pre>"
+    if isinstance(value, dict):
+        return "<table>" + "".join(
+            f"<tr><th style='text-align:left;vertical-align:top;padding-right:12px'>"
+            f"{html.escape(str(k))}</th><td style='white-space:pre-wrap;overflow-wrap:anywhere'>"
+            f"{html.escape(plain(v))}</td></tr>" for k, v in value.items()) + "</table>"
+    return (f"<pre style='{WRAP}'>"
+            f"{html.escape(json.dumps(value, indent=1, default=str, ensure_ascii=False))}</pre>")
+
+
+def plain(value: Any) -> str:
+    """A value as a reader reads it: text as is, numbers and structures as JSON with its real
+    characters (→, not \\u2192)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=1, default=str, ensure_ascii=False)
 
 
 class StepView(widgets.VBox):

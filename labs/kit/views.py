@@ -19,6 +19,7 @@ import ipywidgets as widgets
 
 from cloud.server.stream import apply_changes
 from labs.kit.template import badge_html
+from tui.view import human_event  # plain text helpers (no Textual import)
 
 STATE_COLOURS = {"RUNNING": "#1b7f3b", "PENDING": "#b58900", "PROVISIONING": "#b58900",
                  "ACTIVATING": "#b58900", "DEACTIVATING": "#8a5a00", "STOPPING": "#8a5a00",
@@ -71,6 +72,7 @@ def hosts_html(snap: dict[str, Any]) -> str:
         cache = ", ".join(i.rsplit(":", 1)[-1] for i in h.get("image_cache") or []) or "empty"
         boxes.append(
             f"<div style='display:inline-block;vertical-align:top;width:240px;margin:3px;"
+            f"overflow-wrap:anywhere;"
             f"border:2px solid #555;padding:4px'><b>{h['instance_id']}</b> {h['az']} "
             f"{h['type']} <i>{h['status']}</i><br><span style='font-size:11px'>CPU "
             f"{h['remaining_cpu']}/{h['registered_cpu']} free · mem {h['remaining_memory']}/"
@@ -86,7 +88,7 @@ def hosts_html(snap: dict[str, Any]) -> str:
 def routing_html(snap: dict[str, Any], width: int = 200) -> str:
     """Requests per target as bars, outstanding requests, and the last routing decisions."""
     lb = snap.get("load_balancer") or {}
-    targets = lb.get("targets") or []
+    targets = [t for t in lb.get("targets") or [] if t.get("state") != "unused"]
     top = max([t.get("requests", 0) for t in targets] + [1])
     rows = []
     for t in targets:
@@ -134,9 +136,19 @@ def charts_html(history: Sequence[dict[str, float]]) -> str:
 
 def events_html(snap: dict[str, Any], limit: int = 8) -> str:
     items = [f"<li>{badge_html(e.get('badge', 'simulated'))} lab {e.get('lab', 0):.0f}s "
-             f"{html.escape(e.get('text', '')[:160])}</li>"
+             f"{html.escape(human_event(str(e.get('text', ''))))}</li>"
              for e in (snap.get("timeline") or [])[-limit:]]
-    return f"<div><b>Events</b><ul style='font-size:11px'>{''.join(items)}</ul></div>"
+    return (f"<div><b>Events</b><ul style='font-size:11px;white-space:normal;"
+            f"overflow-wrap:anywhere'>{''.join(items)}</ul></div>")
+
+
+def spike_note(snap: dict[str, Any]) -> str:
+    """What a ×10 spike leads to here: scaling only if a scaling policy exists (lab 07)."""
+    if (snap.get("scaling") or {}).get("policies"):
+        return ("target tracking needs 3 one-minute datapoints above target, then raises the "
+                "desired count")
+    return ("no scaling policy is set in this lab, so the desired count stays where it is: "
+            "watch latency and errors rise (lab 07 adds target tracking)")
 
 
 class LiveDashboard(widgets.VBox):
@@ -188,8 +200,8 @@ class LiveDashboard(widgets.VBox):
                                      "marks it STOPPED (exit 137) and starts a new task")
             elif what == "spike":
                 self.session.spike()
-                self.action.value = (f"{badge_html('real')} traffic ×10: target tracking "
-                                     "needs 3 one-minute datapoints above target")
+                self.action.value = f"{badge_html('real')} traffic ×10: " + spike_note(
+                    self.snapshot)
             else:
                 self.session.change_traffic(phase="normal")
                 self.action.value = (f"{badge_html('real')} back to normal traffic: scale-in "

@@ -42,7 +42,7 @@ def crash_and_recover(session: Any, retry: bool) -> dict[str, Any]:
     dead = next((t for t in snap["tasks"] if t["task_id"] == crashed), {})
     new = [t["task_id"] for t in snap["tasks"] if t["last_status"] == "RUNNING"
            and t["task_id"] not in before]
-    stages = [f"lab {e['lab']:.0f}s [{e['badge']}] {e['text'][:140]}" for e in snap["timeline"]
+    stages = [f"lab {e['lab']:.0f}s [{e['badge']}] {e['text']}" for e in snap["timeline"]
               if crashed in e.get("text", "") or e.get("task") == crashed
               or any(n in e.get("text", "") or e.get("task") == n for n in new)]
     session.set_lb(retry=False)

@@ -98,3 +98,20 @@ def test_demo_rejects_bad_input_clearly(tmp_path, args, message) -> None:
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_demo_writes_a_run_report_and_tells_each_event_once(demo) -> None:
+    import re
+
+    run, _, _ = demo
+    out = run.stdout
+    found = re.search(r"Run report: (\S+\.html)", out)
+    assert found, out[-3000:]
+    page = Path(found.group(1)).read_text()
+    assert "Plotly.newPlot" in page and "crash: SIGKILL" in page and ">spike<" in page
+    assert Path(found.group(1)).with_suffix(".json").is_file()  # the recorded run
+    started = re.findall(r"has started 4 tasks: (.*)", out)
+    assert len(started) == len(set(started))  # the deploy's line is not reprinted later
+    assert len(re.findall(r"\(deployment (\S+)\) deployment completed", out)) == len(
+        set(re.findall(r"\(deployment (\S+)\) deployment completed", out)))
+    assert "requests not sent" in out and "failed)" not in out  # the spike line

@@ -24,7 +24,8 @@ def test_fraudlab_lab_serves_with_a_token(free_port_factory, tmp_path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "lab", "--port", str(port), "--token", token],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+        env={**os.environ, "FRAUDLAB_STATE_DIR": str(tmp_path / "state"),
+             "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
              "JUPYTER_DATA_DIR": str(tmp_path / "data")})
     url = f"http://127.0.0.1:{port}/api/status"
     try:
@@ -43,8 +44,16 @@ def test_fraudlab_lab_serves_with_a_token(free_port_factory, tmp_path) -> None:
         assert requests.get(url, timeout=5).status_code == 403
         assert requests.get(url, headers={"Authorization": "token wrong"},
                             timeout=5).status_code == 403
+        link = f"http://127.0.0.1:{port}/lab?token={token}"
+        deadline = time.monotonic() + 30  # printed once JupyterLab answers, not before
+        while link not in (tmp_path / "lab.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
         text = (tmp_path / "lab.log").read_text()
-        assert f"http://127.0.0.1:{port}/lab?token={token}" in text
+        assert link in text, text
+        jupyter_log = tmp_path / "state" / "jupyterlab.log"
+        assert str(jupyter_log) in text  # says where Jupyter's own log went
+        assert "ServerApp" in jupyter_log.read_text()  # …and it went there, not to the screen
+        assert "ServerApp" not in text and len(text.splitlines()) <= 4, text
     finally:
         process.send_signal(signal.SIGTERM)  # to `fraudlab lab` only: it stops JupyterLab
         try:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from tui.practice.drills import Action, EnsureHosts, PinScaling, Post, RestoreScaling
 
 
 @dataclass(frozen=True)
@@ -19,9 +20,9 @@ class Drill:
     id: str
     title: str
     brief: str  # what the learner is told (not the fault)
-    setup: tuple[tuple[str, dict[str, Any]], ...]  # control-API posts that plant the fault
+    setup: tuple[Action, ...]  # what plants the fault (tui.practice.drills)
     question: Question
-    cleanup: tuple[tuple[str, dict[str, Any]], ...] = field(default=())
+    cleanup: tuple[Action, ...] = field(default=())
 
 
 QUIZ: list[Question] = [
@@ -101,7 +102,7 @@ DRILLS: list[Drill] = [
     Drill("capacity", "Stuck tasks",
           "The fraud service was asked to grow. Look at the dashboard (d): hosts, tasks and "
           "events. Then come back (p) and diagnose.",
-          (("/v1/scale", {"desired": 16}),),
+          (EnsureHosts(2), PinScaling(16), Post("/v1/scale", {"desired": 16})),
           Question("Why are some tasks not running?",
                    ("the image cannot be pulled from ECR", "no host has the memory left for "
                     "another task, and nothing adds hosts", "the load balancer marks them "
@@ -109,12 +110,14 @@ DRILLS: list[Drill] = [
                    "Two t3.medium hosts hold about 7 tasks each (memory-bound): ECS reports "
                    "\"unable to place a task … insufficient memory\" and the tasks wait; a "
                    "capacity provider with managed scaling would add instances "
-                   "(ecs-facts.md §3, §11b). Cleanup: desired count back to 4."),
-          (("/v1/scale", {"desired": 4}),)),
+                   "(ecs-facts.md §3, §11b). The drill pinned auto scaling to 16–16 so it "
+                   "could not pull the count back to MaxCapacity 8; cleanup: the bounds as "
+                   "they were, desired count back to 4."),
+          (RestoreScaling(), Post("/v1/scale", {"desired": 4}))),
     Drill("bad-deploy", "Bad release",
           "Someone shipped a new revision. Watch the tasks and the events on the dashboard (d), "
           "then come back (p).",
-          (("/v1/bad-deployment", {}),),
+          (Post("/v1/bad-deployment", {}),),
           Question("What is going on?",
                    ("a host was terminated", "the new revision's containers exit at boot; the "
                     "old tasks keep serving and the circuit breaker rolls back",
@@ -125,7 +128,7 @@ DRILLS: list[Drill] = [
     Drill("host", "Tasks gone",
           "Something happened to the cluster. Look at the hosts and the events (d), then come "
           "back (p).",
-          (("/v1/kill-host", {}),),
+          (EnsureHosts(2), Post("/v1/kill-host", {})),
           Question("Why did several tasks stop together?",
                    ("their host (EC2 instance) was terminated; the scheduler placed "
                     "replacements on the hosts left", "an out-of-memory kill",

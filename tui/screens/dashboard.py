@@ -15,6 +15,7 @@ from tui.widgets.balancer import BalancerPanel
 from tui.widgets.charts import Charts
 from tui.widgets.events import EventLog
 from tui.widgets.hosts import HostsPanel
+from tui.widgets.notice import NoticeLine
 
 
 def status_line(snap: dict[str, Any]) -> Text:
@@ -56,7 +57,8 @@ class DashboardScreen(Screen):
                 yield BalancerPanel(id="balancer")
                 yield Charts(id="charts")
         yield EventLog(id="events")
-        yield Footer()
+        yield NoticeLine(id="notice")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#balancer").border_title = "load balancer"
@@ -68,7 +70,7 @@ class DashboardScreen(Screen):
 
     def show(self, snap: dict[str, Any], history: History) -> None:
         self.query_one("#status", Static).update(status_line(snap))
-        self.query_one(HostsPanel).show(snap, history.rates)
+        self.query_one(HostsPanel).show(snap, history.rates, history.stopped_shown)
         self.query_one(BalancerPanel).show(snap, history.rates)
         self.query_one(Charts).show(history)
         self.query_one(EventLog).show(snap)

@@ -13,7 +13,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ListItem, ListView, Static
 
+from tui.keys import hidden_actions
 from tui.practice.content import DRILLS, INTERVIEW_QUESTION, MODEL_ANSWER, QUIZ, RUBRIC, Question
+from tui.practice.drills import Action, run_actions
+from tui.widgets.notice import NoticeLine
 
 SECTIONS = ["quiz", "interview", *[f"drill-{d.id}" for d in DRILLS]]
 
@@ -37,8 +40,11 @@ def question_text(q: Question, chosen: int | None) -> Text:
     if chosen is None:
         out += Text("\nanswer with 1-4", style="dim")
     else:
-        verdict = "right" if chosen == q.answer else "not quite"
-        out += Text(f"\n{verdict}: ", style="bold green" if chosen == q.answer else "bold red")
+        right = chosen == q.answer
+        out += Text("\nright: " if right else "\nnot quite: ",
+                    style="bold green" if right else "bold red")
+        if not right:
+            out += Text(f"the answer is {q.answer + 1}. {q.options[q.answer]}. ", style="bold")
         out += Text(q.why)
     return out
 
@@ -51,7 +57,8 @@ class PracticeScreen(Screen):
         Binding("2", "answer(1)", "2", show=False),
         Binding("3", "answer(2)", "3", show=False),
         Binding("4", "answer(3)", "4", show=False),
-        Binding("n", "next_question", "Next question"),
+        *hidden_actions(),
+        Binding("n", "next_question", "Next"),
         Binding("m", "reveal", "Model answer"),
         Binding("f", "start_drill", "Start drill"),
         Binding("d,escape", "app.dashboard", "Dashboard"),
@@ -64,6 +71,7 @@ class PracticeScreen(Screen):
         self.revealed = False
         self.drills: dict[str, str] = {}  # drill id → "planted" | "error: …"
         self.drill_answers: dict[str, int] = {}
+        self.saved: dict[str, dict[str, Any]] = {}  # drill id → what its cleanup restores
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,7 +82,8 @@ class PracticeScreen(Screen):
                              for d in DRILLS], id="sections")
             with VerticalScroll(id="practice-detail"):
                 yield Static("", id="practice-body")
-        yield Footer()
+        yield NoticeLine(id="notice")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = "practice"
@@ -94,12 +103,21 @@ class PracticeScreen(Screen):
 
     def render_body(self) -> None:
         section = self.section()
-        if section == "quiz":
+        if section == "quiz" and self.question >= len(QUIZ):
+            right = sum(QUIZ[q].answer == a for q, a in self.answers.items())
+            body = Text(f"Quiz done: {right} of {len(QUIZ)} right\n\n", style="bold")
+            for i, q in enumerate(QUIZ):
+                mark = "✓" if self.answers.get(i) == q.answer else "✕"
+                body += Text(f" {mark} {i + 1}. {q.text[:60]}…\n",
+                             style="green" if mark == "✓" else "red")
+            body += Text("\nn: start again", style="dim")
+        elif section == "quiz":
             q = QUIZ[self.question]
             body = Text(f"Question {self.question + 1} of {len(QUIZ)} · {self.score()}\n\n",
                         style="dim")
             body += question_text(q, self.answers.get(self.question))
-            body += Text("\n\nn: next question", style="dim")
+            last = self.question == len(QUIZ) - 1
+            body += Text(f"\n\nn: {'your score' if last else 'next question'}", style="dim")
         elif section == "interview":
             body = Text("The case study's interview question\n\n", style="dim")
             body += Text(f"{INTERVIEW_QUESTION}\n\n", style="bold")
@@ -128,7 +146,7 @@ class PracticeScreen(Screen):
     def action_answer(self, option: int) -> None:
         section = self.section()
         if section == "quiz":
-            if option < len(QUIZ[self.question].options):
+            if self.question < len(QUIZ) and option < len(QUIZ[self.question].options):
                 self.answers.setdefault(self.question, option)
         elif section.startswith("drill-"):
             drill_id = section[6:]
@@ -141,7 +159,11 @@ class PracticeScreen(Screen):
         self.render_body()
 
     def action_next_question(self) -> None:
-        self.question = (self.question + 1) % len(QUIZ)
+        """The next question; after the last one the final score; then start again."""
+        if self.question >= len(QUIZ):
+            self.question, self.answers = 0, {}
+        else:
+            self.question += 1
         self.render_body()
 
     def action_reveal(self) -> None:
@@ -162,12 +184,10 @@ class PracticeScreen(Screen):
         self.plant(drill.id, drill.setup)
 
     @work(thread=True, group="drill")
-    def plant(self, drill_id: str, posts: tuple[tuple[str, dict[str, Any]], ...],
-              cleanup: bool = False) -> None:
+    def plant(self, drill_id: str, actions: tuple[Action, ...], cleanup: bool = False) -> None:
         app: Any = self.app
         try:
-            for path, body in posts:
-                app.backend.client.post(path, body)
+            run_actions(actions, app.backend, self.saved.setdefault(drill_id, {}))
         except Exception as exc:
             self.post_message(DrillPlanted(drill_id, f"{'cleanup: ' if cleanup else ''}{exc}"))
             return

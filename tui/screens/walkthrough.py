@@ -13,10 +13,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ListItem, ListView, Static
 
+from tui.keys import hidden_actions
 from tui.messages import StepFinished
 from tui.view import BADGE_STYLE, badge_label
 from tui.walkthrough.progress import Progress, default_path
 from tui.walkthrough.steps import STEPS, Step
+from tui.widgets.notice import NoticeLine
 
 
 def step_label(step: Step, index: int, done: bool) -> Text:
@@ -24,12 +26,21 @@ def step_label(step: Step, index: int, done: bool) -> Text:
     return mark + Text(f"{index + 1:>2}. {step.title}")
 
 
+def command_heading(cli: str) -> str:
+    """"The AWS equivalent" only over an ``aws`` command; docker, kubectl, fraudlab say so."""
+    if cli.startswith("aws "):
+        return "The AWS equivalent"
+    if cli.startswith("("):
+        return "In AWS"
+    return f"The command ({cli.split()[0]})"
+
+
 def step_detail(step: Step, index: int, result: str | None, running: bool) -> Text:
     out = Text(f"{index + 1}. {step.title}  ", style="bold")
     out += Text(badge_label(step.badge), style=BADGE_STYLE.get(step.badge, ""))
     out += Text(f"   {step.part}\n\n", style="dim")
     out += Text("What you'll do\n", style="bold underline") + Text(f"{step.what}\n\n")
-    out += Text("The AWS equivalent\n", style="bold underline")
+    out += Text(f"{command_heading(step.cli)}\n", style="bold underline")
     out += Text(f"$ {step.cli}\n\n", style="cyan")
     out += Text("Myth ", style="bold red") + Text(f"{step.myth}\n")
     out += Text("Fact ", style="bold green") + Text(f"{step.fact}\n\n")
@@ -49,9 +60,12 @@ class WalkthroughScreen(Screen):
     """Steps on the left; the selected step's explanation, action and result on the right."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("x,enter", "run_step", "Run step"),
+        *hidden_actions(),
+        Binding("x,enter", "run_step", "Run"),
         Binding("n", "next_step", "Next"),
-        Binding("b", "prev_step", "Back", show=False),
+        Binding("b", "prev_step", "Back"),
+        Binding("pagedown,space", "scroll_detail(1)", "Result", key_display="PgDn"),
+        Binding("pageup", "scroll_detail(-1)", "Up", key_display="PgUp", show=False),
         Binding("R", "reset", "Reset progress", show=False),
         Binding("d,escape", "app.dashboard", "Dashboard"),
     ]
@@ -76,7 +90,8 @@ class WalkthroughScreen(Screen):
                            id="steps")
             with VerticalScroll(id="step-detail"):
                 yield Static("", id="detail")
-        yield Footer()
+        yield NoticeLine(id="notice")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = "walkthrough"
@@ -87,6 +102,8 @@ class WalkthroughScreen(Screen):
         if current not in ids:
             current = next((s for s in ids if s not in self.progress.done), ids[0])
         self.query_one(ListView).index = ids.index(current)
+        self.watch(self.query_one("#step-detail", VerticalScroll), "scroll_y",
+                   lambda _: self.show_scroll_cue(), init=False)
         self.refresh_steps()
         app: Any = self.app
         if app.snapshot is not None:
@@ -105,6 +122,16 @@ class WalkthroughScreen(Screen):
             step, index, self.progress.results.get(step.id), self.running == step.id))
         done = len(self.progress.done)
         self.query_one("#steps").border_subtitle = f"{done}/{len(STEPS)} done"
+        self.call_after_refresh(self.show_scroll_cue)
+
+    def show_scroll_cue(self) -> None:
+        """The detail box says when its text goes on below (PgDn/space) or above (PgUp)."""
+        detail = self.query_one("#step-detail", VerticalScroll)
+        below = detail.scroll_y < detail.max_scroll_y
+        above = detail.scroll_y > 0
+        detail.border_subtitle = ("▼ more: PgDn/space" if below else
+                                  "▲ PgUp" if above else "")
+
 
     def show_snapshot(self, snap: dict[str, Any]) -> None:
         services = snap.get("services") or []
@@ -125,6 +152,14 @@ class WalkthroughScreen(Screen):
 
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         self.action_run_step()
+
+    def action_scroll_detail(self, pages: int) -> None:
+        """PgDn / space / PgUp scroll the step's text while the step list keeps the focus."""
+        detail = self.query_one("#step-detail", VerticalScroll)
+        if pages > 0:
+            detail.scroll_page_down()
+        else:
+            detail.scroll_page_up()
 
     def action_next_step(self) -> None:
         self.query_one(ListView).action_cursor_down()
@@ -166,10 +201,14 @@ class WalkthroughScreen(Screen):
         self.running = None
         if message.ok:
             self.progress.mark(message.step_id, message.result)
-            self.notify(f"{message.step_id}: done {badge_label(message.badge)}")
+            self.notify(f"done {badge_label(message.badge)}: its result is at the end of the "
+                        "step (shown)", title=message.step_id, timeout=4)
         else:
             self.progress.results[message.step_id] = f"failed: {message.result}"
             self.notify(message.result, title=f"{message.step_id} failed", severity="error",
                         timeout=8)
         self.progress.save(self.path())
         self.refresh_steps()
+        if message.step_id == self.selected()[1].id:  # show its result, at the end
+            self.call_after_refresh(self.query_one("#step-detail", VerticalScroll).scroll_end,
+                                    animate=False)

@@ -8,6 +8,9 @@ API. Running a step blocks; the walkthrough screen calls ``run`` from a thread w
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,13 +40,41 @@ class Step:
     run: Callable[[Any, float], Outcome] | None = None  # (backend, rate) → outcome
 
 
+LONG_ARGUMENT = 1000  # characters: a JSON argument longer than this is summarised
+SUMMARISED = ("--image-manifest",)  # always summarised: a manifest says nothing to read
+
+
+def short_cli(cli: str) -> str:
+    """The aws command with long JSON arguments summarised: ``put-image --image-manifest
+    '{…the whole manifest…}'`` → ``--image-manifest file://manifest.json (3 layers)``."""
+    try:
+        parts = shlex.split(cli)
+    except ValueError:
+        return cli
+    out = []
+    for i, part in enumerate(parts):
+        long = len(part) > LONG_ARGUMENT or (i > 0 and parts[i - 1] in SUMMARISED)
+        if not long or part[:1] not in "{[" or i == 0:
+            out.append(shlex.quote(part))
+            continue
+        name = parts[i - 1].removeprefix("--")
+        try:
+            value = json.loads(part)
+        except ValueError:
+            value = None
+        layers = len(value.get("layers") or []) if isinstance(value, dict) else 0
+        out.append(f"file://{name.removeprefix('image-')}.json" +
+                   (f" ({layers} layers)" if layers else f" ({len(part)} characters of JSON)"))
+    return " ".join(out)
+
+
 def describe_steps(results: list[Any]) -> str:
     """StepResults (cloud.aws.steps) as text: title, the aws command, what AWS really does,
     and every warning (the case study's myths, the emulator's quirks), as the labs show them."""
     lines = []
     for r in results:
         lines.append(f"• {r.title}" + ("" if r.changed else " (already in place)"))
-        lines.append(f"  $ {r.cli}")
+        lines.append(f"  $ {short_cli(r.cli)}")
         lines.append(f"  In AWS: {r.aws_note}")
         lines += [f"  ⚠ {w}" for w in getattr(r, "warnings", None) or []]
     return "\n".join(lines)
@@ -234,9 +265,14 @@ def _kubernetes(backend: Any, rate: float) -> Outcome:
                                "timings and sources"]), "simulated")
 
 
+DETAIL = re.compile(r" \([^()]*\)(?=[\s;,.]|$)")  # " (defaults)", not "(anti-)affinity"
+
+
 def _short(text: str) -> str:
-    """The name of a mechanism without its parenthesised details."""
-    return text.split(" (")[0].split("; ")[0]
+    """A mechanism without its parenthesised details: its first sentence, at most two clauses
+    (never cut inside a clause, so nothing ends in a dangling comma)."""
+    first = DETAIL.sub("", text).split(". ")[0]
+    return "; ".join(first.split("; ")[:2]).rstrip(",. ")
 
 
 STEPS: list[Step] = [

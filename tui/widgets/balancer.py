@@ -17,18 +17,23 @@ TARGET_STYLE = {"healthy": "green", "initial": "yellow", "draining": "yellow",
 FEED = 6  # routing decisions shown
 
 
-def targets_table(lb: dict[str, Any], rates: Rates) -> Table:
+def targets_table(lb: dict[str, Any], rates: Rates, max_rows: int | None = None) -> Table:
+    """Targets in use (not "unused" ones); beyond ``max_rows`` a last row says how many more
+    (so a full panel never hides targets without saying so)."""
     table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False)
     for name, justify in (("target", "left"), ("state", "left"), ("out", "right"),
                           ("req", "right"), ("r/s", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
-    for t in lb.get("targets") or []:
-        if t.get("state") == "unused":
-            continue
+    used = [t for t in lb.get("targets") or [] if t.get("state") != "unused"]
+    shown = used if max_rows is None or len(used) <= max_rows else used[:max(0, max_rows - 1)]
+    for t in shown:
         table.add_row(short(t.get("id")), Text(t.get("state", "?"),
                                                style=TARGET_STYLE.get(t.get("state"), "")),
                       str(t.get("outstanding", 0)), str(t.get("requests", 0)),
                       f"{rates.per_target.get(t.get('id', ''), 0.0):.1f}")
+    if len(shown) < len(used):
+        table.add_row(Text(f"+{len(used) - len(shown)} more", style="bold yellow"), "", "", "",
+                      "")
     return table
 
 
@@ -65,9 +70,11 @@ class BalancerPanel(Vertical):
         elb_5xx = sum(totals.get(k, 0) for k in ("elb_502", "elb_503", "elb_504"))
         head = Text(f"{lb.get('algorithm', '?')}", style="bold")
         head += Text(f" · {totals.get('requests', 0)} req · 5xx {elb_5xx} · "
-                     f"{rates.total:.1f} r/s\nretry ")
+                     f"{rates.total:.1f} r/s ({rates.window:.0f}s avg)\nretry ")
         head += Text("on" if retry else "off", style="bold yellow" if retry else "bold")
         head += Text(f" ({lb.get('retry_label', '')})", style="dim")
         self.query_one("#lb-head", Static).update(head)
-        self.query_one("#lb-targets", Static).update(targets_table(lb, rates))
+        room = self.content_size.height - 2 - 1 - 1  # head, table header, one feed line
+        self.query_one("#lb-targets", Static).update(
+            targets_table(lb, rates, room if room > 0 else None))
         self.query_one("#lb-feed", Static).update(routing_feed(lb))

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
-from tui.view import BADGE_STYLE, badge_label
+from tui.view import BADGE_STYLE, badge_label, human_event
 
 SEEN = 2000
 KEPT = 300  # entries re-rendered when the width changes
@@ -20,7 +20,7 @@ def entry_line(entry: dict[str, Any]) -> Text:
     badge = entry.get("badge") or ""
     line = Text(f"{entry.get('lab', 0):6.0f}s ", style="dim")
     line += Text(f"{badge_label(badge):<11}", style=BADGE_STYLE.get(badge, ""))
-    line += Text(f" {entry.get('text', '')}")
+    line += Text(f" {human_event(str(entry.get('text', '')))}")
     return line
 
 

@@ -47,14 +47,16 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
            out: TextIO | None = None, wait: bool = True, capacity_provider: bool = False,
            max_hosts: int = 4, algorithm: str = "round_robin", autoscale: str | None = None,
            min_tasks: int | None = None, max_tasks: int | None = None,
-           image: str | None = None) -> dict[str, Any]:
+           image: str | None = None, network_mode: str = "bridge") -> dict[str, Any]:
     """Run the steps; with ``wait``, return once the service has ``desired`` RUNNING tasks.
 
     ``capacity_provider`` adds cluster auto scaling (``hosts`` to ``max_hosts`` instances);
     ``algorithm`` is the target group's routing algorithm. ``autoscale`` (``requests:TARGET``,
     ``cpu:TARGET`` or ``memory:TARGET``) adds service auto scaling after the service: a
     scalable target of ``min_tasks``–``max_tasks`` tasks and a target-tracking policy.
-    ``image``: a pushed image (``fraudlab push``) for the task definition.
+    ``image``: a pushed image (``fraudlab push``) for the task definition. ``network_mode``:
+    the task definition's (bridge: dynamic host ports, ~7 tasks per t3.medium; host: one per
+    instance; awsvpc: an ENI each, 2 per t3.medium — ecs-facts.md §2).
     """
     from cloud.aws.steps.plan import deploy_all
     from cloud.aws.steps.scaling import scaling_steps
@@ -77,7 +79,7 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
     started = time.monotonic()
     results = deploy_all(endpoint.client, desired=desired, placement=placement, hosts=hosts,
                          capacity_provider=capacity_provider, max_hosts=max_hosts,
-                         algorithm=algorithm, image=image)
+                         algorithm=algorithm, image=image, network_mode=network_mode)
     if scaling is not None:
         metric, target, low, high = scaling
         results += scaling_steps(endpoint.client, metric=metric, target_value=target,

@@ -146,7 +146,8 @@ def _deploy(args: argparse.Namespace) -> int:
                     out=None if args.json else sys.stdout, wait=not args.no_wait,
                     capacity_provider=args.capacity_provider, max_hosts=args.max_hosts,
                     algorithm=args.algorithm, autoscale=args.autoscale,
-                    min_tasks=args.min_tasks, max_tasks=args.max_tasks, image=args.image)
+                    min_tasks=args.min_tasks, max_tasks=args.max_tasks, image=args.image,
+                    network_mode=args.network_mode)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     return 0
@@ -400,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "with managed scaling (ECS then launches and retires hosts)")
     deploy.add_argument("--max-hosts", type=int, default=4,
                         help="the Auto Scaling group's max size (with --capacity-provider)")
+    deploy.add_argument("--network-mode", choices=("bridge", "host", "awsvpc"), default="bridge",
+                        help="the task definition's network mode: bridge (dynamic host ports, "
+                             "~7 tasks per t3.medium), host (one per instance: a static port) "
+                             "or awsvpc (an ENI per task: 2 per t3.medium)")
     deploy.add_argument("--algorithm", choices=("round_robin", "least_outstanding_requests"),
                         default="round_robin",
                         help="the target group's routing algorithm (ALB's default: round_robin)")

@@ -76,7 +76,7 @@ def test_progress_is_remembered_between_runs(make_app, fake, tmp_path) -> None:
         app = make_app(walkthrough=True)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot, lambda: "Create repository fraud-detection" in detail(app)
-                         and app.screen.query_one("#steps").border_subtitle == "2/11 done")
+                         and app.screen.query_one("#steps").border_subtitle == "2/12 done")
             assert "Create repository fraud-detection" in detail(app)
             labels = [str(w.render()) for w in app.screen.query(".step-label")]
             assert labels[0].startswith("✓") and labels[1].startswith("✓")

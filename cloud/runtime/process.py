@@ -62,9 +62,12 @@ IMAGE_ENV = {"full": {"MODEL_RUNTIME": "tensorflow"}}  # ENV lines of the Docker
 MIB = 1024 * 1024
 PROC = Path("/proc")
 CPU_SCAN_TTL = 0.05  # seconds one /proc scan answers cpu_seconds() for every task
-# seconds between PSS readings (smaps_rollup) of a task under its limit, and between scans of
-# /proc for a task's processes (the memory metric is per lab minute: 5 s at time scale 12)
+# seconds between PSS readings (smaps_rollup) of a task under its limit (the memory metric is per
+# lab minute: 5 s at time scale 12); a task whose processes changed is read at once
 PSS_INTERVAL = 5.0
+# seconds a scan of /proc for the tasks' processes is trusted: a worker forked since then (gunicorn
+# boots its worker after the master) is counted within this
+SCAN_INTERVAL = 1.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # A benchmark knob: an uncached pull blocks this many wall seconds, as a slow registry would
 # (bench/bench_idle.py's "crash during a 5 s pull"); unset, a pull is simulated and instant.
@@ -172,6 +175,8 @@ class _Task:
     reported: bool = False
     memory_used: int | None = None  # bytes (PSS), as the watcher last measured it
     pss_due: float = 0.0  # monotonic time of the next PSS reading while under the limit
+    pids: tuple[int, ...] = ()  # its processes at the last PSS reading
+    measured_at: float = 0.0  # monotonic time of the last PSS reading
 
 
 class ProcessRuntime:
@@ -306,13 +311,18 @@ class ProcessRuntime:
         return scan.get(task.process.pid)
 
     def memory_bytes(self, task_id: str) -> int | None:
-        """The task's memory (PSS of its processes) as the simulated cgroup last measured it
-        (every ``memory_interval`` s); None when not measured or the task has exited."""
+        """The task's memory (PSS of its processes): the simulated cgroup's last reading, or a
+        new one when that is older than ``SCAN_INTERVAL`` (the metric asks once per lab
+        minute); None when the task has exited or memory is not accounted."""
         with self._lock:
             task = self._tasks.get(task_id)
         if (task is None or task.reported or not self.memory_enforced
                 or task.process.poll() is not None):
             return None
+        if time.monotonic() - task.measured_at > SCAN_INTERVAL:
+            pids = session_pids({task.process.pid}).get(task.process.pid, [])
+            task.memory_used = sum(pss_bytes(pid) for pid in pids) or task.memory_used
+            task.measured_at = time.monotonic()
         return task.memory_used
 
     def close(self) -> None:
@@ -396,7 +406,7 @@ class ProcessRuntime:
         is recent, covers ``sessions`` and all its processes are alive; else a new scan."""
         at, found = self._sessions
         rss: dict[int, tuple[list[int], int]] = {}
-        if time.monotonic() - at < PSS_INTERVAL and sessions <= set(found):
+        if time.monotonic() - at < SCAN_INTERVAL and sessions <= set(found):
             for sid in sessions:
                 sizes = [rss_or_none(pid) for pid in found[sid]]
                 if None in sizes:
@@ -420,10 +430,11 @@ class ProcessRuntime:
             # PSS <= RSS: under the limit by RSS (cheap), PSS cannot exceed it; PSS (a walk of
             # the page tables) is read every PSS_INTERVAL for the memory metric, and at once
             # when RSS is over the limit.
-            if now < task.pss_due and rss <= limit:
+            if now < task.pss_due and rss <= limit and tuple(pids) == task.pids:
                 continue
             used = sum(pss_bytes(pid) for pid in pids)
-            task.memory_used, task.pss_due = used, now + PSS_INTERVAL
+            task.memory_used, task.pss_due, task.pids = used, now + PSS_INTERVAL, tuple(pids)
+            task.measured_at = now
             if used > limit and task.process.poll() is None:
                 task.oom = True
                 _killpg(sid)

@@ -148,8 +148,12 @@ def test_the_empty_host_is_retired_after_15_low_minutes(wait_for, cloud, scaled_
     cis = wait_for(lambda: (c := _instances(ecs)) and len(c) == 1 and c, 40,
                 "the empty host to be retired")
     assert cis[0]["ec2InstanceId"] != empty[0]
-    ins = [e for e in cloud.snapshot()["timeline"]
-           if e["kind"] == "capacity" and e.get("action") == "scale-in"]
+
+    def scale_ins():  # the snapshot is published once per pass: the entry may come one later
+        return [e for e in cloud.snapshot()["timeline"]
+                if e["kind"] == "capacity" and e.get("action") == "scale-in"]
+
+    ins = wait_for(scale_ins, 10, "the scale-in in the published timeline")
     assert len(ins) == 1 and ins[0]["retire"] == empty
     assert "for 15 of 15 datapoints" in ins[0]["text"]
     assert ins[0]["lab"] - asked >= 14 * 60  # 15 one-minute datapoints below target

@@ -176,7 +176,6 @@ class _Task:
     memory_used: int | None = None  # bytes (PSS), as the watcher last measured it
     pss_due: float = 0.0  # monotonic time of the next PSS reading while under the limit
     pids: tuple[int, ...] = ()  # its processes at the last PSS reading
-    measured_at: float = 0.0  # monotonic time of the last PSS reading
 
 
 class ProcessRuntime:
@@ -311,18 +310,14 @@ class ProcessRuntime:
         return scan.get(task.process.pid)
 
     def memory_bytes(self, task_id: str) -> int | None:
-        """The task's memory (PSS of its processes): the simulated cgroup's last reading, or a
-        new one when that is older than ``SCAN_INTERVAL`` (the metric asks once per lab
-        minute); None when the task has exited or memory is not accounted."""
+        """The task's memory (PSS of its processes) as the simulated cgroup last measured it
+        (every ``PSS_INTERVAL`` s, and at once when its processes change); None when not
+        measured or the task has exited. Cheap: the metrics ask for every task each pass."""
         with self._lock:
             task = self._tasks.get(task_id)
         if (task is None or task.reported or not self.memory_enforced
                 or task.process.poll() is not None):
             return None
-        if time.monotonic() - task.measured_at > SCAN_INTERVAL:
-            pids = session_pids({task.process.pid}).get(task.process.pid, [])
-            task.memory_used = sum(pss_bytes(pid) for pid in pids) or task.memory_used
-            task.measured_at = time.monotonic()
         return task.memory_used
 
     def close(self) -> None:
@@ -434,7 +429,6 @@ class ProcessRuntime:
                 continue
             used = sum(pss_bytes(pid) for pid in pids)
             task.memory_used, task.pss_due, task.pids = used, now + PSS_INTERVAL, tuple(pids)
-            task.measured_at = now
             if used > limit and task.process.poll() is None:
                 task.oom = True
                 _killpg(sid)

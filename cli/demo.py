@@ -24,10 +24,10 @@ import requests
 from cli.demo_summary import DemoSummary, Milestone, phase_rows, spike_line, tasks_per_host
 from cli.deploy import deploy
 from cli.narrate import say
-from cli.run_report import write as write_report
-from cli.runs import RunRecorder, new_name
 from cloud.aws.endpoint import open_endpoint
 from cloud.aws.steps.scaling import autoscale_target
+from cloud.export.run_report import write as write_report
+from cloud.export.runs import RunRecorder, new_name
 from cloud.server.control import ControlClient
 from cloud.server.launcher import connect, down, running_cloud, up
 from service.examples import sample_requests

@@ -45,8 +45,8 @@ def _report(args: argparse.Namespace) -> int:
 
         print((ARTIFACTS / "report.md").read_text())
         return 0
-    from cli.run_report import write
-    from cli.runs import find_run
+    from cloud.export.run_report import write
+    from cloud.export.runs import find_run
 
     try:
         paths = [find_run(name) for name in args.runs] if args.runs else [find_run(None)]

@@ -6,11 +6,13 @@ import time
 from typing import Any
 
 from labs.kit import checks
+from labs.kit.report import recording
 from labs.kit.template import Lab, Step
 
 DESIRED, MAX_TASKS = 4, 8
 SCALE_OUT_LIMIT = 120.0
 SCALE_IN_LIMIT = 180.0
+RUN = "lab07"  # the recorded run's label (its file: runs/<time>-lab07.json)
 
 
 def _policy(session: Any) -> list[Any]:
@@ -29,6 +31,7 @@ def alarms(session: Any) -> str:
 
 def _spike(session: Any) -> dict[str, Any]:
     session.change_traffic(phase="normal")
+    recording(session, RUN)  # from here on, one sample a second for the report step
     time.sleep(1.0)
     began = time.monotonic()
     session.spike()
@@ -61,6 +64,11 @@ def _scale_in(session: Any) -> dict[str, Any]:
             "lab_seconds": None if seconds is None else round(session.lab_seconds(seconds)),
             "failed_requests_during_scale_in": scale_in.get("failed"),
             "wall_seconds": round(time.monotonic() - began, 2), "draining": drained}
+
+
+def report(session: Any) -> Any:
+    """The spike and the scale-in as ``fraudlab report`` draws them, inline."""
+    return recording(session, RUN).view()
 
 
 def grade(session: Any) -> list[checks.CheckResult]:
@@ -99,6 +107,13 @@ LAB = Lab(
              "--target-group-arn … (draining)", "ECS deregisters each target and waits the "
              "deregistration delay (300 s default) before stopping its task.",
              "ecs-facts.md §6, §11g", "simulated", _scale_in),
+        Step("report", "The run, plotted", "The spike and the scale-in as recorded once a "
+             "second: offered vs served requests/s, p50/p99, running vs desired tasks, "
+             "requests per target, the events marked.", "fraudlab report (the same plots "
+             "as an HTML file)", "In AWS the same curves come from the load balancer's "
+             "CloudWatch metrics (RequestCount, TargetResponseTime) and the service's "
+             "running and desired counts (describe-services).", "ecs-facts.md §6, §7",
+             "real", report),
     ],
     exercises=["Why did the scale-out wait? Count the AlarmHigh datapoints in alarms().",
                "Set DisableScaleIn on the policy (put-scaling-policy) and repeat the spike: "

@@ -73,6 +73,13 @@ def _dashboard_updates(nb) -> int:
     return max(found, default=0)
 
 
+def _widget_html(nb) -> str:
+    """Every HTML widget's value the kernel left (the widget state nbclient saved)."""
+    state = nb.metadata.get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    return "".join(str(model.get("state", {}).get("value", "")) for model in state.values())
+
+
 def test_every_notebook_is_there():
     assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 9)]
 
@@ -100,6 +107,13 @@ def test_notebooks_run_top_to_bottom(shared_cloud):
         summaries[path.stem] = last.split("'lab done")[0].strip()
         if "LiveDashboard" in "".join(c.source for c in nb.cells):
             assert _dashboard_updates(nb) >= 2, f"{path.name}: the live view never updated"
+        if path.stem.startswith("07"):  # the run report's plots, inline, from a saved run
+            shown = _widget_html(nb)
+            assert "iframe title='run report'" in shown and "fraudlab-run-plots" in shown
+            [run] = (shared_cloud["state"] / "runs").glob("*-lab07.json")
+            recorded = json.loads(run.read_text())
+            assert len(recorded["samples"]) >= 5 and max(
+                p["desired"] for p in recorded["samples"]) > recorded["samples"][0]["desired"]
         print(summaries[path.stem], file=sys.stderr)
     (shared_cloud["state"] / "lab-times.json").write_text(json.dumps(times, indent=2))
     print("lab run times (s): " + json.dumps(times), file=sys.stderr)

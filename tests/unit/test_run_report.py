@@ -8,8 +8,8 @@ import os
 import re
 from pathlib import Path
 
-from cli.run_report import render
-from cli.runs import KEPT, RunRecorder, find_run, prune
+from cloud.export.run_report import render
+from cloud.export.runs import KEPT, RunRecorder, find_run, prune
 
 
 def snapshot(lab: float, total: int, running: int, desired: int, events: list[dict]) -> dict:

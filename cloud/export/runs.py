@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloud.core.state_dir import state_dir
+
 KEPT = 20  # runs kept in the state directory; older ones are deleted
 EVERY_S = 1.0  # wall seconds between samples: each rate is an average over at least this
 EVENT_KINDS = ("chaos", "traffic", "scaling", "exit")
 
 
 def runs_dir() -> Path:
-    from cloud.core.state_dir import state_dir
-
     return state_dir() / "runs"
 
 

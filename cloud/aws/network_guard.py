@@ -59,8 +59,8 @@ def install_network_checks() -> None:
 
     if getattr(Backend, _INSTALLED, False):
         return
-    register, create, update = (Backend.register_task_definition, Backend.create_service,
-                                Backend.update_service)
+    # create-service's network checks run in cloud.aws.guards, before the kit's own limits.
+    register, update = Backend.register_task_definition, Backend.update_service
 
     def register_task_definition(self: Any, family: str, container_definitions: Any,
                                  *args: Any, **kwargs: Any) -> Any:
@@ -70,19 +70,6 @@ def install_network_checks() -> None:
         if message:
             raise EcsClientException(message)
         return register(self, family, container_definitions, *args, **kwargs)
-
-    def create_service(self: Any, cluster_str: str, service_name: str, desired_count: int,
-                       task_definition_str: str | None = None,
-                       load_balancers: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if task_definition_str:
-            td = self.describe_task_definition(task_definition_str)
-            message = (service_error(td.network_mode, load_balancers)
-                       or network_configuration_error(td.network_mode,
-                                                      kwargs.get("network_configuration")))
-            if message:
-                raise InvalidParameterException(message)
-        return create(self, cluster_str, service_name, desired_count, task_definition_str,
-                      load_balancers, *args, **kwargs)
 
     def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
         props = service_properties
@@ -101,6 +88,5 @@ def install_network_checks() -> None:
         return update(self, service_properties)
 
     Backend.register_task_definition = register_task_definition  # type: ignore[method-assign]
-    Backend.create_service = create_service  # type: ignore[method-assign]
     Backend.update_service = update_service  # type: ignore[method-assign]
     setattr(Backend, _INSTALLED, True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from cloud.core.ports import port_is_free
 from cloud.runtime.replica import GUNICORN
 
 
@@ -544,15 +544,6 @@ def one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
-
-def port_is_free(port: int) -> bool:
-    """True when ``port`` on 127.0.0.1 can be bound now."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 if __name__ == "__main__":

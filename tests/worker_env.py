@@ -8,9 +8,11 @@ import itertools
 import os
 import random
 import shutil
-import socket
 import tempfile
 import threading
+
+from cloud.core.ports import free_port as any_free_port
+from cloud.core.ports import port_is_free
 
 PORT_BASE = 20_000
 """Test ports sit below Linux's ephemeral range (32768–60999): no outgoing connection of this
@@ -32,26 +34,15 @@ def worker_index() -> int:
     return int(digits) % WORKERS if digits.isdigit() else 0
 
 
-def bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port() -> int:
     """A free TCP port on 127.0.0.1 from this worker's range, each handed out once per lap."""
     base = PORT_BASE + worker_index() * PORT_SPAN
     for _ in range(PORT_SPAN):
         with _lock:
             port = base + next(_counter) % PORT_SPAN
-        if bindable(port):
+        if port_is_free(port):
             return port
-    with socket.socket() as probe:  # the whole range is busy: any port the kernel gives
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return any_free_port()  # the whole range is busy: any port the kernel gives
 
 
 def isolate_state_dir() -> str:

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ from typing import Any
 import requests
 
 from cloud.core import state_dir as state
-from cloud.core.ports import free_port
+from cloud.core.ports import free_port, port_is_free
 from cloud.image.distribution import RegistryClient
 from cloud.image.reference import Reference, ecr_host, parse_reference
 
@@ -110,12 +109,8 @@ def answers(url: str, timeout: float = 1.0) -> bool:
 
 def _free_port(preferred: int) -> int:
     """``preferred`` if it is free on 127.0.0.1, else any free port."""
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            pass
+    if port_is_free(preferred):
+        return preferred
     try:
         return free_port()
     except OSError as exc:

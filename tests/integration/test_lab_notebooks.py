@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from cloud.core.ports import free_port
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -29,20 +30,14 @@ TIME_SCALE = 60.0  # a lab minute lasts 1 s
 CELL_TIMEOUT = 240
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def shared_cloud(tmp_path_factory):
     """A local cloud started like `fraudlab up` (launcher.up) in a private state dir."""
     from cloud.server import launcher
 
     state = tmp_path_factory.mktemp("lab-state")
-    env = {"FRAUDLAB_STATE_DIR": str(state), "FRAUDLAB_LB_PORT": str(_free_port()),
-           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}",
+    env = {"FRAUDLAB_STATE_DIR": str(state), "FRAUDLAB_LB_PORT": str(free_port()),
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
            "FRAUDLAB_LAB_TIME_SCALE": str(TIME_SCALE), "FRAUDLAB_LAB_RUNTIME": "process",
            "FRAUDLAB_LAB_STRICT": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),

@@ -10,8 +10,10 @@ The API is the source of truth for the configuration, the proxy for what happens
    interval, timeout, thresholds, matcher — a learner's own ``modify-target-group-attributes``
    reaches the proxy within a tick;
 3. mirror the proxy's targets (the RUNNING tasks the controller registers, as ECS does) into
-   the API with ``register-targets`` / ``deregister-targets``: Id 127.0.0.1 and the task's
-   port; a target registered by hand that is no task's is deregistered again (the proxy
+   the API with ``register-targets`` / ``deregister-targets``, each as ECS registers it
+   (``api_rows``: instance id and host port for target type instance, the task's private IP
+   and container port for ip; the proxy still reaches the task at 127.0.0.1:<its local
+   port>); a target registered by hand that is no task's is deregistered again (the proxy
    routes to tasks only). What the group lists now is read with ``describe-target-health``,
    or in-process straight from moto's backend (what that call answers from: one API call less
    per tick). A target a learner deregisters by hand stays

@@ -136,9 +136,15 @@ def test_bad_deployment_fails_rolls_back_and_the_load_balancer_keeps_answering(
     arns = ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]
     bad = [t for t in ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"]
            if t["taskDefinitionArn"] == bad_td]
-    assert len(bad) >= 3
-    assert all(t["stoppedReason"] == "Essential container in task exited"
-               and t["containers"][0]["exitCode"] == 3 and "startedAt" not in t for t in bad)
+    exited = [t for t in bad if t["stoppedReason"] == "Essential container in task exited"]
+    assert len(exited) >= 3
+    assert all(t["containers"][0]["exitCode"] == 3 for t in exited)
+    # A bad task still starting when the rollback began is stopped by it (on a loaded
+    # machine the process may not have exited yet): ECS's scale-in reason, never started.
+    rolled = [t for t in bad if t not in exited]
+    assert all(t["stoppedReason"].startswith("Scaling activity initiated by (deployment ")
+               for t in rolled), [t["stoppedReason"] for t in rolled]
+    assert all("startedAt" not in t for t in bad)
     running = _running(cloud)
     assert len(running) == DESIRED
     assert {t["task_definition"] for t in running.values()} == {old_td}

@@ -125,21 +125,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    if args.real_aws:  # never a default; refuses (no AWS call) with what is needed
-        from cli.deploy import autoscale_settings
-        from cloud.aws.real_aws import RealAwsRequest, real_aws_deploy
+    if args.real_aws:  # never a default: `fraudlab aws deploy` (cli/aws.py)
+        from cli.aws import real_aws_alias
 
-        if not 0 <= args.desired <= 50 or not 1 <= args.hosts <= 10:
-            raise ValueError("--desired must be 0-50 and --hosts 1-10")
-        autoscale_settings(args.autoscale, args.min_tasks, args.max_tasks, args.desired)
-
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        req = RealAwsRequest(desired=args.desired, hosts=args.hosts,
-                             capacity_provider=args.capacity_provider,
-                             max_hosts=args.max_hosts, autoscale=args.autoscale,
-                             region=region or "us-east-1")
-        real_aws_deploy(req, sys.stdout, ask=input if sys.stdin.isatty() else None)
-        return 0
+        return real_aws_alias(args)
     from cli.deploy import deploy
 
     result = deploy(desired=args.desired, placement=args.placement, hosts=args.hosts,
@@ -422,9 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--no-wait", action="store_true",
                         help="return after the API calls, before the tasks run")
     deploy.add_argument("--real-aws", action="store_true",
-                        help="deploy to real AWS with your credentials (costs money): needs "
-                             "FRAUDLAB_REAL_AWS=1 or a typed yes; prints the plan, and what "
-                             "is still needed")
+                        help="= `fraudlab aws deploy`: real AWS with your credentials "
+                             "(costs money), needs FRAUDLAB_REAL_AWS=1 or a typed yes")
     deploy.set_defaults(func=_deploy)
 
     scale = sub.add_parser("scale", help="set the service's desired count (update-service)")
@@ -517,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="stop the local cloud and every replica")
     down.set_defaults(func=_down)
+
+    from cli.aws import add_parser as add_aws
+
+    add_aws(sub)
     return parser
 
 

@@ -1,0 +1,143 @@
+"""``fraudlab aws deploy|status|destroy``: the same deployment on real AWS, with your account.
+
+A command group of its own rather than ``--target aws`` on ``deploy``/``status``: ``--target``
+already names the image (slim/full) in ``build`` and ``push``, and the AWS deploy needs that
+too (``--image-target``); the local ``deploy`` options (placement, network mode, --no-wait…)
+do not apply to the stack, and ``destroy`` has no local counterpart (``down``). ``fraudlab
+deploy --real-aws`` stays as an alias of ``fraudlab aws deploy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from cloud.aws.real.plan import RealAwsRequest
+
+
+def region_from_chain(explicit: str | None) -> str:
+    """``--region``, else the standard chain's (AWS_REGION, AWS_DEFAULT_REGION, the
+    profile's), else us-east-1."""
+    if explicit:
+        return explicit
+    from cloud.aws.real.access import TEST_ENDPOINT_ENV
+
+    if os.environ.get(TEST_ENDPOINT_ENV):
+        return "us-east-1"  # the emulator's; never the learner's configuration
+    import boto3
+
+    return boto3.session.Session().region_name or "us-east-1"
+
+
+def request(args: argparse.Namespace) -> RealAwsRequest:
+    """The flags checked (ValueError says which) as a request."""
+    from cli.deploy import autoscale_settings
+
+    if not 0 <= args.desired <= 50 or not 1 <= args.hosts <= 10:
+        raise ValueError("--desired must be 0-50 and --hosts 1-10")
+    if args.capacity_provider and not 1 <= args.max_hosts <= 20:
+        raise ValueError("--max-hosts must be 1-20")
+    scaling = autoscale_settings(args.autoscale, args.min_tasks, args.max_tasks, args.desired)
+    low, high = (scaling[2], scaling[3]) if scaling else (1, 10)
+    subnets = tuple(s for s in (getattr(args, "subnets", None) or "").split(",") if s)
+    return RealAwsRequest(
+        desired=args.desired, hosts=args.hosts,
+        instance_type=getattr(args, "instance_type", "t3.medium"),
+        capacity_provider=args.capacity_provider, max_hosts=args.max_hosts,
+        autoscale=args.autoscale, min_tasks=low, max_tasks=high,
+        region=region_from_chain(getattr(args, "region", None)), subnets=subnets,
+        image_target=getattr(args, "image_target", "slim"))
+
+
+def _print_json(result: Any) -> None:
+    print(json.dumps(result, indent=2, default=str))
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from cloud.aws.real import costs
+    from cloud.aws.real.deploy import deploy
+
+    req = request(args)
+    costs.instance_hourly(req.instance_type)  # a type without a list price: refused first
+    result = deploy(req, sys.stdout, ask=input if sys.stdin.isatty() else None,
+                    image=getattr(args, "image", None))
+    if getattr(args, "json", False):
+        _print_json(result)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from cloud.aws.real import status
+    from cloud.aws.real.access import open_access
+
+    access = open_access(region=region_from_chain(args.region))
+    rows = status.read(access, datetime.now(UTC))
+    if args.json:
+        _print_json(rows)
+    else:
+        status.render(rows, access.region, sys.stdout)
+    return 0
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from cloud.aws.real.access import open_access
+    from cloud.aws.real.destroy import destroy
+
+    access = open_access(region=region_from_chain(args.region))
+    result = destroy(access, sys.stdout, args.run)
+    if args.json:
+        _print_json(result)
+    return 0 if result["status"] == "DELETE_COMPLETE" and not result["left"] else 1
+
+
+def add_deploy_options(p: argparse.ArgumentParser) -> None:
+    """The options ``aws deploy`` shares with the local ``deploy`` (same names, same checks)."""
+    p.add_argument("--desired", type=int, default=2, help="tasks in the service (default 2)")
+    p.add_argument("--hosts", type=int, default=2, help="instances (default 2)")
+    p.add_argument("--capacity-provider", action="store_true",
+                   help="cluster auto scaling: ECS's managed scaling sizes the group (0 to "
+                        "--max-hosts)")
+    p.add_argument("--max-hosts", type=int, default=4)
+    p.add_argument("--autoscale", metavar="requests:TARGET|cpu:TARGET",
+                   help="service auto scaling by target tracking (requests per target per "
+                        "minute, or CPU/memory percent)")
+    p.add_argument("--min-tasks", type=int, default=None)
+    p.add_argument("--max-tasks", type=int, default=None)
+
+
+def add_parser(sub: Any) -> None:
+    """``fraudlab aws …`` on the main parser's subcommands."""
+    aws = sub.add_parser("aws", help="the same deployment on real AWS with your credentials "
+                         "(costs money): deploy, status, destroy")
+    cmds = aws.add_subparsers(dest="aws_command", required=True)
+    deploy = cmds.add_parser("deploy", help="push the image to ECR and create the "
+                             "CloudFormation stack (needs FRAUDLAB_REAL_AWS=1 or a typed yes)")
+    add_deploy_options(deploy)
+    deploy.add_argument("--instance-type", default="t3.medium")
+    deploy.add_argument("--subnets", help="subnet-a,subnet-b (two AZs; default: the default "
+                        "VPC's)")
+    deploy.add_argument("--image-target", choices=("slim", "full"), default="slim",
+                        help="which local build to push (`fraudlab build --target`)")
+    deploy.add_argument("--image", help="an image already in ECR: no push, no Docker needed")
+    deploy.add_argument("--region", help="default: the standard chain's (AWS_REGION, profile)")
+    deploy.add_argument("--json", action="store_true")
+    deploy.set_defaults(func=_deploy)
+    status = cmds.add_parser("status", help="what runs (stack, service, targets) and what it "
+                             "has cost so far")
+    destroy = cmds.add_parser("destroy", help="delete the stack and the pushed images, report "
+                              "anything left")
+    destroy.add_argument("--run", help="the run id (default: the only FraudLab stack)")
+    for p in (status, destroy):
+        p.add_argument("--region", help="default: the standard chain's (AWS_REGION, profile)")
+        p.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+    destroy.set_defaults(func=_destroy)
+
+
+def real_aws_alias(args: argparse.Namespace) -> int:
+    """``fraudlab deploy --real-aws``: ``fraudlab aws deploy`` with the shared options."""
+    return _deploy(args)

@@ -1,0 +1,149 @@
+"""``fraudlab aws destroy``: delete-stack, the ECR images the run pushed, then look for
+anything left — by the run's tag (Resource Groups Tagging API) and by the stack's own
+resource list (each still described?)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from botocore.exceptions import ClientError
+
+from cloud.aws.real import stack
+from cloud.aws.real.access import AwsAccess
+from cloud.aws.real.plan import RUN_TAG, RealAwsRefused
+
+
+def _gone(call: Callable[[], Any]) -> bool:
+    """True when the describe call says the resource does not exist."""
+    try:
+        return not call()
+    except ClientError:
+        return True
+
+
+def _ecs_active(found: dict[str, Any], key: str) -> bool:
+    return any(x.get("status") in ("ACTIVE", "DRAINING") for x in found.get(key, []))
+
+
+def still_there(access: AwsAccess, kind: str, physical: str) -> bool | None:
+    """Whether a stack resource of type ``kind`` still exists (None: the kit does not check
+    that type)."""
+    c = access.client
+    checks: dict[str, Callable[[], Any]] = {
+        "AWS::ECS::Cluster": lambda: _ecs_active(
+            c("ecs").describe_clusters(clusters=[physical]), "clusters"),
+        "AWS::ECS::Service": lambda: _ecs_active(
+            c("ecs").describe_services(cluster=physical.split("/")[-2],
+                                       services=[physical]), "services"),
+        "AWS::ECS::TaskDefinition": lambda: c("ecs").describe_task_definition(
+            taskDefinition=physical)["taskDefinition"].get("status") == "ACTIVE",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": lambda: c("elbv2").describe_load_balancers(
+            LoadBalancerArns=[physical])["LoadBalancers"],
+        "AWS::ElasticLoadBalancingV2::TargetGroup": lambda: c("elbv2").describe_target_groups(
+            TargetGroupArns=[physical])["TargetGroups"],
+        "AWS::EC2::SecurityGroup": lambda: c("ec2").describe_security_groups(
+            GroupIds=[physical])["SecurityGroups"],
+        "AWS::EC2::LaunchTemplate": lambda: c("ec2").describe_launch_templates(
+            LaunchTemplateIds=[physical])["LaunchTemplates"],
+        "AWS::AutoScaling::AutoScalingGroup": lambda: c("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[physical])["AutoScalingGroups"],
+        "AWS::IAM::Role": lambda: c("iam").get_role(RoleName=physical)["Role"],
+    }
+    check = checks.get(kind)
+    return None if check is None else not _gone(check)
+
+
+def _live(access: AwsAccess, arn: str) -> bool:
+    """False for what the tagging API still lists after deletion: a deleted stack, a
+    terminated instance (both stay visible for a while)."""
+    if ":cloudformation:" in arn:
+        found = stack.describe(access.client("cloudformation"), arn) or {}
+        return found.get("StackStatus", stack.GONE) != stack.GONE
+    if ":instance/" in arn:
+        reply = access.client("ec2").describe_instances(InstanceIds=[arn.rsplit("/", 1)[1]])
+        states = [i["State"]["Name"] for r in reply["Reservations"] for i in r["Instances"]]
+        return any(s not in ("shutting-down", "terminated") for s in states)
+    return True
+
+
+def tagged(access: AwsAccess, run_id: str) -> list[str]:
+    """ARNs still carrying the run's tag (the Resource Groups Tagging API), but for those
+    that are gone yet still listed (``_live``)."""
+    api = access.client("resourcegroupstaggingapi")
+    arns: list[str] = []
+    for page in api.get_paginator("get_resources").paginate(
+            TagFilters=[{"Key": RUN_TAG, "Values": [run_id]}]):
+        arns += [m["ResourceARN"] for m in page.get("ResourceTagMappingList", [])]
+    return [a for a in arns if _live(access, a)]
+
+
+def delete_images(access: AwsAccess, record: stack.RunRecord | None, out: TextIO) -> None:
+    """The image the run pushed; the repository too when the run created it and it is empty."""
+    if record is None or not record.image_tag:
+        return
+    ecr = access.client("ecr")
+    image = {"imageDigest": record.image_digest} if record.image_digest \
+        else {"imageTag": record.image_tag}
+    try:
+        ecr.batch_delete_image(repositoryName=record.repository, imageIds=[image])
+        print(f"ECR: deleted {record.repository}:{record.image_tag}", file=out)
+        if record.repository_created and not ecr.list_images(
+                repositoryName=record.repository).get("imageIds"):
+            ecr.delete_repository(repositoryName=record.repository)
+            print(f"ECR: deleted the repository {record.repository} (this run created it, "
+                  "now empty)", file=out)
+    except ClientError as exc:
+        print(f"ECR: {exc}", file=out)
+
+
+def _target(access: AwsAccess, run_id: str | None) -> dict[str, Any]:
+    cfn = access.client("cloudformation")
+    live = stack.live_stacks(cfn)
+    if run_id:
+        live = [s for s in live if stack.tag(s, RUN_TAG) == run_id]
+    if not live:
+        raise RealAwsRefused(f"no FraudLab stack{f' for run {run_id}' if run_id else ''} in "
+                             f"{access.region}: nothing to destroy (`fraudlab aws status`)")
+    if len(live) > 1:
+        names = ", ".join(s["StackName"] for s in live)
+        raise RealAwsRefused(f"several FraudLab stacks ({names}): pass --run RUN_ID")
+    return live[0]
+
+
+def destroy(access: AwsAccess, out: TextIO, run_id: str | None = None, *,
+            timeout: float = 3600.0, interval: float = 10.0,
+            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Delete the stack and the run's images, wait, report what is left."""
+    target = _target(access, run_id)
+    run = stack.tag(target, RUN_TAG) or ""
+    cfn = access.client("cloudformation")
+    made = stack.resources(cfn, target["StackId"])
+    print(f"delete-stack {target['StackName']} ({len(made)} resources; CloudFormation deletes "
+          "them in reverse order)", file=out, flush=True)
+    cfn.delete_stack(StackName=target["StackId"])
+    status = stack.watch(cfn, target["StackId"], out, stack.DELETE_DONE, timeout=timeout,
+                         interval=interval, sleep=sleep)
+    record = stack.load(run)
+    delete_images(access, record, out)
+    left = [f"{r['type']} {r['physical']}" for r in made
+            if still_there(access, r["type"], r["physical"])]
+    left += [arn for arn in tagged(access, run) if not any(arn.endswith(x.split()[-1])
+                                                           for x in left)]
+    report(status, left, out)
+    if status == stack.GONE and record is not None:
+        stack.forget(run)
+    return {"stack": target["StackName"], "run": run, "status": status, "left": left}
+
+
+def report(status: str, left: list[str], out: TextIO) -> None:
+    print(f"stack: {status}", file=out)
+    if not left:
+        print("nothing left: no resource of the stack is described any more and none carries "
+              "the run's tag", file=out)
+        return
+    print(f"LEFT ({len(left)}), still billed if they run — delete them in the console or with "
+          "the aws CLI:", file=out)
+    for item in left:
+        print(f"  - {item}", file=out)

@@ -1,11 +1,14 @@
-"""``fraudlab deploy --real-aws``: never a default, needs a confirmation, prints the plan and
-the cost, refuses with what is needed, and makes no AWS call on any path.
+"""``fraudlab deploy --real-aws`` (= ``fraudlab aws deploy``): never a default, needs a
+confirmation, prints the plan and the cost first; its refusals (no opt-in, no credentials)
+are one line each and come before any AWS call.
 
 boto3's client factories are replaced by a trap that fails the test if anything builds a
 client, so "no AWS call" is checked, not assumed. Nothing here reaches AWS.
 """
 
 from __future__ import annotations
+
+import os
 
 import boto3
 import pytest
@@ -42,27 +45,37 @@ def test_without_the_flag_deploy_never_goes_to_aws(no_aws, monkeypatch, capsys) 
 def test_the_flag_alone_is_not_a_confirmation(no_aws, capsys) -> None:
     assert main(["deploy", "--real-aws"]) == 2
     captured = capsys.readouterr()
-    assert "REAL AWS" in captured.out and "cost real money" in captured.out
-    assert "2 EC2 t3.medium instances" in captured.out
-    assert f"set {CONFIRM_ENV}=1 or type yes" in captured.err
-    assert "nothing was created" in captured.err
+    assert "REAL AWS" in captured.out and "total (estimate)" in captured.out
+    assert "an Auto Scaling group of 2 t3.medium instances" in captured.out
+    assert captured.err.strip().splitlines() == [
+        f"fraudlab deploy: real AWS needs your opt-in: set {CONFIRM_ENV}=1 or type yes at "
+        "the prompt — nothing was created"]
     assert no_aws == []
 
 
-def test_confirmed_it_refuses_and_says_exactly_what_is_needed(no_aws, monkeypatch,
-                                                              capsys) -> None:
+def test_no_credentials_is_one_line_before_any_call(no_aws, monkeypatch, capsys) -> None:
+    """The standard chain finds nothing (no keys, no profile, no files, no instance role —
+    the metadata service is switched off so nothing is asked on the network)."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv(CONFIRM_ENV, "1")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    assert main(["deploy", "--real-aws", "--hosts", "3", "--capacity-provider"]) == 2
-    captured = capsys.readouterr()
-    assert "region eu-west-1" in captured.out and "3 EC2 t3.medium" in captured.out
-    assert "capacity provider" in captured.out
-    err = captured.err
-    assert "refusing to half-create" in err and "nothing was created" in err
-    assert "LayersNotFoundException" in err
-    assert "docker push <account>.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection" in err
-    assert "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id" in err
-    assert "AmazonEC2ContainerServiceforEC2Role" in err and "ECS_CLUSTER=fraud-cluster" in err
+    for command in (["aws", "deploy", "--image", "x"], ["aws", "status"], ["aws", "destroy"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no AWS credentials found (botocore NoCredentialsError)" \
+            in err[0], err
+    assert no_aws == []
+
+
+def test_the_test_endpoint_must_be_loopback(no_aws, monkeypatch, capsys) -> None:
+    from cloud.aws.real.access import TEST_ENDPOINT_ENV
+
+    monkeypatch.setenv(TEST_ENDPOINT_ENV, "https://cloudformation.us-east-1.amazonaws.com")
+    assert main(["aws", "status"]) == 2
+    assert "is not on the loopback" in capsys.readouterr().err
     assert no_aws == []
 
 
@@ -72,6 +85,8 @@ def test_bad_arguments_are_refused_before_the_gate(no_aws, monkeypatch, capsys) 
     assert "--desired must be 0-50" in capsys.readouterr().err
     assert main(["deploy", "--real-aws", "--min-tasks", "2"]) == 2
     assert "go with --autoscale" in capsys.readouterr().err
+    assert main(["aws", "deploy", "--instance-type", "x9.huge"]) == 2
+    assert "no list price for x9.huge" in capsys.readouterr().err
     assert no_aws == []
 
 
@@ -99,7 +114,7 @@ def test_the_plan_lists_autoscaling_when_asked() -> None:
     lines = plan(RealAwsRequest(autoscale="requests:500", desired=6))
     assert any("target-tracking policy (requests:500)" in line for line in lines)
     assert any("ECS service fraud-svc with 6 tasks" in line for line in lines)
-    assert not any("Auto Scaling group" in line for line in plan(RealAwsRequest()))
+    assert not any("capacity provider" in line for line in plan(RealAwsRequest()))
 
 
 def test_the_local_cloud_never_drives_real_aws(no_aws, monkeypatch) -> None:

@@ -187,7 +187,7 @@ def stack_template(d: Deployment, run_id: str) -> dict[str, Any]:
     resources = t["Resources"]
     run_tags = tags(run_id)
     data = resources["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
-    data["TagSpecifications"] = [{"ResourceType": kind, "Tags": run_tags}
+    data["TagSpecifications"] = [{"ResourceType": kind, "Tags": copy.deepcopy(run_tags)}
                                  for kind in ("instance", "volume")]
     group = resources["AutoScalingGroup"]["Properties"]
     group["Tags"] += [{**tag, "PropagateAtLaunch": True} for tag in run_tags]

@@ -19,6 +19,7 @@ from cloud.aws.real.plan import (
     stack_name,
     stack_template,
 )
+from cloud.aws.real.push import architecture_problem
 from cloud.aws.real.stack import choose_subnets, event_line, new_events, watch
 from cloud.aws.real.status import hours_since
 
@@ -73,6 +74,15 @@ def test_the_stack_template_passes_cfn_lint_and_tags_the_run(req: RealAwsRequest
     assert t["Parameters"]["ImageUri"]["Default"] == URI
     assert ("ScalableTarget" in r) == bool(req.autoscale)
     assert ("CapacityProvider" in r) == req.capacity_provider
+    logs = r["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["LogConfiguration"]
+    assert logs["LogDriver"] == "awslogs" and r["LogGroup"]["Type"] == "AWS::Logs::LogGroup"
+
+
+def test_an_image_for_another_architecture_is_refused_before_the_push() -> None:
+    assert architecture_problem("amd64", "t3.medium") is None
+    problem = architecture_problem("arm64", "t3.medium")
+    assert problem is not None and "--platform linux/amd64" in problem
+    assert "nothing was created" in problem
 
 
 def test_run_ids_make_valid_stack_names() -> None:

@@ -101,7 +101,8 @@ def deploy(req: RealAwsRequest, out: TextIO, env: Mapping[str, str] = os.environ
     hourly = show_plan(req, out, push=image is None)
     _gate(env, ask)
     access = open_access_(env, req.region)
-    docker = None if image is not None else docker_client(SOURCE_IMAGES[req.image_target])
+    docker = None if image is not None else docker_client(SOURCE_IMAGES[req.image_target],
+                                                          req.instance_type)
     print(f"acting as {caller(access)} in {access.region}", file=out, flush=True)
     _no_other_stack(access)
     vpc, subnets = stack.network(access.client("ec2"), req.instance_type, req.subnets)

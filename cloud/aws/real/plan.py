@@ -46,6 +46,7 @@ from cloud.export.state import (
 CONFIRM_ENV = "FRAUDLAB_REAL_AWS"
 RUN_TAG = "fraudlab:run"
 STACK_PREFIX = "fraudlab-"
+LOG_RETENTION_DAYS = 7
 
 
 class RealAwsRefused(RuntimeError):
@@ -179,10 +180,22 @@ def tags(run_id: str) -> list[dict[str, str]]:
             {"Key": "fraudlab:stack", "Value": stack_name(run_id)}]
 
 
+def _logs(resources: dict[str, Any]) -> None:
+    """The container's output in CloudWatch Logs (awslogs driver; the instance role's
+    AmazonEC2ContainerServiceforEC2Role may write there): on the laptop it is a file, in AWS
+    the only place to read why a task stopped."""
+    resources["LogGroup"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "RetentionInDays": LOG_RETENTION_DAYS}}
+    container = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    container["LogConfiguration"] = {"LogDriver": "awslogs", "Options": {
+        "awslogs-group": {"Ref": "LogGroup"}, "awslogs-region": {"Ref": "AWS::Region"},
+        "awslogs-stream-prefix": "fraud"}}
+
+
 def stack_template(d: Deployment, run_id: str) -> dict[str, Any]:
-    """The exported template with the run's tags where stack tags do not reach: the
-    instances and their volumes (launch template), the tasks (the service propagates its
-    tags), and the Auto Scaling group's instances (PropagateAtLaunch)."""
+    """The exported template with what a real run adds: the run's tags where stack tags do
+    not reach (the instances and their volumes through the launch template, the tasks through
+    the service, the Auto Scaling group's instances), and the containers' logs."""
     t = copy.deepcopy(cloudformation.template(d))
     resources = t["Resources"]
     run_tags = tags(run_id)
@@ -194,5 +207,8 @@ def stack_template(d: Deployment, run_id: str) -> dict[str, Any]:
     service = resources["Service"]["Properties"]
     service["PropagateTags"] = "SERVICE"
     service["EnableECSManagedTags"] = True
+    _logs(resources)
+    t["Outputs"]["LogGroup"] = {"Value": {"Ref": "LogGroup"},
+                                "Description": "The containers' output (CloudWatch Logs)"}
     t["Metadata"]["FraudLab"]["RunId"] = run_id
     return t

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from base64 import b64decode
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,19 +18,19 @@ from cloud.aws.real.plan import RUN_TAG, RealAwsRefused
 from cloud.aws.steps.ecr import REPOSITORY
 
 
-@dataclass(frozen=True)
-class Pushed:
-    """Where the image is: the URI the task definition names, its digest, what was sent."""
+def architecture_problem(image_arch: str, instance_type: str) -> str | None:
+    """Why ``image_arch`` cannot run on ``instance_type`` (the kit's types are x86_64), or
+    None (pure)."""
+    if image_arch in ("amd64", "x86_64", ""):
+        return None
+    return (f"the image is built for {image_arch} but {instance_type} instances are x86_64: "
+            "`docker build --platform linux/amd64` (e.g. on an Apple silicon Mac) and push "
+            "again — nothing was created")
 
-    image_uri: str
-    digest: str
-    repository_created: bool
-    layers_pushed: int = 0
-    layers_existing: int = 0
 
-
-def docker_client(image: str) -> Any:
-    """The Docker engine that holds ``image``; RealAwsRefused (one line) when none answers."""
+def docker_client(image: str, instance_type: str = "t3.medium") -> Any:
+    """The Docker engine that holds ``image``, built for the instances' architecture;
+    RealAwsRefused (one line) when none answers, the image is missing or does not fit."""
     from cloud.runtime.choose import probe_engine
 
     found = probe_engine(image)
@@ -43,6 +42,11 @@ def docker_client(image: str) -> Any:
         found.client.close()
         raise RealAwsRefused(f"{image} is not built: `fraudlab build` first; nothing was "
                              "created")
+    problem = architecture_problem(
+        str(found.client.images.get(image).attrs.get("Architecture", "")), instance_type)
+    if problem:
+        found.client.close()
+        raise RealAwsRefused(problem)
     return found.client
 
 

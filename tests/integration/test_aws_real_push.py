@@ -108,3 +108,30 @@ def test_deploy_pushes_the_build_and_destroy_deletes_it(emulator, docker_client,
     assert f"ECR: deleted fraud-detection:{tag}" in out and "deleted the repository" in out
     with pytest.raises(ClientError, match="RepositoryNotFound"):
         ecr.describe_repositories(repositoryNames=["fraud-detection"])
+
+
+def test_a_refused_create_stack_undoes_the_push(emulator, docker_client, registry, tiny_image,
+                                                monkeypatch, tmp_path, capsys) -> None:
+    """Another deploy created its stack between the check and ours (AlreadyExists): no stack
+    of ours would lead destroy to the image, so the deploy deletes it at once."""
+    from cloud.aws.real import stack
+
+    monkeypatch.setenv(TEST_ENDPOINT_ENV, emulator.url)
+    monkeypatch.setenv(CONFIRM_ENV, "1")
+    monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr("cloud.image.registry.running_registry", lambda: registry)
+    monkeypatch.setitem(real_deploy.SOURCE_IMAGES, "slim", tiny_image)
+
+    def refused(cfn, name, *args, **kwargs):
+        raise ClientError({"Error": {"Code": "AlreadyExistsException",
+                                     "Message": f"Stack [{name}] already exists"}},
+                          "CreateStack")
+
+    monkeypatch.setattr(stack, "create", refused)
+    warnings.simplefilter("ignore")
+    assert main(["aws", "deploy"]) == 1
+    out = capsys.readouterr()
+    assert "AlreadyExistsException" in out.err and "ECR: deleted fraud-detection:run-" in out.out
+    assert "deleted the repository fraud-detection" in out.out  # this run had created it
+    with pytest.raises(ClientError, match="RepositoryNotFound"):
+        emulator.client("ecr").list_images(repositoryName="fraud-detection")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from cloud.aws.real import costs, stack
 from cloud.aws.real.access import AwsAccess, caller, open_access
+from cloud.aws.real.destroy import delete_images
 from cloud.aws.real.plan import (
     CONFIRM_ENV,
     RealAwsRefused,
@@ -90,45 +91,68 @@ def destroy_reminder(name: str, region: str, hourly: float) -> str:
             f"--region {region}` and `aws ecr batch-delete-image` of the run's tag)")
 
 
+def _create(access: AwsAccess, req: RealAwsRequest, record: stack.RunRecord, uri: str,
+            network: tuple[str, list[str]], out: TextIO) -> stack.RunRecord:
+    """create-stack with the run's tags; a refused stack undoes the push (no stack would
+    lead destroy to it)."""
+    vpc, subnets = network
+    run_tags = [*tags(record.run_id), {"Key": stack.HOURLY_TAG, "Value": f"{record.hourly:.4f}"}]
+    try:
+        stack_id = stack.create(access.client("cloudformation"), record.stack_name,
+                                stack_template(deployment(req, uri), record.run_id),
+                                {"VpcId": vpc, "Subnets": ",".join(subnets), "ImageUri": uri},
+                                run_tags)
+    except Exception:
+        delete_images(access, record, out)
+        raise
+    record = replace(record, stack_id=stack_id)
+    stack.save(record)
+    return record
+
+
+def _watch(access: AwsAccess, record: stack.RunRecord, out: TextIO, timeout: float,
+           interval: float, sleep: Callable[[float], None]) -> str:
+    print(f"create-stack {record.stack_name}: CloudFormation creates the resources in order "
+          "(the service waits for its tasks to be healthy: ~5-15 min)", file=out, flush=True)
+    try:
+        return stack.watch(access.client("cloudformation"), record.stack_id, out,
+                           stack.CREATE_DONE, timeout=timeout, interval=interval, sleep=sleep)
+    except KeyboardInterrupt:
+        print("stopped watching; the stack keeps going in AWS: `fraudlab aws status`, "
+              "`fraudlab aws destroy`", file=out)
+        raise
+
+
 def deploy(req: RealAwsRequest, out: TextIO, env: Mapping[str, str] = os.environ,
            ask: Callable[[str], str] | None = None, *, image: str | None = None,
            now: Callable[[], datetime] = lambda: datetime.now(UTC),
-           open_access_: Callable[..., AwsAccess] = open_access,
            timeout: float = 3600.0, interval: float = 10.0,
            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Plan, opt-in, credentials, Docker, network, image, stack; what was made (for --json).
     ``image``: a URI already in ECR (no push, no Docker needed)."""
     hourly = show_plan(req, out, push=image is None)
     _gate(env, ask)
-    access = open_access_(env, req.region)
+    access = open_access(env, req.region)
     docker = None if image is not None else docker_client(SOURCE_IMAGES[req.image_target],
                                                           req.instance_type)
     print(f"acting as {caller(access)} in {access.region}", file=out, flush=True)
     _no_other_stack(access)
-    vpc, subnets = stack.network(access.client("ec2"), req.instance_type, req.subnets)
-    print(f"network: {vpc}, subnets {', '.join(subnets)}", file=out, flush=True)
+    network = stack.network(access.client("ec2"), req.instance_type, req.subnets)
+    print(f"network: {network[0]}, subnets {', '.join(network[1])}", file=out, flush=True)
     run_id = new_run_id(now())
     uri, created, tag, digest = _image(req, access, run_id, image, docker, out)
-    name = stack_name(run_id)
-    run_tags = [*tags(run_id), {"Key": stack.HOURLY_TAG, "Value": f"{hourly:.4f}"}]
-    cfn = access.client("cloudformation")
-    stack_id = stack.create(cfn, name, stack_template(deployment(req, uri), run_id),
-                            {"VpcId": vpc, "Subnets": ",".join(subnets), "ImageUri": uri},
-                            run_tags)
-    record = stack.RunRecord(run_id, name, stack_id, access.region, hourly, REPOSITORY,
+    record = stack.RunRecord(run_id, stack_name(run_id), "", access.region, hourly, REPOSITORY,
                              created, tag, digest)
-    stack.save(record)
-    print(f"create-stack {name}: CloudFormation creates the resources in order "
-          "(the service waits for its tasks to be healthy: ~5-15 min)", file=out, flush=True)
-    status = stack.watch(cfn, stack_id, out, stack.CREATE_DONE, timeout=timeout,
-                         interval=interval, sleep=sleep)
-    reminder = destroy_reminder(name, access.region, hourly)
+    record = _create(access, req, record, uri, network, out)
+    status = _watch(access, record, out, timeout, interval, sleep)
+    reminder = destroy_reminder(record.stack_name, access.region, hourly)
     if status != "CREATE_COMPLETE":
-        raise StackFailed(f"stack {name} ended {status} (its events above say why); "
-                          f"{reminder}")
-    made = stack.outputs(stack.describe(cfn, stack_id) or {})
-    print(f"stack {name}: {status}; the service answers at "
+        raise StackFailed(f"stack {record.stack_name} ended {status} (its events above say "
+                          f"why); {reminder}")
+    made = stack.outputs(stack.describe(access.client("cloudformation"), record.stack_id) or {})
+    print(f"stack {record.stack_name}: {status}; the service answers at "
           f"{made.get('LoadBalancerUrl', '?')}/predict once its targets are healthy "
-          "(`fraudlab aws status`)", file=out)
+          "(`fraudlab aws status`); its logs: CloudWatch Logs group "
+          f"{made.get('LogGroup', '?')}", file=out)
     print(reminder, file=out)
     return asdict(record) | {"status": status, "outputs": made}

@@ -131,14 +131,18 @@ def destroy(access: AwsAccess, out: TextIO, run_id: str | None = None, *,
             if still_there(access, r["type"], r["physical"])]
     left += [arn for arn in tagged(access, run) if not any(arn.endswith(x.split()[-1])
                                                            for x in left)]
-    report(status, left, out)
+    report(status, left, out, target["StackName"])
     if status == stack.GONE and record is not None:
         stack.forget(run)
     return {"stack": target["StackName"], "run": run, "status": status, "left": left}
 
 
-def report(status: str, left: list[str], out: TextIO) -> None:
+def report(status: str, left: list[str], out: TextIO, name: str = "") -> None:
     print(f"stack: {status}", file=out)
+    if status != stack.GONE:
+        print(f"CloudFormation could not delete everything in {name} (the events above say "
+              "why; e.g. a cluster whose instances are still draining): run `fraudlab aws "
+              "destroy` again in a few minutes — a second delete-stack retries them", file=out)
     if not left:
         print("nothing left: no resource of the stack is described any more and none carries "
               "the run's tag", file=out)

@@ -24,13 +24,11 @@ def region_from_chain(explicit: str | None) -> str:
     profile's), else us-east-1."""
     if explicit:
         return explicit
-    from cloud.aws.real.access import TEST_ENDPOINT_ENV
+    from cloud.aws.real.access import TEST_ENDPOINT_ENV, chain_session
 
     if os.environ.get(TEST_ENDPOINT_ENV):
         return "us-east-1"  # the emulator's; never the learner's configuration
-    import boto3
-
-    return boto3.session.Session().region_name or "us-east-1"
+    return chain_session().region_name or "us-east-1"
 
 
 def request(args: argparse.Namespace) -> RealAwsRequest:

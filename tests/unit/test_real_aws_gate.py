@@ -70,6 +70,15 @@ def test_no_credentials_is_one_line_before_any_call(no_aws, monkeypatch, capsys)
     assert no_aws == []
 
 
+def test_a_missing_profile_is_one_line(no_aws, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile-fraudlab")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    assert main(["aws", "status"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-profile-fraudlab" in err[0] and "AWS_PROFILE" in err[0]
+    assert no_aws == []
+
+
 def test_the_test_endpoint_must_be_loopback(no_aws, monkeypatch, capsys) -> None:
     from cloud.aws.real.access import TEST_ENDPOINT_ENV
 

@@ -65,6 +65,20 @@ def test_endpoint(env: Mapping[str, str]) -> str | None:
     return url
 
 
+def chain_session(region: str | None = None,
+                  session_factory: Callable[..., Any] | None = None) -> Any:
+    """A boto3 session on the standard chain; a profile that does not exist is one line."""
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    factory = session_factory or boto3.session.Session
+    try:
+        return factory(region_name=region) if region else factory()
+    except ProfileNotFound as exc:
+        raise RealAwsRefused(f"{exc}: fix AWS_PROFILE (`aws configure list-profiles`) — "
+                             "nothing was created") from exc
+
+
 def open_access(env: Mapping[str, str] = os.environ, region: str | None = None,
                 session_factory: Callable[..., Any] | None = None) -> AwsAccess:
     """Your credentials and region through the standard chain, checked before any call.
@@ -75,10 +89,7 @@ def open_access(env: Mapping[str, str] = os.environ, region: str | None = None,
     endpoint = test_endpoint(env)
     if endpoint is not None:
         return AwsAccess(region or DEFAULT_REGION, endpoint)
-    import boto3
-
-    session = (session_factory or boto3.session.Session)(region_name=region) if region \
-        else (session_factory or boto3.session.Session)()
+    session = chain_session(region, session_factory)
     if session.get_credentials() is None:
         raise RealAwsRefused(
             "no AWS credentials found (botocore NoCredentialsError): configure them with "

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from cloud.aws.real import costs, stack
 from cloud.aws.real.access import AwsAccess, caller, open_access
-from cloud.aws.real.destroy import delete_images
+from cloud.aws.real.destroy import delete_images, image_tag
 from cloud.aws.real.plan import (
     CONFIRM_ENV,
     RealAwsRefused,
@@ -76,7 +76,7 @@ def _image(req: RealAwsRequest, access: AwsAccess, run_id: str, image: str | Non
     ecr = access.client("ecr")
     uri, created = ensure_repository(ecr, run_id)
     print(f"ECR repository {uri} ({'created' if created else 'exists'})", file=out, flush=True)
-    tag = f"run-{run_id}"
+    tag = image_tag(run_id)
     source = SOURCE_IMAGES[req.image_target]
     started = time.monotonic()
     digest, sent, had = push_image(ecr, docker, source, uri, tag, access.emulated)
@@ -103,7 +103,8 @@ def _create(access: AwsAccess, req: RealAwsRequest, record: stack.RunRecord, uri
                                 {"VpcId": vpc, "Subnets": ",".join(subnets), "ImageUri": uri},
                                 run_tags)
     except Exception:
-        delete_images(access, record, out)
+        if record.image_tag:
+            delete_images(access, record.run_id, out)  # no stack would lead destroy to it
         raise
     record = replace(record, stack_id=stack_id)
     stack.save(record)

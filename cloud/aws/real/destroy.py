@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from cloud.aws.real import stack
 from cloud.aws.real.access import AwsAccess
 from cloud.aws.real.plan import RUN_TAG, RealAwsRefused
+from cloud.aws.steps.ecr import REPOSITORY
 
 
 def _gone(call: Callable[[], Any]) -> bool:
@@ -79,23 +80,35 @@ def tagged(access: AwsAccess, run_id: str) -> list[str]:
     return [a for a in arns if _live(access, a)]
 
 
-def delete_images(access: AwsAccess, record: stack.RunRecord | None, out: TextIO) -> None:
-    """The image the run pushed; the repository too when the run created it and it is empty."""
-    if record is None or not record.image_tag:
-        return
+def image_tag(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+def _created_by(ecr: Any, repository: str, run_id: str) -> bool:
+    repo = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+    found = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
+    return {"Key": RUN_TAG, "Value": run_id} in found
+
+
+def delete_images(access: AwsAccess, run_id: str, out: TextIO,
+                  repository: str = REPOSITORY) -> None:
+    """The run's tag in ECR (``run-<id>``; removing an image's last tag deletes the image,
+    an image another run also tags stays); then the repository, when the run created it (its
+    tag says so) and it is empty. Needs no local record: another machine can destroy."""
     ecr = access.client("ecr")
-    image = {"imageDigest": record.image_digest} if record.image_digest \
-        else {"imageTag": record.image_tag}
+    tag = image_tag(run_id)
     try:
-        ecr.batch_delete_image(repositoryName=record.repository, imageIds=[image])
-        print(f"ECR: deleted {record.repository}:{record.image_tag}", file=out)
-        if record.repository_created and not ecr.list_images(
-                repositoryName=record.repository).get("imageIds"):
-            ecr.delete_repository(repositoryName=record.repository)
-            print(f"ECR: deleted the repository {record.repository} (this run created it, "
-                  "now empty)", file=out)
+        reply = ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        if reply.get("imageIds"):
+            print(f"ECR: deleted {repository}:{tag}", file=out)
+        if _created_by(ecr, repository, run_id) and not ecr.list_images(
+                repositoryName=repository).get("imageIds"):
+            ecr.delete_repository(repositoryName=repository)
+            print(f"ECR: deleted the repository {repository} (this run created it, now "
+                  "empty)", file=out)
     except ClientError as exc:
-        print(f"ECR: {exc}", file=out)
+        if "RepositoryNotFound" not in str(exc):
+            print(f"ECR: {exc}", file=out)
 
 
 def _target(access: AwsAccess, run_id: str | None) -> dict[str, Any]:
@@ -125,14 +138,13 @@ def destroy(access: AwsAccess, out: TextIO, run_id: str | None = None, *,
     cfn.delete_stack(StackName=target["StackId"])
     status = stack.watch(cfn, target["StackId"], out, stack.DELETE_DONE, timeout=timeout,
                          interval=interval, sleep=sleep)
-    record = stack.load(run)
-    delete_images(access, record, out)
+    delete_images(access, run, out)
     left = [f"{r['type']} {r['physical']}" for r in made
             if still_there(access, r["type"], r["physical"])]
     left += [arn for arn in tagged(access, run) if not any(arn.endswith(x.split()[-1])
                                                            for x in left)]
     report(status, left, out, target["StackName"])
-    if status == stack.GONE and record is not None:
+    if status == stack.GONE:
         stack.forget(run)
     return {"stack": target["StackName"], "run": run, "status": status, "left": left}
 

@@ -167,7 +167,8 @@ def tag(stack: Mapping[str, Any], key: str) -> str | None:
 # ---- run records ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunRecord:
-    """What a deploy made outside the stack, for destroy (in the state directory)."""
+    """What a deploy made, kept in the state directory until destroy (for the learner to
+    read; destroy itself needs only the stack and the tags)."""
 
     run_id: str
     stack_name: str
@@ -192,13 +193,6 @@ def save(record: RunRecord) -> Path:
     path = runs_dir() / f"{record.run_id}.json"
     path.write_text(json.dumps(asdict(record), indent=2))
     return path
-
-
-def load(run_id: str) -> RunRecord | None:
-    path = runs_dir() / f"{run_id}.json"
-    if not path.exists():
-        return None
-    return RunRecord(**json.loads(path.read_text()))
 
 
 def forget(run_id: str) -> None:

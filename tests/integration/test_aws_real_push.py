@@ -6,7 +6,8 @@
 - ``fraudlab aws deploy`` without ``--image`` against moto alone: the repository is created
   with the run's tag, the build is pushed (to the kit's registry standing in for moto's ECR,
   recorded in moto's ECR), the task definition names ``<repositoryUri>:run-<id>``, and
-  ``destroy`` deletes that image and the repository the run created.
+  ``destroy`` — from an empty state directory, as from another machine — deletes that image
+  and the repository the run created.
 
 Skipped, with the reason, when no Docker engine answers or no registry binary is installed.
 """
@@ -103,6 +104,7 @@ def test_deploy_pushes_the_build_and_destroy_deletes_it(emulator, docker_client,
     td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
     assert td["containerDefinitions"][0]["image"] == f"{repo['repositoryUri']}:{tag}"
 
+    monkeypatch.setenv("FRAUDLAB_STATE_DIR", str(tmp_path / "another-machine"))
     main(["aws", "destroy"])  # rc 1 on moto: its CloudFormation leaves the ECS resources
     out = capsys.readouterr().out
     assert f"ECR: deleted fraud-detection:{tag}" in out and "deleted the repository" in out

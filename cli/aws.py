@@ -14,9 +14,11 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cloud.aws.real.plan import RealAwsRequest
+if TYPE_CHECKING:  # the AWS modules load only when an aws command runs
+    from cloud.aws.real.plan import RealAwsRequest
+    from cloud.export.state import Deployment
 
 
 def region_from_chain(explicit: str | None) -> str:
@@ -34,6 +36,7 @@ def region_from_chain(explicit: str | None) -> str:
 def request(args: argparse.Namespace) -> RealAwsRequest:
     """The flags checked (ValueError says which) as a request."""
     from cli.deploy import autoscale_settings
+    from cloud.aws.real.plan import RealAwsRequest
 
     if not 0 <= args.desired <= 50 or not 1 <= args.hosts <= 10:
         raise ValueError("--desired must be 0-50 and --hosts 1-10")
@@ -55,14 +58,37 @@ def _print_json(result: Any) -> None:
     print(json.dumps(result, indent=2, default=str))
 
 
+def local_deployment() -> Deployment:
+    """The deployment running in the local cloud, read back through its AWS API (what
+    ``fraudlab export`` reads)."""
+    from cloud.aws.endpoint import open_endpoint
+    from cloud.aws.real.plan import RealAwsRefused
+    from cloud.aws.steps.ecs import CLUSTER
+    from cloud.export.state import read_deployment
+    from cloud.server.launcher import running_cloud
+
+    info = running_cloud()
+    if not info:
+        raise RealAwsRefused("--from-local: no local cloud is running (`fraudlab up`, "
+                             "`fraudlab deploy`) — nothing was created")
+    endpoint = open_endpoint({"AWS_ENDPOINT_URL": info["aws_endpoint"]}, start=False)
+    return read_deployment(endpoint.client, info.get("cluster") or CLUSTER,
+                           endpoint=info["aws_endpoint"])
+
+
 def _deploy(args: argparse.Namespace) -> int:
     from cloud.aws.real import costs
     from cloud.aws.real.deploy import deploy
+    from cloud.aws.real.plan import request_from
 
     req = request(args)
+    source = None
+    if getattr(args, "from_local", False):
+        source = local_deployment()
+        req = request_from(source, req.region, req.subnets, req.image_target)
     costs.instance_hourly(req.instance_type)  # a type without a list price: refused first
     result = deploy(req, sys.stdout, ask=input if sys.stdin.isatty() else None,
-                    image=getattr(args, "image", None))
+                    image=getattr(args, "image", None), source=source)
     if getattr(args, "json", False):
         _print_json(result)
     return 0
@@ -121,6 +147,9 @@ def add_parser(sub: Any) -> None:
     deploy.add_argument("--image-target", choices=("slim", "full"), default="slim",
                         help="which local build to push (`fraudlab build --target`)")
     deploy.add_argument("--image", help="an image already in ECR: no push, no Docker needed")
+    deploy.add_argument("--from-local", action="store_true",
+                        help="the deployment running in the local cloud (read back as "
+                             "`fraudlab export` does) instead of the flags above")
     deploy.add_argument("--region", help="default: the standard chain's (AWS_REGION, profile)")
     deploy.add_argument("--json", action="store_true")
     deploy.set_defaults(func=_deploy)

@@ -11,6 +11,7 @@ What moto 5.2.5's CloudFormation lacks, stated by the tests that meet it:
   ``ApplicationAutoScaling::ScalableTarget`` or ``ScalingPolicy`` (it skips those types);
 - its delete-stack leaves the ECS cluster, service and task definition and the target group
   (their models have no CloudFormation delete) — destroy reports them as left;
+- it ignores a target group's ``TargetGroupAttributes`` (the template is checked instead);
 - its stack events are the stack's own (no per-resource events).
 """
 
@@ -230,6 +231,52 @@ def test_refusals_are_one_line(aws, monkeypatch, capsys) -> None:
     assert aws.client("cloudformation").describe_stacks()["Stacks"] == [] or all(
         s["StackStatus"] == "DELETE_COMPLETE"
         for s in aws.client("cloudformation").describe_stacks()["Stacks"])
+
+
+def test_from_local_creates_what_the_local_cloud_runs(aws, monkeypatch, capsys) -> None:
+    """The kit's deploy steps make a deployment in us-east-1 (the local cloud's AWS API);
+    ``--from-local`` reads it back and creates the same in eu-west-1 (moto keeps regions
+    apart)."""
+    from cloud.aws.real.access import AwsAccess
+    from cloud.aws.steps.plan import deploy_all
+    from cloud.aws.steps.scaling import CPU, scaling_steps
+
+    deploy_all(aws.client, desired=3, hosts=2, capacity_provider=True, max_hosts=5,
+               algorithm="least_outstanding_requests")
+    scaling_steps(aws.client, metric=CPU, target_value=60, min_capacity=2, max_capacity=7)
+    monkeypatch.setattr("cloud.server.launcher.running_cloud",
+                        lambda: {"aws_endpoint": aws.url, "cluster": "fraud-cluster"})
+    try:
+        assert main(["aws", "deploy", "--from-local", "--image", IMAGE, "--region",
+                     "eu-west-1", "--json"]) == 0
+        out = capsys.readouterr().out
+        assert "region eu-west-1" in out and "0 to 5" in out and "(2-7 tasks)" in out
+        assert "ECS service fraud-svc with 3 tasks" in out and "cpu:60" in out
+        real = AwsAccess("eu-west-1", aws.url)
+        svc = real.client("ecs").describe_services(cluster="fraud-cluster",
+                                                   services=["fraud-svc"])["services"][0]
+        assert svc["desiredCount"] == 3
+        stack = real.client("cloudformation").describe_stacks()["Stacks"][0]
+        body = real.client("cloudformation").get_template(
+            StackName=stack["StackId"])["TemplateBody"]
+        r = (body if isinstance(body, dict) else json.loads(body))["Resources"]
+        # moto's CloudFormation ignores TargetGroupAttributes, so the template is checked:
+        assert {"Key": "load_balancing.algorithm.type", "Value": "least_outstanding_requests"} \
+            in r["TargetGroup"]["Properties"]["TargetGroupAttributes"]
+        policy = r["ScalingPolicy"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        assert policy["TargetValue"] == 60
+        assert r["AutoScalingGroup"]["Properties"]["MaxSize"] == "5"
+        assert main(["aws", "destroy", "--region", "eu-west-1"]) == 1  # moto's gaps, as above
+        assert "DELETE_COMPLETE" in capsys.readouterr().out
+    finally:
+        requests.post(f"{aws.url}/moto-api/reset", timeout=30)  # both regions, for the next
+
+
+def test_from_local_without_a_local_cloud_is_one_line(aws, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("cloud.server.launcher.running_cloud", lambda: None)
+    assert main(["aws", "deploy", "--from-local", "--image", IMAGE]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no local cloud is running" in err[0]
 
 
 OFFLINE = """

@@ -134,3 +134,15 @@ def test_watch_gives_up_at_its_deadline_on_the_injected_clock() -> None:
         watch(FakeStacks(), "s", io.StringIO(), ("CREATE_COMPLETE",), timeout=30,
               interval=10, sleep=sleep, clock=lambda: now[0])
     assert slept == [10, 10, 10]
+
+
+def test_a_local_deployment_becomes_the_request_its_plan_and_cost_describe() -> None:
+    from cloud.aws.real.plan import request_from
+    from cloud.export.state import example
+
+    req = request_from(example(capacity_provider=True, target_value=500.0), "eu-west-1")
+    assert (req.desired, req.capacity_provider, req.max_hosts) == (4, True, 4)
+    assert req.autoscale == "requests:500" and (req.min_tasks, req.max_tasks) == (1, 10)
+    assert req.region == "eu-west-1" and req.instance_type == "t3.medium"
+    fixed = request_from(example(capacity_provider=False, metric=None), "us-east-1")
+    assert (fixed.capacity_provider, fixed.hosts, fixed.autoscale) == (False, 2, None)

@@ -43,10 +43,15 @@ class AwsAccess:
         return self._made[service]
 
     def _new(self, service: str) -> Any:
-        if self.endpoint is not None:
-            from cloud.aws.endpoint import Endpoint
+        if self.endpoint is not None:  # dummy credentials; nothing of the learner's is read
+            import boto3
 
-            return Endpoint(url=self.endpoint, kind="moto").client(service)
+            from cloud.aws.endpoint import DUMMY_KEY, isolated_botocore_session
+
+            session = boto3.session.Session(
+                aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY,
+                region_name=self.region, botocore_session=isolated_botocore_session())
+            return session.client(service, endpoint_url=self.endpoint)
         return self._session.client(service, region_name=self.region)
 
 

@@ -31,6 +31,7 @@ from cloud.aws.real.plan import (
 )
 from cloud.aws.real.push import docker_client, ensure_repository, push_image, pushed_digest
 from cloud.aws.steps.ecr import REPOSITORY
+from cloud.export.state import Deployment
 
 SOURCE_IMAGES = {"slim": "fraudlab/service:slim", "full": "fraudlab/service:full"}
 
@@ -91,7 +92,7 @@ def destroy_reminder(name: str, region: str, hourly: float) -> str:
             f"--region {region}` and `aws ecr batch-delete-image` of the run's tag)")
 
 
-def _create(access: AwsAccess, req: RealAwsRequest, record: stack.RunRecord, uri: str,
+def _create(access: AwsAccess, d: Deployment, record: stack.RunRecord, uri: str,
             network: tuple[str, list[str]], out: TextIO) -> stack.RunRecord:
     """create-stack with the run's tags; a refused stack undoes the push (no stack would
     lead destroy to it)."""
@@ -99,7 +100,7 @@ def _create(access: AwsAccess, req: RealAwsRequest, record: stack.RunRecord, uri
     run_tags = [*tags(record.run_id), {"Key": stack.HOURLY_TAG, "Value": f"{record.hourly:.4f}"}]
     try:
         stack_id = stack.create(access.client("cloudformation"), record.stack_name,
-                                stack_template(deployment(req, uri), record.run_id),
+                                stack_template(d, record.run_id),
                                 {"VpcId": vpc, "Subnets": ",".join(subnets), "ImageUri": uri},
                                 run_tags)
     except Exception:
@@ -126,11 +127,13 @@ def _watch(access: AwsAccess, record: stack.RunRecord, out: TextIO, timeout: flo
 
 def deploy(req: RealAwsRequest, out: TextIO, env: Mapping[str, str] = os.environ,
            ask: Callable[[str], str] | None = None, *, image: str | None = None,
+           source: Deployment | None = None,
            now: Callable[[], datetime] = lambda: datetime.now(UTC),
            timeout: float = 3600.0, interval: float = 10.0,
            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Plan, opt-in, credentials, Docker, network, image, stack; what was made (for --json).
-    ``image``: a URI already in ECR (no push, no Docker needed)."""
+    ``image``: a URI already in ECR (no push, no Docker needed). ``source``: the deployment
+    to create (read back from the local cloud); default the kit's, from ``req``."""
     hourly = show_plan(req, out, push=image is None)
     _gate(env, ask)
     access = open_access(env, req.region)
@@ -144,7 +147,7 @@ def deploy(req: RealAwsRequest, out: TextIO, env: Mapping[str, str] = os.environ
     uri, created, tag, digest = _image(req, access, run_id, image, docker, out)
     record = stack.RunRecord(run_id, stack_name(run_id), "", access.region, hourly, REPOSITORY,
                              created, tag, digest)
-    record = _create(access, req, record, uri, network, out)
+    record = _create(access, source or deployment(req, uri), record, uri, network, out)
     status = _watch(access, record, out, timeout, interval, sleep)
     reminder = destroy_reminder(record.stack_name, access.region, hourly)
     if status != "CREATE_COMPLETE":

@@ -174,6 +174,24 @@ def deployment(req: RealAwsRequest, image_uri: str) -> Deployment:
         target_group=target_group, scaling=_scaling(req), endpoint="fraudlab aws deploy")
 
 
+def request_from(d: Deployment, region: str, subnets: tuple[str, ...] = (),
+                 image_target: str = "slim") -> RealAwsRequest:
+    """The request that describes a deployment read back from the local cloud (for the plan
+    and the cost; the template is rendered from ``d`` itself)."""
+    from cloud.aws.steps.scaling import KINDS
+
+    cp, s = d.capacity_provider, d.scaling
+    policy = s.policies[0] if s and s.policies else None
+    kind = next((k for k, metric in KINDS.items() if policy and metric == policy.metric), None)
+    return RealAwsRequest(
+        desired=d.desired_count, hosts=d.hosts.count,
+        instance_type=cp.instance_type if cp else d.hosts.instance_type,
+        capacity_provider=cp is not None, max_hosts=cp.max_size if cp else d.hosts.count,
+        autoscale=f"{kind}:{policy.target_value:g}" if kind and policy else None,
+        min_tasks=s.min_capacity if s else 1, max_tasks=s.max_capacity if s else 10,
+        region=region, subnets=subnets, image_target=image_target)
+
+
 def tags(run_id: str) -> list[dict[str, str]]:
     """The stack's tags (CloudFormation copies them onto every resource it tags)."""
     return [{"Key": RUN_TAG, "Value": run_id},

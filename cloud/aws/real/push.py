@@ -35,9 +35,10 @@ def docker_client(image: str, instance_type: str = "t3.medium") -> Any:
 
     found = probe_engine(image)
     if not found.answered:
-        raise RealAwsRefused(f"no Docker engine answered at {found.address} ({found.detail}): "
-                             "the image push needs one — start Docker (or pass --image URI "
-                             "--skip-push for an image already in ECR); nothing was created")
+        detail = " ".join(str(found.detail).split())  # one line, whatever the engine said
+        raise RealAwsRefused(f"no Docker engine answered at {found.address} ({detail}): the "
+                             "image push needs one — start Docker (or pass --image URI for an "
+                             "image already in ECR); nothing was created")
     if not found.has_image:
         found.client.close()
         raise RealAwsRefused(f"{image} is not built: `fraudlab build` first; nothing was "

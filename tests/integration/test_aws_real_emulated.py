@@ -132,9 +132,15 @@ def test_deploy_status_destroy_through_cloudformation(aws, capsys) -> None:
         TagFilters=[{"Key": RUN_TAG, "Values": [made["run_id"]]}])["ResourceTagMappingList"]
     assert any(":security-group/" in m["ResourceARN"] for m in tagged)
 
+    # as ECS would on a real host: a task's instance and dynamic host port in the target group
+    tg = aws.client("elbv2").describe_target_groups(Names=["fraud-tg"])["TargetGroups"][0]
+    instance = group["Instances"][0]["InstanceId"]
+    aws.client("elbv2").register_targets(TargetGroupArn=tg["TargetGroupArn"],
+                                         Targets=[{"Id": instance, "Port": 32768}])
     assert main(["aws", "status", "--json"]) == 0
     rows = _json_tail(capsys.readouterr().out)
     assert len(rows) == 1 and rows[0]["status"] == "CREATE_COMPLETE"
+    assert sum(rows[0]["targets"].values()) == 1
     assert rows[0]["service"]["desired"] == 3 and rows[0]["run"] == made["run_id"]
     hourly = costs.total(costs.hourly_lines("t3.medium", 2, False))
     assert rows[0]["hourly_estimate"] == pytest.approx(hourly, abs=1e-4)

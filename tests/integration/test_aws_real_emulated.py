@@ -149,7 +149,9 @@ def test_deploy_status_destroy_through_cloudformation(aws, capsys) -> None:
     assert "cost so far" in capsys.readouterr().out
 
     assert main(["aws", "destroy", "--json"]) == 1  # moto leaves some: reported, rc 1
-    report = _json_tail(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert "DELETE_IN_PROGRESS" in out and "CREATE_COMPLETE" not in out  # only new events
+    report = _json_tail(out)
     assert report["status"] == "DELETE_COMPLETE"
     assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0][
         "StackStatus"] == "DELETE_COMPLETE"

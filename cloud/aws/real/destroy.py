@@ -135,9 +135,10 @@ def destroy(access: AwsAccess, out: TextIO, run_id: str | None = None, *,
     made = stack.resources(cfn, target["StackId"])
     print(f"delete-stack {target['StackName']} ({len(made)} resources; CloudFormation deletes "
           "them in reverse order)", file=out, flush=True)
+    before = stack.event_ids(cfn, target["StackId"])  # the creation's: shown at deploy
     cfn.delete_stack(StackName=target["StackId"])
     status = stack.watch(cfn, target["StackId"], out, stack.DELETE_DONE, timeout=timeout,
-                         interval=interval, sleep=sleep)
+                         interval=interval, sleep=sleep, seen=before)
     delete_images(access, run, out)
     left = [f"{r['type']} {r['physical']}" for r in made
             if still_there(access, r["type"], r["physical"])]

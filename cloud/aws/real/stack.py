@@ -124,13 +124,19 @@ def new_events(events: Sequence[Mapping[str, Any]], seen: set[str]) -> list[Mapp
     return list(reversed(fresh))
 
 
+def event_ids(cfn: Any, stack_id: str) -> set[str]:
+    """The events the stack has so far (first page: the newest 100), to show only later ones."""
+    events = cfn.describe_stack_events(StackName=stack_id).get("StackEvents", [])
+    return {str(e.get("EventId")) for e in events}
+
+
 def watch(cfn: Any, stack_id: str, out: TextIO, done: Sequence[str], *,
           timeout: float = 3600.0, interval: float = 5.0,
           sleep: Callable[[float], None] = time.sleep,
-          clock: Callable[[], float] = time.monotonic) -> str:
-    """Print the stack's events until its status is one of ``done``; the final status.
-    TimeoutError after ``timeout`` seconds (the stack keeps going in AWS)."""
-    seen: set[str] = set()
+          clock: Callable[[], float] = time.monotonic, seen: set[str] | None = None) -> str:
+    """Print the stack's events (but ``seen``) until its status is one of ``done``; the
+    final status. TimeoutError after ``timeout`` seconds (the stack keeps going in AWS)."""
+    seen = set() if seen is None else set(seen)
     deadline = clock() + timeout
     while True:
         events = cfn.describe_stack_events(StackName=stack_id).get("StackEvents", [])

@@ -76,6 +76,7 @@ def emulator(free_port_factory) -> Any:
     assert endpoint.kind == "moto"
     requests.post(f"{url}/moto-api/reset", timeout=30)  # moto's state is per process
     yield endpoint
+    requests.post(f"{url}/moto-api/reset", timeout=30)  # the next module starts from empty
     endpoint.stop()
 
 

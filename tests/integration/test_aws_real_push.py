@@ -43,6 +43,7 @@ def emulator(free_port_factory):
     endpoint = open_endpoint({"AWS_ENDPOINT_URL": url})
     requests.post(f"{url}/moto-api/reset", timeout=30)
     yield endpoint
+    requests.post(f"{url}/moto-api/reset", timeout=30)  # the next module starts from empty
     endpoint.stop()
 
 

@@ -35,6 +35,8 @@ def test_the_hourly_estimate_adds_up_from_the_table() -> None:
     assert costs.total(lines) == pytest.approx(expected)
     table = "\n".join(costs.render(lines))
     assert "list prices" in table and "us-east-1" in table and f"{expected:.4f}" in table
+    assert "priced differently" not in table
+    assert "eu-west-1 is priced differently" in "\n".join(costs.render(lines, "eu-west-1"))
 
 
 def test_the_estimate_counts_the_most_instances_a_capacity_provider_may_run() -> None:

@@ -80,8 +80,9 @@ def total(lines: list[CostLine]) -> float:
     return sum(line.hourly for line in lines)
 
 
-def render(lines: list[CostLine]) -> list[str]:
-    """The estimate as a small text table, with its basis stated."""
+def render(lines: list[CostLine], region: str = PRICES_REGION) -> list[str]:
+    """The estimate as a small text table, with its basis stated (and that ``region``'s
+    prices differ when it is not the table's)."""
     rows = [f"  {'item':<58} {'qty':>5} {'USD/hour':>9}"]
     rows += [f"  {line.item:<58} {line.quantity:>5g} {line.hourly:>9.4f}" for line in lines]
     hourly = total(lines)
@@ -90,6 +91,8 @@ def render(lines: list[CostLine]) -> list[str]:
     rows.append(f"  list prices, {PRICES_REGION}, on-demand, checked {PRICES_CHECKED}; "
                 "data transfer, taxes and discounts not counted; your bill is the truth "
                 "(sources: cloud/aws/real/costs.py)")
+    if region != PRICES_REGION:
+        rows.append(f"  {region} is priced differently (often 5-30 % more): see the sources")
     return rows
 
 

@@ -48,7 +48,7 @@ def show_plan(req: RealAwsRequest, out: TextIO, push: bool = True) -> float:
         print(f"  - {line}", file=out)
     lines = cost_lines(req)
     print("Estimated cost while it runs:", file=out)
-    for row in costs.render(lines):
+    for row in costs.render(lines, req.region):
         print(row, file=out)
     return costs.total(lines)
 

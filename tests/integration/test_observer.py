@@ -1,0 +1,153 @@
+"""Observer mode against the emulator alone: the snapshot reads back what the harness made as
+ECS would, stop-task and traffic need a confirmation, traffic is bounded and goes to loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from ecs_agent_harness import CLUSTER, SERVICE, Cluster, build_cluster, start_plain_emulator
+
+from cloud.aws.endpoint import Endpoint
+from cloud.aws.observer_client import MAX_RATE, ObserverClient, ObserverError
+
+
+@pytest.fixture(scope="module")
+def emulator(free_port_factory) -> Iterator[Endpoint]:
+    endpoint = start_plain_emulator(free_port_factory())
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(emulator: Endpoint) -> Cluster:
+    return build_cluster(emulator)
+
+
+@pytest.fixture
+def client(emulator: Endpoint, cluster: Cluster) -> Iterator[ObserverClient]:
+    observer = ObserverClient(CLUSTER, SERVICE, emulator.client, poll_seconds=0.1)
+    yield observer
+    observer.close()
+
+
+def test_the_snapshot_reads_back_hosts_tasks_targets_metrics_and_events(
+        client: ObserverClient, cluster: Cluster) -> None:
+    snap = client.get("/v1/snapshot")
+    hosts = {h["instance_id"]: h for h in snap["hosts"]}
+    assert set(hosts) == set(cluster.instances)
+    for host in hosts.values():
+        assert host["type"] == "t3.medium" and host["az"].startswith("us-east-1")
+        assert host["status"] == "ACTIVE" and host["registered_cpu"] > 0
+        assert host["image_cache"] is None  # the agent does not report it: absent, not "empty"
+        assert host["tasks"] == {SERVICE: 1}
+    tasks = {t["task_id"]: t for t in snap["tasks"]}
+    assert set(tasks) == set(cluster.tasks)
+    for task_id, instance in cluster.tasks.items():
+        assert tasks[task_id]["host"] == instance
+        assert tasks[task_id]["last_status"] == "RUNNING"
+        assert tasks[task_id]["service"] == SERVICE
+        assert tasks[task_id]["task_definition"] == "obs:1"
+        assert tasks[task_id]["pull_cached"] is None
+    [service] = snap["services"]
+    assert (service["name"], service["desired"], service["running"]) == (SERVICE, 2, 2)
+    lb = snap["load_balancer"]
+    assert lb["algorithm"] == "round_robin"
+    assert lb["api"]["dns_name"] == cluster.dns_name
+    assert {t["id"] for t in lb["targets"]} == set(cluster.tasks)  # targets named by task
+    assert all("requests" not in t and "outstanding" not in t for t in lb["targets"])
+    assert "trace" not in lb and "totals" not in lb
+    metrics = snap["alb_metrics"]
+    assert metrics["RequestCount"] == 1200.0
+    assert metrics["HTTPCode_Target_5XX_Count"] == 3.0
+    assert metrics["TargetResponseTime"] == pytest.approx(
+        (0.012 * 900 + 0.020 * 290 + 0.250 * 10) / 1200)
+    texts = [e["text"] for e in snap["timeline"]]
+    assert any("has reached a steady state" in t for t in texts)
+    assert {e["badge"] for e in snap["timeline"]} == {"real"}
+    assert snap["source"]["kind"] == "aws" and snap["source"]["region"] == "us-east-1"
+
+
+def test_stop_task_needs_a_confirmation_then_stops_the_task(
+        client: ObserverClient, cluster: Cluster, emulator: Endpoint) -> None:
+    with pytest.raises(ObserverError, match="confirm"):
+        client.post("/v1/crash", {})
+    text, body = client.confirmation("/v1/crash", {})
+    task = body["task"]
+    assert task in cluster.tasks and task in text and "REAL AWS" in text
+    assert client.post("/v1/crash", body)["crashed"] == task
+    [described] = emulator.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[task])["tasks"]
+    assert described["desiredStatus"] == "STOPPED"
+    snap = client.get("/v1/snapshot")
+    assert any(f"stop-task {task} sent" in e["text"] for e in snap["timeline"])
+
+
+def test_other_actions_are_refused_with_what_to_do_instead(client: ObserverClient) -> None:
+    for path, hint in (("/v1/kill-host", "terminate-instances"), ("/v1/scale", "update-service"),
+                       ("/v1/slow", "runtime"), ("/v1/lb", "modify-target-group")):
+        with pytest.raises(ObserverError, match=hint):
+            client.post(path, {"confirm": True})
+
+
+class _Predict(BaseHTTPRequestHandler):
+    hits = 0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with _Predict.lock:
+            _Predict.hits += 1
+        body = b'{"decision": "APPROVED"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_traffic_is_bounded_confirmed_and_sent(emulator: Endpoint, cluster: Cluster,
+                                               free_port: int) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port), _Predict)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = ObserverClient(CLUSTER, SERVICE, emulator.client, poll_seconds=0.1,
+                            traffic_url=f"http://127.0.0.1:{free_port}")
+    try:
+        with pytest.raises(ObserverError, match=f"at most {MAX_RATE:g} tx/s"):
+            client.confirmation("/v1/traffic", {"rate": MAX_RATE * 2})
+        with pytest.raises(ObserverError, match="at most"):  # a ×10 spike goes over the cap
+            client.confirmation("/v1/traffic", {"rate": 5, "profile": "spike:10:0:36000"})
+        text, body = client.confirmation("/v1/traffic", {"rate": 10, "duration": 3600})
+        assert "at most 120 s" in text and f"127.0.0.1:{free_port}" in text
+        with pytest.raises(ObserverError, match="confirm"):
+            client.post("/v1/traffic", {"rate": 10})
+        reply = client.post("/v1/traffic", body)
+        assert reply["seconds"] == 120.0
+        deadline = time.monotonic() + 30
+        while _Predict.hits < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _Predict.hits >= 3
+        stopped = client.post("/v1/traffic/stop", {})
+        assert stopped["completed"] >= 3 and not stopped["running"]
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_default_traffic_target_is_the_albs_dns_name(client: ObserverClient,
+                                                         cluster: Cluster) -> None:
+    assert client.target_url() == f"http://{cluster.dns_name}"  # read, never sent to here
+
+
+def test_a_missing_service_is_said_and_the_rest_still_shown(emulator: Endpoint,
+                                                            cluster: Cluster) -> None:
+    client = ObserverClient(CLUSTER, "no-such-svc", emulator.client, poll_seconds=0.1)
+    snap = client.get("/v1/snapshot")
+    assert snap["services"] == [] and len(snap["hosts"]) == len(cluster.instances)
+    assert any("no service 'no-such-svc'" in e for e in snap["tick_errors"])

@@ -24,9 +24,11 @@ from tui.messages import (
     ActionSucceeded,
     CloudConnected,
     CloudUnreachable,
+    ConfirmationNeeded,
     SnapshotReceived,
     StreamLost,
 )
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
 from tui.view import History
@@ -84,6 +86,13 @@ class FraudLabApp(App[None]):
         self.post_message(CloudConnected(info, started, seconds))
 
     def on_cloud_connected(self, message: CloudConnected) -> None:
+        if message.info.get("observer"):
+            info = message.info
+            self.sub_title = (f"observing {info.get('cluster')}/{info.get('service')} on AWS "
+                              f"({info.get('region') or 'region ?'})")
+            self.notify("observer mode: every value is read from AWS's APIs; what they do not "
+                        "say is left blank. c stops a task and t sends bounded traffic, each "
+                        "after a yes", title="AWS", timeout=12)
         if message.started:
             self.notify(f"local cloud started in {message.seconds:.1f} s "
                         f"(runtime {message.info.get('runtime', '?')})")
@@ -169,13 +178,32 @@ class FraudLabApp(App[None]):
 
     @work(thread=True, group="actions")
     def call_api(self, action: str, path: str, body: dict[str, Any],
-                 describe: Callable[[Any], str]) -> None:
+                 describe: Callable[[Any], str], confirmed: bool = False) -> None:
+        """Post one action; a client that acts on real resources (observer mode) first says
+        what will happen (``confirmation``) and the learner answers before anything is sent."""
+        client = self.backend.client
         try:
-            reply = self.backend.client.post(path, body)
+            ask = None if confirmed else getattr(client, "confirmation", None)
+            question = ask(path, body) if ask is not None else None
+            if question is not None:
+                self.post_message(ConfirmationNeeded(action, path, *question, describe))
+                return
+            reply = client.post(path, body)
         except Exception as exc:
             self.post_message(ActionFailed(action, str(exc)))
             return
         self.post_message(ActionSucceeded(action, describe(reply), reply))
+
+    def on_confirmation_needed(self, message: ConfirmationNeeded) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.call_api(message.action, message.path, message.body, message.describe,
+                              confirmed=True)
+            else:
+                self.notify("nothing was sent", title=f"{message.action} cancelled")
+
+        self.push_screen(ConfirmScreen(message.question, f"{message.action} on real AWS"),
+                         answered)
 
     def on_action_succeeded(self, message: ActionSucceeded) -> None:
         self.notify(message.text, title=message.action)

@@ -20,6 +20,7 @@ credentials and region, as ``aws`` uses them). Tests inject clients on a loopbac
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -43,12 +44,19 @@ def boto3_factory(region: str | None = None) -> AwsFactory:
     import boto3
 
     session = boto3.session.Session(region_name=region)
+    return cached(session.client)
+
+
+def cached(aws: AwsFactory) -> AwsFactory:
+    """``aws`` making each service's client once (clients are thread-safe; sessions are not)."""
     clients: dict[str, Any] = {}
+    lock = threading.Lock()
 
     def make(service: str) -> Any:
-        if service not in clients:
-            clients[service] = session.client(service)
-        return clients[service]
+        with lock:
+            if service not in clients:
+                clients[service] = aws(service)
+            return clients[service]
 
     return make
 
@@ -217,7 +225,7 @@ def timeline(services: list[dict[str, Any]], activities: list[dict[str, Any]],
     entries = []
     for s in services:
         for e in s.get("events") or []:
-            entries.append((e.get("at"), "ecs", f"({s['name']}) {e['message']}"))
+            entries.append((e.get("at"), "ecs", e["message"]))
     for a in activities:
         text = a.get("Description") or a.get("Cause") or ""
         status = a.get("StatusCode")
@@ -254,13 +262,14 @@ class Observer:
                  now: Callable[[], float] = time.time) -> None:
         self.cluster = cluster
         self.service = service
-        self.aws = aws or boto3_factory()
+        self.aws = cached(aws) if aws is not None else boto3_factory()
         self.now = now
         self.started = now()
         self.errors: list[str] = []
         self._slow_at: float | None = None
         self._slow: dict[str, Any] = {"alb_metrics": None, "service_metrics": None,
                                       "scaling": None}
+        self._slow_errors: list[str] = []  # kept until the next slow poll
         self._lb_static: dict[str, Any] | None = None
         self._health: dict[str, str] = {}
         self.lines: list[dict[str, Any]] = []  # health changes seen, actions sent: {at, text}
@@ -279,7 +288,8 @@ class Observer:
         try:
             return call()
         except Exception as exc:  # any API refusal: shown, the rest of the poll goes on
-            self.errors.append(f"{what}: {type(exc).__name__}: {exc}"[:300])
+            first = (str(exc).splitlines() or [""])[0]
+            self.errors.append(f"{what}: {type(exc).__name__}: {first}"[:300])
             return default
 
     # ---- ECS ---------------------------------------------------------------------------
@@ -449,10 +459,12 @@ class Observer:
         if self._slow_at is not None and now - self._slow_at < SLOW_POLL_SECONDS:
             return
         self._slow_at = now
+        fast_errors, self.errors = self.errors, []
         self._slow = {
             "alb_metrics": self._try("cloudwatch ALB metrics", lambda: self.alb_metrics(static)),
             "service_metrics": self._try("cloudwatch ECS metrics", self.service_metrics),
             "scaling": self.scaling()}
+        self._slow_errors, self.errors = self.errors, fast_errors
 
     # ---- the snapshot ------------------------------------------------------------------
 
@@ -481,7 +493,7 @@ class Observer:
             "scaling": scaling_view(scaling),
             "timeline": timeline(services, scaling.get("activities") or [],
                                  self.lines, self.started),
-            "tick_errors": list(self.errors[-5:])}
+            "tick_errors": [*self.errors, *self._slow_errors][-5:]}
 
     def source(self, now: float) -> dict[str, Any]:
         return {"kind": "aws", "badge": "real", "cluster": self.cluster,

@@ -73,6 +73,7 @@ class ObserverClient:
             if self._last is None or time.monotonic() - self._last[0] >= self.poll_seconds:
                 self._last = (time.monotonic(), self.observer.snapshot())
             snap = dict(self._last[1])
+        snap["source"] = {**snap.get("source", {}), "poll_seconds": self.poll_seconds}
         snap["traffic"] = self.traffic_snapshot()
         return snap
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+from botocore.config import Config
 from ecs_agent_harness import CLUSTER, SERVICE, Cluster, build_cluster, start_plain_emulator
 
 from cloud.aws.endpoint import Endpoint
@@ -27,9 +29,16 @@ def cluster(emulator: Endpoint) -> Cluster:
     return build_cluster(emulator)
 
 
+def clients(emulator: Endpoint) -> Callable[[str], Any]:
+    """The test's endpoint override: clients on the loopback emulator, no retries (moto
+    answers HTTP 500 to DescribeScalingActivities; retrying it only slows the test)."""
+    config = Config(retries={"max_attempts": 1, "mode": "standard"})
+    return lambda service: emulator.client(service, config)
+
+
 @pytest.fixture
 def client(emulator: Endpoint, cluster: Cluster) -> Iterator[ObserverClient]:
-    observer = ObserverClient(CLUSTER, SERVICE, emulator.client, poll_seconds=0.1)
+    observer = ObserverClient(CLUSTER, SERVICE, clients(emulator), poll_seconds=0.1)
     yield observer
     observer.close()
 
@@ -115,7 +124,7 @@ def test_traffic_is_bounded_confirmed_and_sent(emulator: Endpoint, cluster: Clus
                                                free_port: int) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", free_port), _Predict)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = ObserverClient(CLUSTER, SERVICE, emulator.client, poll_seconds=0.1,
+    client = ObserverClient(CLUSTER, SERVICE, clients(emulator), poll_seconds=0.1,
                             traffic_url=f"http://127.0.0.1:{free_port}")
     try:
         with pytest.raises(ObserverError, match=f"at most {MAX_RATE:g} tx/s"):
@@ -147,7 +156,7 @@ def test_the_default_traffic_target_is_the_albs_dns_name(client: ObserverClient,
 
 def test_a_missing_service_is_said_and_the_rest_still_shown(emulator: Endpoint,
                                                             cluster: Cluster) -> None:
-    client = ObserverClient(CLUSTER, "no-such-svc", emulator.client, poll_seconds=0.1)
+    client = ObserverClient(CLUSTER, "no-such-svc", clients(emulator), poll_seconds=0.1)
     snap = client.get("/v1/snapshot")
     assert snap["services"] == [] and len(snap["hosts"]) == len(cluster.instances)
     assert any("no service 'no-such-svc'" in e for e in snap["tick_errors"])

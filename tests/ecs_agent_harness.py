@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloud.aws.endpoint import Endpoint
+from cloud.ecs.writeback import reset_moto
 
 CLUSTER = "obs-cluster"
 SERVICE = "obs-svc"
@@ -141,7 +142,9 @@ def put_alb_metrics(endpoint: Endpoint, alb_arn: str) -> None:
 
 
 def build_cluster(endpoint: Endpoint, hosts: int = 2) -> Cluster:
-    """The whole cluster to observe (see the module docstring)."""
+    """The whole cluster to observe (see the module docstring), in an emptied emulator (moto's
+    backends are global to the process: another test file may have left resources)."""
+    reset_moto(endpoint.url)
     endpoint.client("ecs").create_cluster(clusterName=CLUSTER)
     made = Cluster(instances=register_instances(endpoint, hosts))
     made.load_balancer_arn, made.target_group_arn, made.dns_name = load_balancer(endpoint)

@@ -118,10 +118,10 @@ class ObserverClient:
                     f"(aws ecs stop-task --cluster {o.cluster} --task {task}): the service "
                     "scheduler starts a replacement", {**body, "task": task, "confirm": True})
         if path in ("/v1/traffic", "/v1/traffic/profile"):
-            rate, seconds, _ = self.traffic_request(body)
-            return (f"Send up to {rate:g} tx/s of POST /predict to {self.target_url()} for at "
-                    f"most {seconds:.0f} s? (real requests to your ALB: they count in its "
-                    "metrics and its bill)", {**body, "confirm": True})
+            _, seconds, profile = self.traffic_request(body)
+            return (f"Send up to {profile.peak:g} tx/s of POST /predict to "
+                    f"{self.target_url()} for at most {seconds:.0f} s? (real requests to "
+                    "your ALB: they count in its metrics and its bill)", {**body, "confirm": True})
         return None
 
     def pick_task(self) -> str:

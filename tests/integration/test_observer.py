@@ -160,3 +160,33 @@ def test_a_missing_service_is_said_and_the_rest_still_shown(emulator: Endpoint,
     snap = client.get("/v1/snapshot")
     assert snap["services"] == [] and len(snap["hosts"]) == len(cluster.instances)
     assert any("no service 'no-such-svc'" in e for e in snap["tick_errors"])
+
+
+def test_the_labs_live_view_renders_the_observed_cluster_and_asks_first(
+        emulator: Endpoint, cluster: Cluster) -> None:
+    pytest.importorskip("ipywidgets")
+    from labs.kit.observe import observe
+
+    view = observe(CLUSTER, SERVICE, 60, aws=clients(emulator), poll_seconds=0.2)
+    try:
+        deadline = time.monotonic() + 30
+        while view.updates < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert view.updates >= 2 and view.error is None
+        for instance in cluster.instances:
+            assert instance in view.hosts.value
+        assert "image cache" not in view.hosts.value and "placement" not in view.hosts.value
+        assert "CloudWatch, last minute: 1200 requests · target 5xx 3" in view.routing.value
+        assert "REAL" in view.charts.value and "SIMULATED" not in view.charts.value
+        assert "UTC" in view.events.value and "steady state" in view.events.value
+        view.crash_button.click()
+        assert view.confirm_box.layout.display == "flex" and "REAL AWS" in view.action.value
+        view.no_button.click()
+        assert "nothing was sent" in view.action.value
+        view.spike_button.click()  # 2 tx/s × 10 = the cap: asked, not refused
+        assert "Send up to 20 tx/s" in view.action.value
+        view.no_button.click()
+        assert view.session.client.traffic is None  # no: nothing was sent
+    finally:
+        view.session.close()
+    assert not view.running

@@ -151,3 +151,31 @@ def build_cluster(endpoint: Endpoint, hosts: int = 2) -> Cluster:
     made.tasks = run_service(endpoint, made.target_group_arn, made.instances)
     put_alb_metrics(endpoint, made.load_balancer_arn)
     return made
+
+
+def main() -> None:
+    """``python tests/ecs_agent_harness.py``: the terminal app observing the harness's cluster
+    (how the observer reads to a learner, without an AWS account)."""
+    from botocore.config import Config
+
+    from cloud.aws.observer_client import ObserverClient
+    from cloud.core.ports import free_port
+    from tui.app import FraudLabApp
+    from tui.backend import ObserverBackend
+
+    endpoint = start_plain_emulator(free_port())
+    logging.getLogger("werkzeug").disabled = True  # moto's 500s would print over the screen
+    try:
+        build_cluster(endpoint)
+        config = Config(retries={"max_attempts": 1, "mode": "standard"})
+        client = ObserverClient(CLUSTER, SERVICE, lambda s: endpoint.client(s, config),
+                                traffic_url="http://127.0.0.1:9")  # loopback, nothing listens
+        backend = ObserverBackend(CLUSTER, SERVICE, client=client)
+        FraudLabApp(backend, rate=2.0).run()
+        backend.close()
+    finally:
+        endpoint.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -90,9 +90,8 @@ class FraudLabApp(App[None]):
             info = message.info
             self.sub_title = (f"observing {info.get('cluster')}/{info.get('service')} on AWS "
                               f"({info.get('region') or 'region ?'})")
-            self.notify("observer mode: every value is read from AWS's APIs; what they do not "
-                        "say is left blank. c stops a task and t sends bounded traffic, each "
-                        "after a yes", title="AWS", timeout=12)
+            self.notify("every value read from AWS (blank: not reported) · c, t ask first",
+                        title="observer", timeout=12)
         if message.started:
             self.notify(f"local cloud started in {message.seconds:.1f} s "
                         f"(runtime {message.info.get('runtime', '?')})")
@@ -221,6 +220,8 @@ class FraudLabApp(App[None]):
     def action_crash(self) -> None:
         if self._connected("crash"):
             self.call_api("crash", "/v1/crash", {}, lambda r: (
+                f"aws ecs stop-task {str(r.get('crashed'))[:8]}…: ECS stops it, the service "
+                "scheduler starts a replacement" if r.get("cli") else
                 f"SIGKILL sent to task {str(r.get('crashed'))[:8]}: ECS marks it STOPPED and "
                 "the service scheduler starts a replacement"))
 

@@ -54,7 +54,7 @@ def test_the_dashboard_renders_the_observed_cluster(emulator: Endpoint, cluster:
                 task = sorted(cluster.tasks)[0]
                 await settle(pilot, shows(lambda: screen_text(app), *cluster.instances,
                                           f"{task[:8]} RUNNING", "has reached a steady state",
-                                          "1200 req · 5xx 3", "desired 2 running 2"))
+                                          "1200 req 5xx 3 avg", "desired 2 running 2"))
                 text = screen_text(app)
                 assert "[REAL]" in text and "[SIMULATED]" not in text
                 assert "cache" not in text  # the agent does not report image caches

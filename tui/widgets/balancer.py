@@ -41,8 +41,7 @@ def targets_table(lb: dict[str, Any], rates: Rates, max_rows: int | None = None)
 
 def routing_feed(lb: dict[str, Any]) -> Text:
     if "trace" not in lb:  # the source does not see routing decisions (an ALB on AWS)
-        return Text("routing decisions: not reported by AWS (ALB access logs go to S3)",
-                    style="dim")
+        return Text("routing: not reported by AWS (ALB access logs go to S3)", style="dim")
     out = Text()
     for d in (lb.get("trace") or [])[-FEED:][::-1]:
         status = d.get("status")
@@ -63,10 +62,10 @@ def cloudwatch_line(metrics: dict[str, Any]) -> Text:
         value = metrics.get(key)
         return "–" if value is None else f"{float(value) * 1000:.0f}"
 
-    return Text(" · CloudWatch, last minute\n") + Text(
-        f"{dash(metrics.get('RequestCount'), '{:.0f}')} req · "
-        f"5xx {dash(metrics.get('HTTPCode_Target_5XX_Count'), '{:.0f}')} · "
-        f"avg/p99 {ms('TargetResponseTime')}/{ms('TargetResponseTime_p99')} ms")
+    return Text(" · last minute (CW)\n") + Text(
+        f"{dash(metrics.get('RequestCount'), '{:.0f}')} req "
+        f"5xx {dash(metrics.get('HTTPCode_Target_5XX_Count'), '{:.0f}')} "
+        f"avg {ms('TargetResponseTime')} p99 {ms('TargetResponseTime_p99')} ms")
 
 
 class BalancerPanel(Vertical):

@@ -68,7 +68,7 @@ class Charts(Vertical):
         tp, p99 = list(history.throughput), list(history.p99)
         running, desired = list(history.running), list(history.desired)
         tasks_top = top_of(running, desired)
-        window = f"{RATE_WINDOW_S:.0f}s avg" if history.rates.counted else "CloudWatch 1 min"
+        window = f"{RATE_WINDOW_S:.0f}s avg" if history.rates.counted else "CW, 1 min"
         self.query_one("#chart-throughput", Chart).show(
             tp, top_of(tp), f"{tp[-1]:.0f} ({window})" if tp else "-")
         self.query_one("#chart-p99", Chart).show(

@@ -46,6 +46,7 @@ def observe(args: argparse.Namespace) -> int:
     if not args.cluster or not args.service:
         raise SystemExit("--aws needs --cluster C and --service S (the ECS service to watch)")
     backend = ObserverBackend(args.cluster, args.service)
+    backend.connect()  # before the screen: no credentials or no such service is one line
     try:
         FraudLabApp(backend, rate=min(args.rate, OBSERVER_RATE)).run()
     finally:

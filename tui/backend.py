@@ -82,8 +82,8 @@ class ObserverBackend(Backend):
         client = self.client or ObserverClient(self.cluster, self.service, self._aws)
         snap = client.get("/v1/snapshot")
         if not snap.get("services"):
-            errors = "; ".join(snap.get("tick_errors") or []) or "describe-services found none"
-            raise RuntimeError(f"cannot observe {self.cluster}/{self.service}: {errors}")
+            errors = snap.get("tick_errors") or ["describe-services found none"]
+            raise RuntimeError(f"cannot observe {self.cluster}/{self.service}: {errors[0]}")
         self.client = client
         source = snap.get("source") or {}
         self.info = {"runtime": "AWS", "observer": True, "cluster": self.cluster,

@@ -167,7 +167,8 @@ def test_the_labs_live_view_renders_the_observed_cluster_and_asks_first(
     pytest.importorskip("ipywidgets")
     from labs.kit.observe import observe
 
-    view = observe(CLUSTER, SERVICE, 60, aws=clients(emulator), poll_seconds=0.2)
+    view = observe(CLUSTER, SERVICE, 60, aws=clients(emulator), poll_seconds=0.2,
+                   traffic_url="http://127.0.0.1:9")  # never the ALB's DNS name in tests
     try:
         deadline = time.monotonic() + 30
         while view.updates < 2 and time.monotonic() < deadline:

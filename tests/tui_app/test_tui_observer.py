@@ -16,6 +16,7 @@ from tui_fake import settle, shows
 from cloud.aws.endpoint import Endpoint
 
 SIZE = (80, 24)
+FIRST_PAINT = 60.0  # s: the first poll makes the boto3 clients (slow on a loaded machine)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,8 @@ def make_app(emulator: Endpoint, tmp_path) -> Any:
     from tui.app import FraudLabApp
     from tui.backend import ObserverBackend
 
-    client = ObserverClient(CLUSTER, SERVICE, clients(emulator), poll_seconds=0.2)
+    client = ObserverClient(CLUSTER, SERVICE, clients(emulator), poll_seconds=0.2,
+                            traffic_url="http://127.0.0.1:9")  # never the ALB in tests
     backend = ObserverBackend(CLUSTER, SERVICE, client=client)
     return FraudLabApp(backend, rate=5.0, progress_path=tmp_path / "progress.json")
 
@@ -54,7 +56,8 @@ def test_the_dashboard_renders_the_observed_cluster(emulator: Endpoint, cluster:
                 task = sorted(cluster.tasks)[0]
                 await settle(pilot, shows(lambda: screen_text(app), *cluster.instances,
                                           f"{task[:8]} RUNNING", "has reached a steady state",
-                                          "1200 req 5xx 3 avg", "desired 2 running 2"))
+                                          "1200 req 5xx 3 avg", "desired 2 running 2"),
+                             timeout=FIRST_PAINT)
                 text = screen_text(app)
                 assert "[REAL]" in text and "[SIMULATED]" not in text
                 assert "cache" not in text  # the agent does not report image caches
@@ -81,7 +84,8 @@ def test_stop_task_asks_first_and_no_sends_nothing(emulator: Endpoint, cluster: 
         app = make_app(emulator, tmp_path)
         try:
             async with app.run_test(size=SIZE) as pilot:
-                await settle(pilot, shows(lambda: screen_text(app), "desired 2 running"))
+                await settle(pilot, shows(lambda: screen_text(app), "desired 2 running"),
+                             timeout=FIRST_PAINT)
                 await pilot.press("c")
                 await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
                 question = app.screen.question

@@ -330,4 +330,4 @@ class FraudLabApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(observer=bool(self.backend.info.get("observer"))))

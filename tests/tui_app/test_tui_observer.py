@@ -66,6 +66,9 @@ def test_the_dashboard_renders_the_observed_cluster(emulator: Endpoint, cluster:
                 assert f"observing {CLUSTER}/{SERVICE}" in app.sub_title
                 screen = rendered_text(app)
                 assert f"{task[:8]} RUNNING" in screen and "AWS us-east-1" in screen
+                await pilot.press("question_mark")
+                await settle(pilot, shows(lambda: rendered_text(app), "ecs stop-task, after",
+                                          "stops its traffic"))
         finally:
             app.backend.close()
     asyncio.run(body())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-OBSERVER_RATE = 5.0  # tx/s of t's traffic in observer mode (the observer caps it at 20)
+OBSERVER_RATE = 2.0  # tx/s of t in observer mode: s (×10) is then 20 tx/s, the observer's cap
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

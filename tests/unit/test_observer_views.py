@@ -115,3 +115,59 @@ def test_no_credentials_is_one_line_before_any_screen(monkeypatch, tmp_path) -> 
     with pytest.raises(RuntimeError,
                        match=r"cannot observe c/s: ecs describe-services: NoCredentialsError"):
         observe(args)
+
+
+class _CloudWatch:
+    """GetMetricStatistics as CloudWatch answers it, percentiles included (moto has none)."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict] = []
+
+    def get_metric_statistics(self, **kwargs: object) -> dict:
+        self.asked.append(kwargs)
+        stamp = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+        older = {"Timestamp": datetime(2026, 1, 1, tzinfo=UTC), "Sum": 1.0, "Average": 9.0}
+        if kwargs["MetricName"] == "TargetResponseTime":
+            return {"Datapoints": [older, {"Timestamp": stamp, "Average": 0.02,
+                                           "ExtendedStatistics": {"p50": 0.01, "p99": 0.3}}]}
+        return {"Datapoints": [older, {"Timestamp": stamp, "Sum": 600.0}]}
+
+
+class _AutoScaling:
+    def describe_scalable_targets(self, **_: object) -> dict:
+        return {"ScalableTargets": [{"MinCapacity": 2, "MaxCapacity": 6}]}
+
+    def describe_scaling_policies(self, **_: object) -> dict:
+        return {"ScalingPolicies": []}
+
+    def describe_scaling_activities(self, **kwargs: object) -> dict:
+        assert kwargs["ResourceId"] == "service/c/s"
+        return {"ScalingActivities": [{"StartTime": datetime(2026, 1, 1, tzinfo=UTC),
+                                       "StatusCode": "InProgress",
+                                       "Description": "Setting desired count to 4."}]}
+
+
+def test_the_latest_datapoint_and_the_percentiles_are_read_from_cloudwatch() -> None:
+    from cloud.aws.observer import Observer
+
+    cw = _CloudWatch()
+    observer = Observer("c", "s", {"cloudwatch": cw}.__getitem__, now=lambda: 1_767_225_700.0)
+    lb_arn = "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/alb/abc"
+    metrics = observer.alb_metrics({"load_balancer_arn": lb_arn})
+    assert metrics["RequestCount"] == 600.0 and metrics["HTTPCode_Target_5XX_Count"] == 600.0
+    assert metrics["TargetResponseTime"] == 0.02
+    assert metrics["TargetResponseTime_p99"] == 0.3 and "TargetResponseTime_p90" not in metrics
+    asked = next(a for a in cw.asked if a["MetricName"] == "TargetResponseTime")
+    assert asked["ExtendedStatistics"] == ["p50", "p90", "p99"]
+    assert asked["Dimensions"] == [{"Name": "LoadBalancer", "Value": "app/alb/abc"}]
+
+
+def test_scaling_activities_reach_the_timeline() -> None:
+    from cloud.aws.observer import Observer
+
+    observer = Observer("c", "s", {"application-autoscaling": _AutoScaling()}.__getitem__)
+    scaling = observer.scaling()
+    view = scaling_view(scaling)
+    assert view["targets"][0]["MinCapacity"] == 2 and observer.errors == []
+    entries = timeline([], scaling["activities"], [], started=0.0)
+    assert entries[0]["text"] == "auto scaling: Setting desired count to 4. [InProgress]"

@@ -171,8 +171,10 @@ def main() -> None:
         client = ObserverClient(CLUSTER, SERVICE, lambda s: endpoint.client(s, config),
                                 traffic_url="http://127.0.0.1:9")  # loopback, nothing listens
         backend = ObserverBackend(CLUSTER, SERVICE, client=client)
+        began = time.monotonic()
         FraudLabApp(backend, rate=2.0).run()
         backend.close()
+        print(f"app closed; it ran {time.monotonic() - began:.1f} s")
     finally:
         endpoint.stop()
 

@@ -328,6 +328,14 @@ class FraudLabApp(App[None]):
     def action_practice(self) -> None:
         self._go("practice")
 
+    async def action_quit(self) -> None:
+        """Quit; a backend with something to close (observer mode: its polling stream and any
+        traffic it sent) closes first, so no worker waits out a poll."""
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+        self.exit()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(observer=bool(self.backend.info.get("observer"))))

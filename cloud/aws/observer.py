@@ -115,7 +115,9 @@ def host_view(ci: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str, Any]
             "registered_memory": _resource(ci.get("registeredResources"), "MEMORY"),
             "remaining_cpu": _resource(ci.get("remainingResources"), "CPU"),
             "remaining_memory": _resource(ci.get("remainingResources"), "MEMORY"),
-            "status": ci.get("status"), "agent_connected": ci.get("agentConnected"),
+            "status": (f"{ci.get('status')} · agent disconnected"
+                       if ci.get("agentConnected") is False else ci.get("status")),
+            "agent_connected": ci.get("agentConnected"),
             "tasks": counts, "image_cache": None}
 
 

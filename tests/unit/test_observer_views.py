@@ -64,6 +64,8 @@ def test_a_host_counts_its_live_tasks_and_does_not_invent_an_image_cache() -> No
     assert host["registered_memory"] is None  # not in the answer: absent, not 0
     assert (host["registered_cpu"], host["remaining_cpu"], host["type"]) == (2048, 1536,
                                                                            "t3.medium")
+    assert host_view({**ci, "agentConnected": False}, [])["status"] == (
+        "ACTIVE · agent disconnected")
 
 
 def test_the_timeline_merges_events_activities_and_health_changes_oldest_first() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,23 @@ SERVICE = "obs-svc"
 INSTANCE_TYPE = "t3.medium"
 TASK_CPU, TASK_MEMORY = 512, 1024
 HOST_PORTS = (32768, 32769)
+
+
+def loopback_only(monkeypatch: Any) -> list[Any]:
+    """Make any TCP/UDP connection to a non-loopback address fail (the test's assertion)."""
+    tried: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else None
+        if (self.family in (socket.AF_INET, socket.AF_INET6) and host is not None
+                and not str(host).startswith("127.") and host not in ("::1", "localhost")):
+            tried.append(address)
+            raise AssertionError(f"a test tried to reach {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return tried
 
 
 def start_plain_emulator(port: int) -> Endpoint:

@@ -11,16 +11,30 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from ecs_agent_harness import CLUSTER, SERVICE, Cluster, build_cluster, start_plain_emulator
+from ecs_agent_harness import (
+    CLUSTER,
+    SERVICE,
+    Cluster,
+    build_cluster,
+    loopback_only,
+    start_plain_emulator,
+)
 
 from cloud.aws.endpoint import Endpoint
 from cloud.aws.observer_client import MAX_RATE, ObserverClient, ObserverError
+from cloud.ecs.writeback import reset_moto
+
+
+@pytest.fixture(autouse=True)
+def no_packet_off_loopback(monkeypatch) -> None:
+    loopback_only(monkeypatch)
 
 
 @pytest.fixture(scope="module")
 def emulator(free_port_factory) -> Iterator[Endpoint]:
     endpoint = start_plain_emulator(free_port_factory())
     yield endpoint
+    reset_moto(endpoint.url)  # moto's state is per process: the next module starts empty
     endpoint.stop()
 
 

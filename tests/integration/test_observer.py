@@ -3,10 +3,15 @@ ECS would, stop-task and traffic need a confirmation, traffic is bounded and goe
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,3 +210,23 @@ def test_the_labs_live_view_renders_the_observed_cluster_and_asks_first(
     finally:
         view.session.close()
     assert not view.running
+
+
+def test_offline_in_a_loopback_only_namespace() -> None:
+    """The harness and a full observer cycle (bench/bench_observer.py) in a network namespace
+    with nothing but ``lo``: a packet to any other address would fail (ENETUNREACH)."""
+    unshare = shutil.which("unshare")
+    probe = subprocess.run([unshare or "unshare", "-rn", "true"], capture_output=True) \
+        if unshare else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("unshare -rn (a user + network namespace) is not available here")
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = str(root)
+    run = subprocess.run(
+        [unshare, "-rn", "sh", "-c", "ip link set lo up 2>/dev/null; ip -o link | wc -l; "
+                                     f"exec {sys.executable} bench/bench_observer.py"],
+        capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    assert run.stdout.splitlines()[0].strip() == "1", run.stdout  # only lo
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    assert "API calls per 5 s poll (ECS, ELBv2): 7" in run.stdout

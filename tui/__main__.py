@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+OBSERVER_RATE = 2.0  # tx/s of t in observer mode: s (×10) is then 20 tx/s, the observer's cap
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attach", action="store_true",
@@ -17,15 +19,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="normal traffic in transactions/s for t and s (the spike is ×10)")
     parser.add_argument("--walkthrough", action="store_true",
                         help="open on the walkthrough instead of the dashboard")
+    parser.add_argument("--aws", action="store_true",
+                        help="observer mode: watch an ECS service on AWS (your credentials and "
+                             "region, as `aws` uses them) instead of the local cloud")
+    parser.add_argument("--cluster", help="with --aws: the ECS cluster")
+    parser.add_argument("--service", help="with --aws: the ECS service")
 
 
 def run(args: argparse.Namespace) -> int:
     from tui.app import FraudLabApp
     from tui.backend import Backend
 
+    if getattr(args, "aws", False):
+        return observe(args)
     backend = Backend(start=not args.attach, runtime=args.runtime, time_scale=args.time_scale)
     FraudLabApp(backend, rate=args.rate, walkthrough=args.walkthrough).run()
     print(goodbye(backend.info if backend.client is not None else None))
+    return 0
+
+
+def observe(args: argparse.Namespace) -> int:
+    """``--aws --cluster C --service S``: the dashboard on an ECS service on AWS."""
+    from tui.app import FraudLabApp
+    from tui.backend import ObserverBackend
+
+    if not args.cluster or not args.service:
+        raise SystemExit("--aws needs --cluster C and --service S (the ECS service to watch)")
+    backend = ObserverBackend(args.cluster, args.service)
+    backend.connect()  # before the screen: no credentials or no such service is one line
+    try:
+        FraudLabApp(backend, rate=min(args.rate, OBSERVER_RATE)).run()
+    finally:
+        backend.close()  # traffic it sent stops with it
+    print(f"FraudLab closed. It observed {args.cluster}/{args.service} on AWS and left "
+          "nothing running (any traffic it sent has stopped).")
     return 0
 
 

@@ -24,9 +24,11 @@ from tui.messages import (
     ActionSucceeded,
     CloudConnected,
     CloudUnreachable,
+    ConfirmationNeeded,
     SnapshotReceived,
     StreamLost,
 )
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
 from tui.view import History
@@ -84,6 +86,12 @@ class FraudLabApp(App[None]):
         self.post_message(CloudConnected(info, started, seconds))
 
     def on_cloud_connected(self, message: CloudConnected) -> None:
+        if message.info.get("observer"):
+            info = message.info
+            self.sub_title = (f"observing {info.get('cluster')}/{info.get('service')} on AWS "
+                              f"({info.get('region') or 'region ?'})")
+            self.notify("every value read from AWS (blank: not reported) · c, t ask first",
+                        title="observer", timeout=12)
         if message.started:
             self.notify(f"local cloud started in {message.seconds:.1f} s "
                         f"(runtime {message.info.get('runtime', '?')})")
@@ -169,13 +177,32 @@ class FraudLabApp(App[None]):
 
     @work(thread=True, group="actions")
     def call_api(self, action: str, path: str, body: dict[str, Any],
-                 describe: Callable[[Any], str]) -> None:
+                 describe: Callable[[Any], str], confirmed: bool = False) -> None:
+        """Post one action; a client that acts on real resources (observer mode) first says
+        what will happen (``confirmation``) and the learner answers before anything is sent."""
+        client = self.backend.client
         try:
-            reply = self.backend.client.post(path, body)
+            ask = None if confirmed else getattr(client, "confirmation", None)
+            question = ask(path, body) if ask is not None else None
+            if question is not None:
+                self.post_message(ConfirmationNeeded(action, path, *question, describe))
+                return
+            reply = client.post(path, body)
         except Exception as exc:
             self.post_message(ActionFailed(action, str(exc)))
             return
         self.post_message(ActionSucceeded(action, describe(reply), reply))
+
+    def on_confirmation_needed(self, message: ConfirmationNeeded) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.call_api(message.action, message.path, message.body, message.describe,
+                              confirmed=True)
+            else:
+                self.notify("nothing was sent", title=f"{message.action} cancelled")
+
+        self.push_screen(ConfirmScreen(message.question, f"{message.action} on real AWS"),
+                         answered)
 
     def on_action_succeeded(self, message: ActionSucceeded) -> None:
         self.notify(message.text, title=message.action)
@@ -193,6 +220,8 @@ class FraudLabApp(App[None]):
     def action_crash(self) -> None:
         if self._connected("crash"):
             self.call_api("crash", "/v1/crash", {}, lambda r: (
+                f"aws ecs stop-task {str(r.get('crashed'))[:8]}…: ECS stops it, the service "
+                "scheduler starts a replacement" if r.get("cli") else
                 f"SIGKILL sent to task {str(r.get('crashed'))[:8]}: ECS marks it STOPPED and "
                 "the service scheduler starts a replacement"))
 
@@ -299,6 +328,14 @@ class FraudLabApp(App[None]):
     def action_practice(self) -> None:
         self._go("practice")
 
+    async def action_quit(self) -> None:
+        """Quit; a backend with something to close (observer mode: its polling stream and any
+        traffic it sent) closes first, so no worker waits out a poll."""
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+        self.exit()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(observer=bool(self.backend.info.get("observer"))))

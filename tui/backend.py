@@ -61,3 +61,41 @@ class Backend:
                 raise RuntimeError("the local cloud's AWS endpoint is unknown")
             self._endpoint = open_endpoint({"AWS_ENDPOINT_URL": url}, start=False)
         return self._endpoint.client(service)
+
+
+class ObserverBackend(Backend):
+    """Observer mode: the control client is an ``ObserverClient`` on one ECS service on AWS
+    (boto3's standard chain: the learner's credentials and region); nothing is started."""
+
+    def __init__(self, cluster: str, service: str, aws: Any = None,
+                 client: Control | None = None) -> None:
+        super().__init__(client, start=False, runtime="aws")
+        self.cluster = cluster
+        self.service = service
+        self._aws = aws  # tests: clients on a loopback emulator; None: boto3's chain
+
+    def connect(self) -> tuple[dict[str, Any], bool, float]:
+        """Make the observer and read once: no credentials or no such service is said now."""
+        from cloud.aws.observer_client import ObserverClient
+
+        began = time.monotonic()
+        client = self.client or ObserverClient(self.cluster, self.service, self._aws)
+        snap = client.get("/v1/snapshot")
+        if not snap.get("services"):
+            errors = snap.get("tick_errors") or ["describe-services found none"]
+            raise RuntimeError(f"cannot observe {self.cluster}/{self.service}: {errors[0]}")
+        self.client = client
+        source = snap.get("source") or {}
+        self.info = {"runtime": "AWS", "observer": True, "cluster": self.cluster,
+                     "service": self.service, "region": source.get("region")}
+        return self.info, False, time.monotonic() - began
+
+    def aws(self, service: str) -> Any:
+        raise RuntimeError("observer mode only watches: the walkthrough and practice deploy to "
+                           "the local cloud (run `fraudlab tui` without --aws)")
+
+    def close(self) -> None:
+        """Stop what the observer sent (traffic) and its streams."""
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()

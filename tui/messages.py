@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.message import Message
@@ -69,3 +70,16 @@ class StepFinished(Message):
         self.ok = ok
         self.result = result
         self.badge = badge
+
+
+class ConfirmationNeeded(Message):
+    """An action on real resources waits for the learner's yes (observer mode)."""
+
+    def __init__(self, action: str, path: str, question: str, body: dict[str, Any],
+                 describe: Callable[[Any], str]) -> None:
+        super().__init__()
+        self.action = action
+        self.path = path
+        self.question = question
+        self.body = body
+        self.describe = describe

@@ -58,11 +58,16 @@ class Rates:
         default_factory=lambda: deque(maxlen=400))
     per_target: dict[str, float] = field(default_factory=dict)
     total: float = 0.0
+    counted: bool = True  # False: the source reports no request counts (observer mode)
 
     def update(self, snap: dict[str, Any]) -> None:
         scale = float(snap.get("time_scale") or 1.0)
         wall = float(snap.get("lab_time") or 0.0) / scale
         lb = snap.get("load_balancer") or {}
+        self.counted = not (lb and "totals" not in lb)  # an ALB on AWS counts per minute
+        if not self.counted:
+            self.total = cloudwatch_rate(snap) or 0.0
+            return
         requests = {t["id"]: int(t.get("requests", 0)) for t in lb.get("targets", [])}
         total = int((lb.get("totals") or {}).get("requests", 0))
         if self.samples and wall <= self.samples[-1][0]:
@@ -98,6 +103,7 @@ class History:
     rates: Rates = field(default_factory=Rates)
     stopped_at: dict[str, float] = field(default_factory=dict)  # task → wall s first seen
     stopped_shown: set[str] = field(default_factory=set)  # stopped tasks still shown
+    unknown: set[str] = field(default_factory=set)  # series the source has no value for now
 
     def update(self, snap: dict[str, Any]) -> None:
         self.rates.update(snap)
@@ -105,13 +111,18 @@ class History:
         self.throughput.append(round(self.rates.total, 1))
         traffic = snap.get("traffic") or {}
         windows = traffic.get("windows") or [] if traffic.get("running") else []
-        self.p99.append(float(windows[-1].get("p99_ms") or 0.0) if windows else 0.0)
+        alb_p99 = (snap.get("alb_metrics") or {}).get("TargetResponseTime_p99")
+        self.p99.append(float(windows[-1].get("p99_ms") or 0.0) if windows else
+                        float(alb_p99) * 1000 if alb_p99 is not None else 0.0)
         services = snap.get("services") or []
         self.running.append(float(sum(s.get("running", 0) for s in services)))
         self.desired.append(float(sum(s.get("desired", 0) for s in services)))
         per_service = ((snap.get("service_metrics") or {}).get("services") or {}).values()
         cpus = [float(m.get("CPUUtilization") or 0.0) for m in per_service]
         self.cpu.append(sum(cpus) / len(cpus) if cpus else 0.0)
+        observed = bool(snap.get("source"))  # AWS: a metric without a datapoint is unknown
+        self.unknown = {name for name, known in (("p99", windows or alb_p99 is not None),
+                                                 ("cpu", cpus)) if observed and not known}
 
     def _track_stopped(self, snap: dict[str, Any]) -> None:
         """Remember when each task was first seen STOPPED; show only the recent ones."""
@@ -120,6 +131,18 @@ class History:
             if t.get("last_status") == "STOPPED":
                 self.stopped_at.setdefault(str(t.get("task_id")), now)
         self.stopped_shown = recent_stopped(self.stopped_at, now)
+
+
+def cloudwatch_rate(snap: dict[str, Any]) -> float | None:
+    """Requests/s of the ALB's last CloudWatch minute (RequestCount / period); None if none."""
+    metrics = snap.get("alb_metrics") or {}
+    count, period = metrics.get("RequestCount"), metrics.get("period")
+    return float(count) / float(period) if count is not None and period else None
+
+
+def dash(value: Any, fmt: str = "{}") -> str:
+    """A value as text, or ``–`` when the source does not report it (never a made-up 0)."""
+    return "–" if value is None else fmt.format(value)
 
 
 def tasks_by_host(snap: dict[str, Any], stopped_shown: set[str] | None = None,

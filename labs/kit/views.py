@@ -46,6 +46,7 @@ def sparkline_svg(values: Sequence[float], width: int = 220, height: int = 40,
 def hosts_html(snap: dict[str, Any]) -> str:
     """Each host as a box holding its tasks (state, CPU/mem, pulled or cached image)."""
     stats = {t["task_id"]: t for t in (snap.get("service_metrics") or {}).get("tasks", [])}
+    observed = bool(snap.get("source"))  # read from AWS: what it does not report is left out
     by_host: dict[str, list[dict[str, Any]]] = {}
     for t in snap.get("tasks") or []:
         if t["last_status"] != "STOPPED" or t.get("stopped_reason"):
@@ -64,30 +65,60 @@ def hosts_html(snap: dict[str, Any]) -> str:
                     f"pulled {t['pull_seconds']:.0f}s" if t.get("pull_seconds") else "")
             why = (f"<br><span style='color:#b00020'>{html.escape(t['stopped_reason'] or '')}"
                    f"</span>" if t["last_status"] == "STOPPED" else "")
+            use = (f"cpu {s.get('cpu_percent', 0):.0f}% mem {s.get('memory_percent', 0):.0f}% "
+                   if s or not observed else "")
             rows.append(
                 f"<div style='border:1px solid {colour};margin:2px;padding:2px;font-size:11px'>"
                 f"<b style='color:{colour}'>{t['last_status']}</b> {t['task_id'][:8]} "
-                f"cpu {s.get('cpu_percent', 0):.0f}% mem {s.get('memory_percent', 0):.0f}% "
-                f"{pull}{why}</div>")
+                f"{use}{pull}{why}</div>")
         cache = ", ".join(i.rsplit(":", 1)[-1] for i in h.get("image_cache") or []) or "empty"
+        cache_line = ("" if h.get("image_cache", []) is None else
+                      f"<br>image cache: {html.escape(cache)}")
         boxes.append(
             f"<div style='display:inline-block;vertical-align:top;width:240px;margin:3px;"
             f"overflow-wrap:anywhere;"
             f"border:2px solid #555;padding:4px'><b>{h['instance_id']}</b> {h['az']} "
             f"{h['type']} <i>{h['status']}</i><br><span style='font-size:11px'>CPU "
             f"{h['remaining_cpu']}/{h['registered_cpu']} free · mem {h['remaining_memory']}/"
-            f"{h['registered_memory']} MiB free<br>image cache: {html.escape(cache)}</span>"
+            f"{h['registered_memory']} MiB free{cache_line}</span>"
             f"{''.join(rows) or '<i>no tasks</i>'}</div>")
     unplaced = [e for e in snap.get("timeline") or [] if "unable to place" in e.get("text", "")]
     note = (f"<div style='color:#b00020'>{html.escape(unplaced[-1]['text'])}</div>"
             if unplaced else "")
-    return (f"<div><b>Hosts</b> {badge_html('simulated')} placement · {badge_html('real')} "
-            f"tasks<br>{''.join(boxes) or '<i>no hosts yet</i>'}{note}</div>")
+    badges = (f"{badge_html('real')} read from AWS" if observed else
+              f"{badge_html('simulated')} placement · {badge_html('real')} tasks")
+    return (f"<div><b>Hosts</b> {badges}<br>{''.join(boxes) or '<i>no hosts yet</i>'}"
+            f"{note}</div>")
+
+
+def observed_routing_html(lb: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """An ALB on AWS: each target's health, CloudWatch's last minute; no per-target counts
+    and no routing decisions (AWS does not report them)."""
+    rows = "".join(f"<tr><td style='font-size:11px'>{html.escape(str(t['id'])[:12])}</td>"
+                   f"<td style='font-size:11px'>{html.escape(str(t.get('state')))}"
+                   f"{' · ' + html.escape(t['reason']) if t.get('reason') else ''}</td></tr>"
+                   for t in lb.get("targets") or [])
+
+    def value(key: str, scale: float = 1.0, unit: str = "") -> str:
+        v = metrics.get(key)
+        return "–" if v is None else f"{float(v) * scale:.0f}{unit}"
+
+    return (f"<div><b>Load balancer</b> {badge_html('real')} {lb.get('algorithm', '?')} · "
+            f"{html.escape(str((lb.get('api') or {}).get('dns_name') or ''))}<br>"
+            f"<table>{rows or '<tr><td><i>no targets</i></td></tr>'}</table>"
+            f"<span style='font-size:11px'>CloudWatch, last minute: "
+            f"{value('RequestCount')} requests · target 5xx "
+            f"{value('HTTPCode_Target_5XX_Count')} · response time avg "
+            f"{value('TargetResponseTime', 1000, ' ms')} · p99 "
+            f"{value('TargetResponseTime_p99', 1000, ' ms')} (per-target counts and routing "
+            f"decisions: not reported by AWS)</span></div>")
 
 
 def routing_html(snap: dict[str, Any], width: int = 200) -> str:
     """Requests per target as bars, outstanding requests, and the last routing decisions."""
     lb = snap.get("load_balancer") or {}
+    if lb and "totals" not in lb:
+        return observed_routing_html(lb, snap.get("alb_metrics") or {})
     targets = [t for t in lb.get("targets") or [] if t.get("state") != "unused"]
     top = max([t.get("requests", 0) for t in targets] + [1])
     rows = []
@@ -116,13 +147,15 @@ def metric_point(snap: dict[str, Any]) -> dict[str, float]:
     svc = next(iter((snap.get("service_metrics") or {}).get("services", {}).values()), {})
     services = snap.get("services") or [{}]
     return {"throughput": float((snap.get("alb_metrics") or {}).get("RequestCount") or 0),
-            "p99_ms": float((traffic.get("latency") or {}).get("p99_ms") or 0),
+            "p99_ms": float((traffic.get("latency") or {}).get("p99_ms")
+                            or 1000 * ((snap.get("alb_metrics") or {}).get(
+                                "TargetResponseTime_p99") or 0)),
             "running": float(services[0].get("running") or 0),
             "desired": float(services[0].get("desired") or 0),
             "cpu": float(svc.get("CPUUtilization") or 0)}
 
 
-def charts_html(history: Sequence[dict[str, float]]) -> str:
+def charts_html(history: Sequence[dict[str, float]], badge: str = "simulated") -> str:
     charts = []
     for key, label in (("throughput", "requests per lab minute (ALB RequestCount)"),
                        ("p99_ms", "p99 latency, ms"), ("running", "running tasks"),
@@ -131,11 +164,16 @@ def charts_html(history: Sequence[dict[str, float]]) -> str:
         last = f"{values[-1]:.0f}" if values else "–"
         charts.append(f"<div style='display:inline-block;margin:3px'><span style='font-size:"
                       f"11px'>{label}: <b>{last}</b></span><br>{sparkline_svg(values)}</div>")
-    return "<div><b>Metrics</b> " + badge_html("simulated") + "<br>" + "".join(charts) + "</div>"
+    return "<div><b>Metrics</b> " + badge_html(badge) + "<br>" + "".join(charts) + "</div>"
+
+
+def when(entry: dict[str, Any]) -> str:
+    """An event's time: AWS's own (UTC clock) when read from AWS, else the lab time."""
+    return f"{entry['clock']} UTC" if entry.get("clock") else f"lab {entry.get('lab', 0):.0f}s"
 
 
 def events_html(snap: dict[str, Any], limit: int = 8) -> str:
-    items = [f"<li>{badge_html(e.get('badge', 'simulated'))} lab {e.get('lab', 0):.0f}s "
+    items = [f"<li>{badge_html(e.get('badge', 'simulated'))} {when(e)} "
              f"{html.escape(human_event(str(e.get('text', ''))))}</li>"
              for e in (snap.get("timeline") or [])[-limit:]]
     return (f"<div><b>Events</b><ul style='font-size:11px;white-space:normal;"
@@ -181,6 +219,13 @@ class LiveDashboard(widgets.VBox):
         self.normal_button = widgets.Button(description="Normal traffic", icon="minus")
         self.stop_button = widgets.Button(description="Stop view", icon="stop")
         self.action = widgets.HTML()
+        self.yes_button = widgets.Button(description="Yes, do it", button_style="danger")
+        self.no_button = widgets.Button(description="No")
+        self.confirm_box = widgets.HBox([self.yes_button, self.no_button],
+                                        layout=widgets.Layout(display="none"))
+        self._pending: tuple[str, dict[str, Any]] | None = None
+        self.yes_button.on_click(lambda _b: self._answer(True))
+        self.no_button.on_click(lambda _b: self._answer(False))
         self.crash_button.on_click(lambda _b: self._act("crash"))
         self.spike_button.on_click(lambda _b: self._act("spike"))
         self.normal_button.on_click(lambda _b: self._act("normal"))
@@ -188,11 +233,15 @@ class LiveDashboard(widgets.VBox):
         super().__init__([
             widgets.HBox([self.crash_button, self.spike_button, self.normal_button,
                           self.stop_button]),
-            self.action, self.status, self.hosts, self.routing, self.charts, self.events])
+            self.action, self.confirm_box, self.status, self.hosts, self.routing, self.charts,
+            self.events])
         session.track(self)
 
     # ---- actions (the control API; the cloud decides what happens) ----------------------
     def _act(self, what: str) -> None:
+        if getattr(self.session, "confirmation", None) is not None:
+            self._ask(what)  # real resources (observer mode): say what happens, wait for yes
+            return
         try:
             if what == "crash":
                 task = self.session.crash()
@@ -210,17 +259,50 @@ class LiveDashboard(widgets.VBox):
             self.action.value = (f"<span style='color:#b00020'>{html.escape(what)} failed: "
                                  f"{html.escape(str(exc))}</span>")
 
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.action.value = (f"<span style='color:#b00020'>{html.escape(what)} failed: "
+                             f"{html.escape(str(exc))}</span>")
+
+    def _ask(self, what: str) -> None:
+        try:
+            question, body = self.session.confirmation(what)
+        except Exception as exc:
+            self._failed(what, exc)
+            return
+        self._pending = (what, body)
+        self.action.value = f"<b>{html.escape(question)}</b>"
+        self.confirm_box.layout.display = "flex"
+
+    def _answer(self, yes: bool) -> None:
+        self.confirm_box.layout.display = "none"
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        if not yes:
+            self.action.value = "cancelled: nothing was sent"
+            return
+        try:
+            done = self.session.confirmed(*pending)
+        except Exception as exc:
+            self._failed(pending[0], exc)
+            return
+        self.action.value = f"{badge_html('real')} {html.escape(done)}"
+
     # ---- the stream ----------------------------------------------------------------------
     def render(self, snap: dict[str, Any]) -> None:
         self.snapshot = snap
         self.history.append(metric_point(snap))
         self.hosts.value = hosts_html(snap)
         self.routing.value = routing_html(snap)
-        self.charts.value = charts_html(self.history)
+        source = snap.get("source")
+        self.charts.value = charts_html(self.history, "real" if source else "simulated")
         self.events.value = events_html(snap)
         self.updates += 1
-        self.status.value = (f"live: update {self.updates}, lab time {snap.get('lab_time', 0):.0f}"
-                             f" s (×{snap.get('time_scale', 0):g})")
+        self.status.value = (
+            f"live: update {self.updates}, read from AWS ({html.escape(str(source.get('region')))})"
+            f" at {source.get('clock')} UTC, every {source.get('poll_seconds', 0):g} s"
+            if source else f"live: update {self.updates}, lab time "
+                           f"{snap.get('lab_time', 0):.0f} s (×{snap.get('time_scale', 0):g})")
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.seconds

@@ -18,17 +18,27 @@ from tui.widgets.hosts import HostsPanel
 from tui.widgets.notice import NoticeLine
 
 
-def status_line(snap: dict[str, Any]) -> Text:
+def clock_text(snap: dict[str, Any]) -> Text:
+    """Where the time comes from: the lab clock, or AWS polled at a wall-clock time."""
+    source = snap.get("source")
+    if source:
+        return Text(f"AWS {source.get('region') or '?'} · read {source.get('clock')} UTC "
+                    f"(every {source.get('poll_seconds', 0):.0f} s)  ", style="dim")
     scale = float(snap.get("time_scale") or 1.0)
     lab = float(snap.get("lab_time") or 0.0)
-    out = Text(f"lab {lab:.0f}s · wall {lab / scale:.0f}s · {snap.get('runtime', '?')}  ",
-               style="dim")
+    return Text(f"lab {lab:.0f}s · wall {lab / scale:.0f}s · {snap.get('runtime', '?')}  ",
+                style="dim")
+
+
+def status_line(snap: dict[str, Any]) -> Text:
+    out = clock_text(snap)
     for s in snap.get("services") or []:
         out += Text(f"{s['name']}: ", style="bold")
         out += Text(f"desired {s.get('desired', 0)} running {s.get('running', 0)} "
                     f"pending {s.get('pending', 0)}  ")
     if not snap.get("services"):
-        out += Text("no service yet (w: walkthrough)  ", style="yellow")
+        out += Text("service not found  " if snap.get("source") else
+                    "no service yet (w: walkthrough)  ", style="yellow")
     out += Text(traffic_summary(snap), style="dim")
     scaling = snap.get("scaling") or {}
     for target in scaling.get("targets") or []:

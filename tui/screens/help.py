@@ -31,12 +31,26 @@ KEYS = [  # the third column stays within 37 cells so each key is one line at 80
 ]
 
 
-def keys_table() -> Table:
+OBSERVER_KEYS = [  # observer mode (fraudlab tui --aws): what each key does on AWS
+    ("c", "stop a task", "ecs stop-task, after your yes"),
+    ("t", "traffic on/off", "≤20 tx/s to the ALB, ≤120 s, after a yes"),
+    ("s", "spike on/off", "×10 of t's rate, within the 20 tx/s cap"),
+    ("k + - a r l", "refused", "the observer watches; says what to use"),
+    ("d", "dashboard", "read from AWS every 5 s"),
+    ("?", "help", "this screen (esc closes it)"),
+    ("q", "quit", "stops its traffic; nothing else runs"),
+]
+OBSERVER_NOTE = Text.assemble(
+    ("[REAL]", "bold green"), " everything: each value is an AWS API answer; a blank or – is "
+    "what AWS does not report (per-target counts, routing decisions, image caches)")
+
+
+def keys_table(keys: list[tuple[str, str, str]] | None = None) -> Table:
     table = Table(box=None, padding=(0, 1, 0, 0), show_header=True, expand=True)
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("does", no_wrap=True)
     table.add_column("through")
-    for key, does, how in KEYS:
+    for key, does, how in keys or KEYS:
         table.add_row(key, does, how)
     return table
 
@@ -52,9 +66,17 @@ BADGES = Text.assemble(
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "close")]
 
+    def __init__(self, observer: bool = False) -> None:
+        super().__init__()
+        self.observer = observer  # fraudlab tui --aws: the keys as they act on AWS
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static("[b]FraudLab keys[/b] · esc closes", classes="help-title")
+            if self.observer:
+                yield Static(keys_table(OBSERVER_KEYS))
+                yield Static(OBSERVER_NOTE, classes="help-badges")
+                return
             yield Static(keys_table())
             yield Static(QUIT_NOTE)
             yield Static(BADGES, classes="help-badges")

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from tui.view import Rates, short
+from tui.view import Rates, dash, short
 
 TARGET_STYLE = {"healthy": "green", "initial": "yellow", "draining": "yellow",
                 "unhealthy": "red", "unused": "dim"}
@@ -27,10 +27,12 @@ def targets_table(lb: dict[str, Any], rates: Rates, max_rows: int | None = None)
     used = [t for t in lb.get("targets") or [] if t.get("state") != "unused"]
     shown = used if max_rows is None or len(used) <= max_rows else used[:max(0, max_rows - 1)]
     for t in shown:
+        rate = rates.per_target.get(t.get("id", ""), 0.0) if rates.counted else None
         table.add_row(short(t.get("id")), Text(t.get("state", "?"),
                                                style=TARGET_STYLE.get(t.get("state"), "")),
-                      str(t.get("outstanding", 0)), str(t.get("requests", 0)),
-                      f"{rates.per_target.get(t.get('id', ''), 0.0):.1f}")
+                      dash(t.get("outstanding", 0 if rates.counted else None)),
+                      dash(t.get("requests", 0 if rates.counted else None)),
+                      dash(rate, "{:.1f}"))
     if len(shown) < len(used):
         table.add_row(Text(f"+{len(used) - len(shown)} more", style="bold yellow"), "", "", "",
                       "")
@@ -38,6 +40,8 @@ def targets_table(lb: dict[str, Any], rates: Rates, max_rows: int | None = None)
 
 
 def routing_feed(lb: dict[str, Any]) -> Text:
+    if "trace" not in lb:  # the source does not see routing decisions (an ALB on AWS)
+        return Text("routing: not reported by AWS (ALB access logs go to S3)", style="dim")
     out = Text()
     for d in (lb.get("trace") or [])[-FEED:][::-1]:
         status = d.get("status")
@@ -50,6 +54,18 @@ def routing_feed(lb: dict[str, Any]) -> Text:
         out += Text(reason.split(":", 1)[0] + (f" {d['note']}" if d.get("note") else "") + "\n",
                     style="dim")
     return out or Text("no requests yet", style="dim")
+
+
+def cloudwatch_line(metrics: dict[str, Any]) -> Text:
+    """The ALB's last CloudWatch minute: requests, target 5xx, latency average and p99."""
+    def ms(key: str) -> str:
+        value = metrics.get(key)
+        return "–" if value is None else f"{float(value) * 1000:.0f}"
+
+    return Text(" · last minute (CW)\n") + Text(
+        f"{dash(metrics.get('RequestCount'), '{:.0f}')} req "
+        f"5xx {dash(metrics.get('HTTPCode_Target_5XX_Count'), '{:.0f}')} "
+        f"avg {ms('TargetResponseTime')} p99 {ms('TargetResponseTime_p99')} ms")
 
 
 class BalancerPanel(Vertical):
@@ -69,11 +85,15 @@ class BalancerPanel(Vertical):
         totals = lb.get("totals") or {}
         elb_5xx = sum(totals.get(k, 0) for k in ("elb_502", "elb_503", "elb_504"))
         head = Text(f"{lb.get('algorithm', '?')}", style="bold")
-        head += Text(f" · {totals.get('requests', 0)} req · 5xx {elb_5xx} · "
-                     f"{rates.total:.1f} r/s ({rates.window:.0f}s avg)\nretry ")
-        head += Text("on" if retry else "off", style="bold yellow" if retry else "bold")
-        head += Text(f" ({lb.get('retry_label', '')})", style="dim")
-        self.query_one("#lb-head", Static).update(head)
+        if "totals" not in lb:  # an ALB on AWS: CloudWatch's minute, no retry knob
+            self.query_one("#lb-head", Static).update(
+                head + cloudwatch_line(snap.get("alb_metrics") or {}))
+        else:
+            head += Text(f" · {totals.get('requests', 0)} req · 5xx {elb_5xx} · "
+                         f"{rates.total:.1f} r/s ({rates.window:.0f}s avg)\nretry ")
+            head += Text("on" if retry else "off", style="bold yellow" if retry else "bold")
+            head += Text(f" ({lb.get('retry_label', '')})", style="dim")
+            self.query_one("#lb-head", Static).update(head)
         room = self.content_size.height - 2 - 1 - 1  # head, table header, one feed line
         self.query_one("#lb-targets", Static).update(
             targets_table(lb, rates, room if room > 0 else None))

@@ -68,14 +68,17 @@ class Charts(Vertical):
         tp, p99 = list(history.throughput), list(history.p99)
         running, desired = list(history.running), list(history.desired)
         tasks_top = top_of(running, desired)
+        window = f"{RATE_WINDOW_S:.0f}s avg" if history.rates.counted else "CW, 1 min"
         self.query_one("#chart-throughput", Chart).show(
-            tp, top_of(tp), f"{tp[-1]:.0f} ({RATE_WINDOW_S:.0f}s avg)" if tp else "-")
+            tp, top_of(tp), f"{tp[-1]:.0f} ({window})" if tp else "-")
         self.query_one("#chart-p99", Chart).show(
-            p99, top_of(p99), f"{p99[-1]:.0f} (top {top_of(p99):.0f})" if p99 else "-")
+            p99, top_of(p99), "– (no data)" if "p99" in history.unknown else
+            f"{p99[-1]:.0f} (top {top_of(p99):.0f})" if p99 else "-")
         self.query_one("#chart-running", Chart).show(
             running, tasks_top, f"{running[-1]:.0f} (0–{tasks_top:.0f})" if running else "-")
         self.query_one("#chart-desired", Chart).show(
             desired, tasks_top, f"{desired[-1]:.0f} same scale" if desired else "-")
         cpu = list(history.cpu)
         self.query_one("#chart-cpu", Chart).show(
-            cpu, 100.0, f"{cpu[-1]:.0f}% (0–100)" if cpu else "-")
+            cpu, 100.0, "– (no data)" if "cpu" in history.unknown else
+            f"{cpu[-1]:.0f}% (0–100)" if cpu else "-")

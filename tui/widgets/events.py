@@ -18,7 +18,8 @@ KEPT = 300  # entries re-rendered when the width changes
 
 def entry_line(entry: dict[str, Any]) -> Text:
     badge = entry.get("badge") or ""
-    line = Text(f"{entry.get('lab', 0):6.0f}s ", style="dim")
+    line = Text(f"{entry['clock']} " if entry.get("clock") else
+                f"{entry.get('lab', 0):6.0f}s ", style="dim")  # clock: AWS's own time (UTC)
     line += Text(f"{badge_label(badge):<11}", style=BADGE_STYLE.get(badge, ""))
     line += Text(f" {human_event(str(entry.get('text', '')))}")
     return line

@@ -43,7 +43,8 @@ def task_line(task: dict[str, Any], rates: Rates,
         line.append((f" exit {code}" if code is not None else "") +
                     f" {task.get('stopped_reason') or ''}", style="dim")
     elif status == "RUNNING":
-        line.append(f" {rates.per_target.get(task.get('task_id', ''), 0.0):4.1f}r/s")
+        if rates.counted:
+            line.append(f" {rates.per_target.get(task.get('task_id', ''), 0.0):4.1f}r/s")
         use = (usage or {}).get(task.get("task_id", ""))
         if use:
             line.append(f" cpu{use.get('cpu_percent', 0):.0f}% "
@@ -85,19 +86,20 @@ def host_lines(host: dict[str, Any], tasks: list[dict[str, Any]], rates: Rates,
                width: int = 36) -> list[Text]:
     """The box's lines; when more than ``budget`` would show, the cache line goes and the
     tasks pack several to a line (stopped ones first, so a crash stays in view)."""
-    cpu_total, mem_total = host.get("registered_cpu", 0), host.get("registered_memory", 0)
-    cpu_used = cpu_total - host.get("remaining_cpu", 0)
-    mem_used = mem_total - host.get("remaining_memory", 0)
+    cpu_total, mem_total = host.get("registered_cpu") or 0, host.get("registered_memory") or 0
+    cpu_used = cpu_total - (host.get("remaining_cpu") or 0)
+    mem_used = mem_total - (host.get("remaining_memory") or 0)
     head = Text("cpu ") + bar(cpu_used, cpu_total) + Text(f" {cpu_used}/{cpu_total} ")
     head += Text("mem ") + bar(mem_used, mem_total) + Text(f" {mem_used}/{mem_total}M")
+    known = host.get("image_cache", []) is not None  # None: the source does not report it
     cache = ", ".join(image_name(i) for i in host.get("image_cache") or []) or "empty"
     live = [t for t in tasks if t.get("last_status") != "STOPPED"]
     stopped = [t for t in tasks if t.get("last_status") == "STOPPED"][-STOPPED_SHOWN:]
     rows = [task_line(t, rates, usage) for t in live + stopped] or \
         [Text(" (no containers)", style="dim")]
-    if budget is None or len(rows) + 2 <= budget:
+    if known and (budget is None or len(rows) + 2 <= budget):
         return [head, Text(f"cache {cache}", style="cyan"), *rows]
-    if len(rows) + 1 <= budget:
+    if budget is None or len(rows) + 1 <= budget:
         return [head, *rows]
     return [head, *packed([task_token(t) for t in stopped + live], width)]
 

@@ -1,0 +1,121 @@
+"""Observer mode in the terminal app: the dashboard renders a cluster read from the emulator
+alone (filled by the ECS-agent harness); stop-task waits for a yes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from ecs_agent_harness import (
+    CLUSTER,
+    SERVICE,
+    Cluster,
+    build_cluster,
+    loopback_only,
+    start_plain_emulator,
+)
+from test_tui_dashboard import rendered_text, screen_text
+from tui_fake import settle, shows
+
+from cloud.aws.endpoint import Endpoint
+from cloud.ecs.writeback import reset_moto
+
+SIZE = (80, 24)
+FIRST_PAINT = 60.0  # s: the first poll makes the boto3 clients (slow on a loaded machine)
+
+
+@pytest.fixture(autouse=True)
+def no_packet_off_loopback(monkeypatch) -> None:
+    loopback_only(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def emulator(free_port_factory) -> Iterator[Endpoint]:
+    endpoint = start_plain_emulator(free_port_factory())
+    yield endpoint
+    reset_moto(endpoint.url)  # moto's state is per process: the next module starts empty
+    endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(emulator: Endpoint) -> Cluster:
+    return build_cluster(emulator)
+
+
+def clients(emulator: Endpoint) -> Callable[[str], Any]:
+    config = Config(retries={"max_attempts": 1, "mode": "standard"})
+    return lambda service: emulator.client(service, config)
+
+
+def make_app(emulator: Endpoint, tmp_path) -> Any:
+    from cloud.aws.observer_client import ObserverClient
+    from tui.app import FraudLabApp
+    from tui.backend import ObserverBackend
+
+    client = ObserverClient(CLUSTER, SERVICE, clients(emulator), poll_seconds=0.2,
+                            traffic_url="http://127.0.0.1:9")  # never the ALB in tests
+    backend = ObserverBackend(CLUSTER, SERVICE, client=client)
+    return FraudLabApp(backend, rate=5.0, progress_path=tmp_path / "progress.json")
+
+
+def test_the_dashboard_renders_the_observed_cluster(emulator: Endpoint, cluster: Cluster,
+                                                    tmp_path) -> None:
+    async def body() -> None:
+        app = make_app(emulator, tmp_path)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                task = sorted(cluster.tasks)[0]
+                await settle(pilot, shows(lambda: screen_text(app), *cluster.instances,
+                                          f"{task[:8]} RUNNING", "has reached a steady state",
+                                          "1200 req 5xx 3 avg", "desired 2 running 2"),
+                             timeout=FIRST_PAINT)
+                text = screen_text(app)
+                assert "[REAL]" in text and "[SIMULATED]" not in text
+                assert "cache" not in text  # the agent does not report image caches
+                assert "r/s" not in text.split("target")[0]  # no per-task request rates
+                assert "not reported by AWS" in text
+                assert f"observing {CLUSTER}/{SERVICE}" in app.sub_title
+                screen = rendered_text(app)
+                assert f"{task[:8]} RUNNING" in screen and "AWS us-east-1" in screen
+                await pilot.press("question_mark")
+                await settle(pilot, shows(lambda: rendered_text(app), "ecs stop-task, after",
+                                          "stops its traffic"))
+        finally:
+            app.backend.close()
+    asyncio.run(body())
+
+
+def test_stop_task_asks_first_and_no_sends_nothing(emulator: Endpoint, cluster: Cluster,
+                                                   tmp_path) -> None:
+    from tui.screens.confirm import ConfirmScreen
+
+    ecs = emulator.client("ecs")
+
+    def desired(task: str) -> str:
+        return ecs.describe_tasks(cluster=CLUSTER, tasks=[task])["tasks"][0]["desiredStatus"]
+
+    async def body() -> None:
+        app = make_app(emulator, tmp_path)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await settle(pilot, shows(lambda: screen_text(app), "desired 2 running"),
+                             timeout=FIRST_PAINT)
+                await pilot.press("c")
+                await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                question = app.screen.question
+                task = next(t for t in cluster.tasks if t in question)
+                assert "REAL AWS" in question and "aws ecs stop-task" in question
+                await pilot.press("n")
+                await settle(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+                assert desired(task) == "RUNNING"
+                await pilot.press("c")
+                await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                await pilot.press("y")
+                await settle(pilot, lambda: desired(task) == "STOPPED")
+                await settle(pilot, shows(lambda: screen_text(app), f"stop-task {task}"))
+        finally:
+            app.backend.close()
+    asyncio.run(body())

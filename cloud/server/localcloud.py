@@ -7,9 +7,10 @@ it started, so no process or container is left behind.
 
 At idle (every service steady, a pass that changed nothing) the loop waits longer between
 passes (``IDLE_TICK_SECONDS``, and never past the next lab-minute boundary, when the
-per-minute publishers run); whatever can change the state wakes it at once: a write call the
-emulator served (a learner's ``update-service``), a container's exit, a target's health
-change, a control-API action. Without the emulator in this process (no write wake-up) it
+per-minute publishers run); whatever can change the state ends that wait at once: a write call
+the emulator served (a learner's ``update-service``), a container's exit, a target's health
+change. A busy loop keeps its tick (an exit is seen within one, as before); a control-API
+action always runs a pass at once. Without the emulator in this process (no write wake-up) it
 ticks every ``TICK_SECONDS``.
 """
 
@@ -133,13 +134,15 @@ class LocalCloud:
         self.control = ControlServer(self.token, self._routes(), port=control_port,
                                      streams={"/v1/stream": self.feed})
         self._wake = threading.Event()  # an action asks for a pass now
+        self._changes = threading.Event()  # an event since the pass began (see _on_event)
+        self._idle = False  # the loop is in an idle wait (longer than a tick)
         # Idle passes may wait longer only when every change can wake the loop: the
         # emulator's writes, the runtime's exits and the targets' health changes.
         self._events_wake = generation is not None and hasattr(self.runtime, "on_exit")
         if self._events_wake:
             self._unsubscribe = api_writes.subscribe(self._on_api_write)
-            self.runtime.on_exit = self._wake.set
-        self.lb.on_event = self._wake.set
+            self.runtime.on_exit = self._on_event
+        self.lb.on_event = self._on_event
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, daemon=True, name="controller")
@@ -283,6 +286,7 @@ class LocalCloud:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._changes.clear()
             version = self.feed.version
             plans = self._guard(self.controller.tick)
             self._guard(self.lb_sync.tick)
@@ -295,16 +299,28 @@ class LocalCloud:
                 self.pass_clock.release()
             self._guard(self.publish)
             wait, _ = next_pass_in(
-                events_wake=self._events_wake, changed=self.feed.version != version,
+                events_wake=self._events_wake,
+                changed=self.feed.version != version or self._changes.is_set(),
                 steady=plans is not None and all(plan.steady for plan in plans),
                 lab_now=self.clock.now(), time_scale=self.clock.time_scale)
+            self._idle = wait > TICK_SECONDS
+            if self._idle and self._changes.is_set():  # came after the decision
+                self._wake.set()
             self._wake.wait(wait)
             self._wake.clear()
+            self._idle = False
+
+    def _on_event(self) -> None:
+        """Something may have changed (an exit, a target event, an API write): it ends an
+        idle wait; a busy loop sees it on its next tick."""
+        self._changes.set()
+        if self._idle:
+            self._wake.set()
 
     def _on_api_write(self, service: str, action: str) -> None:
-        """A write call the emulator served: a pass now (not for the kit's metric data)."""
+        """A write call the emulator served (not the kit's own metric data)."""
         if action not in QUIET_WRITES:
-            self._wake.set()
+            self._on_event()
 
     def _guard(self, step: Any, *args: Any) -> Any:
         """Run one part of a pass; an error is recorded (the UIs show it) and the rest runs."""

@@ -18,7 +18,9 @@ ALB does not retry a request on another target; ``retry_on_connect_error`` is a 
 (off by default) that re-sends a request to another target when its connection failed before
 any byte of an answer came back (refused, reset, closed — a crashed task), never on a timeout.
 Health-check intervals and the deregistration delay are lab seconds of the injected clock;
-connect and idle timeouts are wall seconds (they measure real network waits).
+connect and idle timeouts are wall seconds (they measure real network waits). The health
+checker sleeps until its next timer (a check due, a deregistration delay ending, the sweep of
+idle connections each second), woken when a target is registered or deregistered.
 """
 
 from __future__ import annotations

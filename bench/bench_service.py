@@ -24,7 +24,6 @@ import json
 import os
 import selectors
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cloud.core.ports import free_port  # noqa: E402
+from cloud.runtime.replica import APP, Replica, start_replica  # noqa: E402
 from service.contract import example_transaction, to_model_row  # noqa: E402
 from service.model import ARTIFACTS, ModelCard, load_model  # noqa: E402
 from service.validation import validate_body  # noqa: E402
@@ -254,48 +255,22 @@ def tree_rss(pid: int) -> tuple[float, list[float]]:
     return sum(per), per
 
 
-class Replica:
-    """One gunicorn replica, the image's command, pinned to SERVER_CORE."""
+def start_bench_replica(log: IO[bytes], app: str = APP, path: str = "") -> Replica:
+    """One gunicorn replica (``cloud.runtime.replica``), the image's command, pinned to
+    SERVER_CORE; ``path``: a directory to import ``app`` from; output to ``log``."""
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), path))),
+           "LOG_LEVEL": "warning"}
+    return start_replica("bench-task", "bench-host", free_port(), prefix=pinned(SERVER_CORE),
+                         app=app, env=env, output=log)
 
-    def __init__(self, port: int, app: str = "service.wsgi:app", path: str = "") -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "TASK_ID": "bench-task",
-               "HOST_ID": "bench-host", "MODEL_RUNTIME": "litert",
-               "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), path))),
-               "LOG_LEVEL": "warning"}
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        self.cmd = [*pinned(SERVER_CORE), str(gunicorn), "-c", "python:service.gunicorn_conf",
-                    app]
-        self.started = time.perf_counter()
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
 
-    def wait_ready(self, timeout: float = 30.0) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                status, _ = http_get(self.port, "/ready")
-                if status == 200:
-                    return time.perf_counter() - self.started
-            except OSError:
-                pass
-            time.sleep(0.02)
-        self.log.seek(0)
-        raise RuntimeError(f"replica not ready in {timeout} s: {self.log.read()[-2000:]!r}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self.log.close()
+def wait_ready(replica: Replica, log: IO[bytes], timeout: float = 30.0) -> float:
+    """Seconds from start until ``/ready`` answers 200; the replica's log tail if never."""
+    try:
+        return replica.wait_ready(timeout)
+    except (RuntimeError, TimeoutError) as exc:
+        log.seek(0)
+        raise RuntimeError(f"{exc}: {log.read()[-2000:]!r}") from None
 
 
 def http_get(port: int, path: str) -> tuple[int, bytes]:
@@ -452,9 +427,10 @@ def bench_http(report: Report, seconds: float, client: str) -> None:
                         f"{CLIENT_CORE}; server pinned to core {SERVER_CORE}")
 
     body = json.dumps(example_transaction(), separators=(",", ":")).encode()
-    replica = Replica(free_port())
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after the replica stops)
+    replica = start_bench_replica(log)
     try:
-        start_s = replica.wait_ready()
+        start_s = wait_ready(replica, log)
         report.add("2 http", "replica start to /ready 200", f"{start_s:.2f} s")
         # A real answer, checked, then warm-up (threads, interpreters, allocator).
         import requests
@@ -468,44 +444,47 @@ def bench_http(report: Report, seconds: float, client: str) -> None:
             return load_python(replica.port, body, concurrency, secs)
 
         run(16, 2.0)
-        rss, per = tree_rss(replica.proc.pid)
+        rss, per = tree_rss(replica.process.pid)
         report.add("3 memory", "replica VmRSS after warm-up (process tree)",
                    f"{rss:.1f} MiB ({' + '.join(f'{p:.1f}' for p in per)})",
                    f"<= {TARGET_RSS_MIB:.0f} MiB", rss <= TARGET_RSS_MIB)
         for concurrency in (1, 16):
-            cpu0 = tree_cpu_s(replica.proc.pid)
+            cpu0 = tree_cpu_s(replica.process.pid)
             r = run(concurrency, seconds)
-            cpu_us = (tree_cpu_s(replica.proc.pid) - cpu0) / max(r.requests, 1) * 1e6
+            cpu_us = (tree_cpu_s(replica.process.pid) - cpu0) / max(r.requests, 1) * 1e6
             target = f">= {TARGET_RPS:,.0f} req/s" if concurrency == 16 else ""
             ok = (r.rps >= TARGET_RPS and r.errors == 0) if concurrency == 16 else None
             report.add("2 http", f"POST /predict, c={concurrency} ({r.client})",
                        f"{r.rps:,.0f} req/s  p50 {fmt_us(r.p50_us)}  p99 {fmt_us(r.p99_us)}  "
                        f"server CPU {cpu_us:.0f} µs/req  errors {r.errors}", target, ok)
-        rss, per = tree_rss(replica.proc.pid)
+        rss, per = tree_rss(replica.process.pid)
         report.add("3 memory", "replica VmRSS after the load (process tree)",
                    f"{rss:.1f} MiB ({' + '.join(f'{p:.1f}' for p in per)})",
                    f"<= {TARGET_RSS_MIB:.0f} MiB", rss <= TARGET_RSS_MIB)
     finally:
-        replica.stop()
+        replica.stop(15)
+        log.close()
 
     # Reference: the same gunicorn settings around a bare WSGI callable (no Flask, no model).
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "bench_bare_app.py").write_text(BARE_APP)
-        bare = Replica(free_port(), app="bench_bare_app:app", path=tmp)
+        bare_log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after the replica stops)
+        bare = start_bench_replica(bare_log, app="bench_bare_app:app", path=tmp)
         try:
-            bare.wait_ready()
+            wait_ready(bare, bare_log)
             secs = min(seconds, 5.0)
             run_bare = (lambda: load_wrk(wrk, bare.port, body, 16, secs)) if wrk else (
                 lambda: load_python(bare.port, body, 16, secs))
             run_bare()
-            cpu0 = tree_cpu_s(bare.proc.pid)
+            cpu0 = tree_cpu_s(bare.process.pid)
             r = run_bare()
-            cpu_us = (tree_cpu_s(bare.proc.pid) - cpu0) / max(r.requests, 1) * 1e6
+            cpu_us = (tree_cpu_s(bare.process.pid) - cpu0) / max(r.requests, 1) * 1e6
             report.add("2 http", f"reference: bare WSGI app, same gunicorn, c=16 ({r.client})",
                        f"{r.rps:,.0f} req/s  p50 {fmt_us(r.p50_us)}  p99 {fmt_us(r.p99_us)}  "
                        f"server CPU {cpu_us:.0f} µs/req  errors {r.errors}")
         finally:
-            bare.stop()
+            bare.stop(15)
+            bare_log.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ task" event, and places them on its next pass once the new instance has register
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,6 +35,8 @@ from cloud.ecs.managed_scaling import (
 from cloud.ecs.placement import Host, TaskRequest
 
 SETTINGS_TTL = 3.0  # wall seconds between re-reads of the capacity provider and its group
+STAMPED_TTL = 30.0  # at least this often with the emulator's write stamp
+STAMPED_SERVICES = ("ecs", "autoscaling", "ec2")  # whose writes can change what is read
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ class CapacityAutoscaler:
     managed-scaling capacity provider)."""
 
     def __init__(self, endpoint: Any, clock: Clock, cluster: str, timeline: Any,
-                 ttl: float = SETTINGS_TTL) -> None:
+                 ttl: float = SETTINGS_TTL,
+                 api_generation: Callable[[str], int] | None = None) -> None:
         self.endpoint = endpoint
         self.ecs = endpoint.client("ecs")
         self.clock = clock
@@ -65,6 +69,10 @@ class CapacityAutoscaler:
         self.last_action: CapacityDecision | None = None
         self._read_at = float("-inf")
         self._clients: dict[str, Any] = {}
+        # With the emulator in this process (cloud.core.api_writes.generation): read again
+        # when ECS, Auto Scaling or EC2 served a write call since the last read.
+        self.api_generation = api_generation
+        self._read_stamp: tuple[int, ...] | None = None
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
@@ -73,10 +81,15 @@ class CapacityAutoscaler:
 
     # -- reading the capacity provider --------------------------------------------------------
     def read_provider(self, force: bool = False) -> Provider | None:
-        """The cluster's first capacity provider with managed scaling ENABLED (cached)."""
-        if not force and time.monotonic() - self._read_at < self.ttl:
+        """The cluster's first capacity provider with managed scaling ENABLED (cached: for
+        ``ttl`` wall seconds, or with the write stamp until a write, at most STAMPED_TTL)."""
+        stamp = (tuple(self.api_generation(s) for s in STAMPED_SERVICES)
+                 if self.api_generation else None)
+        age = time.monotonic() - self._read_at
+        fresh = stamp == self._read_stamp if stamp is not None else age < self.ttl
+        if not force and fresh and age < STAMPED_TTL:
             return self.provider
-        self._read_at = time.monotonic()
+        self._read_at, self._read_stamp = time.monotonic(), stamp  # stamp taken before
         self.provider = self._read()
         return self.provider
 

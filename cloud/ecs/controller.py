@@ -270,7 +270,8 @@ class ClusterController:
         self._written_events: dict[str, tuple[tuple[Any, ...], list[tuple[float, str]]]] = {}
         self._written_deployments: dict[str, Any] = {}
         self._seen_td: dict[str, str] = {}  # service → the taskDefinition last read from the API
-        self.autoscaler = CapacityAutoscaler(endpoint, clock, cluster, self.timeline)
+        self.autoscaler = CapacityAutoscaler(endpoint, clock, cluster, self.timeline,
+                                             api_generation=api_generation)
         if writeback is not None:
             writeback.serve_cluster(cluster)  # the API refuses what this loop would not run
         self.networks: dict[str, TaskNetwork] = {}  # task id → its network (cloud.ecs.network)

@@ -161,6 +161,19 @@ def due(health: TargetHealth, now: float, settings: HealthSettings) -> bool:
     return health.last_check is None or now - health.last_check >= settings.interval
 
 
+def next_timer(health: TargetHealth, settings: HealthSettings,
+               checks: bool = True) -> float | None:
+    """Lab time the target next needs the checker: the end of its deregistration delay while
+    draining; its next health check (when ``checks``: the first one is due at once); None
+    when neither (``unused``). What :func:`due` and :func:`delay_elapsed` decide then."""
+    if health.state == DRAINING:
+        return (None if health.draining_since is None
+                else health.draining_since + settings.deregistration_delay)
+    if not checks or health.state == UNUSED:
+        return None
+    return health.since if health.last_check is None else health.last_check + settings.interval
+
+
 def deregister(health: TargetHealth, now: float) -> tuple[TargetHealth, str]:
     """Deregistration starts: ``draining`` (no new requests; in-flight ones may finish)."""
     if health.state in (DRAINING, UNUSED):

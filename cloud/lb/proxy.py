@@ -18,7 +18,9 @@ ALB does not retry a request on another target; ``retry_on_connect_error`` is a 
 (off by default) that re-sends a request to another target when its connection failed before
 any byte of an answer came back (refused, reset, closed — a crashed task), never on a timeout.
 Health-check intervals and the deregistration delay are lab seconds of the injected clock;
-connect and idle timeouts are wall seconds (they measure real network waits).
+connect and idle timeouts are wall seconds (they measure real network waits). The health
+checker sleeps until its next timer (a check due, a deregistration delay ending, the sweep of
+idle connections each second), woken when a target is registered or deregistered.
 """
 
 from __future__ import annotations
@@ -235,6 +237,9 @@ class LoadBalancer:
         self.use_uvloop = use_uvloop  # libuv's loop when installed: about half the CPU/request
         self.trace: deque[tuple[Any, ...]] = deque(maxlen=trace_size)
         self.events: deque[dict[str, Any]] = deque(maxlen=1_000)
+        # called (in the loop's thread) after each target event: a registration or a state
+        # change; the local cloud wakes its control loop with it
+        self.on_event: Callable[[], None] | None = None
         self.totals = {"requests": 0, "elb_502": 0, "elb_503": 0, "elb_504": 0, "retries": 0,
                        "target_responses": 0, "target_time_ms": 0.0}
         self._entries: dict[str, _Entry] = {}
@@ -245,6 +250,7 @@ class LoadBalancer:
         self._listener: Listener | None = None
         self._forwarded = b""  # X-Forwarded-Proto/-Port lines, once the port is known
         self._checker: asyncio.Task[None] | None = None
+        self._recheck: asyncio.Event | None = None  # wakes the checker: its timers changed
         self._stopping: asyncio.Event | None = None
         self._probes: set[asyncio.Task[None]] = set()
 
@@ -297,6 +303,7 @@ class LoadBalancer:
 
     async def _serve(self, started: concurrent.futures.Future[None]) -> None:
         self._stopping = asyncio.Event()
+        self._recheck = asyncio.Event()
         self._listener = Listener(self._handle, idle_timeout=self.idle_timeout,
                                   header_timeout=self.header_timeout, fast=self._fast)
         self.port = await self._listener.start(self.host, self.port)
@@ -347,7 +354,7 @@ class LoadBalancer:
         """The target group's health-check settings and deregistration delay, from now on."""
         if not isinstance(settings, hc.HealthSettings):
             raise TypeError("settings must be a cloud.lb.health.HealthSettings")
-        self._call(setattr, self, "health_settings", settings)
+        self._call(self._set_health_settings, settings)
 
     def snapshot(self, trace_limit: int | None = 200) -> dict[str, Any]:
         """Targets (state, reason, outstanding, counters), totals, recent trace and events."""
@@ -368,6 +375,15 @@ class LoadBalancer:
 
     # ---- state (loop thread only) ----------------------------------------------------------
 
+    def _set_health_settings(self, settings: hc.HealthSettings) -> None:
+        self.health_settings = settings
+        self._poke()
+
+    def _poke(self) -> None:
+        """Wake the health-check loop now: a target's timers changed (loop thread)."""
+        if self._recheck is not None:
+            self._recheck.set()
+
     def _state_of(self, target_id: str) -> str | None:
         entry = self._entries.get(target_id)
         return entry.target.state if entry else None
@@ -375,6 +391,8 @@ class LoadBalancer:
     def _event(self, target_id: str, state: str, reason: str) -> None:
         self.events.append({"time": time.time(), "lab": self.clock.now(), "target": target_id,
                             "state": state, "reason": reason})
+        if self.on_event is not None:
+            self.on_event()
 
     def _set_health(self, entry: _Entry, new: hc.TargetHealth, reason: str | None) -> None:
         changed = new.state != entry.health.state
@@ -409,6 +427,7 @@ class LoadBalancer:
         self._targets = [*self._targets, fresh]
         self._event(target.id, health.state, reason)
         self._prune()
+        self._poke()  # its first health check is due at once
 
     def _prune(self, keep_unused: int = 64) -> None:
         unused = [k for k, e in self._entries.items() if e.target.state == UNUSED]
@@ -431,6 +450,7 @@ class LoadBalancer:
         self._set_health(entry, new, reason)
         self._targets = [t for t in self._targets if t is not entry.target]
         self._settle(entry, now)
+        self._poke()  # its deregistration delay runs
 
     def _settle(self, entry: _Entry, now: float) -> None:
         new, reason = hc.settle(entry.health, now, entry.target.outstanding,
@@ -488,7 +508,30 @@ class LoadBalancer:
                 for entry in self._entries.values():
                     if entry.pool is not None:
                         entry.pool.sweep(swept)
-            await asyncio.sleep(self.check_period)
+            await self._check_pause(self._check_wait(now, swept + SWEEP_PERIOD - loop.time()))
+
+    def _check_wait(self, now: float, until_sweep: float) -> float:
+        """Wall seconds until the checker's earliest timer (a health check due, a
+        deregistration delay ending, the sweep), at least ``check_period``."""
+        to_wall = getattr(self.clock, "to_wall", None)
+        if to_wall is None:
+            return self.check_period
+        settings = self.health_settings
+        # a target being probed is next checked an interval after the probe ends, at the earliest
+        timers = [now + settings.interval if e.probing and e.target.state != DRAINING
+                  else hc.next_timer(e.health, settings, checks=self.health_checks)
+                  for e in self._entries.values()]
+        first = min((t for t in timers if t is not None), default=None)
+        wait = until_sweep if first is None else min(until_sweep, to_wall(first - now))
+        return max(self.check_period, wait)
+
+    async def _check_pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when :meth:`_poke` wakes the checker."""
+        assert self._recheck is not None
+        self._recheck.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._recheck.wait()
 
     async def _probe(self, entry: _Entry) -> None:
         """One health check: GET the path on a new connection, as ALB's health checker."""

@@ -43,7 +43,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,7 @@ class DockerRuntime:
     name = "docker"
     cpu_enforced = True
     memory_enforced = True
+    on_exit: Callable[[], None] | None = None  # called (watcher thread) when exits are queued
 
     def __init__(self, client: docker.DockerClient | None = None, *,
                  bandwidth_bytes_per_s: float = BANDWIDTH_BYTES_PER_S,
@@ -532,3 +533,5 @@ class DockerRuntime:
                 if self._live.pop(task_id, None) is not None:
                     self._exits.append(gone)
                 self._stopping.discard(task_id)
+            if self.on_exit is not None:
+                self.on_exit()

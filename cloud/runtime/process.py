@@ -3,17 +3,21 @@
 Each task is ``python -m gunicorn -c python:service.gunicorn_conf service.wsgi:app`` in its own
 session (``start_new_session``), so its process group is the "container": ``kill()`` and the
 end of ``stop()`` signal the whole group, and whatever is left of a group when its leader
-exits is killed, as a PID namespace dies with its PID 1. One daemon watcher thread polls the
-leaders every 0.1 s (exits seen within ~0.1 s) and samples memory every 0.25 s.
+exits is killed, as a PID namespace dies with its PID 1. One daemon watcher thread waits on
+the leaders' pidfds (Linux ≥ 5.3: an exit is seen at once; elsewhere it polls every 0.1 s) and
+samples memory every 0.5 s.
 
 Limits, honestly:
 
 - **memory** — a *simulated cgroup*: the watcher sums the PSS (proportional set size, from
   ``/proc/<pid>/smaps_rollup``) of every process in the task's session and SIGKILLs the group
   above ``spec.memory_mib``; the exit is reported as ECS reports a cgroup OOM kill
-  (``OOM_REASON``, 137, ``oom=True``). Unlike the kernel it samples (a spike shorter than
-  0.25 s escapes), always kills the whole task (the kernel's OOM killer picks one process, and
-  gunicorn respawns a killed worker), and counts PSS rather than the cgroup's page charge.
+  (``OOM_REASON``, 137, ``oom=True``). Every sample reads the cheap RSS (PSS ≤ RSS); PSS, a
+  walk of the page tables, is read when RSS is over the limit, the processes or RSS changed, and
+  at least every ``PSS_MAX_AGE`` s for the memory metric. Unlike the kernel it samples (a spike
+  shorter than 0.5 s escapes), always kills the whole task (the kernel's OOM killer picks one
+  process, and gunicorn respawns a killed worker), and counts PSS rather than the cgroup's page
+  charge.
   A child that calls ``setsid()`` itself escapes it. Needs ``/proc`` (Linux); elsewhere
   ``memory_enforced`` is False.
 - **cpu** — recorded, not enforced (``cpu_enforced = False``): without cgroups there is no CPU
@@ -35,6 +39,7 @@ import atexit
 import contextlib
 import os
 import re
+import selectors
 import signal
 import subprocess
 import sys
@@ -42,7 +47,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloud.runtime.base import (
@@ -62,12 +68,19 @@ IMAGE_ENV = {"full": {"MODEL_RUNTIME": "tensorflow"}}  # ENV lines of the Docker
 MIB = 1024 * 1024
 PROC = Path("/proc")
 CPU_SCAN_TTL = 0.05  # seconds one /proc scan answers cpu_seconds() for every task
-# seconds between PSS readings (smaps_rollup) of a task under its limit (the memory metric is per
-# lab minute: 5 s at time scale 12); a task whose processes changed is read at once
+# seconds between PSS readings (smaps_rollup) of a task under its limit whose RSS moved by more
+# than PSS_RSS_SLACK (the memory metric is per lab minute: 5 s at time scale 12); a task whose
+# processes changed is read at once; an unchanged one every PSS_MAX_AGE (other tasks starting
+# or stopping change the share of the pages they have in common)
 PSS_INTERVAL = 5.0
+PSS_RSS_SLACK = 1024 * 1024
+PSS_MAX_AGE = 30.0
 # seconds a scan of /proc for the tasks' processes is trusted: a worker forked since then (gunicorn
-# boots its worker after the master) is counted within this
+# boots its worker after the master) is counted within this while a task is booting (younger
+# than BOOT_SECONDS), within SETTLED_SCAN_INTERVAL afterwards (a worker gone: at once)
 SCAN_INTERVAL = 1.0
+SETTLED_SCAN_INTERVAL = 5.0
+BOOT_SECONDS = 30.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # A benchmark knob: an uncached pull blocks this many wall seconds, as a slow registry would
 # (bench/bench_idle.py's "crash during a 5 s pull"); unset, a pull is simulated and instant.
@@ -165,6 +178,60 @@ def _killpg(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
+class ExitWaiter:
+    """Blocks until a watched process exits, :meth:`wake` is called or a timeout passes: an
+    epoll of the processes' pidfds (Linux ≥ 5.3) and a wake-up pipe. Without pidfds
+    (``waits_on_exits`` False) it only sleeps, and the caller polls."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._selector.register(self._read, selectors.EVENT_READ)
+        self._lock = threading.Lock()
+        self.waits_on_exits = hasattr(os, "pidfd_open")
+
+    def watch(self, pid: int) -> None:
+        """Wake :meth:`wait` when ``pid`` exits (at once if it has already)."""
+        if self.waits_on_exits:
+            fd = None
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:  # already reaped: the caller's poll sees it
+                pass
+            except OSError:  # no pidfds on this kernel: poll
+                self.waits_on_exits = False
+            if fd is not None:
+                with self._lock:
+                    self._selector.register(fd, selectors.EVENT_READ)
+        self.wake()
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+            os.write(self._write, b".")
+
+    def wait(self, timeout: float | None) -> None:
+        """Until an exit, a wake-up or ``timeout`` seconds (None: no limit)."""
+        for key, _ in self._selector.select(timeout):
+            if key.fd == self._read:
+                with contextlib.suppress(OSError):
+                    os.read(self._read, 4096)
+                continue
+            with self._lock:  # this process has exited: no more wake-ups from it
+                self._selector.unregister(key.fd)
+            os.close(key.fd)
+
+    def close(self) -> None:
+        with self._lock:
+            for key in list(self._selector.get_map().values()):
+                if key.fd != self._read:
+                    os.close(key.fd)
+            self._selector.close()
+        os.close(self._read)
+        os.close(self._write)
+
+
 @dataclass
 class _Task:
     spec: ContainerSpec
@@ -174,8 +241,11 @@ class _Task:
     oom: bool = False
     reported: bool = False
     memory_used: int | None = None  # bytes (PSS), as the watcher last measured it
-    pss_due: float = 0.0  # monotonic time of the next PSS reading while under the limit
+    pss_due: float = 0.0  # monotonic time of the next PSS reading if RSS moved (under the limit)
+    pss_stale: float = 0.0  # monotonic time of the next PSS reading in any case
+    pss_rss: int = 0  # the RSS (bytes) when PSS was last read
     pids: tuple[int, ...] = ()  # its processes at the last PSS reading
+    started: float = field(default_factory=time.monotonic)
 
 
 class ProcessRuntime:
@@ -184,6 +254,7 @@ class ProcessRuntime:
     name = "process"
     cpu_enforced = False
     memory_enforced = PROC.is_dir()
+    on_exit: Callable[[], None] | None = None  # called (watcher thread) when exits are queued
 
     def __init__(self, log_dir: str | Path | None = None, *,
                  image_size_bytes: int = SLIM_COMPRESSED_BYTES,
@@ -210,6 +281,7 @@ class ProcessRuntime:
         self._sessions: tuple[float, dict[int, list[int]]] = (float("-inf"), {})
         self._closing = threading.Event()
         self._closed = False
+        self._exit_waiter = ExitWaiter()
         self._watcher = threading.Thread(target=self._watch, name="fraudlab-process-watcher",
                                          daemon=True)
         self._watcher.start()
@@ -260,6 +332,7 @@ class ProcessRuntime:
                                        start_new_session=True)
         with self._lock:
             self._tasks[spec.task_id] = _Task(spec, process, log)
+        self._exit_waiter.watch(process.pid)
 
     def stop(self, task_id: str, timeout: float = 30.0) -> None:
         """SIGTERM to the leader (as ``docker stop`` signals PID 1), SIGKILL the group after
@@ -311,8 +384,9 @@ class ProcessRuntime:
 
     def memory_bytes(self, task_id: str) -> int | None:
         """The task's memory (PSS of its processes) as the simulated cgroup last measured it
-        (every ``PSS_INTERVAL`` s, and at once when its processes change); None when not
-        measured or the task has exited. Cheap: the metrics ask for every task each pass."""
+        (when its RSS moved, at most every ``PSS_INTERVAL`` s, at least every ``PSS_MAX_AGE``
+        s, at once when its processes change); None when not measured or the task has exited.
+        Cheap: the metrics ask for every task each lab minute."""
         with self._lock:
             task = self._tasks.get(task_id)
         if (task is None or task.reported or not self.memory_enforced
@@ -342,7 +416,10 @@ class ProcessRuntime:
         for task in tasks:  # leftovers of groups whose leader exited first
             _killpg(task.process.pid)
         self._closing.set()
+        self._exit_waiter.wake()
         self._watcher.join(timeout=5)
+        if not self._watcher.is_alive():
+            self._exit_waiter.close()
         self._reap()
 
     # -- extras ----------------------------------------------------------------------------
@@ -374,11 +451,20 @@ class ProcessRuntime:
 
     def _watch(self) -> None:
         next_memory = 0.0
-        while not self._closing.wait(self.poll_interval):
+        while not self._closing.is_set():
             self._reap()
             if self.memory_enforced and time.monotonic() >= next_memory:
                 next_memory = time.monotonic() + self.memory_interval
                 self._enforce_memory()
+            self._exit_waiter.wait(self._watch_timeout(next_memory))
+
+    def _watch_timeout(self, next_memory: float) -> float | None:
+        """Seconds the watcher may sleep: until the next memory sample, at most
+        ``poll_interval`` when exits are not waited on; None: until an exit or a wake-up."""
+        wait = max(0.0, next_memory - time.monotonic()) if self.memory_enforced else None
+        if not self._exit_waiter.waits_on_exits:
+            wait = self.poll_interval if wait is None else min(wait, self.poll_interval)
+        return wait
 
     def _reap(self) -> None:
         """Queue the exit of every task whose leader has exited; kill what is left of it."""
@@ -395,13 +481,15 @@ class ProcessRuntime:
             with self._lock:
                 task.reported = True
                 self._exits.append(gone)
+            if self.on_exit is not None:
+                self.on_exit()
 
     def _session_rss(self, sessions: set[int]) -> dict[int, tuple[list[int], int]]:
         """The processes of each session and their RSS: from the last scan of /proc while it
         is recent, covers ``sessions`` and all its processes are alive; else a new scan."""
         at, found = self._sessions
         rss: dict[int, tuple[list[int], int]] = {}
-        if time.monotonic() - at < SCAN_INTERVAL and sessions <= set(found):
+        if time.monotonic() - at < self._scan_interval() and sessions <= set(found):
             for sid in sessions:
                 sizes = [rss_or_none(pid) for pid in found[sid]]
                 if None in sizes:
@@ -413,6 +501,14 @@ class ProcessRuntime:
         self._sessions = (time.monotonic(), found)
         return {sid: (pids, sum(rss_bytes(pid) for pid in pids)) for sid, pids in found.items()}
 
+    def _scan_interval(self) -> float:
+        """SCAN_INTERVAL while a task is booting (its workers are forked), else longer."""
+        now = time.monotonic()
+        with self._lock:
+            booting = any(now - t.started < BOOT_SECONDS for t in self._tasks.values()
+                          if not t.reported)
+        return SCAN_INTERVAL if booting else SETTLED_SCAN_INTERVAL
+
     def _enforce_memory(self) -> None:
         """The simulated cgroup: SIGKILL a task whose processes' PSS exceeds its limit."""
         with self._lock:
@@ -423,12 +519,15 @@ class ProcessRuntime:
             limit = task.spec.memory_mib * MIB
             now = time.monotonic()
             # PSS <= RSS: under the limit by RSS (cheap), PSS cannot exceed it; PSS (a walk of
-            # the page tables) is read every PSS_INTERVAL for the memory metric, and at once
-            # when RSS is over the limit.
-            if now < task.pss_due and rss <= limit and tuple(pids) == task.pids:
+            # the page tables) is read for the memory metric when RSS moved (every
+            # PSS_INTERVAL at most) or PSS_MAX_AGE passed, and at once when RSS is over the
+            # limit or the processes changed.
+            if (rss <= limit and tuple(pids) == task.pids and now < task.pss_stale
+                    and (now < task.pss_due or abs(rss - task.pss_rss) <= PSS_RSS_SLACK)):
                 continue
             used = sum(pss_bytes(pid) for pid in pids)
-            task.memory_used, task.pss_due, task.pids = used, now + PSS_INTERVAL, tuple(pids)
+            task.memory_used, task.pss_rss, task.pids = used, rss, tuple(pids)
+            task.pss_due, task.pss_stale = now + PSS_INTERVAL, now + PSS_MAX_AGE
             if used > limit and task.process.poll() is None:
                 task.oom = True
                 _killpg(sid)

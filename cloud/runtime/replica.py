@@ -6,19 +6,22 @@ identity and port in its environment, as ECS gives a container its environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import IO
 
 import requests
 
 from cloud.core.ports import free_port
 
-GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
-            "service.wsgi:app"]
+APP = "service.wsgi:app"
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf", APP]
 
 
 @dataclass
@@ -51,7 +54,8 @@ class Replica:
         raise TimeoutError(f"replica {self.task_id} not ready after {timeout:.0f} s")
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, then SIGKILL after ``timeout`` (ECS's default stop timeout: 30 s).
+        """SIGTERM, then SIGKILL to its process group after ``timeout`` (ECS's default stop
+        timeout: 30 s).
 
         gunicorn finishes in-flight requests within its graceful timeout (20 s) first.
         """
@@ -60,18 +64,27 @@ class Replica:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)  # master and workers
                 self.process.wait()
         return self.process.returncode
 
 
 def start_replica(task_id: str, host_id: str = "laptop", port: int | None = None,
-                  runtime: str = "litert", quiet: bool = True) -> Replica:
-    """Start ``gunicorn service.wsgi:app`` on 127.0.0.1 with the task's environment."""
+                  runtime: str = "litert", quiet: bool = True, *, app: str = APP,
+                  prefix: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                  output: IO[bytes] | None = None) -> Replica:
+    """Start ``gunicorn service.wsgi:app`` on 127.0.0.1 with the task's environment.
+
+    ``app``: another WSGI callable under the same gunicorn settings; ``prefix``: a command
+    to run it under (``taskset -c 0``); ``env``: more environment; ``output``: a file for
+    its stdout and stderr (else discarded when ``quiet``, inherited when not)."""
     port = port or free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "TASK_ID": task_id,
-           "HOST_ID": host_id, "MODEL_RUNTIME": runtime}
-    out = subprocess.DEVNULL if quiet else None
-    process = subprocess.Popen(GUNICORN, env=env, stdout=out, stderr=out,
+    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "TASK_ID": task_id,
+                "HOST_ID": host_id, "MODEL_RUNTIME": runtime, **(env or {})}
+    out: IO[bytes] | int | None = output if output is not None else (
+        subprocess.DEVNULL if quiet else None)
+    process = subprocess.Popen([*prefix, *GUNICORN[:-1], app], env=full_env, stdout=out,
+                               stderr=subprocess.STDOUT if output is not None else out,
                                start_new_session=True)
     return Replica(task_id, host_id, port, process)

@@ -4,6 +4,14 @@
 is (``cloud.json``) and its token into the state directory, then ticks the ECS controller a
 few times a second until ``fraudlab down``, SIGTERM or SIGINT — and then stops every replica
 it started, so no process or container is left behind.
+
+At idle (every service steady, a pass that changed nothing) the loop waits longer between
+passes (``IDLE_TICK_SECONDS``, and never past the next lab-minute boundary, when the
+per-minute publishers run); whatever can change the state ends that wait at once: a write call
+the emulator served (a learner's ``update-service``), a container's exit, a target's health
+change. A busy loop keeps its tick (an exit is seen within one, as before); a control-API
+action always runs a pass at once. Without the emulator in this process (no write wake-up) it
+ticks every ``TICK_SECONDS``.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from cloud.aws.steps.ecs import update_service_desired
 from cloud.aws.steps.hosts import deregister_host
 from cloud.core import api_writes
 from cloud.core import state_dir as state
-from cloud.core.clock import LabClock, PassClock
+from cloud.core.clock import PERIOD, LabClock, PassClock, minute_of
 from cloud.ecs.cloudwatch import ServiceMetrics, TaskRef
 from cloud.ecs.controller import ClusterController
 from cloud.ecs.writeback import MotoWriteBack, reset_moto
@@ -42,6 +50,9 @@ from cloud.traffic.generator import TrafficGenerator
 from cloud.traffic.profiles import parse_profile
 
 TICK_SECONDS = 0.2
+IDLE_TICK_SECONDS = 1.0  # between passes at idle (module doc); events wake the loop sooner
+MINUTE_MARGIN = 0.02  # wall seconds past a lab-minute boundary the idle loop wakes at
+QUIET_WRITES = frozenset({"PutMetricData"})  # the kit's own per-minute writes wake no one
 CLUSTER = "fraud-cluster"
 LB_PORT = 8080
 STARTUP_FAILED = "start-up failed: "
@@ -123,6 +134,15 @@ class LocalCloud:
         self.control = ControlServer(self.token, self._routes(), port=control_port,
                                      streams={"/v1/stream": self.feed})
         self._wake = threading.Event()  # an action asks for a pass now
+        self._changes = threading.Event()  # an event since the pass began (see _on_event)
+        self._idle = False  # the loop is in an idle wait (longer than a tick)
+        # Idle passes may wait longer only when every change can wake the loop: the
+        # emulator's writes, the runtime's exits and the targets' health changes.
+        self._events_wake = generation is not None and hasattr(self.runtime, "on_exit")
+        if self._events_wake:
+            self._unsubscribe = api_writes.subscribe(self._on_api_write)
+            self.runtime.on_exit = self._on_event
+        self.lb.on_event = self._on_event
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, daemon=True, name="controller")
@@ -266,7 +286,9 @@ class LocalCloud:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._guard(self.controller.tick)
+            self._changes.clear()
+            version = self.feed.version
+            plans = self._guard(self.controller.tick)
             self._guard(self.lb_sync.tick)
             self.pass_clock.freeze()  # one lab minute for the publishers and target tracking
             try:
@@ -276,8 +298,29 @@ class LocalCloud:
             finally:
                 self.pass_clock.release()
             self._guard(self.publish)
-            self._wake.wait(TICK_SECONDS)
+            wait, _ = next_pass_in(
+                events_wake=self._events_wake,
+                changed=self.feed.version != version or self._changes.is_set(),
+                steady=plans is not None and all(plan.steady for plan in plans),
+                lab_now=self.clock.now(), time_scale=self.clock.time_scale)
+            self._idle = wait > TICK_SECONDS
+            if self._idle and self._changes.is_set():  # came after the decision
+                self._wake.set()
+            self._wake.wait(wait)
             self._wake.clear()
+            self._idle = False
+
+    def _on_event(self) -> None:
+        """Something may have changed (an exit, a target event, an API write): it ends an
+        idle wait; a busy loop sees it on its next tick."""
+        self._changes.set()
+        if self._idle:
+            self._wake.set()
+
+    def _on_api_write(self, service: str, action: str) -> None:
+        """A write call the emulator served (not the kit's own metric data)."""
+        if action not in QUIET_WRITES:
+            self._on_event()
 
     def _guard(self, step: Any, *args: Any) -> Any:
         """Run one part of a pass; an error is recorded (the UIs show it) and the rest runs."""
@@ -357,6 +400,8 @@ class LocalCloud:
             return
         self._stop.set()
         self._wake.set()
+        if self._events_wake:
+            self._unsubscribe()
         if self._loop.is_alive() and self._loop is not threading.current_thread():
             self._loop.join(5)
         try:
@@ -373,6 +418,24 @@ class LocalCloud:
         """Block until ``stop`` has finished (every replica stopped)."""
         while not self._stopped.wait(0.5):
             pass
+
+
+def next_pass_in(*, events_wake: bool, changed: bool, steady: bool, lab_now: float,
+                 time_scale: float) -> tuple[float, str]:
+    """Wall seconds from the end of a pass to the next one, and why.
+
+    ``changed``: the pass published a new snapshot; ``steady``: every service is in ECS's
+    steady state (desired tasks RUNNING, nothing starting or stopping). Idle, the loop waits
+    ``IDLE_TICK_SECONDS``, or less to be at the next lab minute's start."""
+    if not events_wake:
+        return TICK_SECONDS, "no wake-up on the emulator's writes: a pass every tick"
+    if changed:
+        return TICK_SECONDS, "the pass changed the snapshot"
+    if not steady:
+        return TICK_SECONDS, "a service is not in its steady state"
+    to_minute = (minute_of(lab_now) + PERIOD - lab_now) / time_scale + MINUTE_MARGIN
+    return (min(IDLE_TICK_SECONDS, max(to_minute, TICK_SECONDS)),
+            "idle: the next pass at the next lab minute or when something wakes the loop")
 
 
 def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]:

@@ -9,6 +9,8 @@ process behind. Every wait is bounded, and every test closes its runtime.
 from __future__ import annotations
 
 import os
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +25,12 @@ from cloud.runtime.base import (
     ContainerSpec,
     Runtime,
 )
-from cloud.runtime.process import SLIM_COMPRESSED_BYTES, ProcessRuntime, session_pids
+from cloud.runtime.process import (
+    SLIM_COMPRESSED_BYTES,
+    ExitWaiter,
+    ProcessRuntime,
+    session_pids,
+)
 from service.contract import example_transaction
 
 IMAGE = "fraudlab/service:slim"
@@ -220,3 +227,43 @@ def test_close_kills_a_group_whose_leader_ignores_sigterm(tmp_path, spec):
     assert time.monotonic() - started < 5
     assert not pid_alive(leader)
     assert [(g.exit_code, g.requested) for g in rt.exits()] == [(137, True)]
+
+
+def test_the_exit_waiter_returns_when_a_watched_process_exits() -> None:
+    waiter = ExitWaiter()
+    if not waiter.waits_on_exits:
+        pytest.skip("no pidfds on this system: the watcher polls")
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        waiter.watch(proc.pid)
+        waiter.wait(0)  # the wake-up watch() sent
+        done = threading.Event()
+        waiting = threading.Thread(target=lambda: (waiter.wait(None), done.set()), daemon=True)
+        waiting.start()
+        proc.kill()
+        assert done.wait(10), "wait(None) did not return when the process exited"
+    finally:
+        proc.kill()
+        proc.wait()
+        waiter.close()
+
+
+def test_an_exit_is_seen_without_polling_and_announced(tmp_path, spec):
+    """Polling and memory sampling an hour apart: the exit still comes at once (pidfd) and
+    ``on_exit`` is called (the local cloud wakes its loop with it)."""
+    rt = ProcessRuntime(tmp_path / "logs", poll_interval=3600, memory_interval=3600)
+    if not rt._exit_waiter.waits_on_exits:
+        rt.close()
+        pytest.skip("no pidfds on this system: the watcher polls")
+    announced = threading.Event()
+    rt.on_exit = announced.set
+    try:
+        s = spec("task-pidfd")
+        rt.start(s)
+        wait_ready(rt, s)
+        rt.kill("task-pidfd")
+        gone = wait_exit(rt, "task-pidfd", 30)
+        assert (gone.exit_code, gone.requested) == (137, False)
+        assert announced.is_set()
+    finally:
+        rt.close()

@@ -42,3 +42,19 @@ def test_write_calls_through_the_api_are_counted(moto_endpoint) -> None:
     assert api_writes.generation("ecs") == before
     ecs.create_cluster(clusterName="c")
     assert api_writes.generation("ecs") == before + 1
+
+
+def test_a_subscriber_hears_each_write_call_and_no_read(moto_endpoint) -> None:
+    api_writes.install()
+    heard: list[tuple[str, str]] = []
+    unsubscribe = api_writes.subscribe(lambda service, action: heard.append((service, action)))
+    try:
+        ecs = moto_endpoint.client("ecs")
+        ecs.list_clusters()
+        assert heard == []
+        ecs.create_cluster(clusterName="heard")
+        assert heard == [("ecs", "CreateCluster")]
+    finally:
+        unsubscribe()
+    ecs.create_cluster(clusterName="not-heard")
+    assert heard == [("ecs", "CreateCluster")]

@@ -161,3 +161,20 @@ def test_probe_timeout_is_a_real_wait_within_one_interval() -> None:
     assert probe_timeout(5, 30, at(12)) == 2.5  # one interval is 2.5 s of wall time
     assert probe_timeout(5, 30, at(30)) == 1.0  # not 5/30 s = 0.17 s
     assert probe_timeout(5, 30, at(1000)) == pytest.approx(0.03)  # never above the interval
+
+
+def test_next_timer_is_the_next_check_or_the_end_of_the_delay() -> None:
+    clock = ManualClock(start=100.0)
+    health = hc.register(clock.now())
+    assert hc.next_timer(health, DEFAULTS) == 100.0  # the first check: at once
+    assert hc.next_timer(health, DEFAULTS, checks=False) is None
+    health, _ = feed(health, [OK], clock)
+    assert hc.next_timer(health, DEFAULTS) == clock.now() + DEFAULTS.interval
+    assert not hc.due(health, clock.now() + DEFAULTS.interval - 0.001, DEFAULTS)
+    assert hc.due(health, clock.now() + DEFAULTS.interval, DEFAULTS)
+    draining, _ = hc.deregister(health, clock.now())
+    end = clock.now() + DEFAULTS.deregistration_delay
+    assert hc.next_timer(draining, DEFAULTS) == end
+    assert hc.delay_elapsed(draining, end, DEFAULTS)
+    unused, _ = hc.settle(draining, clock.now(), 0, DEFAULTS)
+    assert unused.state == "unused" and hc.next_timer(unused, DEFAULTS) is None

@@ -29,6 +29,7 @@ from cloud.aws.steps.hosts import (
     user_data,
 )
 from cloud.core.instance_types import instance_type as lookup_instance_type
+from cloud.ecs.managed_scaling import ManagedScaling
 
 CAPACITY_PROVIDER = "fraud-cp"
 ASG_TAG = "aws:autoscaling:groupName"
@@ -170,8 +171,6 @@ def create_capacity_provider(autoscaling: Any, ec2: Any, ecs: Any, cluster: str 
     settings update the provider, a different min/max updates the group. The cluster's
     current hosts are attached to the group, so its desired capacity starts at their number.
     """
-    from cloud.ecs.managed_scaling import ManagedScaling
-
     ManagedScaling(target_capacity, minimum_scaling_step_size, maximum_scaling_step_size,
                    instance_warmup_period, min_size, max_size, instance_type)  # validates
     itype = lookup_instance_type(instance_type)

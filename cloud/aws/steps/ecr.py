@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from base64 import b64decode
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,10 @@ from botocore.exceptions import ClientError
 
 from cloud.aws.steps.base import Badge, StepResult
 from cloud.aws.steps.ecs import EMULATED, aws_cli, error_code
-from cloud.image.distribution import sha256_digest
+from cloud.image.distribution import RegistryClient, sha256_digest
+from cloud.image.push import push
+from cloud.image.reference import parse_reference
+from cloud.image.registry import registry_for_repository
 
 REPOSITORY = "fraud-detection"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -266,11 +270,6 @@ def registry_login(ecr: Any, docker_client: Any, repository: str = REPOSITORY, *
     ``registry`` is the kit's local registry (``cloud.image.registry.RegistryInfo``) or None.
     ``result["auth_config"]`` is what ``push_image`` should send (None: no auth).
     """
-    from base64 import b64decode
-
-    from cloud.image.reference import parse_reference
-    from cloud.image.registry import registry_for_repository
-
     uri = repository_uri(ecr, repository)
     name, why = registry_for_repository(uri, registry)
     host = parse_reference(name).registry
@@ -315,11 +314,6 @@ def push_image(ecr: Any, docker_client: Any, source: str = "fraudlab/service:sli
     (``<repositoryUri>:<tag>``); the local cloud's hosts pull it from the registry behind it,
     ``result["image"]`` (``127.0.0.1:PORT/<repo>:<tag>`` with the kit's registry).
     """
-    from cloud.image.distribution import RegistryClient
-    from cloud.image.push import push
-    from cloud.image.reference import parse_reference
-    from cloud.image.registry import registry_for_repository
-
     uri = repository_uri(ecr, repository)
     name, why = registry_for_repository(uri, registry)
     target = parse_reference(f"{name}:{tag}")

@@ -34,6 +34,8 @@ from cloud.aws.steps.ecs import (
     describe_service,
     matches,
 )
+from cloud.lb.cloudwatch import LOAD_BALANCER
+from cloud.lb.cloudwatch import TARGET_GROUP as KIT_TARGET_GROUP
 
 NAMESPACE = "ecs"
 TARGET_GROUP = "fraud-tg"  # the kit's target group (its ALB metrics are published for it)
@@ -99,9 +101,6 @@ def find_load_balancer(elbv2: Any, target_group: str = TARGET_GROUP) -> tuple[st
 
 def kit_resource_label() -> str:
     """The names the kit's ALB metrics are published under (cloud.lb.cloudwatch)."""
-    from cloud.lb.cloudwatch import LOAD_BALANCER
-    from cloud.lb.cloudwatch import TARGET_GROUP as KIT_TARGET_GROUP
-
     return f"{LOAD_BALANCER}/{KIT_TARGET_GROUP}"
 
 

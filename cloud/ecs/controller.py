@@ -62,6 +62,7 @@ from cloud.ecs.placement import AWSVPC, DRAINING, Host, TaskRequest
 from cloud.ecs.scheduler import (
     IN_PROGRESS,
     IN_PROGRESS_REASON,
+    INACTIVE,
     PENDING,
     PRIMARY,
     RUNNING,
@@ -899,7 +900,10 @@ class ClusterController:
                 self.writeback.set_service(self.cluster, state.name, state.running_count,
                                            state.pending_count, stamped)
                 self._written_counts[state.name] = counts
-            views = state.deployment_views()
+            # describe-services lists the deployments still in play (ECS: once a rollback
+            # completed, the failed one is gone and `wait services-stable` succeeds); the
+            # snapshot keeps the FAILED one, INACTIVE, for the UIs.
+            views = [v for v in state.deployment_views() if v.deployment.status != INACTIVE]
             if self._written_deployments.get(state.name) != views:  # only we change them
                 self.writeback.set_deployments(self.cluster, state.name, [
                     {"id": v.deployment.id, "status": v.deployment.status,

@@ -219,11 +219,12 @@ def test_an_image_the_process_runtime_cannot_run_fails_to_start(cloud, aws, ecs,
                for t in cloud.snapshot()["tasks"])
 
 
-def test_a_service_deployment_of_such_an_image_fails_by_the_circuit_breaker(cloud, aws,
-                                                                            ecs) -> None:
+def test_a_service_deployment_of_such_an_image_fails_by_the_circuit_breaker(cloud, aws, ecs,
+                                                                            tmp_path) -> None:
+    web = _register(aws, tmp_path, "web", "nginx:1.27")
     before = _service(aws)
     aws("ecs", "update-service", "--cluster", CLUSTER, "--service", SERVICE,
-        "--task-definition", "web", "--deployment-configuration",
+        "--task-definition", web, "--deployment-configuration",
         "deploymentCircuitBreaker={enable=true,rollback=true},maximumPercent=200,"
         "minimumHealthyPercent=100")
     failed_event = f"(service {SERVICE}) (deployment "
@@ -245,8 +246,8 @@ def test_a_service_deployment_of_such_an_image_fails_by_the_circuit_breaker(clou
     [kept] = [d for s in cloud.snapshot()["services"] for d in s["deployments"]
               if d["id"] == failed_id]
     assert kept["rollout_state"] == "FAILED" and kept["failed_tasks"] >= 3
-    web = _listed(aws, "--family", "web", "--desired-status", "STOPPED")
-    for t in aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", *web)["tasks"]:
+    stopped = _listed(aws, "--family", "web", "--desired-status", "STOPPED")
+    for t in aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", *stopped)["tasks"]:
         assert t["stopCode"] == "TaskFailedToStart"
         assert t["stoppedReason"].startswith("CannotPullContainerError: ")
 

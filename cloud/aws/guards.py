@@ -22,13 +22,23 @@ ECS
   0, until the controller has stopped them, then INACTIVE; ListServices omits INACTIVE ones.
 - ``CreateService``/``UpdateService`` answer the true runningCount (moto's UpdateService set it
   to the desired count before any task ran).
+- ``RunTask`` (count 1–10) and ``StartTask`` (the named container instances): queued for the
+  cluster's controller (``take_launches``), which places the tasks as ECS does
+  (``cloud.ecs.scheduler.launch_standalone``), starts them and creates them in the emulator;
+  the call waits for that and answers them (PROVISIONING) with ``failures`` for what found no
+  room (``RESOURCE:CPU``, ``RESOURCE:MEMORY``, ... per container instance). Group
+  ``family:<family>`` by default; nothing replaces them when they stop.
+- ``UpdateService --force-new-deployment``: moto's new deployment id is queued for the
+  controller (``take_forced``), which replaces every task through the rolling update; the
+  answer shows the new PRIMARY (IN_PROGRESS) and the old one ACTIVE.
+- ``CreateService`` keeps ``healthCheckGracePeriodSeconds`` (moto dropped it; 0 with a load
+  balancer, as ECS): how long the scheduler ignores ELB health after a task started.
 - Refused with ``UnsupportedFeatureException`` (HTTP 400) because nothing would run them:
-  ``RunTask`` and ``StartTask`` (standalone tasks), a service in a cluster the local cloud does
-  not run, a second service in its cluster, a service naming more than one target group. These
-  apply once a local cloud serves a cluster (``serve_cluster``); RunTask/StartTask always.
-
-- Also refused: ``UpdateService --force-new-deployment`` (not run yet) and FARGATE (launch
-  type or capacity provider; only EC2 container instances run tasks here).
+  ``RunTask``/``StartTask`` in a cluster no local cloud serves or with a ``memberOf``
+  constraint, a service in a cluster the local cloud does not run, a second service in its
+  cluster, a service naming more than one target group (these once a local cloud serves a
+  cluster, ``serve_cluster``), and FARGATE (launch type or capacity provider; only EC2
+  container instances run tasks here).
 
 ELBv2
 - ``CreateListener``: while a local cloud runs, one listener in all — the kit's proxy port

@@ -850,15 +850,31 @@ class ClusterController:
                 run.exited = True
                 continue
             c = self.container(run.task_definition)
-            self.runtime.start(ContainerSpec(
-                run.task_id, run.host_id, run.pull.image, c.cpu, c.memory,
-                run.port, {**CHAOS_ENV, **c.environment}, command=c.command,
-                entry_point=c.entry_point))
+            try:
+                self.runtime.start(ContainerSpec(
+                    run.task_id, run.host_id, run.pull.image, c.cpu, c.memory,
+                    run.port, {**CHAOS_ENV, **c.environment}, command=c.command,
+                    entry_point=c.entry_point))
+            except Exception as exc:  # the container cannot start: the task stops, as ECS's
+                self._failed_start(run, exc)
+                continue
             run.launched = True
             self.timeline.add(self.clock, "launch", f"task {run.task_id[:8]} container "
                               f"started on {run.host_id} (port {run.port})",
                               "real",
                               task=run.task_id)
+
+    def _failed_start(self, run: TaskRun, exc: Exception) -> None:
+        """A container the runtime could not start (ECS: CannotStartContainerError, or
+        CannotPullContainerError for an image the engine lacks): the task stops before RUNNING
+        on the next pass (stopCode TaskFailedToStart; a service's restarts throttle)."""
+        run.exited = True
+        reason = str(exc) if isinstance(exc, PullError) else \
+            f"CannotStartContainerError: {str(exc)[:400]}"
+        self._later.setdefault(run.service, []).append(
+            Observation(run.task_id, "exited", None, self.clock.now(), reason=reason))
+        self.timeline.add(self.clock, "launch", f"task {run.task_id[:8]} container failed to "
+                          f"start: {reason}", "real", task=run.task_id)
 
     def _stop_container(self, run: TaskRun, kill: bool) -> None:
         run.exited = run.exited or kill

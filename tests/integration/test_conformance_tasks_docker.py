@@ -1,5 +1,5 @@
 """Conformance, Docker runtime: any image the engine has runs as a task — a standalone task
-of the local base image serving ``python -m http.server`` on the host network, typed with
+of the local base image serving ``python3 -m http.server`` on the host network, typed with
 the real AWS CLI and read back against the container and its HTTP port; an image the engine
 lacks and cannot pull fails to start as ECS reports it. Skipped when no Docker engine answers.
 """
@@ -59,7 +59,7 @@ def _register(aws: Aws, tmp_path, family: str, image: str, port: int) -> None:
             "containerDefinitions": [{
                 "name": "web", "image": image, "essential": True, "cpu": 128, "memory": 256,
                 "portMappings": [{"containerPort": port, "hostPort": port, "protocol": "tcp"}],
-                "command": ["python", "-m", "http.server", str(port), "--bind", "127.0.0.1"]}]}
+                "command": ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"]}]}
     path = tmp_path / f"{family}.json"
     path.write_text(json.dumps(spec))
     aws("ecs", "register-task-definition", "--cli-input-json", f"file://{path}")
@@ -82,12 +82,12 @@ def test_any_image_the_engine_has_runs_as_a_task(cloud, aws, tmp_path, wait_for)
     [task] = out["tasks"]
     task_id = task["taskArn"].rsplit("/", 1)[-1]
     ecs.get_waiter("tasks_running").wait(cluster=CLUSTER, tasks=[task_id], WaiterConfig=FAST)
-    wait_for(lambda: _get(port) == 200, 60, "python -m http.server to answer in the container")
+    wait_for(lambda: _get(port) == 200, 60, "python3 -m http.server to answer in the container")
     container = cloud.runtime.container_id(task_id)
     info = cloud.runtime._client.api.inspect_container(container)
     assert info["Config"]["Image"] == BASE_IMAGE and info["State"]["Running"]
     assert info["HostConfig"]["NetworkMode"] == "host"
-    assert info["Config"]["Cmd"][:3] == ["python", "-m", "http.server"]
+    assert info["Config"]["Cmd"][:3] == ["python3", "-m", "http.server"]
     [described] = aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks",
                       task_id)["tasks"]
     assert (described["lastStatus"], described["group"], described["startedBy"]) == (

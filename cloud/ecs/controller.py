@@ -475,7 +475,7 @@ class ClusterController:
                 continue
             spec = self.specs.get(run.service)
             if not run.ready or run.exited or self.target_health is None or spec is None \
-                    or run.service == STANDALONE:
+                    or run.service == STANDALONE or (run.healthy and not spec.target_groups):
                 continue
             health = self.target_health(run.task_id)
             if health == "healthy" and not run.healthy:

@@ -54,12 +54,14 @@ def aws(cloud, tmp_path_factory) -> Aws:
     return aws
 
 
-def _register(aws: Aws, tmp_path, family: str, image: str, port: int) -> None:
+def _register(aws: Aws, tmp_path, family: str, image: str, port: int,
+              command: list[str] | None = None) -> None:
+    argv = command or ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"]
     spec = {"family": family, "networkMode": "host", "requiresCompatibilities": ["EC2"],
             "containerDefinitions": [{
                 "name": "web", "image": image, "essential": True, "cpu": 128, "memory": 256,
                 "portMappings": [{"containerPort": port, "hostPort": port, "protocol": "tcp"}],
-                "command": ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"]}]}
+                "command": argv}]}
     path = tmp_path / f"{family}.json"
     path.write_text(json.dumps(spec))
     aws("ecs", "register-task-definition", "--cli-input-json", f"file://{path}")
@@ -109,3 +111,16 @@ def test_an_image_the_engine_cannot_have_fails_to_start(cloud, aws, tmp_path) ->
     [task] = aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", task_id)["tasks"]
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("CannotPullContainerError: ")
+
+
+def test_a_container_that_cannot_start_stops_its_task(cloud, aws, tmp_path) -> None:
+    ecs: Any = cloud.endpoint.client("ecs")
+    _register(aws, tmp_path, "broken", BASE_IMAGE, free_port(), ["no-such-program"])
+    out = aws("ecs", "run-task", "--cluster", CLUSTER, "--task-definition", "broken")
+    task_id = out["tasks"][0]["taskArn"].rsplit("/", 1)[-1]
+    ecs.get_waiter("tasks_stopped").wait(cluster=CLUSTER, tasks=[task_id], WaiterConfig=FAST)
+    [task] = aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", task_id)["tasks"]
+    assert task["stopCode"] == "TaskFailedToStart" and "startedAt" not in task
+    assert task["stoppedReason"].startswith("CannotStartContainerError: ")
+    assert "no-such-program" in task["stoppedReason"]
+    assert cloud.tick_errors == []  # the loop's passes went on

@@ -61,6 +61,7 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,7 +139,7 @@ class _Served:
         self.activities: ActivitySource | None = None
         self.stops: dict[str, list[tuple[str, str]]] = {}
         self.launches: dict[str, list[Launch]] = {}
-        self.forced: dict[str, list[tuple[str, str]]] = {}
+        self.forced: dict[str, list[tuple[str, str, bool]]] = {}
 
 
 SERVED = _Served()
@@ -178,9 +179,9 @@ def take_launches(cluster: str) -> list[Launch]:
         return SERVED.launches.pop(cluster, [])
 
 
-def take_forced(cluster: str) -> list[tuple[str, str]]:
-    """UpdateService --force-new-deployment calls for ``cluster`` since the last take:
-    (service name, the new deployment's id as the call answered it)."""
+def take_forced(cluster: str) -> list[tuple[str, str, bool]]:
+    """UpdateService calls for ``cluster`` that began a deployment, since the last take:
+    (service name, the new deployment's id as the call answered it, --force-new-deployment)."""
     with SERVED.lock:
         return SERVED.forced.pop(cluster, [])
 
@@ -555,14 +556,16 @@ def fargate_refusal(launch_type: str | None,
     return None
 
 
-def forced_deployments(old: list[dict[str, Any]], new_id: str,
-                       now: datetime) -> list[dict[str, Any]]:
-    """describe-services' deployments right after --force-new-deployment (pure): a new
-    PRIMARY of the same task definition, IN_PROGRESS with no task yet, the others ACTIVE."""
+def forced_deployments(old: list[dict[str, Any]], new_id: str, now: datetime,
+                       task_definition: str | None = None) -> list[dict[str, Any]]:
+    """describe-services' deployments right after UpdateService begins a deployment (pure): a
+    new PRIMARY (of ``task_definition``, else the same one: --force-new-deployment),
+    IN_PROGRESS with no task yet, the others ACTIVE."""
     live = [d for d in old if d.get("status") in ("PRIMARY", "ACTIVE")]
     if not live:
         return old
     primary = {**live[0], "id": new_id, "status": "PRIMARY", "runningCount": 0,
+               "taskDefinition": task_definition or live[0].get("taskDefinition"),
                "pendingCount": 0, "failedTasks": 0, "createdAt": now, "updatedAt": now,
                "rolloutState": "IN_PROGRESS",
                "rolloutStateReason": f"ECS deployment {new_id} in progress."}
@@ -580,16 +583,25 @@ def _guarded_update_service(original: Callable[..., Any]) -> Callable[..., Any]:
         if why:
             raise _unsupported(why)
         name = str(self._get_param("service", "")).split("/")[-1]
-        forced = bool(self._get_param("forceNewDeployment")) and cluster.name == _served_cluster()
-        old = [dict(d) for d in backend._get_service(cluster.name, name).deployments or []
-               if isinstance(d, dict)] if forced else []
+        served = cluster.name == _served_cluster()
+        before = backend._get_service(cluster.name, name)
+        td_param = self._get_param("taskDefinition")
+        new_td = backend.describe_task_definition(td_param).arn if td_param else None
+        changed = served and new_td is not None and new_td != before.task_definition
+        forced = served and bool(self._get_param("forceNewDeployment"))
+        old = [dict(d) for d in before.deployments or [] if isinstance(d, dict)]
         result = original(self)
-        if forced:
-            service = backend._get_service(cluster.name, name)
-            new_id = service.deployments[0]["id"]  # moto gave the deployment a new id
-            service.deployments = forced_deployments(old, new_id, datetime.now(UTC))
+        service = backend._get_service(cluster.name, name)
+        if new_td is not None:
+            service.task_definition = new_td  # the ARN, as ECS answers (moto kept the input)
+        if forced or changed:
+            # ECS answers the new deployment at once; the controller begins it under this id
+            new_id = service.deployments[0]["id"] if forced else \
+                f"ecs-svc/{secrets.randbelow(10**19):019d}"
+            service.deployments = forced_deployments(old, new_id, datetime.now(UTC),
+                                                     service.task_definition)
             with SERVED.lock:  # the controller begins it (cloud.ecs.scheduler)
-                SERVED.forced.setdefault(cluster.name, []).append((name, new_id))
+                SERVED.forced.setdefault(cluster.name, []).append((name, new_id, forced))
         return result
     return update_service
 

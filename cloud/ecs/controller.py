@@ -259,6 +259,9 @@ class ClusterController:
             lb.state_of if lb is not None else None)
         self.standalone: tuple[TaskState, ...] = ()  # RunTask/StartTask's tasks
         self._standalone_observations: list[Observation] = []
+        # service → (deployment id, forced) an UpdateService answered, until the scheduler
+        # begins that deployment
+        self._api_deployments: dict[str, tuple[str, bool]] = {}
         self._draining: dict[str, TaskRun] = {}  # deregistered, stopped once drained
         self.rng = random.Random(seed)
         self.new_id = task_id_factory(self.rng)
@@ -591,17 +594,25 @@ class ClusterController:
         self._user_stops()
         observations = self._observations(ready)
         self._standalone_observations = observations.get(STANDALONE, [])
-        forced = dict(self.writeback.take_forced(self.cluster)) if self.writeback else {}
+        for name, deployment_id, forced in (self.writeback.take_forced(self.cluster)
+                                            if self.writeback else []):
+            self._api_deployments[name] = (deployment_id, forced)
         plans = []
         for name, spec in specs.items():
             state = self.services.get(name) or self._new_service(spec)
-            if name in forced:  # update-service --force-new-deployment
-                state = replace(state, force_new=forced[name])
+            api_id, forced = self._api_deployments.get(name, (None, False))
+            if forced:  # update-service --force-new-deployment
+                state = replace(state, force_new=api_id)
+                del self._api_deployments[name]
             if spec.task_definition != self._seen_td.get(name):
-                # update_service(taskDefinition=…): the scheduler begins a deployment
+                # update_service(taskDefinition=…): the scheduler begins a deployment, under
+                # the id the call answered
+                first = name not in self._seen_td
                 state = replace(state, task_definition=spec.task_definition,
                                 task_cpu=spec.cpu, task_memory=spec.memory,
-                                network_mode=spec.network_mode, host_port=spec.host_port)
+                                network_mode=spec.network_mode, host_port=spec.host_port,
+                                next_deployment_id=None if first or forced else api_id)
+                self._api_deployments.pop(name, None)
                 self._seen_td[name] = spec.task_definition
             state = replace(state, desired_count=spec.desired_count,
                             strategy=spec.strategy, config=spec.deployment_config,

@@ -249,6 +249,8 @@ class ServiceState:
     health_check_grace: float = 0.0  # healthCheckGracePeriodSeconds (lab s after RUNNING)
     # update-service --force-new-deployment asked for: the new deployment's id (the API's)
     force_new: str | None = None
+    # the id the API answered for the deployment a new task definition begins (None: ours)
+    next_deployment_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.desired_count < 0:
@@ -482,18 +484,19 @@ class Pass:
                                               **changes)  # type: ignore[arg-type]
 
     def begin(self, task_definition: str, cpu: int, memory: int,
-              reason: str | None = None, forced_id: str | None = None) -> None:
-        """A new PRIMARY deployment; the old PRIMARY becomes ACTIVE (§4). ``forced_id``:
-        update-service --force-new-deployment, the same task definition under that id."""
+              reason: str | None = None, deployment_id: str | None = None,
+              forced: bool = False) -> None:
+        """A new PRIMARY deployment (``deployment_id``: the one the API answered), the old
+        PRIMARY becomes ACTIVE (§4). ``forced``: update-service --force-new-deployment, the
+        same task definition, every task replaced."""
         now, config = self.now, self.state.config
-        new_id_ = forced_id or self.new_deployment_id()
-        running = forced_id is None and any(
+        new_id_ = deployment_id or self.new_deployment_id()
+        running = not forced and any(
             t.task_definition == task_definition and t.last_status == RUNNING
             and t.desired_status == RUNNING for t in self.tasks.values())
         new = Deployment(new_id_, task_definition, cpu, memory, PRIMARY, IN_PROGRESS,
                          reason or IN_PROGRESS_REASON.format(deployment=new_id_), now, now,
-                         monitored=not running, stage=2 if running else 1,
-                         forced=forced_id is not None)
+                         monitored=not running, stage=2 if running else 1, forced=forced)
         self.deployments[:] = [new] + [replace(d, status=ACTIVE, updated_at=now)
                                        for d in self.deployments if d.status != INACTIVE]
         # §4: deploying a new task definition resets the start throttle.
@@ -538,11 +541,11 @@ def begin_deployment(p: Pass) -> None:
     --force-new-deployment: a new PRIMARY deployment (forced: of the same task definition,
     replacing every task through the same rolling update)."""
     if p.state.force_new and p.state.force_new != p.primary.id:
-        p.begin(*p.service_td, forced_id=p.state.force_new)
+        p.begin(*p.service_td, deployment_id=p.state.force_new, forced=True)
         p.notes.append(f"--force-new-deployment: deployment {p.primary.id} replaces every task "
                        "of the service with a new one of the same task definition")
     elif p.state.task_definition != p.primary.task_definition:
-        p.begin(*p.service_td)
+        p.begin(*p.service_td, deployment_id=p.state.next_deployment_id)
 
 
 def apply_observations(p: Pass, observations: Iterable[Observation]) -> None:
@@ -827,6 +830,7 @@ def finish(p: Pass) -> Plan:
                  if t.last_status != STOPPED or now - (t.stopped_at or now) < STOPPED_RETENTION)
     history = (tuple(reversed(p.events.emitted)) + state.events)[:MAX_EVENTS]
     new_state = replace(state, tasks=kept, failed_starts=p.failed_starts, force_new=None,
+                        next_deployment_id=None,
                         next_start_at=p.next_start_at, recent=p.events.recent, events=history,
                         task_definition=p.service_td[0], task_cpu=p.service_td[1],
                         task_memory=p.service_td[2], deployments=tuple(kept_deployments),

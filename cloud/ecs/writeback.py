@@ -117,8 +117,8 @@ class MotoWriteBack:
         """RunTask/StartTask calls waiting to be placed (each answered by ``done``)."""
         return guards.take_launches(cluster)
 
-    def take_forced(self, cluster: str) -> list[tuple[str, str]]:
-        """UpdateService --force-new-deployment calls: (service, new deployment id)."""
+    def take_forced(self, cluster: str) -> list[tuple[str, str, bool]]:
+        """UpdateService calls that began a deployment: (service, its id, forced)."""
         return guards.take_forced(cluster)
 
     def container_instance(self, cluster: str, arn: str) -> Any:

@@ -153,3 +153,5 @@ def test_a_forced_deployment_answers_a_new_primary_and_the_old_one_active() -> N
     assert primary["rolloutStateReason"] == "ECS deployment ecs-svc/2 in progress."
     assert (active["id"], active["status"], active["desiredCount"]) == ("ecs-svc/1", "ACTIVE", 2)
     assert forced_deployments([], "ecs-svc/2", now) == []
+    new, _ = forced_deployments(old, "ecs-svc/3", now, "td:2")  # a new task definition
+    assert (new["taskDefinition"], new["status"]) == ("td:2", "PRIMARY")

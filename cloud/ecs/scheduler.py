@@ -35,6 +35,18 @@ Deployments (§4, rolling update, deployment-circuit-breaker.md):
   RUNNING task when it begins.
 - The PRIMARY is COMPLETED at the service's steady state (all desired tasks RUNNING on its task
   definition, no other task left).
+- ``--force-new-deployment`` (``state.force_new``): a new PRIMARY of the same task definition
+  that owns only the tasks it started, so the rolling update replaces every task.
+
+ELB health feeding ECS: an "unhealthy" observation (the task's target in its target group) of
+a RUNNING task, once ``health_check_grace`` (healthCheckGracePeriodSeconds) has passed since it
+started (:func:`elb_health_due`), stops the task — "Task failed ELB health checks in
+(target-group <arn>)", its target drained first — and the same pass starts its replacement; it
+counts as a failed health check for the circuit breaker.
+
+Standalone tasks (RunTask/StartTask): :func:`launch_standalone` places them (ECS's
+``RESOURCE:*`` failures for what does not fit), :func:`run_standalone` runs steps 1-3 of a
+pass over them; no desired count, so nothing replaces them.
 """
 
 from __future__ import annotations

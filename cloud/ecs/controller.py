@@ -19,6 +19,13 @@ definition, an ACTIVE old one), so each task runs the task definition it was sta
 A new ``taskDefinition`` read from the API starts a deployment; a circuit-breaker rollback is
 written back as the service's task definition.
 
+Standalone tasks: RunTask/StartTask calls wait in the API's guards (``cloud.aws.guards``)
+until a pass places them (``scheduler.launch_standalone``) and creates them; they run like a
+service's tasks (``TaskRun.service`` is ``STANDALONE``) and nothing replaces them. ELB health:
+``target_health(task_id)`` (injected; by default the load balancer's ``state_of``) feeds
+"healthy"/"unhealthy" observations to the scheduler. A container the runtime cannot start, or
+an image it cannot have, stops its task before RUNNING (TaskFailedToStart).
+
 Chaos actions (the control API's; AWS has no API for them): ``crash`` (SIGKILL), ``oom`` (the
 task really exceeds its memory limit, through the kit-only route ``POST /chaos/allocate`` that
 ``FRAUDLAB_CHAOS=1`` enables in the tasks the kit starts) and ``bad_deployment`` (a revision

@@ -22,13 +22,23 @@ ECS
   0, until the controller has stopped them, then INACTIVE; ListServices omits INACTIVE ones.
 - ``CreateService``/``UpdateService`` answer the true runningCount (moto's UpdateService set it
   to the desired count before any task ran).
+- ``RunTask`` (count 1–10) and ``StartTask`` (the named container instances): queued for the
+  cluster's controller (``take_launches``), which places the tasks as ECS does
+  (``cloud.ecs.scheduler.launch_standalone``), starts them and creates them in the emulator;
+  the call waits for that and answers them (PROVISIONING) with ``failures`` for what found no
+  room (``RESOURCE:CPU``, ``RESOURCE:MEMORY``, ... per container instance). Group
+  ``family:<family>`` by default; nothing replaces them when they stop.
+- ``UpdateService --force-new-deployment``: moto's new deployment id is queued for the
+  controller (``take_forced``), which replaces every task through the rolling update; the
+  answer shows the new PRIMARY (IN_PROGRESS) and the old one ACTIVE.
+- ``CreateService`` keeps ``healthCheckGracePeriodSeconds`` (moto dropped it; 0 with a load
+  balancer, as ECS): how long the scheduler ignores ELB health after a task started.
 - Refused with ``UnsupportedFeatureException`` (HTTP 400) because nothing would run them:
-  ``RunTask`` and ``StartTask`` (standalone tasks), a service in a cluster the local cloud does
-  not run, a second service in its cluster, a service naming more than one target group. These
-  apply once a local cloud serves a cluster (``serve_cluster``); RunTask/StartTask always.
-
-- Also refused: ``UpdateService --force-new-deployment`` (not run yet) and FARGATE (launch
-  type or capacity provider; only EC2 container instances run tasks here).
+  ``RunTask``/``StartTask`` in a cluster no local cloud serves or with a ``memberOf``
+  constraint, a service in a cluster the local cloud does not run, a second service in its
+  cluster, a service naming more than one target group (these once a local cloud serves a
+  cluster, ``serve_cluster``), and FARGATE (launch type or capacity provider; only EC2
+  container instances run tasks here).
 
 ELBv2
 - ``CreateListener``: while a local cloud runs, one listener in all — the kit's proxy port
@@ -51,8 +61,10 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import secrets
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +77,8 @@ USER_INITIATED = "UserInitiated"
 LIVE_SERVICE = ("ACTIVE", "DRAINING")
 PENDING_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
 MAX_LIST_RESULTS = 100
+LAUNCH_TIMEOUT = 30.0  # seconds RunTask/StartTask wait for the controller to place the tasks
+MAX_TASKS_PER_CALL = 10  # RunTask's count, StartTask's containerInstances (API reference)
 
 ActivitySource = Callable[[], list[dict[str, Any]]]
 
@@ -94,15 +108,38 @@ def _aas_error(code: str, message: str) -> Exception:
     return JsonRESTError(code, message)
 
 
+@dataclass
+class Launch:
+    """A RunTask/StartTask call waiting for the cluster's controller: it places the tasks
+    (``cloud.ecs.scheduler.launch_standalone``), creates them in the emulator and sets
+    ``done``; the call then answers them and the ``failures``."""
+
+    cluster: str
+    task_definition: str  # the ARN
+    count: int
+    started_by: str
+    group: str
+    strategy: list[dict[str, Any]]
+    distinct_instance: bool
+    instances: list[str] | None = None  # StartTask: the container instances named
+    done: threading.Event = field(default_factory=threading.Event)
+    task_ids: list[str] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None  # InvalidParameterException's message
+
+
 class _Served:
     """What the local cloud in this process runs: its cluster, its scaling record, and the
-    StopTask calls its controller has not taken yet."""
+    StopTask, RunTask/StartTask and force-new-deployment calls its controller has not taken
+    yet."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.cluster: str | None = None
         self.activities: ActivitySource | None = None
         self.stops: dict[str, list[tuple[str, str]]] = {}
+        self.launches: dict[str, list[Launch]] = {}
+        self.forced: dict[str, list[tuple[str, str, bool]]] = {}
 
 
 SERVED = _Served()
@@ -114,6 +151,12 @@ def serve_cluster(cluster: str | None) -> None:
     with SERVED.lock:
         SERVED.cluster = cluster
         SERVED.stops.clear()
+        SERVED.forced.clear()
+        for waiting in SERVED.launches.values():
+            for launch in waiting:
+                launch.error = "The cluster's local controller stopped."
+                launch.done.set()
+        SERVED.launches.clear()
         if cluster is None:
             SERVED.activities = None
 
@@ -128,6 +171,19 @@ def take_stop_requests(cluster: str) -> list[tuple[str, str]]:
     """The StopTask calls for ``cluster`` since the last take: (task id, reason)."""
     with SERVED.lock:
         return SERVED.stops.pop(cluster, [])
+
+
+def take_launches(cluster: str) -> list[Launch]:
+    """The RunTask/StartTask calls for ``cluster`` waiting to be placed."""
+    with SERVED.lock:
+        return SERVED.launches.pop(cluster, [])
+
+
+def take_forced(cluster: str) -> list[tuple[str, str, bool]]:
+    """UpdateService calls for ``cluster`` that began a deployment, since the last take:
+    (service name, the new deployment's id as the call answered it, --force-new-deployment)."""
+    with SERVED.lock:
+        return SERVED.forced.pop(cluster, [])
 
 
 def _served_cluster() -> str | None:
@@ -369,15 +425,66 @@ def _with_failures(original: Callable[..., Any]) -> Callable[..., Any]:
     return describe_tasks
 
 
-def _refuse(what: str) -> Callable[..., Any]:
-    def refused(self: Any) -> Any:
-        raise _unsupported(what)
-    return refused
+STANDALONE = ("FraudLab's local ECS runs tasks only in the cluster its local cloud serves "
+              "({served}); {call} in cluster {cluster} would start nothing, so it is refused.")
+MEMBER_OF = ("FraudLab's local ECS supports the distinctInstance placement constraint only; "
+             "memberOf expressions are not evaluated, so a task placed with one is refused.")
+NO_INSTANCES = "No Container Instances were found in your cluster."
 
 
-STANDALONE = ("FraudLab's local ECS runs tasks only for the service of its cluster (the service "
-              "scheduler); {call} would start nothing, so it is refused. Create or update a "
-              "service instead (aws ecs create-service / update-service --desired-count).")
+def launch_refusal(cluster: str, served: str | None, call: str,
+                   constraints: list[dict[str, Any]] | None) -> str | None:
+    """Why RunTask/StartTask cannot run for real here, or None (pure)."""
+    if cluster != served:
+        return STANDALONE.format(served=served or "none", call=call, cluster=cluster)
+    if any(c.get("type") == "memberOf" for c in constraints or []):
+        return MEMBER_OF
+    return None
+
+
+def _launch(self: Any, call: str, instances: list[str] | None) -> Any:
+    """RunTask/StartTask: refused as AWS would, or queued for the controller, which places
+    and creates the tasks; the answer describes them (PROVISIONING) and the failures."""
+    backend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster", "default"))
+    count = 1 if instances is not None else self._get_int_param("count", 1)
+    if instances is not None and not 1 <= len(instances) <= MAX_TASKS_PER_CALL:
+        raise _invalid(f"containerInstances must list 1 to {MAX_TASKS_PER_CALL} instances.")
+    if not 1 <= count <= MAX_TASKS_PER_CALL:
+        raise _invalid(f"count must be between 1 and {MAX_TASKS_PER_CALL}.")
+    td = backend.describe_task_definition(self._get_param("taskDefinition"))
+    constraints = self._get_param("placementConstraints") or []
+    why = fargate_refusal(self._get_param("launchType"),
+                          self._get_param("capacityProviderStrategy")) or \
+        launch_refusal(cluster.name, _served_cluster(), call, constraints)
+    if why:
+        raise _unsupported(why)
+    launch = Launch(cluster.name, td.arn, count, self._get_param("startedBy") or "",
+                    self._get_param("group") or f"family:{td.family}",
+                    self._get_param("placementStrategy") or [],
+                    any(c.get("type") == "distinctInstance" for c in constraints), instances)
+    with SERVED.lock:
+        SERVED.launches.setdefault(cluster.name, []).append(launch)
+    if not launch.done.wait(LAUNCH_TIMEOUT):
+        with SERVED.lock:
+            if launch in SERVED.launches.get(cluster.name, []):
+                SERVED.launches[cluster.name].remove(launch)
+        raise _ecs_error("ServerException", f"the local controller of {cluster.name} did not "
+                         f"place the tasks within {LAUNCH_TIMEOUT:g} s")
+    if launch.error:
+        raise _invalid(launch.error)
+    from moto.core.responses import ActionResult
+
+    tasks = backend.describe_tasks(cluster.name, launch.task_ids) if launch.task_ids else []
+    return ActionResult({"tasks": tasks, "failures": launch.failures})
+
+
+def _run_task(self: Any) -> Any:
+    return _launch(self, "RunTask", None)
+
+
+def _start_task(self: Any) -> Any:
+    return _launch(self, "StartTask", list(self._get_param("containerInstances") or []))
 
 
 def service_refusal(cluster: str, served: str | None, live_services: list[str],
@@ -425,14 +532,15 @@ def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
                             self._get_param("loadBalancers"))
         if why:
             raise _unsupported(why)
-        return original(self)
+        result = original(self)
+        grace = self._get_param("healthCheckGracePeriodSeconds")
+        if grace is not None or self._get_param("loadBalancers"):
+            service = backend._get_service(cluster.name, name)  # moto drops it
+            service.health_check_grace_period_seconds = int(grace or 0)  # ECS: 0 with an LB
+        return result
     return create_service
 
 
-FORCE_NEW = ("FraudLab's local ECS does not replace a service's tasks on "
-             "--force-new-deployment yet, so it is refused: register a new task-definition "
-             "revision and update the service to it (a rolling update), or stop-task the tasks "
-             "one by one (the scheduler replaces each).")
 FARGATE = ("FraudLab's local ECS runs the EC2 launch type only (tasks on the cluster's "
            "container instances); {what} would never start a task, so it is refused.")
 
@@ -448,15 +556,53 @@ def fargate_refusal(launch_type: str | None,
     return None
 
 
+def forced_deployments(old: list[dict[str, Any]], new_id: str, now: datetime,
+                       task_definition: str | None = None) -> list[dict[str, Any]]:
+    """describe-services' deployments right after UpdateService begins a deployment (pure): a
+    new PRIMARY (of ``task_definition``, else the same one: --force-new-deployment),
+    IN_PROGRESS with no task yet, the others ACTIVE."""
+    live = [d for d in old if d.get("status") in ("PRIMARY", "ACTIVE")]
+    if not live:
+        return old
+    primary = {**live[0], "id": new_id, "status": "PRIMARY", "runningCount": 0,
+               "taskDefinition": task_definition or live[0].get("taskDefinition"),
+               "pendingCount": 0, "failedTasks": 0, "createdAt": now, "updatedAt": now,
+               "rolloutState": "IN_PROGRESS",
+               "rolloutStateReason": f"ECS deployment {new_id} in progress."}
+    rest = [{**d, "status": "ACTIVE", "updatedAt": now,
+             "desiredCount": int(d.get("runningCount", 0)) + int(d.get("pendingCount", 0))}
+            for d in live]
+    return [primary, *rest]
+
+
 def _guarded_update_service(original: Callable[..., Any]) -> Callable[..., Any]:
     def update_service(self: Any) -> Any:
-        cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
-        if self._get_param("forceNewDeployment") and cluster.name == _served_cluster():
-            raise _unsupported(FORCE_NEW)
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
         why = fargate_refusal(None, self._get_param("capacityProviderStrategy"))
         if why:
             raise _unsupported(why)
-        return original(self)
+        name = str(self._get_param("service", "")).split("/")[-1]
+        served = cluster.name == _served_cluster()
+        before = backend._get_service(cluster.name, name)
+        td_param = self._get_param("taskDefinition")
+        new_td = backend.describe_task_definition(td_param).arn if td_param else None
+        changed = served and new_td is not None and new_td != before.task_definition
+        forced = served and bool(self._get_param("forceNewDeployment"))
+        old = [dict(d) for d in before.deployments or [] if isinstance(d, dict)]
+        result = original(self)
+        service = backend._get_service(cluster.name, name)
+        if new_td is not None:
+            service.task_definition = new_td  # the ARN, as ECS answers (moto kept the input)
+        if forced or changed:
+            # ECS answers the new deployment at once; the controller begins it under this id
+            new_id = service.deployments[0]["id"] if forced else \
+                f"ecs-svc/{secrets.randbelow(10**19):019d}"
+            service.deployments = forced_deployments(old, new_id, datetime.now(UTC),
+                                                     service.task_definition)
+            with SERVED.lock:  # the controller begins it (cloud.ecs.scheduler)
+                SERVED.forced.setdefault(cluster.name, []).append((name, new_id, forced))
+        return result
     return update_service
 
 
@@ -482,9 +628,8 @@ def _install_ecs() -> None:
     responses.list_tasks = _list_tasks  # type: ignore[method-assign]
     responses.describe_tasks = _with_failures(  # type: ignore[method-assign]
         responses.describe_tasks)
-    responses.run_task = _refuse(STANDALONE.format(call="RunTask"))  # type: ignore[method-assign]
-    responses.start_task = _refuse(  # type: ignore[method-assign]
-        STANDALONE.format(call="StartTask"))
+    responses.run_task = _run_task  # type: ignore[method-assign]
+    responses.start_task = _start_task  # type: ignore[method-assign]
     responses.create_service = _guarded_create_service(  # type: ignore[method-assign]
         responses.create_service)
     responses.update_service = _guarded_update_service(  # type: ignore[method-assign]

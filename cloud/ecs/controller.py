@@ -19,6 +19,13 @@ definition, an ACTIVE old one), so each task runs the task definition it was sta
 A new ``taskDefinition`` read from the API starts a deployment; a circuit-breaker rollback is
 written back as the service's task definition.
 
+Standalone tasks: RunTask/StartTask calls wait in the API's guards (``cloud.aws.guards``)
+until a pass places them (``scheduler.launch_standalone``) and creates them; they run like a
+service's tasks (``TaskRun.service`` is ``STANDALONE``) and nothing replaces them. ELB health:
+``target_health(task_id)`` (injected; by default the load balancer's ``state_of``) feeds
+"healthy"/"unhealthy" observations to the scheduler. A container the runtime cannot start, or
+an image it cannot have, stops its task before RUNNING (TaskFailedToStart).
+
 Chaos actions (the control API's; AWS has no API for them): ``crash`` (SIGKILL), ``oom`` (the
 task really exceeds its memory limit, through the kit-only route ``POST /chaos/allocate`` that
 ``FRAUDLAB_CHAOS=1`` enables in the tasks the kit starts) and ``bad_deployment`` (a revision
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import threading
 import time
@@ -57,10 +65,11 @@ from cloud.ecs.network import (
     static_host_port,
     task_network,
 )
-from cloud.ecs.placement import AWSVPC, DRAINING, Host
+from cloud.ecs.placement import AWSVPC, DRAINING, Host, TaskRequest
 from cloud.ecs.scheduler import (
     IN_PROGRESS,
     IN_PROGRESS_REASON,
+    INACTIVE,
     PENDING,
     PRIMARY,
     RUNNING,
@@ -70,11 +79,15 @@ from cloud.ecs.scheduler import (
     Observation,
     Plan,
     ServiceState,
+    TaskState,
     circuit_breaker_threshold,
     deployment_id_factory,
+    launch_standalone,
     reconcile,
+    run_standalone,
     task_id_factory,
 )
+from cloud.image.reference import kit_image
 from cloud.lb.routing import Target
 from cloud.runtime.base import ContainerSpec, PullError, PullResult, Runtime
 
@@ -85,6 +98,8 @@ REREAD_SECONDS = 10.0  # the desired state is re-read at least this often, stamp
 TARGET_GROUP = "fraud-tg"
 CHAOS_ENV = {"FRAUDLAB_CHAOS": "1"}  # the kit's tasks get the chaos routes (service.chaos)
 CHAOS_TIMEOUT = 5.0  # seconds for the chaos route to answer
+# TaskRun.service of a standalone task (RunTask/StartTask): no service name has parentheses
+STANDALONE = "(standalone)"
 # The bad revision: "tflite" is LiteRT's old name; the service knows litert and tensorflow, so
 # its app fails to load, gunicorn's worker fails to boot and the container exits (code 3)
 # before it ever answers /ready: the task never reaches RUNNING (circuit breaker stage 1).
@@ -110,6 +125,9 @@ class TaskRun:
     task_definition: str = ""  # the one it was started with (not necessarily the service's)
     launched: bool = False
     ready: bool = False
+    # the kit's service answers GET /ready once it can serve: RUNNING then; any other image
+    # is RUNNING once its container runs (ECS: no container health check defined)
+    probe_ready: bool = True
     healthy: bool = False  # its target passed the load balancer's health check
     exited: bool = False
 
@@ -131,6 +149,8 @@ class ServiceSpec:
     deployment_id: str | None = None  # the API's PRIMARY deployment (a new service's first)
     network_mode: str = "bridge"  # the task definition's networkMode (cloud.ecs.network)
     host_port: int | None = None  # the static host port placement reserves (None: dynamic)
+    target_groups: tuple[str, ...] = ()  # loadBalancers[].targetGroupArn
+    health_check_grace: int = 0  # healthCheckGracePeriodSeconds
 
 
 @dataclass(frozen=True)
@@ -141,6 +161,8 @@ class ContainerDef:
     environment: dict[str, str]
     cpu: int
     memory: int
+    command: tuple[str, ...] | None = None  # the container's command, when given
+    entry_point: tuple[str, ...] | None = None  # its entryPoint, when given
 
 
 def container_def(td: dict[str, Any]) -> ContainerDef:
@@ -150,7 +172,9 @@ def container_def(td: dict[str, Any]) -> ContainerDef:
         image=container.get("image", ""),
         environment={e["name"]: e["value"] for e in container.get("environment", [])},
         cpu=int(td.get("cpu") or container.get("cpu") or 256),
-        memory=int(td.get("memory") or container.get("memory") or 512))
+        memory=int(td.get("memory") or container.get("memory") or 512),
+        command=tuple(container.get("command") or ()) or None,
+        entry_point=tuple(container.get("entryPoint") or ()) or None)
 
 
 def deployment_config(svc: dict[str, Any]) -> DeploymentConfig:
@@ -219,7 +243,8 @@ class ClusterController:
                  seed: int | None = None,
                  resolve_image: Callable[[str], str] | None = None,
                  lb: Any | None = None,
-                 api_generation: Callable[[str], int] | None = None) -> None:
+                 api_generation: Callable[[str], int] | None = None,
+                 target_health: Callable[[str], str | None] | None = None) -> None:
         self.endpoint = endpoint
         # The emulator's write stamp per service (cloud.core.api_writes.generation) when it
         # runs in this process: the desired state is re-read only after a write call.
@@ -235,6 +260,15 @@ class ClusterController:
         self.writeback = writeback
         self.resolve_image = resolve_image or (lambda image: image)
         self.lb = lb  # the load balancer's proxy: RUNNING tasks are its targets
+        # A task's target health as its target group reports it ("healthy", "unhealthy",
+        # "initial", "draining", …; None: no target): what ELB health feeds the scheduler.
+        self.target_health: Callable[[str], str | None] | None = target_health or (
+            lb.state_of if lb is not None else None)
+        self.standalone: tuple[TaskState, ...] = ()  # RunTask/StartTask's tasks
+        self._standalone_observations: list[Observation] = []
+        # service → (deployment id, forced) an UpdateService answered, until the scheduler
+        # begins that deployment
+        self._api_deployments: dict[str, tuple[str, bool]] = {}
         self._draining: dict[str, TaskRun] = {}  # deregistered, stopped once drained
         self.rng = random.Random(seed)
         self.new_id = task_id_factory(self.rng)
@@ -313,7 +347,11 @@ class ClusterController:
                     deployment_config=deployment_config(svc),
                     deployment_id=primary.get("id"),
                     network_mode=td.get("networkMode") or "bridge",
-                    host_port=static_host_port(td))
+                    host_port=static_host_port(td),
+                    target_groups=tuple(lb["targetGroupArn"] for lb in
+                                        svc.get("loadBalancers") or []
+                                        if lb.get("targetGroupArn")),
+                    health_check_grace=int(svc.get("healthCheckGracePeriodSeconds") or 0))
         return specs
 
     def read_hosts(self) -> dict[str, Host]:
@@ -365,6 +403,10 @@ class ClusterController:
                     hosts[t.instance_id].assign(t.cpu or state.task_cpu,
                                                 t.memory or state.task_memory, port, state.name,
                                                 eni=mode == AWSVPC)
+        for t in self.standalone:
+            if t.last_status != STOPPED and t.instance_id in hosts:
+                mode, port = self._task_ports(t.task_definition)
+                hosts[t.instance_id].assign(t.cpu, t.memory, port, t.group, eni=mode == AWSVPC)
         return list(hosts.values())
 
     # -- network modes (cloud.ecs.network) ------------------------------------------------
@@ -441,11 +483,19 @@ class ClusterController:
                 run.ready = True
                 by_service.setdefault(run.service, []).append(
                     Observation(run.task_id, "started", None, now))
-            elif (run.ready and not run.healthy and not run.exited and self.lb
-                  and self.lb.state_of(run.task_id) == "healthy"):
+                continue
+            spec = self.specs.get(run.service)
+            if not run.ready or run.exited or self.target_health is None or spec is None \
+                    or run.service == STANDALONE or (run.healthy and not spec.target_groups):
+                continue
+            health = self.target_health(run.task_id)
+            if health == "healthy" and not run.healthy:
                 run.healthy = True  # counts for minimumHealthyPercent from now on
                 by_service.setdefault(run.service, []).append(
                     Observation(run.task_id, "healthy", None, now))
+            elif health == "unhealthy" and spec.target_groups:
+                by_service.setdefault(run.service, []).append(Observation(
+                    run.task_id, "unhealthy", None, now, target_group=spec.target_groups[0]))
         return by_service
 
     def _user_stops(self) -> None:
@@ -456,6 +506,9 @@ class ClusterController:
             return
         now = self.clock.now()
         for task_id, reason in self.writeback.take_stop_requests(self.cluster):
+            if any(t.task_id == task_id for t in self.standalone):
+                self._stop_standalone(task_id, reason, now)
+                continue
             for name, state in self.services.items():
                 task = next((t for t in state.tasks if t.task_id == task_id), None)
                 if task is None or task.last_status == STOPPED:
@@ -478,11 +531,29 @@ class ClusterController:
                 else:
                     self._stop_container(run, kill=False)
 
+    def _stop_standalone(self, task_id: str, reason: str, now: float) -> None:
+        """StopTask on a standalone task: marked to stop with the caller's reason and its
+        container stopped; nothing replaces it."""
+        self.standalone = tuple(
+            replace(t, desired_status=STOPPED, stopping_at=now, stopped_reason=reason)
+            if t.task_id == task_id and t.last_status != STOPPED else t for t in self.standalone)
+        self.timeline.add(self.clock, "stop", f"stop-task {task_id[:8]} (standalone): {reason}",
+                          "emulated", task=task_id)
+        run = self.runs.get(task_id)
+        if run is None or not run.launched or run.exited:
+            if run is not None:
+                run.exited = True
+            self._later.setdefault(STANDALONE, []).append(
+                Observation(task_id, "exited", None, now, reason=reason))
+        else:
+            self._stop_container(run, kill=False)
+
     def _probe_ready(self) -> set[str]:
-        """The launched, not yet ready tasks whose ``GET /ready`` answers 200 (blocking I/O:
-        called outside the lock)."""
+        """The launched, not yet ready tasks whose ``GET /ready`` answers 200, or whose image
+        is not the kit's and whose container runs (blocking I/O: called outside the lock)."""
         return {run.task_id for run in list(self.runs.values())
-                if run.launched and not run.ready and not run.exited and self._ready(run)}
+                if run.launched and not run.ready and not run.exited
+                and (self._ready(run) if run.probe_ready else True)}
 
     def _ready(self, run: TaskRun) -> bool:
         try:
@@ -502,8 +573,15 @@ class ClusterController:
         self._collect_pulls()
         specs, hosts = self.read_desired()
         ready = self._probe_ready()
+        launches = self.writeback.take_launches(self.cluster) if self.writeback else []
+        for launch in launches:  # described here, not under the lock
+            td = self._task_definition(launch.task_definition)
+            if (td.get("networkMode") or "bridge") == AWSVPC:
+                for instance_id in hosts:
+                    self._subnet(instance_id)
         with self.lock:
             plans = self._decide(specs, hosts, ready)
+            self._standalone_pass(launches, hosts)
         if self._pulls:  # quick pulls (cache hits, simulated) launch this pass
             futures_wait(list(self._pulls.values()), timeout=PULL_GRACE)
             self._collect_pulls()
@@ -523,18 +601,31 @@ class ClusterController:
         self.hosts = hosts
         self._user_stops()
         observations = self._observations(ready)
+        self._standalone_observations = observations.get(STANDALONE, [])
+        for name, deployment_id, forced in (self.writeback.take_forced(self.cluster)
+                                            if self.writeback else []):
+            self._api_deployments[name] = (deployment_id, forced)
         plans = []
         for name, spec in specs.items():
             state = self.services.get(name) or self._new_service(spec)
+            api_id, forced = self._api_deployments.get(name, (None, False))
+            if forced:  # update-service --force-new-deployment
+                state = replace(state, force_new=api_id)
+                del self._api_deployments[name]
             if spec.task_definition != self._seen_td.get(name):
-                # update_service(taskDefinition=…): the scheduler begins a deployment
+                # update_service(taskDefinition=…): the scheduler begins a deployment, under
+                # the id the call answered
+                first = name not in self._seen_td
                 state = replace(state, task_definition=spec.task_definition,
                                 task_cpu=spec.cpu, task_memory=spec.memory,
-                                network_mode=spec.network_mode, host_port=spec.host_port)
+                                network_mode=spec.network_mode, host_port=spec.host_port,
+                                next_deployment_id=None if first or forced else api_id)
+                self._api_deployments.pop(name, None)
                 self._seen_td[name] = spec.task_definition
             state = replace(state, desired_count=spec.desired_count,
                             strategy=spec.strategy, config=spec.deployment_config,
-                            load_balanced=self.lb is not None)
+                            load_balanced=self.lb is not None,
+                            health_check_grace=float(spec.health_check_grace))
             self.specs = {**self.specs, name: spec}  # a new dict: readers see whole ones
             hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
             plan = reconcile(state, hosts, self.clock.now(), observations.get(name, ()),
@@ -596,24 +687,8 @@ class ClusterController:
         for start in plan.start:
             task = start.task
             td = task.task_definition or spec.task_definition
-            image = self.container(td).image
             self.timeline.add(self.clock, "placement", start.placement.reason, task=task.task_id)
-            host = task.instance_id or ""
-            port = free_port()
-            net = self._network(task.task_id, host, td, port)
-            self.runs[task.task_id] = TaskRun(task.task_id, spec.name, host, port, image,
-                                              task_definition=td)
-            self._pulls[task.task_id] = self._start_pull(host, self.resolve_image(image))
-            if self.writeback:
-                ci = self.hosts[task.instance_id].container_instance_arn if task.instance_id \
-                    in self.hosts else None
-                if ci:
-                    self.writeback.create_task(self.cluster, td, ci, task.task_id,
-                                               f"service:{spec.name}", task.started_by,
-                                               time.time())
-                    self.writeback.set_network(self.cluster, task.task_id,
-                                               network_bindings(net), attachments(net),
-                                               network_interfaces(net))
+            self._create_run(task, spec.name, td, f"service:{spec.name}")
         for stop in plan.stop:
             run = self.runs.get(stop.task_id)
             self.timeline.add(self.clock, "stop", f"stopping task {stop.task_id[:8]}: "
@@ -627,6 +702,93 @@ class ClusterController:
                                   f"targets in (target-group {TARGET_GROUP})", task=stop.task_id)
             elif run and not run.exited:
                 self._stop_container(run, kill=False)
+
+    def _create_run(self, task: TaskState, service: str, td: str, group: str) -> None:
+        """A placed task's run: its network, its image pull started, and the task created in
+        the emulator under its id (PROVISIONING)."""
+        image = self.container(td).image
+        host = task.instance_id or ""
+        port = free_port()
+        net = self._network(task.task_id, host, td, port)
+        resolved = self.resolve_image(image)
+        self.runs[task.task_id] = TaskRun(task.task_id, service, host, port, image,
+                                          task_definition=td,
+                                          probe_ready=self._is_kit_image(resolved))
+        self._pulls[task.task_id] = self._start_pull(host, resolved)
+        if self.writeback:
+            ci = self.hosts[task.instance_id].container_instance_arn if task.instance_id \
+                in self.hosts else None
+            if ci:
+                self.writeback.create_task(self.cluster, td, ci, task.task_id, group,
+                                           task.started_by, time.time())
+                self.writeback.set_network(self.cluster, task.task_id, network_bindings(net),
+                                           attachments(net), network_interfaces(net))
+
+    def _is_kit_image(self, image: str) -> bool:
+        """The kit's service (answers /ready): every image the process runtime runs."""
+        extra = tuple(filter(None, [os.environ.get("FRAUDLAB_TEST_IMAGE_REPO")]))
+        return self.runtime.name == "process" or kit_image(image, extra)
+
+    # -- standalone tasks (RunTask / StartTask) ----------------------------------------------
+    def _standalone_pass(self, launches: list[Any], hosts: dict[str, Host]) -> None:
+        """Place the RunTask/StartTask calls waiting (each answered through its ``done``),
+        then one pass of the standalone tasks' lifecycle (``run_standalone``: nothing
+        replaces them). Under the lock; no I/O (their task definitions were described)."""
+        now = self.clock.now()
+        for launch in launches:
+            self._place_standalone(launch, now)
+        if not self.standalone:
+            return
+        work = self._hosts_with_tasks({k: h.copy() for k, h in hosts.items()})
+        plan = run_standalone(self.standalone, work, now, self._standalone_observations)
+        self.standalone = plan.tasks
+        for tr in plan.transitions:
+            self.timeline.add(self.clock, "transition",
+                              f"task {tr.task_id[:8]} (standalone): {tr.from_status} → "
+                              f"{tr.to_status} ({tr.reason})", task=tr.task_id)
+            run = self.runs.get(tr.task_id)
+            if tr.to_status == STOPPED and run and not run.exited:
+                self._stop_container(run, kill=True)  # e.g. its host was terminated
+
+    def _place_standalone(self, launch: Any, now: float) -> None:
+        """One RunTask/StartTask: placed on the hosts with room (``launch_standalone``),
+        created in the emulator, then ``launch.done`` (the API call answers)."""
+        try:
+            td = self._task_definition(launch.task_definition)
+            c = container_def(td)
+            by_ci = {h.container_instance_arn.split("/")[-1]: h.instance_id
+                     for h in self.hosts.values() if h.container_instance_arn}
+            missing, instances = [], None
+            if launch.instances is not None:
+                instances = [by_ci[ref.split("/")[-1]] for ref in launch.instances
+                             if ref.split("/")[-1] in by_ci]
+                missing = [{"arn": ref, "reason": "MISSING"} for ref in launch.instances
+                           if ref.split("/")[-1] not in by_ci]
+            elif not any(h.status == "ACTIVE" for h in self.hosts.values()):
+                launch.error = "No Container Instances were found in your cluster."
+                return
+            req = TaskRequest(launch.group, c.cpu, c.memory, static_host_port(td),
+                              td.get("networkMode") or "bridge")
+            work = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
+            placed = launch_standalone(
+                req, launch.count, work, now, task_definition=td["taskDefinitionArn"],
+                started_by=launch.started_by, strategy=strategy_name(launch.strategy),
+                distinct_instance=launch.distinct_instance, instances=instances,
+                new_id=self.new_id, rng=self.rng)
+            for start in placed.starts:
+                self.standalone += (start.task,)
+                self.timeline.add(self.clock, "placement", f"standalone task "
+                                  f"{start.task.task_id[:8]} ({launch.group}): "
+                                  f"{start.placement.reason}", task=start.task.task_id)
+                self._create_run(start.task, STANDALONE, td["taskDefinitionArn"], launch.group)
+                launch.task_ids.append(start.task.task_id)
+            launch.failures = missing + [
+                {"arn": self.hosts[i].container_instance_arn, "reason": reason}
+                for i, reason in placed.failures]
+        except Exception as exc:  # answered as the API's error, never left waiting
+            launch.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            launch.done.set()
 
     def _stop_drained(self) -> None:
         """Stop the containers of deregistered targets once the load balancer drained them."""
@@ -695,23 +857,43 @@ class ClusterController:
         for run in self.runs.values():
             if run.launched or run.exited or run.pull is None or run.launch_at > now:
                 continue
-            spec = self.specs.get(run.service)
-            state = self.services.get(run.service)
-            if spec is None or state is None:
-                continue
-            task = next((t for t in state.tasks if t.task_id == run.task_id), None)
+            if run.service == STANDALONE:
+                tasks: tuple[TaskState, ...] = self.standalone
+            else:
+                state = self.services.get(run.service)
+                if self.specs.get(run.service) is None or state is None:
+                    continue
+                tasks = state.tasks
+            task = next((t for t in tasks if t.task_id == run.task_id), None)
             if task is None or task.last_status == STOPPED or task.desired_status == STOPPED:
                 run.exited = True
                 continue
-            c = self.container(run.task_definition or spec.task_definition)
-            self.runtime.start(ContainerSpec(
-                run.task_id, run.host_id, run.pull.image, c.cpu, c.memory,
-                run.port, {**CHAOS_ENV, **c.environment}))
+            c = self.container(run.task_definition)
+            try:
+                self.runtime.start(ContainerSpec(
+                    run.task_id, run.host_id, run.pull.image, c.cpu, c.memory,
+                    run.port, {**CHAOS_ENV, **c.environment}, command=c.command,
+                    entry_point=c.entry_point))
+            except Exception as exc:  # the container cannot start: the task stops, as ECS's
+                self._failed_start(run, exc)
+                continue
             run.launched = True
             self.timeline.add(self.clock, "launch", f"task {run.task_id[:8]} container "
                               f"started on {run.host_id} (port {run.port})",
                               "real",
                               task=run.task_id)
+
+    def _failed_start(self, run: TaskRun, exc: Exception) -> None:
+        """A container the runtime could not start (ECS: CannotStartContainerError, or
+        CannotPullContainerError for an image the engine lacks): the task stops before RUNNING
+        on the next pass (stopCode TaskFailedToStart; a service's restarts throttle)."""
+        run.exited = True
+        reason = str(exc) if isinstance(exc, PullError) else \
+            f"CannotStartContainerError: {str(exc)[:400]}"
+        self._later.setdefault(run.service, []).append(
+            Observation(run.task_id, "exited", None, self.clock.now(), reason=reason))
+        self.timeline.add(self.clock, "launch", f"task {run.task_id[:8]} container failed to "
+                          f"start: {reason}", "real", task=run.task_id)
 
     def _stop_container(self, run: TaskRun, kill: bool) -> None:
         run.exited = run.exited or kill
@@ -725,19 +907,23 @@ class ClusterController:
         with contextlib.suppress(Exception):
             fn(*args)
 
-    def _write_back(self) -> None:
-        if not self.writeback:
-            return
-        for state in self.services.values():
-            for t in state.tasks:
-                if self._written_tasks.get(t.task_id) == t:
-                    continue  # only we change tasks in the emulator: write what changed
+    def _write_tasks(self, tasks: tuple[TaskState, ...]) -> None:
+        """Each task that changed (only we change tasks in the emulator)."""
+        for t in tasks:
+            if self._written_tasks.get(t.task_id) != t:
                 self.writeback.set_task(
                     self.cluster, t.task_id, t.last_status, t.desired_status,
                     started_at=_epoch(self.clock, t.started_at),
                     stopped_at=_epoch(self.clock, t.stopped_at),
                     stopped_reason=t.stopped_reason, exit_code=t.exit_code)
                 self._written_tasks[t.task_id] = t
+
+    def _write_back(self) -> None:
+        if not self.writeback:
+            return
+        self._write_tasks(self.standalone)
+        for state in self.services.values():
+            self._write_tasks(state.tasks)
             events, stamped = self._written_events.get(state.name, ((), []))
             if events != state.events:  # stamp each event's time once, not every pass
                 stamped = [(_epoch(self.clock, e.at) or time.time(), e.message)
@@ -749,7 +935,10 @@ class ClusterController:
                 self.writeback.set_service(self.cluster, state.name, state.running_count,
                                            state.pending_count, stamped)
                 self._written_counts[state.name] = counts
-            views = state.deployment_views()
+            # describe-services lists the deployments still in play (ECS: once a rollback
+            # completed, the failed one is gone and `wait services-stable` succeeds); the
+            # snapshot keeps the FAILED one, INACTIVE, for the UIs.
+            views = [v for v in state.deployment_views() if v.deployment.status != INACTIVE]
             if self._written_deployments.get(state.name) != views:  # only we change them
                 self.writeback.set_deployments(self.cluster, state.name, [
                     {"id": v.deployment.id, "status": v.deployment.status,
@@ -767,6 +956,8 @@ class ClusterController:
                 continue
             tasks = [t for s in self.services.values() for t in s.tasks
                      if t.instance_id == h.instance_id and t.last_status != STOPPED]
+            tasks += [t for t in self.standalone
+                      if t.instance_id == h.instance_id and t.last_status != STOPPED]
             ports = [self.networks[t.task_id].host_port for t in tasks
                      if t.task_id in self.networks and self.networks[t.task_id].host_port]
             args = ((h.registered_cpu, h.registered_memory), (h.cpu_free, h.memory_free), ports)
@@ -953,6 +1144,7 @@ class ClusterController:
                     "pull_cached": run.pull.cached if run and run.pull else None,
                     "cpu": t.cpu or s.task_cpu, "memory": t.memory or s.task_memory,
                     **self._network_view(t.task_id)})
+        tasks += [self._standalone_view(t) for t in self.standalone]
         hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
         return {
             "runtime": self.runtime.name,
@@ -984,6 +1176,20 @@ class ClusterController:
             "capacity": self.autoscaler.snapshot(),
             "timeline": self.timeline.entries[-100:],
         }
+
+    def _standalone_view(self, t: TaskState) -> dict[str, Any]:
+        """A standalone task as the UIs show it: no service (``standalone`` True, its
+        ``group``), so no view counts it as a service's."""
+        run = self.runs.get(t.task_id)
+        return {"task_id": t.task_id, "service": None, "standalone": True, "group": t.group,
+                "host": t.instance_id, "task_definition": t.task_definition,
+                "started_by": t.started_by, "last_status": t.last_status,
+                "desired_status": t.desired_status, "stopped_reason": t.stopped_reason,
+                "exit_code": t.exit_code, "port": run.port if run else None,
+                "url": f"http://127.0.0.1:{run.port}" if run else None,
+                "pull_seconds": run.pull.seconds if run and run.pull else None,
+                "pull_cached": run.pull.cached if run and run.pull else None,
+                "cpu": t.cpu, "memory": t.memory, **self._network_view(t.task_id)}
 
     def close(self) -> None:
         """Stop every container (no orphans)."""

@@ -35,6 +35,18 @@ Deployments (§4, rolling update, deployment-circuit-breaker.md):
   RUNNING task when it begins.
 - The PRIMARY is COMPLETED at the service's steady state (all desired tasks RUNNING on its task
   definition, no other task left).
+- ``--force-new-deployment`` (``state.force_new``): a new PRIMARY of the same task definition
+  that owns only the tasks it started, so the rolling update replaces every task.
+
+ELB health feeding ECS: an "unhealthy" observation (the task's target in its target group) of
+a RUNNING task, once ``health_check_grace`` (healthCheckGracePeriodSeconds) has passed since it
+started (:func:`elb_health_due`), stops the task — "Task failed ELB health checks in
+(target-group <arn>)", its target drained first — and the same pass starts its replacement; it
+counts as a failed health check for the circuit breaker.
+
+Standalone tasks (RunTask/StartTask): :func:`launch_standalone` places them (ECS's
+``RESOURCE:*`` failures for what does not fit), :func:`run_standalone` runs steps 1-3 of a
+pass over them; no desired count, so nothing replaces them.
 """
 
 from __future__ import annotations
@@ -53,11 +65,12 @@ from cloud.ecs.placement import (
     TaskRequest,
     Unplaced,
     choose_tasks_to_stop,
+    failures,
     place,
 )
 
 PROVISIONING, PENDING, RUNNING, STOPPED = "PROVISIONING", "PENDING", "RUNNING", "STOPPED"
-OBSERVATION_KINDS = ("started", "exited", "oom", "healthy")
+OBSERVATION_KINDS = ("started", "exited", "oom", "healthy", "unhealthy")
 
 # Service events, ECS's wording (§4: aws/aws-sdk-go#457, service-event-messages.md).
 STARTED_EVENT = "(service {name}) has started {n} tasks: {tasks}."
@@ -73,6 +86,12 @@ OOM_EXIT_CODE = 137  # SIGKILL (§2, docker-diags.md)
 # what the ECS console shows for a terminated instance and a scale-in).
 HOST_TERMINATED = "Host EC2 (instance {instance_id}) terminated."
 SCALE_IN_REASON = "Scaling activity initiated by (deployment {deployment})"
+# ELB health feeding ECS: the stoppedReason as ECS reports it (e.g. the AWS Copilot output
+# quoted in the shared notes' sources: "Task failed ELB health checks in (target-group <arn>)")
+# and the service event in the "(service S) (task T) ..." form of service-event-messages.md.
+ELB_UNHEALTHY_REASON = "Task failed ELB health checks in (target-group {target_group})"
+ELB_UNHEALTHY_EVENT = ("(service {name}) (task {task}) failed ELB health checks in "
+                       "(target-group {target_group}).")
 
 # Deployments (§4). rolloutState values and "deployment completed" are AWS's (§4, quoted).
 PRIMARY, ACTIVE, INACTIVE = "PRIMARY", "ACTIVE", "INACTIVE"
@@ -151,6 +170,7 @@ class TaskState:
     cpu: int = 0  # reserved CPU units / MiB; 0: the service's
     memory: int = 0
     healthy: bool = False  # the load balancer's target group reported it healthy
+    group: str = ""  # a standalone task's (RunTask/StartTask); a service's: "service:<name>"
 
     @property
     def reached_running(self) -> bool:
@@ -198,6 +218,9 @@ class Deployment:
     failed_tasks: int = 0
     monitored: bool = True  # the circuit breaker watches it (no RUNNING task when it began)
     stage: int = 1  # circuit breaker stage: 2 once one of its tasks reached RUNNING
+    # update-service --force-new-deployment: same task definition, so only the tasks this
+    # deployment started are its own (every older task is replaced)
+    forced: bool = False
 
 
 @dataclass(frozen=True)
@@ -235,6 +258,11 @@ class ServiceState:
     deployments: tuple[Deployment, ...] = ()
     last_completed: Deployment | None = None  # what a rollback goes back to
     load_balanced: bool = False  # tasks count as healthy once the target group says so
+    health_check_grace: float = 0.0  # healthCheckGracePeriodSeconds (lab s after RUNNING)
+    # update-service --force-new-deployment asked for: the new deployment's id (the API's)
+    force_new: str | None = None
+    # the id the API answered for the deployment a new task definition begins (None: ours)
+    next_deployment_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.desired_count < 0:
@@ -300,23 +328,31 @@ def _initial_deployment(state: ServiceState) -> Deployment:
 def _owner(t: TaskState, deployments: Sequence[Deployment]) -> Deployment | None:
     if not deployments:
         return None
-    if t.task_definition == deployments[0].task_definition:
+    if _owns(deployments[0], t):
         return deployments[0]
     by_id = next((d for d in deployments if d.id == t.started_by), None)
     return by_id or next((d for d in deployments if d.task_definition == t.task_definition),
                          None)
 
 
+def _owns(d: Deployment, t: TaskState) -> bool:
+    """The task is the deployment's: it runs its task definition (a forced deployment: it
+    started it)."""
+    return t.started_by == d.id if d.forced else t.task_definition == d.task_definition
+
+
 @dataclass(frozen=True)
 class Observation:
     """What the runtime saw: the container is up ("started"), exited, or was OOM-killed; or
-    what the load balancer saw: the task's target passed its health check ("healthy")."""
+    what the load balancer saw: the task's target passed its health check ("healthy") or is
+    marked unhealthy in ``target_group`` ("unhealthy")."""
 
     task_id: str
     kind: str
     exit_code: int | None = None
     at: float = 0.0
     reason: str | None = None  # overrides the stopped reason (e.g. a pull error)
+    target_group: str = ""  # "unhealthy": the target group's ARN
 
     def __post_init__(self) -> None:
         if self.kind not in OBSERVATION_KINDS:
@@ -423,8 +459,9 @@ class Pass:
         return self.deployments[0]
 
     def owned(self, t: TaskState) -> bool:
-        """The task runs the PRIMARY deployment's task definition."""
-        return t.task_definition == self.primary.task_definition
+        """The task runs the PRIMARY deployment's task definition (a forced deployment: the
+        PRIMARY started it)."""
+        return _owns(self.primary, t)
 
     def resources(self, t: TaskState) -> tuple[int, int]:
         return t.cpu or self.state.task_cpu, t.memory or self.state.task_memory
@@ -459,15 +496,19 @@ class Pass:
                                               **changes)  # type: ignore[arg-type]
 
     def begin(self, task_definition: str, cpu: int, memory: int,
-              reason: str | None = None) -> None:
-        """A new PRIMARY deployment; the old PRIMARY becomes ACTIVE (§4)."""
+              reason: str | None = None, deployment_id: str | None = None,
+              forced: bool = False) -> None:
+        """A new PRIMARY deployment (``deployment_id``: the one the API answered), the old
+        PRIMARY becomes ACTIVE (§4). ``forced``: update-service --force-new-deployment, the
+        same task definition, every task replaced."""
         now, config = self.now, self.state.config
-        new_id_ = self.new_deployment_id()
-        running = any(t.task_definition == task_definition and t.last_status == RUNNING
-                      and t.desired_status == RUNNING for t in self.tasks.values())
+        new_id_ = deployment_id or self.new_deployment_id()
+        running = not forced and any(
+            t.task_definition == task_definition and t.last_status == RUNNING
+            and t.desired_status == RUNNING for t in self.tasks.values())
         new = Deployment(new_id_, task_definition, cpu, memory, PRIMARY, IN_PROGRESS,
                          reason or IN_PROGRESS_REASON.format(deployment=new_id_), now, now,
-                         monitored=not running, stage=2 if running else 1)
+                         monitored=not running, stage=2 if running else 1, forced=forced)
         self.deployments[:] = [new] + [replace(d, status=ACTIVE, updated_at=now)
                                        for d in self.deployments if d.status != INACTIVE]
         # §4: deploying a new task definition resets the start throttle.
@@ -508,9 +549,15 @@ def start_pass(state: ServiceState, hosts: Sequence[Host], now: float,
 
 
 def begin_deployment(p: Pass) -> None:
-    """Step 0. A new task definition on the service: a new PRIMARY deployment."""
-    if p.state.task_definition != p.primary.task_definition:
-        p.begin(*p.service_td)
+    """Step 0. A new task definition on the service, or update-service
+    --force-new-deployment: a new PRIMARY deployment (forced: of the same task definition,
+    replacing every task through the same rolling update)."""
+    if p.state.force_new and p.state.force_new != p.primary.id:
+        p.begin(*p.service_td, deployment_id=p.state.force_new, forced=True)
+        p.notes.append(f"--force-new-deployment: deployment {p.primary.id} replaces every task "
+                       "of the service with a new one of the same task definition")
+    elif p.state.task_definition != p.primary.task_definition:
+        p.begin(*p.service_td, deployment_id=p.state.next_deployment_id)
 
 
 def apply_observations(p: Pass, observations: Iterable[Observation]) -> None:
@@ -523,6 +570,8 @@ def apply_observations(p: Pass, observations: Iterable[Observation]) -> None:
             continue
         if obs.kind == "healthy":
             p.tasks[t.task_id] = replace(t, healthy=True)
+        elif obs.kind == "unhealthy":
+            _failed_elb_health(p, t, obs)
         elif obs.kind == "started":
             _started(p, t, obs)
         else:
@@ -540,6 +589,34 @@ def _started(p: Pass, t: TaskState, obs: Observation) -> None:
     d = next((d for d in p.deployments if d.id == t.started_by), None)
     if d is not None and d.stage == 1:
         p.update(d.id, stage=2)
+
+
+def elb_health_due(t: TaskState, grace: float, at: float) -> str | None:
+    """Why an unhealthy target's task is stopped now, or None: ECS acts on ELB health only
+    for a RUNNING task it has not asked to stop, once healthCheckGracePeriodSeconds have
+    passed since the task started (§4; default 0)."""
+    if t.last_status != RUNNING or t.desired_status != RUNNING or t.started_at is None:
+        return None
+    if at - t.started_at < grace:
+        return None
+    return (f"its target is unhealthy and {at - t.started_at:.0f} s since it started >= the "
+            f"health check grace period ({grace:g} s)")
+
+
+def _failed_elb_health(p: Pass, t: TaskState, obs: Observation) -> None:
+    """A RUNNING task whose target the load balancer marks unhealthy: past the grace period
+    the scheduler stops it (its target drained first) and the next step replaces it; it
+    counts as a failed health check for the circuit breaker (stage 2)."""
+    why = elb_health_due(t, p.state.health_check_grace, obs.at)
+    if why is None:
+        return
+    reason = ELB_UNHEALTHY_REASON.format(target_group=obs.target_group)
+    p.tasks[t.task_id] = replace(t, desired_status=STOPPED, stopping_at=obs.at,
+                                 stopped_reason=reason, healthy=False)
+    p.stops.append(TaskStop(t.task_id, t.instance_id, reason, f"failed ELB health checks: {why}"))
+    p.events.emit(ELB_UNHEALTHY_EVENT.format(name=p.name, task=t.task_id,
+                                             target_group=obs.target_group))
+    p.count_failure(t)
 
 
 def _ended(p: Pass, t: TaskState, obs: Observation) -> None:
@@ -764,7 +841,8 @@ def finish(p: Pass) -> Plan:
     kept = tuple(t for t in p.tasks.values()
                  if t.last_status != STOPPED or now - (t.stopped_at or now) < STOPPED_RETENTION)
     history = (tuple(reversed(p.events.emitted)) + state.events)[:MAX_EVENTS]
-    new_state = replace(state, tasks=kept, failed_starts=p.failed_starts,
+    new_state = replace(state, tasks=kept, failed_starts=p.failed_starts, force_new=None,
+                        next_deployment_id=None,
                         next_start_at=p.next_start_at, recent=p.events.recent, events=history,
                         task_definition=p.service_td[0], task_cpu=p.service_td[1],
                         task_memory=p.service_td[2], deployments=tuple(kept_deployments),
@@ -802,3 +880,92 @@ def reconcile(state: ServiceState, hosts: Sequence[Host], now: float,
     retire_old_tasks(p, active, rng)
     report_steady_state(p)
     return finish(p)
+
+
+# ---- standalone tasks (RunTask / StartTask) -------------------------------------------------
+# ECS's RunTask/StartTask ``failures[].reason`` for a container instance without room
+# (api_failures_messages.md: "RESOURCE:CPU", "RESOURCE:MEMORY", ...; the placement
+# constraint's wording as ECS prints it for distinctInstance).
+FAILURE_REASONS = {"cpu": "RESOURCE:CPU", "memory": "RESOURCE:MEMORY", "port": "RESOURCE:PORTS",
+                   "eni": "RESOURCE:ENI",
+                   "distinctInstance": "DistinctInstance placement constraint unsatisfied."}
+
+
+@dataclass(frozen=True)
+class Launch:
+    """RunTask/StartTask's placement: the tasks started (PROVISIONING, placed) and, per
+    container instance that could not take one, ECS's failure reason."""
+
+    starts: list[TaskStart]
+    failures: list[tuple[str, str]]  # (instance id, reason), each pair once
+    hosts: list[Host]  # with the new tasks' reservations
+
+
+def _failures(req: TaskRequest, hosts: Sequence[Host], distinct: bool) -> list[tuple[str, str]]:
+    out = []
+    for h in hosts:
+        if h.status != "ACTIVE":
+            continue
+        why = failures(h, req, distinct)
+        if why:
+            out.append((h.instance_id, FAILURE_REASONS[why[0]]))
+    return out
+
+
+def launch_standalone(req: TaskRequest, count: int, hosts: Sequence[Host], now: float, *,
+                      task_definition: str, started_by: str, strategy: str = "spread",
+                      distinct_instance: bool = False, instances: Sequence[str] | None = None,
+                      new_id: Callable[[], str],
+                      rng: random.Random | None = None) -> Launch:
+    """Place standalone tasks as RunTask does (``count`` tasks by ``strategy``), or as
+    StartTask does (one on each of ``instances``). Unplaced: the reason of every instance
+    that lacked room, as ECS lists them. Nothing here starts them: see
+    :func:`run_standalone`."""
+    work = {h.instance_id: h.copy() for h in hosts}
+    placements: list[Placement] = []
+    unplaced: list[tuple[str, str]] = []
+    if instances is None:
+        result = place([req] * count, list(work.values()), strategy,
+                       distinct_instance=distinct_instance, rng=rng)
+        work = {h.instance_id: h for h in result.hosts}
+        placements = result.placements
+        for _ in result.unplaced:
+            unplaced += _failures(req, list(work.values()), distinct_instance)
+    else:
+        for instance_id in instances:
+            result = place([req], [work[instance_id]], "spread:instanceId",
+                           distinct_instance=distinct_instance)
+            work[instance_id] = result.hosts[0]
+            placements += result.placements
+            if result.unplaced:
+                unplaced += _failures(req, [work[instance_id]], distinct_instance)
+    starts = []
+    for placed in placements:
+        task_id = new_id()
+        task = TaskState(task_id, placed.instance_id, PROVISIONING, RUNNING, created_at=now,
+                         started_by=started_by, task_definition=task_definition, cpu=req.cpu,
+                         memory=req.memory, group=req.group)
+        starts.append(TaskStart(task, placed))
+    return Launch(starts, list(dict.fromkeys(unplaced)), list(work.values()))
+
+
+@dataclass(frozen=True)
+class StandalonePlan:
+    tasks: tuple[TaskState, ...]  # the next state (feed it back)
+    transitions: list[Transition]
+
+
+def run_standalone(tasks: Sequence[TaskState], hosts: Sequence[Host], now: float,
+                   observations: Iterable[Observation] = ()) -> StandalonePlan:
+    """One pass over the standalone tasks: steps 1-3 of a service's pass (the runtime's
+    observations, tasks whose instance left, PROVISIONING to PENDING) and nothing after —
+    no desired count: a standalone task that stops is not replaced (ECS's RunTask).
+    Stopped tasks are kept STOPPED_RETENTION."""
+    state = ServiceState("standalone", 0, 0, 1, tasks=tuple(tasks))
+    p = start_pass(state, hosts, now, lambda: "")
+    apply_observations(p, [o for o in observations if o.kind != "unhealthy"])
+    stop_orphaned_tasks(p)
+    advance_provisioning(p)
+    kept = tuple(t for t in p.tasks.values()
+                 if t.last_status != STOPPED or now - (t.stopped_at or now) < STOPPED_RETENTION)
+    return StandalonePlan(kept, p.transitions)

@@ -84,7 +84,8 @@ def true_ecr_image_sizes() -> None:
 def stop_code(stopped_reason: str | None, started: bool) -> str:
     """ECS's stopCode for a task the kit stopped: the service scheduler's scale-in or
     replacement, a task that never started, or an essential container that exited."""
-    if stopped_reason and stopped_reason.startswith("Scaling activity initiated by"):
+    if stopped_reason and stopped_reason.startswith(("Scaling activity initiated by",
+                                                     "Task failed ELB health checks")):
         return "ServiceSchedulerInitiated"
     if stopped_reason and stopped_reason.startswith("Host EC2"):
         return "TerminationNotice"
@@ -111,6 +112,14 @@ class MotoWriteBack:
     def take_stop_requests(self, cluster: str) -> list[tuple[str, str]]:
         """StopTask calls since the last take: (task id, reason)."""
         return guards.take_stop_requests(cluster)
+
+    def take_launches(self, cluster: str) -> list[guards.Launch]:
+        """RunTask/StartTask calls waiting to be placed (each answered by ``done``)."""
+        return guards.take_launches(cluster)
+
+    def take_forced(self, cluster: str) -> list[tuple[str, str, bool]]:
+        """UpdateService calls that began a deployment: (service, its id, forced)."""
+        return guards.take_forced(cluster)
 
     def container_instance(self, cluster: str, arn: str) -> Any:
         return self.backend.container_instances[cluster][arn.split("/")[-1]]

@@ -96,3 +96,20 @@ def ecr_host(registry: str) -> tuple[str, str] | None:
     """(account, region) of an ECR registry host name, else None."""
     found = ECR_HOST.match(registry)
     return (found["account"], found["region"]) if found else None
+
+
+# The kit's fraud-service image: its local build (``scripts/build_image.sh``) and the ECR
+# repository `fraudlab push` and the deploy steps use (cloud.aws.steps.ecr.REPOSITORY).
+KIT_REPOSITORIES = ("fraudlab/service", "fraud-detection")
+
+
+def kit_image(image: str, extra_repositories: tuple[str, ...] = ()) -> bool:
+    """Whether ``image`` is the kit's fraud-service image, wherever it is pulled from (a local
+    build, ECR, the kit's registry): its repository's last part is one of
+    ``KIT_REPOSITORIES`` (or ``extra_repositories``)."""
+    try:
+        ref = parse_reference(image)
+    except ValueError:
+        return False
+    return ref.repository in (*KIT_REPOSITORIES, *extra_repositories) or \
+        ref.repository.rsplit("/", 1)[-1] in ("fraud-detection",)

@@ -27,6 +27,8 @@ class ContainerSpec:
     memory_mib: int  # hard limit: --memory
     port: int  # the host port the service listens on (network host)
     env: dict[str, str] = field(default_factory=dict)  # extra environment
+    command: tuple[str, ...] | None = None  # the task definition's command (Docker: CMD)
+    entry_point: tuple[str, ...] | None = None  # its entryPoint (Docker: ENTRYPOINT)
 
 
 @dataclass(frozen=True)

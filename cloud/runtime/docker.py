@@ -309,6 +309,10 @@ class DockerRuntime:
                          "TASK_ID": spec.task_id, "HOST_ID": spec.host_id},
             labels={TASK_LABEL: spec.task_id, HOST_LABEL: spec.host_id,
                     OWNER_LABEL: self.owner})
+        if spec.command:  # the task definition's command/entryPoint replace the image's
+            kwargs["command"] = list(spec.command)
+        if spec.entry_point:
+            kwargs["entrypoint"] = list(spec.entry_point)
         try:
             created = self._create(kwargs)
         except ImageNotFound as exc:

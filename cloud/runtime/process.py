@@ -51,11 +51,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cloud.image.reference import kit_image
 from cloud.runtime.base import (
     ESSENTIAL_EXITED,
     OOM_REASON,
     ContainerExit,
     ContainerSpec,
+    PullError,
     PullResult,
 )
 
@@ -64,6 +66,12 @@ GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_con
             "service.wsgi:app"]
 SLIM_COMPRESSED_BYTES = 100_000_000  # fraudlab/service:slim: ~365 MB unpacked, ~100 MB gzipped
 BANDWIDTH_BYTES_PER_S = 50_000_000  # 50 MB/s: a registry in the same region
+TEST_IMAGE_REPO_ENV = "FRAUDLAB_TEST_IMAGE_REPO"  # the tests' name for the kit's image
+PROCESS_IMAGE_LIMIT = (
+    "CannotPullContainerError: FraudLab's process runtime runs only the kit's fraud-service "
+    "image (fraudlab/service, or the fraud-detection repository in ECR or the kit's "
+    "registry); {image} cannot run as a process. Start the local cloud with the Docker "
+    "runtime (fraudlab up --runtime docker) to run other images.")
 IMAGE_ENV = {"full": {"MODEL_RUNTIME": "tensorflow"}}  # ENV lines of the Dockerfile's targets
 MIB = 1024 * 1024
 PROC = Path("/proc")
@@ -295,7 +303,12 @@ class ProcessRuntime:
         return self.pull_wall_seconds > 0
 
     def pull(self, host_id: str, image: str) -> PullResult:
-        """Simulated: the first pull on ``host_id`` costs size / bandwidth seconds, then cached."""
+        """Simulated: the first pull on ``host_id`` costs size / bandwidth seconds, then cached.
+        Only the kit's fraud-service image can run as a process: any other image fails as
+        ECS's agent reports a pull that cannot be had (``CannotPullContainerError``)."""
+        extra = tuple(filter(None, [os.environ.get(TEST_IMAGE_REPO_ENV)]))
+        if not kit_image(image, extra):
+            raise PullError(PROCESS_IMAGE_LIMIT.format(image=image))
         with self._lock:
             cached = (host_id, image) in self._pulled
             self._pulled.add((host_id, image))

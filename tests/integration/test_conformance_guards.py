@@ -90,6 +90,11 @@ def test_health_check_settings_are_validated_as_elbv2_does(cloud, aws) -> None:
 
 def test_a_new_health_check_path_is_what_the_load_balancer_probes(cloud, aws, wait_for) -> None:
     arn = _tg_arn(aws)
+    # ECS would replace the unhealthy targets' tasks; a long grace period keeps them (AWS's
+    # healthCheckGracePeriodSeconds: the scheduler ignores ELB health that long after start).
+    svc = aws("ecs", "update-service", "--cluster", CLUSTER, "--service", SERVICE,
+              "--health-check-grace-period-seconds", "36000")["service"]
+    assert svc["healthCheckGracePeriodSeconds"] == 36000
     aws("elbv2", "modify-target-group", "--target-group-arn", arn, "--health-check-path",
         "/no-such-path", "--health-check-interval-seconds", "5",
         "--health-check-timeout-seconds", "2")
@@ -109,6 +114,9 @@ def test_a_new_health_check_path_is_what_the_load_balancer_probes(cloud, aws, wa
             "--health-check-timeout-seconds", "5")
     wait_for(lambda: (lambda h: h if h and set(h.values()) == {"healthy"} else None)(
         _health(aws, arn)), 90, "both targets healthy again on /health")
+    assert set(_health(aws, arn)) == set(states)  # the same tasks: none was replaced
+    aws("ecs", "update-service", "--cluster", CLUSTER, "--service", SERVICE,
+        "--health-check-grace-period-seconds", "0")
 
 
 def test_a_target_deregistered_by_hand_stays_deregistered(cloud, aws, wait_for) -> None:
@@ -205,12 +213,12 @@ def test_scaling_activities_are_the_kits_own_record(cloud, aws, wait_for) -> Non
 
 
 def test_what_the_local_ecs_does_not_run_is_refused_with_the_limit(cloud, aws) -> None:
+    aws.fails("UnsupportedFeatureException", "ecs", "run-task", "--cluster", CLUSTER,
+              "--task-definition", "fraud-detection", "--launch-type", "FARGATE")
     err = aws.fails("UnsupportedFeatureException", "ecs", "run-task", "--cluster", CLUSTER,
-                    "--task-definition", "fraud-detection", "--count", "2")
-    assert "FraudLab's local ECS" in err and "RunTask" in err
-    ci = aws("ecs", "list-container-instances", "--cluster", CLUSTER)["containerInstanceArns"]
-    aws.fails("UnsupportedFeatureException", "ecs", "start-task", "--cluster", CLUSTER,
-              "--task-definition", "fraud-detection", "--container-instances", ci[0])
+                    "--task-definition", "fraud-detection", "--placement-constraints",
+                    "type=memberOf,expression=attribute:ecs.instance-type==t3.large")
+    assert "memberOf" in err
     err = aws.fails("UnsupportedFeatureException", "ecs", "create-service", "--cluster",
                     CLUSTER, "--service-name", "second", "--task-definition",
                     "fraud-detection", "--desired-count", "1")
@@ -220,6 +228,9 @@ def test_what_the_local_ecs_does_not_run_is_refused_with_the_limit(cloud, aws) -
                     "other-cluster", "--service-name", "web", "--task-definition",
                     "fraud-detection", "--desired-count", "1")
     assert "one cluster, fraud-cluster" in err
+    err = aws.fails("UnsupportedFeatureException", "ecs", "run-task", "--cluster",
+                    "other-cluster", "--task-definition", "fraud-detection")
+    assert "FraudLab's local ECS" in err and "RunTask" in err
     aws.fails("InvalidParameterException", "ecs", "create-service", "--cluster", CLUSTER,
               "--service-name", SERVICE, "--task-definition", "fraud-detection",
               "--desired-count", "1")
@@ -230,10 +241,7 @@ def test_what_the_local_ecs_does_not_run_is_refused_with_the_limit(cloud, aws) -
     assert aws("ecs", "list-tasks", "--cluster", "other-cluster")["taskArns"] == []
 
 
-def test_force_new_deployment_fargate_and_a_second_listener_are_refused(cloud, aws) -> None:
-    err = aws.fails("UnsupportedFeatureException", "ecs", "update-service", "--cluster",
-                    CLUSTER, "--service", SERVICE, "--force-new-deployment")
-    assert "--force-new-deployment" in err
+def test_fargate_and_a_second_listener_are_refused(cloud, aws) -> None:
     aws.fails("UnsupportedFeatureException", "ecs", "create-service", "--cluster", CLUSTER,
               "--service-name", "on-fargate", "--task-definition", "fraud-detection",
               "--desired-count", "1", "--launch-type", "FARGATE")

@@ -105,20 +105,30 @@ def test_bad_deployment_fails_rolls_back_and_the_load_balancer_keeps_answering(
     bad_td = result["task_definition"]
     assert bad_td != old_td and result["circuit_breaker_threshold"] == 3
 
+    def failed_one() -> dict | None:  # the kit's snapshot keeps it once ECS lists it no more
+        return next((d for s in cloud.snapshot()["services"] for d in s["deployments"]
+                     if d["rollout_state"] == "FAILED"), None)
+
     def rolled_back():
         svc = _service(cloud)
-        failed = [d for d in svc["deployments"] if d["rolloutState"] == "FAILED"]
         primary = svc["deployments"][0]
-        return (failed and primary["rolloutState"] == "COMPLETED"
+        return (failed_one() and len(svc["deployments"]) == 1
+                and primary["rolloutState"] == "COMPLETED"
                 and svc["runningCount"] == DESIRED and svc)
 
     svc = wait_for(rolled_back, 45, "the deployment FAILED and rolled back")
     answered = cloud.stop_traffic()
 
-    # describe-services: back on the old task definition, both deployments told.
+    # describe-services: back on the old task definition, the rollback told (the failed
+    # deployment is gone from the list once its tasks are, so `wait services-stable` holds).
     assert svc["taskDefinition"] == old_td
     assert (svc["desiredCount"], svc["runningCount"], svc["pendingCount"]) == (DESIRED, DESIRED, 0)
-    primary, failed = svc["deployments"]
+    [primary] = svc["deployments"]
+    kept = failed_one()
+    assert kept is not None
+    failed = {"id": kept["id"], "taskDefinition": kept["task_definition"],
+              "failedTasks": kept["failed_tasks"],
+              "rolloutStateReason": kept["rollout_state_reason"]}
     assert (primary["status"], primary["taskDefinition"], primary["runningCount"]) == (
         "PRIMARY", old_td, DESIRED)
     assert primary["rolloutStateReason"].startswith(

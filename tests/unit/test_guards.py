@@ -118,3 +118,40 @@ def test_fargate_is_refused_by_launch_type_or_capacity_provider() -> None:
     assert "launchType FARGATE" in fargate_refusal("FARGATE", None)
     assert "capacity provider" in fargate_refusal(None, [{"capacityProvider": "FARGATE_SPOT"}])
     assert fargate_refusal(None, [{"capacityProvider": "fraud-cp"}]) is None
+
+
+def test_elb_health_stops_are_the_service_schedulers() -> None:
+    reason = "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:x)"
+    assert stop_code(reason, True) == "ServiceSchedulerInitiated"
+
+
+def test_standalone_tasks_run_only_where_a_local_cloud_runs_them() -> None:
+    from cloud.aws.guards import launch_refusal
+
+    assert launch_refusal("c", "c", "RunTask", None) is None
+    assert launch_refusal("c", "c", "RunTask", [{"type": "distinctInstance"}]) is None
+    assert "memberOf" in launch_refusal("c", "c", "StartTask", [
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type == t3.large"}])
+    assert "RunTask in cluster other" in launch_refusal("other", "c", "RunTask", None)
+    assert "(none)" in launch_refusal("c", None, "RunTask", None)
+
+
+def test_a_forced_deployment_answers_a_new_primary_and_the_old_one_active() -> None:
+    from datetime import UTC, datetime
+
+    from cloud.aws.guards import forced_deployments
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    old = [{"id": "ecs-svc/1", "status": "PRIMARY", "taskDefinition": "td:1",
+            "runningCount": 2, "pendingCount": 0, "desiredCount": 2,
+            "rolloutState": "COMPLETED", "failedTasks": 0}]
+    primary, active = forced_deployments(old, "ecs-svc/2", now)
+    assert (primary["id"], primary["status"], primary["taskDefinition"]) == (
+        "ecs-svc/2", "PRIMARY", "td:1")
+    assert (primary["rolloutState"], primary["runningCount"], primary["createdAt"]) == (
+        "IN_PROGRESS", 0, now)
+    assert primary["rolloutStateReason"] == "ECS deployment ecs-svc/2 in progress."
+    assert (active["id"], active["status"], active["desiredCount"]) == ("ecs-svc/1", "ACTIVE", 2)
+    assert forced_deployments([], "ecs-svc/2", now) == []
+    new, _ = forced_deployments(old, "ecs-svc/3", now, "td:2")  # a new task definition
+    assert (new["taskDefinition"], new["status"]) == ("td:2", "PRIMARY")

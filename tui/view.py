@@ -64,7 +64,7 @@ class Rates:
         scale = float(snap.get("time_scale") or 1.0)
         wall = float(snap.get("lab_time") or 0.0) / scale
         lb = snap.get("load_balancer") or {}
-        self.counted = not (lb and "totals" not in lb)  # an ALB on AWS counts per minute
+        self.counted = not lb.get("observed")  # an ALB on AWS counts per minute
         if not self.counted:
             self.total = cloudwatch_rate(snap) or 0.0
             return

@@ -377,7 +377,8 @@ class Observer:
         self._health, lines = health_changes(self._health, targets, self.now())
         for line in lines:
             self.say(line["text"], "lb", line["at"])
-        return {"algorithm": static["attributes"].get("load_balancing.algorithm.type"),
+        return {"observed": True,  # an ALB on AWS: CloudWatch's minute, no per-target counts
+                "algorithm": static["attributes"].get("load_balancing.algorithm.type"),
                 "retry_on_connect_error": False,
                 "retry_label": "an ALB does not retry a request",
                 "service": self.service, "targets": targets,

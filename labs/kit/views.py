@@ -117,7 +117,7 @@ def observed_routing_html(lb: dict[str, Any], metrics: dict[str, Any]) -> str:
 def routing_html(snap: dict[str, Any], width: int = 200) -> str:
     """Requests per target as bars, outstanding requests, and the last routing decisions."""
     lb = snap.get("load_balancer") or {}
-    if lb and "totals" not in lb:
+    if lb.get("observed"):
         return observed_routing_html(lb, snap.get("alb_metrics") or {})
     targets = [t for t in lb.get("targets") or [] if t.get("state") != "unused"]
     top = max([t.get("requests", 0) for t in targets] + [1])

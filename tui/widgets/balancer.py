@@ -85,7 +85,7 @@ class BalancerPanel(Vertical):
         totals = lb.get("totals") or {}
         elb_5xx = sum(totals.get(k, 0) for k in ("elb_502", "elb_503", "elb_504"))
         head = Text(f"{lb.get('algorithm', '?')}", style="bold")
-        if "totals" not in lb:  # an ALB on AWS: CloudWatch's minute, no retry knob
+        if lb.get("observed"):  # an ALB on AWS: CloudWatch's minute, no retry knob
             self.query_one("#lb-head", Static).update(
                 head + cloudwatch_line(snap.get("alb_metrics") or {}))
         else:

@@ -366,6 +366,88 @@ def parse_response_head(head: bytes) -> ResponseHead:
     return ResponseHead(int(status), reason or b"", kept, length, chunked, keep_alive)
 
 
+# The usual answer head, checked in one pass: the status line, then header lines whose names
+# are tokens (RFC 9110 §5.1) right before the colon and whose values hold no CR or LF.
+_STATUS_START = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: ([^\r\n]*))?")
+_PLAIN_LINES = re.compile(rb"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*)*")
+# The lines the proxy reads or drops (hop-by-hop ones, Content-Length: the listener adds its own)
+_RESPONSE_SPECIAL = re.compile(
+    rb"\r\n(" + b"|".join(sorted(HOP_BY_HOP | {b"content-length"}, key=len, reverse=True))
+    + rb"):([^\r\n]*)", re.IGNORECASE)
+
+
+ParsedResponse = tuple[int, bytes, bytes, "int | None", bool, bool]
+_RESPONSE_CACHE: dict[bytes, ParsedResponse] = {}
+RESPONSE_CACHE_SIZE = 256  # distinct heads remembered (a target's heads differ little)
+
+
+def response_head(head: bytes) -> ParsedResponse:
+    """A target's answer head (without the blank line) as ``(status, reason, end-to-end header
+    lines each ending with CRLF, Content-Length, chunked, keep-alive)``: what
+    :func:`parse_response_head` gives. The result is a function of the bytes alone, so the
+    heads seen last are remembered (a target sends the same head but for its Date and
+    Content-Length); the usual head is found without splitting it line by line (anything
+    unusual takes that function's path). ValueError when malformed."""
+    parsed = _RESPONSE_CACHE.get(head)
+    if parsed is None:
+        parsed = _response_head(head)
+        if len(_RESPONSE_CACHE) >= RESPONSE_CACHE_SIZE:
+            _RESPONSE_CACHE.clear()
+        _RESPONSE_CACHE[head] = parsed
+    return parsed
+
+
+def _response_head(head: bytes) -> ParsedResponse:
+    match = _STATUS_START.match(head)
+    if match is not None:
+        block = head[match.end():]
+        if _PLAIN_LINES.fullmatch(block):
+            fast = _plain_response(match, block)
+            if fast is not None:
+                return fast
+    parsed = parse_response_head(head)
+    headers = b"\r\n".join(parsed.lines) + b"\r\n" if parsed.lines else b""
+    return (parsed.status, parsed.reason, headers, parsed.length, parsed.chunked,
+            parsed.keep_alive)
+
+
+def _plain_response(match: re.Match[bytes], block: bytes) -> ParsedResponse | None:
+    """The fast path of :func:`response_head` (None: take the line-by-line path): at most one
+    Content-Length, at most one Connection naming only close/keep-alive, no Transfer-Encoding."""
+    minor, status, reason = match.groups()
+    length: int | None = None
+    connection: bytes | None = None
+    kept: list[bytes] = []
+    start = 0
+    for special in _RESPONSE_SPECIAL.finditer(block):
+        name = special.group(1).lower()
+        if name == b"content-length":
+            value = special.group(2).strip()
+            if length is not None or not _DIGITS.fullmatch(value):
+                return None
+            length = int(value)
+        elif name == b"connection":
+            if connection is not None:
+                return None
+            connection = special.group(2)
+        elif name == b"transfer-encoding":
+            return None
+        kept.append(block[start:special.start()])
+        start = special.end()
+    if start:
+        kept.append(block[start:])
+        block = b"".join(kept)
+    if connection is None:
+        keep_alive = minor == b"1"
+    else:
+        tokens = _tokens(connection)
+        if tokens - {b"close", b"keep-alive"}:
+            return None  # it names headers to drop: the line-by-line path does that
+        keep_alive = b"close" not in tokens if minor == b"1" else b"keep-alive" in tokens
+    headers = block[2:] + b"\r\n" if block else b""
+    return int(status), reason or b"", headers, length, False, keep_alive
+
+
 class ChunkedDecoder:
     """Incremental decoder of the chunked transfer coding; trailer fields are dropped.
 

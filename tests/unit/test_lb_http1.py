@@ -16,6 +16,7 @@ from cloud.lb.http1 import (
     date_line,
     parse_request_head,
     parse_response_head,
+    response_head,
 )
 
 
@@ -94,6 +95,42 @@ def test_response_heads() -> None:
             parse_response_head(bad.encode())
     with pytest.raises(ValueError):
         parse_response_head(head("HTTP/1.1 200 OK", "Content-Length: x"))
+
+
+def _as_tuple(raw: bytes) -> object:
+    """parse_response_head's verdict in response_head's shape ("refused" when it raises)."""
+    try:
+        got = parse_response_head(raw)
+    except ValueError:
+        return "refused"
+    lines = b"\r\n".join(got.lines) + b"\r\n" if got.lines else b""
+    return got.status, got.reason, lines, got.length, got.chunked, got.keep_alive
+
+
+RESPONSE_LINES = ("Server: gunicorn", "Connection: keep-alive", "Connection: close",
+                  "connection: Close, keep-alive", "Connection: X-Drop", "X-Drop: 1",
+                  "Content-Length: 12", "content-length:  7 ", "Content-Length: x",
+                  "Transfer-Encoding: chunked", "Keep-Alive: timeout=5", "TE: trailers",
+                  "Upgrade: h2c", "X-Te: 1", "Bad Name: x", " Lead: x", "Name : x", ": x",
+                  "NoColon", "A:\nB", "A: b\rc", "Proxy-Connection: x", "Set-Cookie: a=b; c")
+
+
+@pytest.mark.parametrize("status", ["HTTP/1.1 200 OK", "HTTP/1.0 200 OK", "HTTP/1.1 204",
+                                    "HTTP/1.1 100 Continue", "HTTP/2 200 OK", "HTTP/1.1 20 OK"])
+def test_the_fast_response_head_agrees_with_the_line_by_line_parser(status: str) -> None:
+    """response_head (one pass, remembered heads) gives what parse_response_head gives, or
+    refuses what it refuses, for every pair of header lines after each status line (twice:
+    the second answer comes from the remembered heads)."""
+    for first in RESPONSE_LINES:
+        for second in RESPONSE_LINES:
+            raw = head(status, first, "Date: x", second)
+            want = _as_tuple(raw)
+            for _ in range(2):
+                try:
+                    got: object = response_head(raw)
+                except ValueError:
+                    got = "refused"
+                assert got == want, raw
 
 
 def test_chunked_decoder_byte_by_byte_with_extensions_and_trailers() -> None:

@@ -8,8 +8,9 @@ Four real replicas (``cloud.runtime.replica.start_replica``, gunicorn gthread 1Ã
 127.0.0.1; the kit's proxy (``cloud.lb.proxy.LoadBalancer``, asyncio Protocols, on uvloop when
 installed) in this process; ``wrk`` (closed loop, keep-alive, one thread, POST /predict with
 the example transaction) as the client; and, when ``haproxy`` is installed (or installable
-with ``apt-get install -y haproxy`` as root), HAProxy with ``balance leastconn`` in front of
-the same replicas in the same run.
+with ``apt-get install -y haproxy`` as root), HAProxy with ``balance leastconn`` and with
+``balance roundrobin`` in front of the same replicas in the same run (its rows measured first
+in every other run, so a machine getting busier or quieter favours neither).
 
 Rows: c=1 p50 (target: added p50 <= 1 ms) and c=16 throughput with p50/p99 (target: >= 1,000
 transactions/s at p99 <= 20 ms with 4 replicas). "-> that replica alone" rows put the balancer
@@ -19,8 +20,10 @@ CPU Âµs per request at c=16, from /proc: the load balancer's (this process, or H
 the four replicas' together, wrk's, and how many cores *other* processes kept busy meanwhile
 (above ~0.1 the run was disturbed). wrk is closed loop, so p99 under saturation is
 understated (perf-notes.md). The last lines put the kit proxy beside HAProxy from the same
-run: at least 90% of its requests/s and at most 1.5x its CPU per request. Exit 0 when every
-target is met (on the medians). Not collected by pytest.
+run: at least 90% of its requests/s and at most 1.5x its CPU per request, both kit algorithms
+beside HAProxy leastconn (and round robin beside HAProxy's round robin, for the algorithm's own
+cost); with ``--runs``, each run's ratios follow the medians'. Exit 0 when every target is met
+(on the medians). Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from service.contract import example_transaction  # noqa: E402
 TARGET_ADDED_P50_MS = 1.0
 TARGET_RPS = 1000.0
 TARGET_P99_MS = 20.0
-# Beside HAProxy in the same run (kit least outstanding vs HAProxy leastconn, c=16):
+# Beside HAProxy in the same run (each kit algorithm vs HAProxy leastconn, c=16):
 TARGET_VS_HAPROXY_RPS = 0.90  # at least 90% of HAProxy's requests/s
 TARGET_VS_HAPROXY_CPU = 1.5  # at most 1.5x HAProxy's CPU per request
 
@@ -82,7 +85,7 @@ frontend fe
     bind 127.0.0.1:{port}
     default_backend be
 backend be
-    balance leastconn
+    balance {balance}
 {servers}
 """
 
@@ -178,12 +181,13 @@ def find_haproxy(install: bool) -> tuple[str | None, str]:
     return None, "not installed (apt-get install -y haproxy needs root)"
 
 
-def start_haproxy(binary: str, replicas: list[Replica]) -> tuple[subprocess.Popen, int, str]:
+def start_haproxy(binary: str, replicas: list[Replica], balance: str = "leastconn"
+                  ) -> tuple[subprocess.Popen, int, str]:
     port = free_port()
     servers = "\n".join(f"    server {r.task_id} 127.0.0.1:{r.port} maxconn 32"
                         for r in replicas)
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as cfg:
-        cfg.write(HAPROXY_CFG.format(port=port, servers=servers))
+        cfg.write(HAPROXY_CFG.format(port=port, servers=servers, balance=balance))
     process = subprocess.Popen([binary, "-db", "-f", cfg.name], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     return process, port, cfg.name
@@ -228,14 +232,28 @@ def measure(port: int, body: bytes, seconds: float, replica_pids: list[int],
 
 
 def one_run(replicas: list[Replica], body: bytes, seconds: float,
-            haproxy_binary: str | None) -> list[Row]:
+            haproxy_binary: str | None, haproxy_first: bool = False) -> list[Row]:
     """Every path once: straight; the kit proxy and HAProxy, each in front of the first
-    replica alone (the hop, c=1) then of all of them."""
+    replica alone (the hop, c=1) then of all of them, with each algorithm. ``haproxy_first``:
+    HAProxy's rows are measured before the kit's (alternate it between runs, so that a
+    machine getting busier or quieter during a run favours neither); the rows come out in
+    the same order either way."""
     pids = [r.process.pid for r in replicas]
     rows: list[Row] = []
     print("bench_lb: straight to one replica", file=sys.stderr, flush=True)
     rows.append(("straight to one replica", *measure(replicas[0].port, body, seconds, pids,
                                                      None)))
+    if haproxy_first:
+        haproxy_rows = haproxy_run(replicas, body, seconds, haproxy_binary)
+        return rows + kit_run(replicas, body, seconds) + haproxy_rows
+    return rows + kit_run(replicas, body, seconds) + haproxy_run(replicas, body, seconds,
+                                                                  haproxy_binary)
+
+
+def kit_run(replicas: list[Replica], body: bytes, seconds: float) -> list[Row]:
+    """The kit proxy in front of the first replica alone (c=1), then of all of them."""
+    pids = [r.process.pid for r in replicas]
+    rows: list[Row] = []
     with LoadBalancer(clock=LabClock(60), health_checks=False) as lb:
         lb.register(Target(replicas[0].task_id, "127.0.0.1", replicas[0].port))
         print("bench_lb: kit proxy, one target", file=sys.stderr, flush=True)
@@ -254,10 +272,20 @@ def one_run(replicas: list[Replica], body: bytes, seconds: float,
             print(f"bench_lb: kit proxy, {algorithm}", file=sys.stderr, flush=True)
             rows.append((f"kit proxy, {name}", *measure(lb.port, body, seconds, pids,
                                                          own_cpu)))
-    if haproxy_binary:
-        for group, name in ((replicas[:1], "HAProxy" + HOP),
-                            (replicas, "HAProxy, balance leastconn")):
-            haproxy, port, cfg = start_haproxy(haproxy_binary, group)
+    return rows
+
+
+def haproxy_run(replicas: list[Replica], body: bytes, seconds: float,
+                binary: str | None) -> list[Row]:
+    """HAProxy in front of the first replica alone (c=1), then of all of them with
+    ``balance leastconn`` and ``balance roundrobin`` (none without the binary)."""
+    pids = [r.process.pid for r in replicas]
+    rows: list[Row] = []
+    if binary:
+        for group, name, balance in ((replicas[:1], "HAProxy" + HOP, "leastconn"),
+                                     (replicas, "HAProxy, balance leastconn", "leastconn"),
+                                     (replicas, "HAProxy, balance roundrobin", "roundrobin")):
+            haproxy, port, cfg = start_haproxy(binary, group, balance)
             try:
                 wait_port(port)
                 print(f"bench_lb: {name}", file=sys.stderr, flush=True)
@@ -311,25 +339,45 @@ def table(rows: list[Row]) -> tuple[bool, float]:
     return ok, hop
 
 
-def versus_haproxy(rows: list[Row]) -> bool | None:
-    """Print each kit row's req/s and CPU/request against HAProxy's (same run, c=16); whether
-    the least-outstanding row meets both targets (None without HAProxy)."""
+# (kit row, HAProxy row it is put beside): each kit algorithm beside HAProxy leastconn (the
+# target), and round robin beside HAProxy's own round robin too (the algorithm's cost apart).
+PAIRS = (("kit proxy, least outstanding", "HAProxy, balance leastconn"),
+         ("kit proxy, round robin", "HAProxy, balance leastconn"),
+         ("kit proxy, round robin", "HAProxy, balance roundrobin"))
+
+
+def ratios(rows: list[Row]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(kit req/s / HAProxy's, kit LB CPU per request / HAProxy's) for each pair in PAIRS."""
     loaded = {name: c16 for name, _, c16 in rows if c16 is not None}
-    haproxy = loaded.get("HAProxy, balance leastconn")
-    if haproxy is None or not haproxy.rps or not haproxy.cpu.get("lb"):
-        return None
-    met = None
-    for name in ("kit proxy, least outstanding", "kit proxy, round robin"):
-        kit = loaded.get(name)
-        if kit is None or "lb" not in kit.cpu:
+    out = {}
+    for kit_name, haproxy_name in PAIRS:
+        kit, haproxy = loaded.get(kit_name), loaded.get(haproxy_name)
+        if (kit is None or haproxy is None or not haproxy.rps or not haproxy.cpu.get("lb")
+                or "lb" not in kit.cpu):
             continue
-        rps, cpu = kit.rps / haproxy.rps, kit.cpu["lb"] / haproxy.cpu["lb"]
+        out[kit_name, haproxy_name] = (kit.rps / haproxy.rps,
+                                       kit.cpu["lb"] / haproxy.cpu["lb"])
+    return out
+
+
+def versus_haproxy(rows: list[Row], runs: list[list[Row]] | None = None) -> bool | None:
+    """Print each kit row's req/s and CPU/request against HAProxy's (same run, c=16; with
+    ``runs``, each run's ratios too: their spread); whether both kit algorithms meet both
+    targets beside HAProxy leastconn (None without HAProxy)."""
+    each = [ratios(run) for run in runs or []]
+    met = None
+    for (kit_name, haproxy_name), (rps, cpu) in ratios(rows).items():
         ok = rps >= TARGET_VS_HAPROXY_RPS and cpu <= TARGET_VS_HAPROXY_CPU
-        print(f"{name} vs HAProxy leastconn: {rps:.0%} of its req/s (target >= "
+        spread = ""
+        if each:
+            pairs = [r[kit_name, haproxy_name] for r in each if (kit_name, haproxy_name) in r]
+            spread = (f" [runs: {' '.join(f'{a:.0%}' for a, _ in pairs)} of req/s; "
+                      f"{' '.join(f'{b:.2f}x' for _, b in pairs)} CPU]")
+        print(f"{kit_name} vs {haproxy_name.split(', ')[1]}: {rps:.0%} of its req/s (target >= "
               f"{TARGET_VS_HAPROXY_RPS:.0%}), {cpu:.2f}x its CPU/request (target <= "
-              f"{TARGET_VS_HAPROXY_CPU:g}x) -> {'PASS' if ok else 'FAIL'}")
-        if name.endswith("least outstanding"):
-            met = ok
+              f"{TARGET_VS_HAPROXY_CPU:g}x) -> {'PASS' if ok else 'FAIL'}{spread}")
+        if haproxy_name.endswith("leastconn"):
+            met = ok if met is None else met and ok
     return met
 
 
@@ -358,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             r.wait_ready()
         for n in range(args.runs):
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-            rows = one_run(replicas, body, args.seconds, binary)
+            rows = one_run(replicas, body, args.seconds, binary, haproxy_first=n % 2 == 1)
             runs.append(rows)
             print(f"\nrun {n + 1} of {args.runs} (load average before: {load})")
             table(rows)
@@ -385,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
           f" -> {'within' if hop <= TARGET_ADDED_P50_MS else 'over'} "
           f"{TARGET_ADDED_P50_MS:g} ms; the rest of the 4-replica rows' added p50 is each "
           f"replica going cold between its turns (bench/README.md)")
-    beside = versus_haproxy(final)
+    beside = versus_haproxy(final, runs if args.runs > 1 else None)
     return 0 if ok and beside is not False else 1
 
 

@@ -9,8 +9,10 @@ Four real replicas (``cloud.runtime.replica.start_replica``, gunicorn gthread 1Ã
 installed) in this process; ``wrk`` (closed loop, keep-alive, one thread, POST /predict with
 the example transaction) as the client; and, when ``haproxy`` is installed (or installable
 with ``apt-get install -y haproxy`` as root), HAProxy with ``balance leastconn`` and with
-``balance roundrobin`` in front of the same replicas in the same run (its rows measured first
-in every other run, so a machine getting busier or quieter favours neither).
+``balance roundrobin`` in front of the same replicas in the same run. The c=16 runs of the
+four paths (kit round robin, kit least outstanding, HAProxy leastconn, HAProxy roundrobin) are
+interleaved: ``--slices`` turns each, in rotation, so the load of whatever else runs on the
+machine falls on every path alike; requests and CPU are summed over the turns.
 
 Rows: c=1 p50 (target: added p50 <= 1 ms) and c=16 throughput with p50/p99 (target: >= 1,000
 transactions/s at p99 <= 20 ms with 4 replicas). "-> that replica alone" rows put the balancer
@@ -29,6 +31,7 @@ cost); with ``--runs``, each run's ratios follow the medians'. Exit 0 when every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -38,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,72 +234,127 @@ def measure(port: int, body: bytes, seconds: float, replica_pids: list[int],
     return c1, loaded
 
 
+@dataclass
+class Way:
+    """One way to the replicas at c=16: its port, the balancer's CPU so far, what to do
+    before each of its slices (the kit's algorithm is switched, not restarted)."""
+
+    name: str
+    port: int
+    lb: Callable[[], float]
+    before: Callable[[], None] = lambda: None
+
+
+def interleaved(paths: list[Way], body: bytes, seconds: float, replica_pids: list[int],
+                slices: int) -> dict[str, Load]:
+    """c=16 on every path, ``seconds`` each, in ``slices`` turns taken in rotation (each turn
+    a different order): the machine's other load falls on every path alike. Requests and CPU
+    are summed over the turns; p50 and p99 are the medians of the turns'. A turn lasts a whole
+    number of seconds (wrk's unit), at least one."""
+    for path in paths:  # warm-up: connections, pools
+        path.before()
+        wrk(path.port, body, 16, 1.0)
+    sums = {p.name: [0.0] * 6 for p in paths}  # lb, replicas, wrk, busy, wall, requests
+    turns: dict[str, list[Load]] = {p.name: [] for p in paths}
+    for turn in range(slices):
+        for path in paths[turn % len(paths):] + paths[:turn % len(paths)]:
+            path.before()
+            before = (path.lb(), process_cpu(replica_pids), children_cpu(), machine_busy(),
+                      time.monotonic())
+            load = wrk(path.port, body, 16, max(1, round(seconds / slices)))  # whole s
+            after = (path.lb(), process_cpu(replica_pids), children_cpu(), machine_busy(),
+                     time.monotonic())
+            used = [b - a for a, b in zip(before, after, strict=True)]
+            sums[path.name] = [x + y for x, y in zip(sums[path.name], [*used, load.requests],
+                                                      strict=True)]
+            turns[path.name].append(load)
+    out = {}
+    for name, (lb, replicas, wrk_cpu, busy, wall, requests) in sums.items():
+        loads = turns[name]
+        total = Load(int(requests), sum(x.seconds for x in loads), sum(x.errors for x in loads),
+                     statistics.median(x.p50_ms for x in loads),
+                     statistics.median(x.p99_ms for x in loads))
+        if requests:
+            per = 1e6 / requests
+            total.cpu = {"lb": lb * per, "replicas": replicas * per, "wrk": wrk_cpu * per,
+                         "other": max(0.0, busy - lb - replicas - wrk_cpu) / wall}
+        out[name] = total
+    return out
+
+
 def one_run(replicas: list[Replica], body: bytes, seconds: float,
-            haproxy_binary: str | None, haproxy_first: bool = False) -> list[Row]:
-    """Every path once: straight; the kit proxy and HAProxy, each in front of the first
-    replica alone (the hop, c=1) then of all of them, with each algorithm. ``haproxy_first``:
-    HAProxy's rows are measured before the kit's (alternate it between runs, so that a
-    machine getting busier or quieter during a run favours neither); the rows come out in
-    the same order either way."""
+            haproxy_binary: str | None, slices: int = 4) -> list[Row]:
+    """Every path once: straight; the kit proxy and HAProxy each in front of the first replica
+    alone (the hop, c=1); then both in front of all of them, with each algorithm: c=1 one
+    path after the other, c=16 interleaved (:func:`interleaved`)."""
     pids = [r.process.pid for r in replicas]
-    rows: list[Row] = []
     print("bench_lb: straight to one replica", file=sys.stderr, flush=True)
-    rows.append(("straight to one replica", *measure(replicas[0].port, body, seconds, pids,
-                                                     None)))
-    if haproxy_first:
-        haproxy_rows = haproxy_run(replicas, body, seconds, haproxy_binary)
-        return rows + kit_run(replicas, body, seconds) + haproxy_rows
-    return rows + kit_run(replicas, body, seconds) + haproxy_run(replicas, body, seconds,
-                                                                  haproxy_binary)
-
-
-def kit_run(replicas: list[Replica], body: bytes, seconds: float) -> list[Row]:
-    """The kit proxy in front of the first replica alone (c=1), then of all of them."""
-    pids = [r.process.pid for r in replicas]
-    rows: list[Row] = []
+    rows: list[Row] = [("straight to one replica",
+                        *measure(replicas[0].port, body, seconds, pids, None))]
     with LoadBalancer(clock=LabClock(60), health_checks=False) as lb:
         lb.register(Target(replicas[0].task_id, "127.0.0.1", replicas[0].port))
         print("bench_lb: kit proxy, one target", file=sys.stderr, flush=True)
         rows.append(("kit proxy" + HOP, *measure(lb.port, body, seconds, pids, None, False)))
+    hop: Row | None = None
+    if haproxy_binary:
+        with haproxy(haproxy_binary, replicas[:1], "leastconn") as port:
+            print("bench_lb: HAProxy, one server", file=sys.stderr, flush=True)
+            hop = ("HAProxy" + HOP, *measure(port, body, seconds, pids, None, False))
+    with contextlib.ExitStack() as stack:
+        paths = kit_paths(stack, replicas)
+        if haproxy_binary:
+            for balance in ("leastconn", "roundrobin"):
+                port = stack.enter_context(haproxy(haproxy_binary, replicas, balance))
+                process = HAPROXIES[port]
+                paths.append(Way(f"HAProxy, balance {balance}", port,
+                                  lambda h=process: process_cpu([h.pid])))
+        c1 = {}
+        for path in paths:
+            print(f"bench_lb: {path.name}, c=1", file=sys.stderr, flush=True)
+            path.before()
+            c1[path.name] = measure(path.port, body, seconds, pids, None, False)[0]
+        print(f"bench_lb: every path at c=16, interleaved ({slices} turns)", file=sys.stderr,
+              flush=True)
+        c16 = interleaved(paths, body, seconds, pids, slices)
+    for path in paths:
+        if hop is not None and path.name == "HAProxy, balance leastconn":
+            rows.append(hop)
+        rows.append((path.name, c1[path.name], c16[path.name]))
+    return rows
+
+
+def kit_paths(stack: contextlib.ExitStack, replicas: list[Replica]) -> list[Way]:
+    """The kit proxy in front of every replica (healthy first), one path per algorithm."""
     fast = HealthSettings(path="/health", interval=5, timeout=4)
-    with LoadBalancer(clock=LabClock(60), health=fast) as lb:
-        for r in replicas:
-            lb.register(Target(r.task_id, "127.0.0.1", r.port))
-        for r in replicas:
-            lb.wait_for_state(r.task_id, "healthy", 10)
-        # ALB's default interval (30 lab s) from now on: 8 health checks a wall second in all
-        lb.set_health_settings(HealthSettings(path="/health", interval=30, timeout=5))
-        for algorithm, name in (("round_robin", "round robin"),
-                                ("least_outstanding_requests", "least outstanding")):
-            lb.set_algorithm(algorithm)
-            print(f"bench_lb: kit proxy, {algorithm}", file=sys.stderr, flush=True)
-            rows.append((f"kit proxy, {name}", *measure(lb.port, body, seconds, pids,
-                                                         own_cpu)))
-    return rows
+    lb = stack.enter_context(LoadBalancer(clock=LabClock(60), health=fast))
+    for r in replicas:
+        lb.register(Target(r.task_id, "127.0.0.1", r.port))
+    for r in replicas:
+        lb.wait_for_state(r.task_id, "healthy", 10)
+    # ALB's default interval (30 lab s) from now on: 8 health checks a wall second in all
+    lb.set_health_settings(HealthSettings(path="/health", interval=30, timeout=5))
+    return [Way(f"kit proxy, {name}", lb.port, own_cpu,
+                 lambda a=algorithm: lb.set_algorithm(a))
+            for algorithm, name in (("round_robin", "round robin"),
+                                    ("least_outstanding_requests", "least outstanding"))]
 
 
-def haproxy_run(replicas: list[Replica], body: bytes, seconds: float,
-                binary: str | None) -> list[Row]:
-    """HAProxy in front of the first replica alone (c=1), then of all of them with
-    ``balance leastconn`` and ``balance roundrobin`` (none without the binary)."""
-    pids = [r.process.pid for r in replicas]
-    rows: list[Row] = []
-    if binary:
-        for group, name, balance in ((replicas[:1], "HAProxy" + HOP, "leastconn"),
-                                     (replicas, "HAProxy, balance leastconn", "leastconn"),
-                                     (replicas, "HAProxy, balance roundrobin", "roundrobin")):
-            haproxy, port, cfg = start_haproxy(binary, group, balance)
-            try:
-                wait_port(port)
-                print(f"bench_lb: {name}", file=sys.stderr, flush=True)
-                rows.append((name, *measure(port, body, seconds, pids,
-                                            lambda h=haproxy: process_cpu([h.pid]),
-                                            len(group) > 1)))
-            finally:
-                haproxy.terminate()
-                haproxy.wait(10)
-                os.unlink(cfg)
-    return rows
+HAPROXIES: dict[int, subprocess.Popen] = {}  # port -> the HAProxy listening on it
+
+
+@contextlib.contextmanager
+def haproxy(binary: str, replicas: list[Replica], balance: str) -> Iterator[int]:
+    """HAProxy in front of ``replicas`` while in the block; yields its port."""
+    process, port, cfg = start_haproxy(binary, replicas, balance)
+    HAPROXIES[port] = process
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+        os.unlink(cfg)
+        HAPROXIES.pop(port, None)
 
 
 def median_row(name: str, runs: list[tuple[Load, Load | None]]) -> Row:
@@ -385,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per wrk run")
     parser.add_argument("--runs", type=int, default=1, help="repeat; the verdict is on medians")
+    parser.add_argument("--slices", type=int, default=4,
+                        help="turns each c=16 path takes, interleaved with the others")
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--no-haproxy", action="store_true")
     args = parser.parse_args(argv)
@@ -406,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             r.wait_ready()
         for n in range(args.runs):
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-            rows = one_run(replicas, body, args.seconds, binary, haproxy_first=n % 2 == 1)
+            rows = one_run(replicas, body, args.seconds, binary, args.slices)
             runs.append(rows)
             print(f"\nrun {n + 1} of {args.runs} (load average before: {load})")
             table(rows)

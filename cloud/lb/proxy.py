@@ -38,6 +38,7 @@ from cloud.core.clock import Clock, LabClock
 from cloud.lb import health as hc
 from cloud.lb import upstream as up
 from cloud.lb.listener import ClientConnection, ClientGone, Listener, Request
+from cloud.lb.outbox import Outbox
 from cloud.lb.routing import (
     DRAINING,
     REGISTERED,
@@ -259,6 +260,7 @@ class LoadBalancer:
         self._checker: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
         self._probes: set[asyncio.Task[None]] = set()
+        self._outbox: Outbox | None = None  # made in the loop (see _serve)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -309,8 +311,11 @@ class LoadBalancer:
 
     async def _serve(self, started: concurrent.futures.Future[None]) -> None:
         self._stopping = asyncio.Event()
+        # one outbox for the listener and every pool: the pass's writes go out together
+        self._outbox = Outbox(asyncio.get_running_loop())
         self._listener = Listener(self._handle, idle_timeout=self.idle_timeout,
-                                  header_timeout=self.header_timeout, fast=self._fast)
+                                  header_timeout=self.header_timeout, fast=self._fast,
+                                  outbox=self._outbox)
         self.port = await self._listener.start(self.host, self.port)
         self._forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\n" % self.port
         self._checker = asyncio.create_task(self._check_loop())
@@ -727,7 +732,8 @@ class LoadBalancer:
             if pool is None:
                 pool = entry.pool = up.Pool(
                     target.host, target.port, limit=self.max_connections_per_target,
-                    connect_timeout=self.connect_timeout, idle_timeout=self.idle_timeout)
+                    connect_timeout=self.connect_timeout, idle_timeout=self.idle_timeout,
+                    outbox=self._outbox)
             connection = await pool.acquire()
             if not data:  # the client sent no Host: the target's address is the host
                 data = self._upstream_request(

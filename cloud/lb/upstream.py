@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cloud.lb.http1 import MAX_HEAD, ChunkedDecoder, response_head
+from cloud.lb.outbox import Outbox
 
 BUFFER_LIMIT = 1 << 20  # answers up to 1 MiB with a Content-Length are relayed in one write
 HIGH_WATER, LOW_WATER = 256 * 1024, 64 * 1024  # streamed bytes queued: pause / resume reading
@@ -62,6 +63,9 @@ class Connection(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.loop = asyncio.get_running_loop()
+        if pool.outbox is None:
+            pool.outbox = Outbox(self.loop)
+        self._outbox = pool.outbox  # requests are written at the end of the loop's pass
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -168,7 +172,7 @@ class Connection(asyncio.Protocol):
         self._last = self.loop.time()
         if self._timer is None:  # one timer per connection, re-armed lazily (see _on_idle)
             self._timer = self.loop.call_later(self.pool.idle_timeout, self._on_idle)
-        self.transport.write(request)  # type: ignore[union-attr]
+        self._outbox.write(self.transport, request)  # type: ignore[arg-type]
 
     async def read(self) -> bytes:
         """The next piece of a streamed answer; b"" at its end (the connection then goes
@@ -371,8 +375,10 @@ class Pool:
     """Keep-alive connections to one target, at most ``limit`` open (0: no cap)."""
 
     def __init__(self, host: str, port: int, *, limit: int = 32, connect_timeout: float = 10.0,
-                 idle_timeout: float = 60.0, keepalive: float = 3.0) -> None:
+                 idle_timeout: float = 60.0, keepalive: float = 3.0,
+                 outbox: Outbox | None = None) -> None:
         self.host, self.port, self.limit = host, port, limit
+        self.outbox = outbox  # shared with the proxy's listener (one made if None)
         self.connect_timeout, self.idle_timeout = connect_timeout, idle_timeout
         self.keepalive = keepalive  # idle connections close after this (< gunicorn's 5 s)
         self.closed = False

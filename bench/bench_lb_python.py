@@ -86,7 +86,8 @@ async def per_request(n: int, algorithm: str) -> float:
     outbox = None
     if hasattr(lbproxy, "Outbox"):
         outbox = lb._outbox = lbproxy.Outbox(loop)
-    lb._listener = _with_outbox(Listener, outbox, lb._handle, fast=lb._fast)
+    lb._listener = Listener(lb._handle, fast=lb._fast)
+    lb._listener.outbox = outbox
     lb._forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: 8080\r\n"
     upstream: list[up.Connection] = []
     for i in range(4):

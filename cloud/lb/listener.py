@@ -287,10 +287,9 @@ class Listener:
     """Accepts client connections on ``host:port`` and runs ``handler`` per request."""
 
     def __init__(self, handler: Handler, idle_timeout: float = 60.0,
-                 header_timeout: float | None = None, fast: Fast | None = None,
-                 outbox: Outbox | None = None) -> None:
+                 header_timeout: float | None = None, fast: Fast | None = None) -> None:
         self.handler = handler
-        self.outbox = outbox  # shared with the upstream side (one made in start() if None)
+        self.outbox: Outbox | None = None  # small answers go out at the end of the pass
         # tried first: serves a request without a task (then calls finish()), or says False
         self.fast = fast
         self.idle_timeout = idle_timeout  # idle client connections close after this
@@ -299,11 +298,12 @@ class Listener:
         self.connections: set[ClientConnection] = set()
         self._server: asyncio.AbstractServer | None = None
 
-    async def start(self, host: str, port: int, backlog: int = 1024) -> int:
-        """Listen; returns the port (a free one when ``port`` is 0)."""
+    async def start(self, host: str, port: int, backlog: int = 1024,
+                    outbox: Outbox | None = None) -> int:
+        """Listen; returns the port (a free one when ``port`` is 0). ``outbox``: shared with
+        the upstream side (one of its own if None)."""
         loop = asyncio.get_running_loop()
-        if self.outbox is None:
-            self.outbox = Outbox(loop)
+        self.outbox = outbox or Outbox(loop)
         self._server = await loop.create_server(lambda: ClientConnection(self), host, port,
                                                 backlog=backlog, reuse_address=True)
         return self._server.sockets[0].getsockname()[1]

@@ -253,6 +253,7 @@ class LoadBalancer:
         self._entries: dict[str, _Entry] = {}
         self._targets: list[Target] = []  # registration order, without unused targets
         self._rr = 0
+        self._outbox: Outbox | None = None  # made with the loop (see _run)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._listener: Listener | None = None
@@ -260,7 +261,6 @@ class LoadBalancer:
         self._checker: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
         self._probes: set[asyncio.Task[None]] = set()
-        self._outbox: Outbox | None = None  # made in the loop (see _serve)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -296,6 +296,8 @@ class LoadBalancer:
         loop = _new_loop(self.use_uvloop)
         asyncio.set_event_loop(loop)
         self._loop = loop
+        # one outbox for the listener and every pool: the pass's writes go out together
+        self._outbox = Outbox(loop)
         try:
             loop.run_until_complete(self._serve(started))
         except BaseException as exc:  # start failures go to start()
@@ -311,12 +313,9 @@ class LoadBalancer:
 
     async def _serve(self, started: concurrent.futures.Future[None]) -> None:
         self._stopping = asyncio.Event()
-        # one outbox for the listener and every pool: the pass's writes go out together
-        self._outbox = Outbox(asyncio.get_running_loop())
         self._listener = Listener(self._handle, idle_timeout=self.idle_timeout,
-                                  header_timeout=self.header_timeout, fast=self._fast,
-                                  outbox=self._outbox)
-        self.port = await self._listener.start(self.host, self.port)
+                                  header_timeout=self.header_timeout, fast=self._fast)
+        self.port = await self._listener.start(self.host, self.port, outbox=self._outbox)
         self._forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\n" % self.port
         self._checker = asyncio.create_task(self._check_loop())
         started.set_result(None)

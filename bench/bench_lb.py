@@ -8,8 +8,11 @@ Four real replicas (``cloud.runtime.replica.start_replica``, gunicorn gthread 1Ã
 127.0.0.1; the kit's proxy (``cloud.lb.proxy.LoadBalancer``, asyncio Protocols, on uvloop when
 installed) in this process; ``wrk`` (closed loop, keep-alive, one thread, POST /predict with
 the example transaction) as the client; and, when ``haproxy`` is installed (or installable
-with ``apt-get install -y haproxy`` as root), HAProxy with ``balance leastconn`` in front of
-the same replicas in the same run.
+with ``apt-get install -y haproxy`` as root), HAProxy with ``balance leastconn`` and with
+``balance roundrobin`` in front of the same replicas in the same run. The c=16 runs of the
+four paths (kit round robin, kit least outstanding, HAProxy leastconn, HAProxy roundrobin) are
+interleaved: ``--slices`` turns each, in rotation, so the load of whatever else runs on the
+machine falls on every path alike; requests and CPU are summed over the turns.
 
 Rows: c=1 p50 (target: added p50 <= 1 ms) and c=16 throughput with p50/p99 (target: >= 1,000
 transactions/s at p99 <= 20 ms with 4 replicas). "-> that replica alone" rows put the balancer
@@ -19,13 +22,16 @@ CPU Âµs per request at c=16, from /proc: the load balancer's (this process, or H
 the four replicas' together, wrk's, and how many cores *other* processes kept busy meanwhile
 (above ~0.1 the run was disturbed). wrk is closed loop, so p99 under saturation is
 understated (perf-notes.md). The last lines put the kit proxy beside HAProxy from the same
-run: at least 90% of its requests/s and at most 1.5x its CPU per request. Exit 0 when every
-target is met (on the medians). Not collected by pytest.
+run: at least 90% of its requests/s and at most 1.5x its CPU per request, both kit algorithms
+beside HAProxy leastconn (and round robin beside HAProxy's round robin, for the algorithm's own
+cost); with ``--runs``, each run's ratios follow the medians'. Exit 0 when every target is met
+(on the medians). Not collected by pytest.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -35,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +59,7 @@ from service.contract import example_transaction  # noqa: E402
 TARGET_ADDED_P50_MS = 1.0
 TARGET_RPS = 1000.0
 TARGET_P99_MS = 20.0
-# Beside HAProxy in the same run (kit least outstanding vs HAProxy leastconn, c=16):
+# Beside HAProxy in the same run (each kit algorithm vs HAProxy leastconn, c=16):
 TARGET_VS_HAPROXY_RPS = 0.90  # at least 90% of HAProxy's requests/s
 TARGET_VS_HAPROXY_CPU = 1.5  # at most 1.5x HAProxy's CPU per request
 
@@ -82,7 +88,8 @@ frontend fe
     bind 127.0.0.1:{port}
     default_backend be
 backend be
-    balance leastconn
+    balance {balance}
+    option httpchk GET /health
 {servers}
 """
 
@@ -178,12 +185,15 @@ def find_haproxy(install: bool) -> tuple[str | None, str]:
     return None, "not installed (apt-get install -y haproxy needs root)"
 
 
-def start_haproxy(binary: str, replicas: list[Replica]) -> tuple[subprocess.Popen, int, str]:
+def start_haproxy(binary: str, replicas: list[Replica], balance: str = "leastconn"
+                  ) -> tuple[subprocess.Popen, int, str]:
     port = free_port()
-    servers = "\n".join(f"    server {r.task_id} 127.0.0.1:{r.port} maxconn 32"
+    # health-checked every 0.5 s, as the kit proxy checks them while measuring (ALB's 30 s
+    # interval at the bench's time scale 60): both balancers cost the replicas the same
+    servers = "\n".join(f"    server {r.task_id} 127.0.0.1:{r.port} maxconn 32 check inter 500"
                         for r in replicas)
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as cfg:
-        cfg.write(HAPROXY_CFG.format(port=port, servers=servers))
+        cfg.write(HAPROXY_CFG.format(port=port, servers=servers, balance=balance))
     process = subprocess.Popen([binary, "-db", "-f", cfg.name], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     return process, port, cfg.name
@@ -227,48 +237,127 @@ def measure(port: int, body: bytes, seconds: float, replica_pids: list[int],
     return c1, loaded
 
 
+@dataclass
+class Way:
+    """One way to the replicas at c=16: its port, the balancer's CPU so far, what to do
+    before each of its slices (the kit's algorithm is switched, not restarted)."""
+
+    name: str
+    port: int
+    lb: Callable[[], float]
+    before: Callable[[], None] = lambda: None
+
+
+def interleaved(paths: list[Way], body: bytes, seconds: float, replica_pids: list[int],
+                slices: int) -> dict[str, Load]:
+    """c=16 on every path, ``seconds`` each, in ``slices`` turns taken in rotation (each turn
+    a different order): the machine's other load falls on every path alike. Requests and CPU
+    are summed over the turns; p50 and p99 are the medians of the turns'. A turn lasts a whole
+    number of seconds (wrk's unit), at least one."""
+    for path in paths:  # warm-up: connections, pools
+        path.before()
+        wrk(path.port, body, 16, 1.0)
+    sums = {p.name: [0.0] * 6 for p in paths}  # lb, replicas, wrk, busy, wall, requests
+    turns: dict[str, list[Load]] = {p.name: [] for p in paths}
+    for turn in range(slices):
+        for path in paths[turn % len(paths):] + paths[:turn % len(paths)]:
+            path.before()
+            before = (path.lb(), process_cpu(replica_pids), children_cpu(), machine_busy(),
+                      time.monotonic())
+            load = wrk(path.port, body, 16, max(1, round(seconds / slices)))  # whole s
+            after = (path.lb(), process_cpu(replica_pids), children_cpu(), machine_busy(),
+                     time.monotonic())
+            used = [b - a for a, b in zip(before, after, strict=True)]
+            sums[path.name] = [x + y for x, y in zip(sums[path.name], [*used, load.requests],
+                                                      strict=True)]
+            turns[path.name].append(load)
+    out = {}
+    for name, (lb, replicas, wrk_cpu, busy, wall, requests) in sums.items():
+        loads = turns[name]
+        total = Load(int(requests), sum(x.seconds for x in loads), sum(x.errors for x in loads),
+                     statistics.median(x.p50_ms for x in loads),
+                     statistics.median(x.p99_ms for x in loads))
+        if requests:
+            per = 1e6 / requests
+            total.cpu = {"lb": lb * per, "replicas": replicas * per, "wrk": wrk_cpu * per,
+                         "other": max(0.0, busy - lb - replicas - wrk_cpu) / wall}
+        out[name] = total
+    return out
+
+
 def one_run(replicas: list[Replica], body: bytes, seconds: float,
-            haproxy_binary: str | None) -> list[Row]:
-    """Every path once: straight; the kit proxy and HAProxy, each in front of the first
-    replica alone (the hop, c=1) then of all of them."""
+            haproxy_binary: str | None, slices: int = 4) -> list[Row]:
+    """Every path once: straight; the kit proxy and HAProxy each in front of the first replica
+    alone (the hop, c=1); then both in front of all of them, with each algorithm: c=1 one
+    path after the other, c=16 interleaved (:func:`interleaved`)."""
     pids = [r.process.pid for r in replicas]
-    rows: list[Row] = []
     print("bench_lb: straight to one replica", file=sys.stderr, flush=True)
-    rows.append(("straight to one replica", *measure(replicas[0].port, body, seconds, pids,
-                                                     None)))
+    rows: list[Row] = [("straight to one replica",
+                        *measure(replicas[0].port, body, seconds, pids, None))]
     with LoadBalancer(clock=LabClock(60), health_checks=False) as lb:
         lb.register(Target(replicas[0].task_id, "127.0.0.1", replicas[0].port))
         print("bench_lb: kit proxy, one target", file=sys.stderr, flush=True)
         rows.append(("kit proxy" + HOP, *measure(lb.port, body, seconds, pids, None, False)))
-    fast = HealthSettings(path="/health", interval=5, timeout=4)
-    with LoadBalancer(clock=LabClock(60), health=fast) as lb:
-        for r in replicas:
-            lb.register(Target(r.task_id, "127.0.0.1", r.port))
-        for r in replicas:
-            lb.wait_for_state(r.task_id, "healthy", 10)
-        # ALB's default interval (30 lab s) from now on: 8 health checks a wall second in all
-        lb.set_health_settings(HealthSettings(path="/health", interval=30, timeout=5))
-        for algorithm, name in (("round_robin", "round robin"),
-                                ("least_outstanding_requests", "least outstanding")):
-            lb.set_algorithm(algorithm)
-            print(f"bench_lb: kit proxy, {algorithm}", file=sys.stderr, flush=True)
-            rows.append((f"kit proxy, {name}", *measure(lb.port, body, seconds, pids,
-                                                         own_cpu)))
+    hop: Row | None = None
     if haproxy_binary:
-        for group, name in ((replicas[:1], "HAProxy" + HOP),
-                            (replicas, "HAProxy, balance leastconn")):
-            haproxy, port, cfg = start_haproxy(haproxy_binary, group)
-            try:
-                wait_port(port)
-                print(f"bench_lb: {name}", file=sys.stderr, flush=True)
-                rows.append((name, *measure(port, body, seconds, pids,
-                                            lambda h=haproxy: process_cpu([h.pid]),
-                                            len(group) > 1)))
-            finally:
-                haproxy.terminate()
-                haproxy.wait(10)
-                os.unlink(cfg)
+        with haproxy(haproxy_binary, replicas[:1], "leastconn") as port:
+            print("bench_lb: HAProxy, one server", file=sys.stderr, flush=True)
+            hop = ("HAProxy" + HOP, *measure(port, body, seconds, pids, None, False))
+    with contextlib.ExitStack() as stack:
+        paths = kit_paths(stack, replicas)
+        if haproxy_binary:
+            for balance in ("leastconn", "roundrobin"):
+                port = stack.enter_context(haproxy(haproxy_binary, replicas, balance))
+                process = HAPROXIES[port]
+                paths.append(Way(f"HAProxy, balance {balance}", port,
+                                  lambda h=process: process_cpu([h.pid])))
+        c1 = {}
+        for path in paths:
+            print(f"bench_lb: {path.name}, c=1", file=sys.stderr, flush=True)
+            path.before()
+            c1[path.name] = measure(path.port, body, seconds, pids, None, False)[0]
+        print(f"bench_lb: every path at c=16, interleaved ({slices} turns)", file=sys.stderr,
+              flush=True)
+        c16 = interleaved(paths, body, seconds, pids, slices)
+    for path in paths:
+        if hop is not None and path.name == "HAProxy, balance leastconn":
+            rows.append(hop)
+        rows.append((path.name, c1[path.name], c16[path.name]))
     return rows
+
+
+def kit_paths(stack: contextlib.ExitStack, replicas: list[Replica]) -> list[Way]:
+    """The kit proxy in front of every replica (healthy first), one path per algorithm."""
+    fast = HealthSettings(path="/health", interval=5, timeout=4)
+    lb = stack.enter_context(LoadBalancer(clock=LabClock(60), health=fast))
+    for r in replicas:
+        lb.register(Target(r.task_id, "127.0.0.1", r.port))
+    for r in replicas:
+        lb.wait_for_state(r.task_id, "healthy", 10)
+    # ALB's default interval (30 lab s) from now on: 8 health checks a wall second in all
+    lb.set_health_settings(HealthSettings(path="/health", interval=30, timeout=5))
+    return [Way(f"kit proxy, {name}", lb.port, own_cpu,
+                 lambda a=algorithm: lb.set_algorithm(a))
+            for algorithm, name in (("round_robin", "round robin"),
+                                    ("least_outstanding_requests", "least outstanding"))]
+
+
+HAPROXIES: dict[int, subprocess.Popen] = {}  # port -> the HAProxy listening on it
+
+
+@contextlib.contextmanager
+def haproxy(binary: str, replicas: list[Replica], balance: str) -> Iterator[int]:
+    """HAProxy in front of ``replicas`` while in the block; yields its port."""
+    process, port, cfg = start_haproxy(binary, replicas, balance)
+    HAPROXIES[port] = process
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+        os.unlink(cfg)
+        HAPROXIES.pop(port, None)
 
 
 def median_row(name: str, runs: list[tuple[Load, Load | None]]) -> Row:
@@ -311,25 +400,48 @@ def table(rows: list[Row]) -> tuple[bool, float]:
     return ok, hop
 
 
-def versus_haproxy(rows: list[Row]) -> bool | None:
-    """Print each kit row's req/s and CPU/request against HAProxy's (same run, c=16); whether
-    the least-outstanding row meets both targets (None without HAProxy)."""
+# (kit row, HAProxy row it is put beside): each kit algorithm beside HAProxy leastconn (the
+# target), and round robin beside HAProxy's own round robin too (the algorithm's cost apart).
+PAIRS = (("kit proxy, least outstanding", "HAProxy, balance leastconn"),
+         ("kit proxy, round robin", "HAProxy, balance leastconn"),
+         ("kit proxy, round robin", "HAProxy, balance roundrobin"))
+
+
+def ratios(rows: list[Row]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(kit req/s / HAProxy's, kit LB CPU per request / HAProxy's) for each pair in PAIRS."""
     loaded = {name: c16 for name, _, c16 in rows if c16 is not None}
-    haproxy = loaded.get("HAProxy, balance leastconn")
-    if haproxy is None or not haproxy.rps or not haproxy.cpu.get("lb"):
-        return None
-    met = None
-    for name in ("kit proxy, least outstanding", "kit proxy, round robin"):
-        kit = loaded.get(name)
-        if kit is None or "lb" not in kit.cpu:
+    out = {}
+    for kit_name, haproxy_name in PAIRS:
+        kit, haproxy = loaded.get(kit_name), loaded.get(haproxy_name)
+        if (kit is None or haproxy is None or not haproxy.rps or not haproxy.cpu.get("lb")
+                or "lb" not in kit.cpu):
             continue
-        rps, cpu = kit.rps / haproxy.rps, kit.cpu["lb"] / haproxy.cpu["lb"]
+        out[kit_name, haproxy_name] = (kit.rps / haproxy.rps,
+                                       kit.cpu["lb"] / haproxy.cpu["lb"])
+    return out
+
+
+def versus_haproxy(rows: list[Row], runs: list[list[Row]] | None = None) -> bool | None:
+    """Print each kit row's req/s and CPU/request against HAProxy's (same run, c=16); with
+    ``runs``, the median of each run's ratio (a ratio is only fair within its run), then
+    every run's (their spread). Whether both kit algorithms meet both targets beside HAProxy
+    leastconn (None without HAProxy)."""
+    each = [ratios(run) for run in runs or []]
+    met = None
+    for (kit_name, haproxy_name), (rps, cpu) in ratios(rows).items():
+        spread = ""
+        if each:
+            pairs = [r[kit_name, haproxy_name] for r in each if (kit_name, haproxy_name) in r]
+            rps = statistics.median(a for a, _ in pairs)
+            cpu = statistics.median(b for _, b in pairs)
+            spread = (f" [median of the runs': {' '.join(f'{a:.0%}' for a, _ in pairs)} of "
+                      f"req/s; {' '.join(f'{b:.2f}x' for _, b in pairs)} CPU]")
         ok = rps >= TARGET_VS_HAPROXY_RPS and cpu <= TARGET_VS_HAPROXY_CPU
-        print(f"{name} vs HAProxy leastconn: {rps:.0%} of its req/s (target >= "
+        print(f"{kit_name} vs {haproxy_name.split(', ')[1]}: {rps:.0%} of its req/s (target >= "
               f"{TARGET_VS_HAPROXY_RPS:.0%}), {cpu:.2f}x its CPU/request (target <= "
-              f"{TARGET_VS_HAPROXY_CPU:g}x) -> {'PASS' if ok else 'FAIL'}")
-        if name.endswith("least outstanding"):
-            met = ok
+              f"{TARGET_VS_HAPROXY_CPU:g}x) -> {'PASS' if ok else 'FAIL'}{spread}")
+        if haproxy_name.endswith("leastconn"):
+            met = ok if met is None else met and ok
     return met
 
 
@@ -337,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per wrk run")
     parser.add_argument("--runs", type=int, default=1, help="repeat; the verdict is on medians")
+    parser.add_argument("--slices", type=int, default=4,
+                        help="turns each c=16 path takes, interleaved with the others")
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--no-haproxy", action="store_true")
     args = parser.parse_args(argv)
@@ -358,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
             r.wait_ready()
         for n in range(args.runs):
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-            rows = one_run(replicas, body, args.seconds, binary)
+            rows = one_run(replicas, body, args.seconds, binary, args.slices)
             runs.append(rows)
             print(f"\nrun {n + 1} of {args.runs} (load average before: {load})")
             table(rows)
@@ -385,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
           f" -> {'within' if hop <= TARGET_ADDED_P50_MS else 'over'} "
           f"{TARGET_ADDED_P50_MS:g} ms; the rest of the 4-replica rows' added p50 is each "
           f"replica going cold between its turns (bench/README.md)")
-    beside = versus_haproxy(final)
+    beside = versus_haproxy(final, runs if args.runs > 1 else None)
     return 0 if ok and beside is not False else 1
 
 

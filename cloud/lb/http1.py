@@ -152,6 +152,15 @@ _REQUEST_SPECIAL = frozenset({_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, 
 _HOST_VALUE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 
 
+# Heads llhttp accepted before, by their bytes (the same bytes get the same verdict): a request
+# whose head is one of them and whose body has come whole is taken without llhttp's callbacks.
+# Only heads of kept-alive requests framed by a Content-Length (or without a body), no
+# Expect, no Upgrade, up to KNOWN_HEAD_MAX bytes. Their RequestHead is shared: read-only.
+_KNOWN_HEADS: dict[bytes, RequestHead] = {}
+KNOWN_HEADS = 256
+KNOWN_HEAD_MAX = 4096
+
+
 class RequestReader:
     """The requests on one client connection, parsed strictly and incrementally.
 
@@ -162,10 +171,10 @@ class RequestReader:
     progress asked for ``Expect: 100-continue`` and its body has not come yet.
     """
 
-    __slots__ = ("_body", "_chunked", "_connection", "_error", "_expect", "_forwarded", "_head",
-                 "_host", "_hosts", "_in_body", "_length", "_lines", "_max_body", "_parser",
-                 "_pending", "_received", "_size", "_url", "continue_wanted", "ready",
-                 "started")
+    __slots__ = ("_body", "_candidate", "_chunked", "_connection", "_error", "_expect",
+                 "_forwarded", "_head", "_host", "_hosts", "_in_body", "_known", "_length",
+                 "_lines", "_max_body", "_parser", "_pending", "_received", "_size", "_url",
+                 "continue_wanted", "ready", "started")
 
     def __init__(self, max_body: int) -> None:
         self._max_body = max_body
@@ -177,6 +186,8 @@ class RequestReader:
         self._pending = 0  # bytes fed since the head in progress began (an upper bound)
         self._error: HttpError | None = None
         self._head: RequestHead | None = None
+        self._candidate = b""  # the head at the start of what was fed (to remember it)
+        self._known = False  # the request being parsed may be remembered (see _KNOWN_HEADS)
         self._reset()
 
     def _reset(self) -> None:
@@ -200,6 +211,10 @@ class RequestReader:
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; HttpError when what came is refused."""
+        if not self.started and not self._in_body:  # between requests
+            data = self._take_known(data)
+            if not data:
+                return
         if not self._in_body:
             self._pending += len(data)
         try:
@@ -218,6 +233,29 @@ class RequestReader:
             raise error or HttpError(400, f"malformed request ({exc})") from None
         if self.started and not self._in_body and self._pending > MAX_HEAD:
             raise HttpError(400, "request header over 64K (ALB's limit)")
+
+    def _take_known(self, data: bytes) -> bytes:
+        """Take the whole requests at the start of ``data`` whose heads llhttp accepted
+        before; the rest is llhttp's (its parser is between requests, as it would be after
+        parsing these). Notes the head in front of that rest, to remember it if accepted."""
+        while True:
+            end = data.find(b"\r\n\r\n", 0, KNOWN_HEAD_MAX)
+            if end < 0:
+                self._candidate = b""
+                return data
+            stop = end + 4
+            head = _KNOWN_HEADS.get(data[:stop])
+            if head is None:
+                self._candidate = data[:stop]
+                return data
+            length = head.length or 0
+            if length > self._max_body or len(data) < stop + length:
+                self._candidate = b""
+                return data  # llhttp answers, or waits for the body
+            self.ready.append((head, data[stop:stop + length]))
+            data = data[stop + length:]
+            if not data:
+                return data
 
     def _fail(self, error: HttpError) -> None:
         self._error = error
@@ -285,9 +323,15 @@ class RequestReader:
         self._pending = 0
         self.continue_wanted = (self._expect.lower() == b"100-continue"
                                 and (self._chunked or bool(length)))
+        keep_alive = parser.should_keep_alive()
         self._head = RequestHead(method, target, 1 if version == "1.1" else 0, lines,
                                  self._hosts == 1, self._forwarded, length, self._chunked,
-                                 parser.should_keep_alive(), self.continue_wanted)
+                                 keep_alive, self.continue_wanted)
+        # the head noted in front of what was fed is this one: it begins with this request
+        # line (nothing skipped before it), and an accepted head ends at its first CRLFCRLF
+        self._known = (keep_alive and not self._chunked and not self._expect
+                       and not parser.should_upgrade() and self._candidate.startswith(
+                           b"%s %s HTTP/" % (method, self._url)))
 
     def _check(self, method: bytes, version: str) -> None:
         """What llhttp lets through and ALB (or RFC 9112) does not."""
@@ -328,6 +372,12 @@ class RequestReader:
         parts = self._body
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         self.ready.append((self._head, body))
+        if self._known:  # accepted, and its head was at the start of what was fed
+            self._known = False
+            if len(_KNOWN_HEADS) >= KNOWN_HEADS:
+                _KNOWN_HEADS.clear()
+            _KNOWN_HEADS[self._candidate] = self._head  # type: ignore[assignment]
+        self._candidate = b""
         self.started = self._in_body = self.continue_wanted = False
         self._reset()
 
@@ -364,6 +414,88 @@ def parse_response_head(head: bytes) -> ResponseHead:
         tokens = _tokens(connection)
         keep_alive = b"close" not in tokens if minor == b"1" else b"keep-alive" in tokens
     return ResponseHead(int(status), reason or b"", kept, length, chunked, keep_alive)
+
+
+# The usual answer head, checked in one pass: the status line, then header lines whose names
+# are tokens (RFC 9110 §5.1) right before the colon and whose values hold no CR or LF.
+_STATUS_START = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: ([^\r\n]*))?")
+_PLAIN_LINES = re.compile(rb"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*)*")
+# The lines the proxy reads or drops (hop-by-hop ones, Content-Length: the listener adds its own)
+_RESPONSE_SPECIAL = re.compile(
+    rb"\r\n(" + b"|".join(sorted(HOP_BY_HOP | {b"content-length"}, key=len, reverse=True))
+    + rb"):([^\r\n]*)", re.IGNORECASE)
+
+
+ParsedResponse = tuple[int, bytes, bytes, "int | None", bool, bool]
+_RESPONSE_CACHE: dict[bytes, ParsedResponse] = {}
+RESPONSE_CACHE_SIZE = 256  # distinct heads remembered (a target's heads differ little)
+
+
+def response_head(head: bytes) -> ParsedResponse:
+    """A target's answer head (without the blank line) as ``(status, reason, end-to-end header
+    lines each ending with CRLF, Content-Length, chunked, keep-alive)``: what
+    :func:`parse_response_head` gives. The result is a function of the bytes alone, so the
+    heads seen last are remembered (a target sends the same head but for its Date and
+    Content-Length); the usual head is found without splitting it line by line (anything
+    unusual takes that function's path). ValueError when malformed."""
+    parsed = _RESPONSE_CACHE.get(head)
+    if parsed is None:
+        parsed = _response_head(head)
+        if len(_RESPONSE_CACHE) >= RESPONSE_CACHE_SIZE:
+            _RESPONSE_CACHE.clear()
+        _RESPONSE_CACHE[head] = parsed
+    return parsed
+
+
+def _response_head(head: bytes) -> ParsedResponse:
+    match = _STATUS_START.match(head)
+    if match is not None:
+        block = head[match.end():]
+        if _PLAIN_LINES.fullmatch(block):
+            fast = _plain_response(match, block)
+            if fast is not None:
+                return fast
+    parsed = parse_response_head(head)
+    headers = b"\r\n".join(parsed.lines) + b"\r\n" if parsed.lines else b""
+    return (parsed.status, parsed.reason, headers, parsed.length, parsed.chunked,
+            parsed.keep_alive)
+
+
+def _plain_response(match: re.Match[bytes], block: bytes) -> ParsedResponse | None:
+    """The fast path of :func:`response_head` (None: take the line-by-line path): at most one
+    Content-Length, at most one Connection naming only close/keep-alive, no Transfer-Encoding."""
+    minor, status, reason = match.groups()
+    length: int | None = None
+    connection: bytes | None = None
+    kept: list[bytes] = []
+    start = 0
+    for special in _RESPONSE_SPECIAL.finditer(block):
+        name = special.group(1).lower()
+        if name == b"content-length":
+            value = special.group(2).strip()
+            if length is not None or not _DIGITS.fullmatch(value):
+                return None
+            length = int(value)
+        elif name == b"connection":
+            if connection is not None:
+                return None
+            connection = special.group(2)
+        elif name == b"transfer-encoding":
+            return None
+        kept.append(block[start:special.start()])
+        start = special.end()
+    if start:
+        kept.append(block[start:])
+        block = b"".join(kept)
+    if connection is None:
+        keep_alive = minor == b"1"
+    else:
+        tokens = _tokens(connection)
+        if tokens - {b"close", b"keep-alive"}:
+            return None  # it names headers to drop: the line-by-line path does that
+        keep_alive = b"close" not in tokens if minor == b"1" else b"keep-alive" in tokens
+    headers = block[2:] + b"\r\n" if block else b""
+    return int(status), reason or b"", headers, length, False, keep_alive
 
 
 class ChunkedDecoder:

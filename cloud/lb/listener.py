@@ -29,6 +29,7 @@ from cloud.lb.http1 import (
     chunk,
     date_line,
 )
+from cloud.lb.outbox import Outbox
 
 MAX_BODY = 10 << 20  # request bodies over 10 MiB get 413
 SERVER = b"Server: awselb/2.0\r\n"  # what ALB's own answers say
@@ -64,6 +65,7 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, listener: Listener) -> None:
         self.listener = listener
         self.loop = asyncio.get_running_loop()
+        self.outbox = listener.outbox  # small answers are written at the end of the pass
         self.transport: asyncio.Transport | None = None
         self.peer = "127.0.0.1"
         self.last_active = self.loop.time()
@@ -141,8 +143,9 @@ class ClientConnection(asyncio.Protocol):
         head = b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (status, reason, headers, length,
                                                    self._connection_line())
         if len(body) < 65_536:
-            self.transport.write(head + body)
+            self.outbox.write(self.transport, head + body)
         else:
+            self._flush()
             self.transport.writelines((head, body))
 
     def send_error(self, status: int, text: str) -> None:
@@ -165,6 +168,7 @@ class ClientConnection(asyncio.Protocol):
             framing = b"Transfer-Encoding: chunked\r\n"
         else:
             framing, self._keep_alive = b"", False
+        self._flush()
         self.transport.write(b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (
             status, reason, headers, framing, self._connection_line()))
         self.streamed = 0
@@ -193,9 +197,15 @@ class ClientConnection(asyncio.Protocol):
         """Close after what was written (an answer broke off: the client sees it cut)."""
         self._keep_alive = False
         if self.transport is not None:
+            self._flush()
             self.transport.close()
 
     # ---- internals -------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Make the queued writes before writing or closing directly (they stay in order)."""
+        if self.outbox.pending:
+            self.outbox.flush()
 
     def _connection_line(self) -> bytes:
         if not self._keep_alive:
@@ -238,6 +248,7 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(self._refused)
         elif reader.continue_wanted and self.transport is not None:
             reader.continue_wanted = False
+            self._flush()
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     async def _run(self, request: Request) -> None:
@@ -278,6 +289,7 @@ class Listener:
     def __init__(self, handler: Handler, idle_timeout: float = 60.0,
                  header_timeout: float | None = None, fast: Fast | None = None) -> None:
         self.handler = handler
+        self.outbox: Outbox | None = None  # small answers go out at the end of the pass
         # tried first: serves a request without a task (then calls finish()), or says False
         self.fast = fast
         self.idle_timeout = idle_timeout  # idle client connections close after this
@@ -286,9 +298,12 @@ class Listener:
         self.connections: set[ClientConnection] = set()
         self._server: asyncio.AbstractServer | None = None
 
-    async def start(self, host: str, port: int, backlog: int = 1024) -> int:
-        """Listen; returns the port (a free one when ``port`` is 0)."""
+    async def start(self, host: str, port: int, backlog: int = 1024,
+                    outbox: Outbox | None = None) -> int:
+        """Listen; returns the port (a free one when ``port`` is 0). ``outbox``: shared with
+        the upstream side (one of its own if None)."""
         loop = asyncio.get_running_loop()
+        self.outbox = outbox or Outbox(loop)
         self._server = await loop.create_server(lambda: ClientConnection(self), host, port,
                                                 backlog=backlog, reuse_address=True)
         return self._server.sockets[0].getsockname()[1]

@@ -40,6 +40,7 @@ from cloud.core.clock import Clock, LabClock
 from cloud.lb import health as hc
 from cloud.lb import upstream as up
 from cloud.lb.listener import ClientConnection, ClientGone, Listener, Request
+from cloud.lb.outbox import Outbox
 from cloud.lb.routing import (
     DRAINING,
     REGISTERED,
@@ -47,6 +48,9 @@ from cloud.lb.routing import (
     UNUSED,
     Target,
     check_algorithm,
+    choose,
+    eligible,
+    explain,
     pick_target,
 )
 
@@ -153,6 +157,15 @@ def _failure(target_id: str, error: up.UpstreamError, connect_timeout: float,
     return _Failure(502, f"{target_id} sent a malformed answer ({error.detail})")
 
 
+Reason = str | tuple[str, tuple[tuple[str, int], ...], int, bool]
+
+
+def _reason(reason: Reason) -> str:
+    """A trace row's reason: written already, or what :func:`routing.explain` needs to write
+    it (the request path leaves the writing to whoever reads the trace)."""
+    return reason if isinstance(reason, str) else explain(*reason)
+
+
 class _Exchange:
     """One request served without a task (:meth:`LoadBalancer._fast`): the upstream
     connection calls :meth:`answered`; the deregistration delay calls :meth:`cancel` (as it
@@ -163,7 +176,7 @@ class _Exchange:
 
     def __init__(self, lb: LoadBalancer, request: Request, client: ClientConnection,
                  entry: _Entry, connection: up.Connection, counts: tuple[tuple[str, int], ...],
-                 started: float, reason: str) -> None:
+                 started: float, reason: Reason) -> None:
         self.lb, self.request, self.client, self.entry = lb, request, client, entry
         self.connection, self.counts, self.started, self.reason = (connection, counts,
                                                                    started, reason)
@@ -245,6 +258,7 @@ class LoadBalancer:
         self._entries: dict[str, _Entry] = {}
         self._targets: list[Target] = []  # registration order, without unused targets
         self._rr = 0
+        self._outbox: Outbox | None = None  # made with the loop (see _run)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._listener: Listener | None = None
@@ -288,6 +302,8 @@ class LoadBalancer:
         loop = _new_loop(self.use_uvloop)
         asyncio.set_event_loop(loop)
         self._loop = loop
+        # one outbox for the listener and every pool: the pass's writes go out together
+        self._outbox = Outbox(loop)
         try:
             loop.run_until_complete(self._serve(started))
         except BaseException as exc:  # start failures go to start()
@@ -306,7 +322,7 @@ class LoadBalancer:
         self._recheck = asyncio.Event()
         self._listener = Listener(self._handle, idle_timeout=self.idle_timeout,
                                   header_timeout=self.header_timeout, fast=self._fast)
-        self.port = await self._listener.start(self.host, self.port)
+        self.port = await self._listener.start(self.host, self.port, outbox=self._outbox)
         self._forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\n" % self.port
         self._checker = asyncio.create_task(self._check_loop())
         started.set_result(None)
@@ -466,6 +482,7 @@ class LoadBalancer:
             trace = trace[-trace_limit:] if trace_limit > 0 else []
         keys = ("time", "lab", "method", "path", "target", "outstanding", "status",
                 "latency_ms", "reason", "note")
+        trace = [(*row[:8], _reason(row[8]), row[9]) for row in trace]
         return {
             "url": self.url,
             "algorithm": self.algorithm,
@@ -568,7 +585,7 @@ class LoadBalancer:
 
     def _record(self, request: Request, target_id: str | None,
                 counts: tuple[tuple[str, int], ...], status: int, started: float,
-                note: str = "", reason: str = "") -> None:
+                note: str = "", reason: Reason = "") -> None:
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         self.trace.append((time.time(), self.clock.now(), request.method, request.path,
                            target_id, counts, status, latency_ms, reason, note))
@@ -636,7 +653,7 @@ class LoadBalancer:
 
     def _failed(self, request: Request, client: ClientConnection, entry: _Entry,
                 failure: _Failure, counts: tuple[tuple[str, int], ...], started: float,
-                note: str, reason: str) -> None:
+                note: str, reason: Reason) -> None:
         """ALB's 502/504 for a target that gave no (whole) answer: counted, traced, sent."""
         entry.stats.count(failure.status, 0)
         if failure.status == 504:
@@ -658,19 +675,25 @@ class LoadBalancer:
         (no target, no idle connection, the kit-only retry knob on)."""
         if self.retry_on_connect_error:
             return False
-        target, reason, rr = pick_target(self._targets, self.algorithm, self._rr)
-        if target is None:
+        targets = self._targets
+        pool, fail_open = eligible(targets)
+        if not pool:
             return False
+        index = choose(pool, self.algorithm, self._rr)
+        target = pool[index]
         entry = self._entries[target.id]
         if entry.pool is None:
             return False
         connection = entry.pool.take_idle()
         if connection is None:
             return False
-        self._rr = rr
+        self._rr = index + 1
         started = time.perf_counter()
         self.totals["requests"] += 1
-        counts = tuple([(t.id, t.outstanding) for t in self._targets])
+        counts = tuple([(t.id, t.outstanding) for t in targets])
+        # the reason is written when the trace is read (see _reason)
+        reason = (self.algorithm, counts if len(pool) == len(targets)
+                  else tuple([(t.id, t.outstanding) for t in pool]), index, fail_open)
         host = (b"" if request.head.host
                 else b"Host: %s:%d\r\n" % (target.host.encode(), target.port))
         exchange = _Exchange(self, request, client, entry, connection, counts, started, reason)
@@ -751,7 +774,8 @@ class LoadBalancer:
             if pool is None:
                 pool = entry.pool = up.Pool(
                     target.host, target.port, limit=self.max_connections_per_target,
-                    connect_timeout=self.connect_timeout, idle_timeout=self.idle_timeout)
+                    connect_timeout=self.connect_timeout, idle_timeout=self.idle_timeout,
+                    outbox=self._outbox)
             connection = await pool.acquire()
             if not data:  # the client sent no Host: the target's address is the host
                 data = self._upstream_request(

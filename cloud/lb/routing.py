@@ -52,10 +52,6 @@ def eligible(targets: Sequence[Target]) -> tuple[list[Target], bool]:
     return [t for t in targets if t.state in REGISTERED], True
 
 
-def _counts(targets: Sequence[Target]) -> str:
-    return ", ".join(f"{t.id} ({t.outstanding})" for t in targets)
-
-
 def pick_target(targets: Sequence[Target], algorithm: str = ROUND_ROBIN,
                 rr_state: int = 0) -> tuple[Target | None, str, int]:
     """Choose the target of the next request: ``(target or None, reason, new rr_state)``.
@@ -67,19 +63,37 @@ def pick_target(targets: Sequence[Target], algorithm: str = ROUND_ROBIN,
     pool, fail_open = eligible(targets)
     if not pool:
         return None, "no registered targets (503)", rr_state
+    index = choose(pool, algorithm, rr_state)
+    reason = explain(algorithm, [(t.id, t.outstanding) for t in pool], index, fail_open)
+    return pool[index], reason, index + 1
+
+
+def choose(pool: Sequence[Target], algorithm: str, rr_state: int) -> int:
+    """The index in ``pool`` (eligible targets, not empty) of the next request's target, as
+    :func:`pick_target` chooses it (the new cursor is that index + 1); no reason is written."""
     n = len(pool)
     start = rr_state % n
     if algorithm == ROUND_ROBIN:
-        index = start
-        reason = f"round robin: {pool[index].id} (turn {index + 1} of {n})"
+        return start
+    index = start
+    best = pool[start].outstanding
+    for step in range(1, n):
+        i = (start + step) % n
+        if pool[i].outstanding < best:
+            index, best = i, pool[i].outstanding
+    return index
+
+
+def explain(algorithm: str, counts: Sequence[tuple[str, int]], index: int,
+            fail_open: bool) -> str:
+    """The reason :func:`pick_target` gives for choosing ``counts[index]`` (``counts``: the
+    eligible targets' ids and outstanding requests when it chose)."""
+    chosen, best = counts[index]
+    if algorithm == ROUND_ROBIN:
+        reason = f"round robin: {chosen} (turn {index + 1} of {len(counts)})"
     else:
-        index = start
-        best = pool[start].outstanding
-        for step in range(1, n):
-            i = (start + step) % n
-            if pool[i].outstanding < best:
-                index, best = i, pool[i].outstanding
-        reason = (f"least outstanding: {pool[index].id} ({best}) among {_counts(pool)}")
+        among = ", ".join(f"{t} ({n})" for t, n in counts)
+        reason = f"least outstanding: {chosen} ({best}) among {among}"
     if fail_open:
         reason += " — fail-open: no healthy target, routing to all registered targets"
-    return pool[index], reason, index + 1
+    return reason

@@ -17,7 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cloud.lb.http1 import MAX_HEAD, ChunkedDecoder, parse_response_head
+from cloud.lb.http1 import MAX_HEAD, ChunkedDecoder, response_head
+from cloud.lb.outbox import Outbox
 
 BUFFER_LIMIT = 1 << 20  # answers up to 1 MiB with a Content-Length are relayed in one write
 HIGH_WATER, LOW_WATER = 256 * 1024, 64 * 1024  # streamed bytes queued: pause / resume reading
@@ -62,6 +63,9 @@ class Connection(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.loop = asyncio.get_running_loop()
+        if pool.outbox is None:
+            pool.outbox = Outbox(self.loop)
+        self._outbox = pool.outbox  # requests are written at the end of the loop's pass
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -168,7 +172,7 @@ class Connection(asyncio.Protocol):
         self._last = self.loop.time()
         if self._timer is None:  # one timer per connection, re-armed lazily (see _on_idle)
             self._timer = self.loop.call_later(self.pool.idle_timeout, self._on_idle)
-        self.transport.write(request)  # type: ignore[union-attr]
+        self._outbox.write(self.transport, request)  # type: ignore[arg-type]
 
     async def read(self) -> bytes:
         """The next piece of a streamed answer; b"" at its end (the connection then goes
@@ -220,44 +224,42 @@ class Connection(asyncio.Protocol):
                     self._buf = buf
                 return
             try:
-                head = parse_response_head(buf[:end])
+                status, reason, headers, length, chunked, keep = response_head(buf[:end])
             except ValueError as exc:
                 self._fail(UpstreamError(MALFORMED, str(exc)))
                 return
             buf = buf[end + 4:]
-            if head.status >= 200:
+            if status >= 200:
                 break
-            if head.status == 101:
+            if status == 101:
                 self._fail(UpstreamError(MALFORMED, "101 Switching Protocols is not relayed"))
                 return
             # 1xx interim answers (100 Continue, 103 Early Hints): wait for the final one
         self._buf = b""
-        self._keep = head.keep_alive
-        headers = b"\r\n".join(head.lines) + b"\r\n" if head.lines else b""
-        length = head.length
-        if self._no_body or head.status in (204, 304):
+        self._keep = keep
+        if self._no_body or status in (204, 304):
             if buf:
                 self._keep = False
-            self._done(Answer(head.status, head.reason, headers, b"", length))
+            self._done(Answer(status, reason, headers, b"", length))
         elif length is not None and length <= BUFFER_LIMIT:
             if len(buf) >= length:
                 if len(buf) > length:
                     self._keep, buf = False, buf[:length]
-                self._done(Answer(head.status, head.reason, headers, buf, length))
+                self._done(Answer(status, reason, headers, buf, length))
             else:
                 self._state = _BODY
-                self._head = (head.status, head.reason, headers, length)
+                self._head = (status, reason, headers, length)
                 self._parts, self._have, self._need = [buf], len(buf), length
         else:
             self._state = _STREAM
             self._chunks.clear()
             self._queued, self._eof, self._error = 0, False, None
-            self._decoder = ChunkedDecoder() if head.chunked else None
+            self._decoder = ChunkedDecoder() if chunked else None
             self._need = -1 if length is None else length
-            if length is None and not head.chunked:
+            if length is None and not chunked:
                 self._keep = False  # delimited by the close
             waiter, self._waiter = self._waiter, None
-            answer = Answer(head.status, head.reason, headers, None, length, self)
+            answer = Answer(status, reason, headers, None, length, self)
             if waiter is not None and not waiter.done():
                 waiter.set_result(answer)
             callback, self._callback = self._callback, None
@@ -373,8 +375,10 @@ class Pool:
     """Keep-alive connections to one target, at most ``limit`` open (0: no cap)."""
 
     def __init__(self, host: str, port: int, *, limit: int = 32, connect_timeout: float = 10.0,
-                 idle_timeout: float = 60.0, keepalive: float = 3.0) -> None:
+                 idle_timeout: float = 60.0, keepalive: float = 3.0,
+                 outbox: Outbox | None = None) -> None:
         self.host, self.port, self.limit = host, port, limit
+        self.outbox = outbox  # shared with the proxy's listener (one made if None)
         self.connect_timeout, self.idle_timeout = connect_timeout, idle_timeout
         self.keepalive = keepalive  # idle connections close after this (< gunicorn's 5 s)
         self.closed = False

@@ -16,6 +16,7 @@ from cloud.lb.http1 import (
     date_line,
     parse_request_head,
     parse_response_head,
+    response_head,
 )
 
 
@@ -94,6 +95,42 @@ def test_response_heads() -> None:
             parse_response_head(bad.encode())
     with pytest.raises(ValueError):
         parse_response_head(head("HTTP/1.1 200 OK", "Content-Length: x"))
+
+
+def _as_tuple(raw: bytes) -> object:
+    """parse_response_head's verdict in response_head's shape ("refused" when it raises)."""
+    try:
+        got = parse_response_head(raw)
+    except ValueError:
+        return "refused"
+    lines = b"\r\n".join(got.lines) + b"\r\n" if got.lines else b""
+    return got.status, got.reason, lines, got.length, got.chunked, got.keep_alive
+
+
+RESPONSE_LINES = ("Server: gunicorn", "Connection: keep-alive", "Connection: close",
+                  "connection: Close, keep-alive", "Connection: X-Drop", "X-Drop: 1",
+                  "Content-Length: 12", "content-length:  7 ", "Content-Length: x",
+                  "Transfer-Encoding: chunked", "Keep-Alive: timeout=5", "TE: trailers",
+                  "Upgrade: h2c", "X-Te: 1", "Bad Name: x", " Lead: x", "Name : x", ": x",
+                  "NoColon", "A:\nB", "A: b\rc", "Proxy-Connection: x", "Set-Cookie: a=b; c")
+
+
+@pytest.mark.parametrize("status", ["HTTP/1.1 200 OK", "HTTP/1.0 200 OK", "HTTP/1.1 204",
+                                    "HTTP/1.1 100 Continue", "HTTP/2 200 OK", "HTTP/1.1 20 OK"])
+def test_the_fast_response_head_agrees_with_the_line_by_line_parser(status: str) -> None:
+    """response_head (one pass, remembered heads) gives what parse_response_head gives, or
+    refuses what it refuses, for every pair of header lines after each status line (twice:
+    the second answer comes from the remembered heads)."""
+    for first in RESPONSE_LINES:
+        for second in RESPONSE_LINES:
+            raw = head(status, first, "Date: x", second)
+            want = _as_tuple(raw)
+            for _ in range(2):
+                try:
+                    got: object = response_head(raw)
+                except ValueError:
+                    got = "refused"
+                assert got == want, raw
 
 
 def test_chunked_decoder_byte_by_byte_with_extensions_and_trailers() -> None:
@@ -187,3 +224,60 @@ def test_expect_continue_is_wanted_until_the_body_comes() -> None:
     assert reader.continue_wanted and reader.started and not reader.in_head
     reader.feed(b"ok")
     assert not reader.continue_wanted and reader.ready[0][1] == b"ok"
+
+
+KNOWN = (b"POST /k HTTP/1.1\r\nHost: lb\r\nContent-Type: application/json\r\n"
+         b"Content-Length: 2\r\n\r\n")
+
+
+def _requests(reader: RequestReader) -> list[tuple[object, ...]]:
+    return [(h.method, h.target, h.minor, h.lines, h.host, h.forwarded_for, h.length,
+             h.chunked, h.keep_alive, h.expect_continue, body) for h, body in reader.ready]
+
+
+def test_a_head_seen_before_gives_the_same_request_without_llhttp() -> None:
+    """A head llhttp accepted is remembered by its bytes: the same head again, alone, pipelined
+    or with its body trickling in, gives the same request as llhttp did the first time."""
+    first = RequestReader(max_body=1000)
+    first.feed(KNOWN + b"{}")  # llhttp parses it, and the head is remembered
+    again = RequestReader(max_body=1000)
+    again.feed(KNOWN + b"{}" + KNOWN + b"[]" + KNOWN[:10])
+    again.feed(KNOWN[10:] + b"x")
+    again.feed(b"y")
+    want = _requests(first)[0][:-1]
+    assert [r[:-1] for r in _requests(again)] == [want] * 3
+    assert [r[-1] for r in _requests(again)] == [b"{}", b"[]", b"xy"]
+    assert not again.started
+
+
+@pytest.mark.parametrize("after", [
+    b"GET / HTTP/1.1\r\nHost: a\nTransfer-Encoding: chunked\r\n\r\n",  # bare LF
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+])
+def test_what_follows_a_head_seen_before_is_still_parsed_strictly(after: bytes) -> None:
+    RequestReader(max_body=1000).feed(KNOWN + b"{}")
+    reader = RequestReader(max_body=1000)
+    with pytest.raises(HttpError) as refused:
+        reader.feed(KNOWN + b"{}" + after)
+    assert refused.value.status == 400 and len(reader.ready) == 1
+
+
+def test_only_a_head_at_the_start_of_what_came_is_remembered() -> None:
+    """Empty lines before a request line are skipped by llhttp: they are not remembered as
+    that request's head (else two empty lines would later pass for a whole request)."""
+    reader = RequestReader(max_body=1000)
+    reader.feed(b"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert reader.ready[0][0].target == b"/x"
+    fresh = RequestReader(max_body=1000)
+    fresh.feed(b"\r\n\r\n")
+    fresh.feed(b"\r\n\r\n")
+    assert not fresh.ready
+
+
+def test_a_head_seen_before_still_meets_each_reader_s_body_limit() -> None:
+    big = b"POST /b HTTP/1.1\r\nHost: lb\r\nContent-Length: 20\r\n\r\n"
+    RequestReader(max_body=1000).feed(big + b"a" * 20)
+    small = RequestReader(max_body=10)
+    with pytest.raises(HttpError) as refused:
+        small.feed(big + b"a" * 20)
+    assert refused.value.status == 413 and not small.ready

@@ -13,6 +13,8 @@ from cloud.lb.routing import (
     UNHEALTHY,
     UNUSED,
     Target,
+    choose,
+    eligible,
     pick_target,
 )
 
@@ -82,3 +84,17 @@ def test_no_registered_target_means_none() -> None:
 def test_unknown_algorithm_is_refused() -> None:
     with pytest.raises(ValueError, match="round_robin, least_outstanding_requests"):
         pick_target(targets(HEALTHY), "least_busy", 0)
+
+
+@pytest.mark.parametrize("algorithm", [ROUND_ROBIN, LEAST_OUTSTANDING])
+def test_choose_picks_what_pick_target_picks(algorithm: str) -> None:
+    """The request path's choose() (no reason written) agrees with pick_target()."""
+    pool = targets(HEALTHY, UNHEALTHY, HEALTHY, HEALTHY, outstanding=(3, 0, 1, 1))
+    rr = 0
+    for _ in range(9):
+        want, _reason, next_rr = pick_target(pool, algorithm, rr)
+        eligible_now, _ = eligible(pool)
+        index = choose(eligible_now, algorithm, rr)
+        assert (eligible_now[index], index + 1) == (want, next_rr)
+        rr = next_rr
+        eligible_now[index].outstanding += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -174,9 +175,8 @@ def build_cluster(endpoint: Endpoint, hosts: int = 2) -> Cluster:
 def main() -> None:
     """``python tests/ecs_agent_harness.py``: the terminal app observing the harness's cluster
     (how the observer reads to a learner, without an AWS account)."""
-    from botocore.config import Config
-
     from cloud.aws.observer_client import ObserverClient
+    from cloud.aws.real.access import TEST_ENDPOINT_ENV
     from cloud.core.ports import free_port
     from tui.app import FraudLabApp
     from tui.backend import ObserverBackend
@@ -185,8 +185,8 @@ def main() -> None:
     logging.getLogger("werkzeug").disabled = True  # moto's 500s would print over the screen
     try:
         build_cluster(endpoint)
-        config = Config(retries={"max_attempts": 1, "mode": "standard"})
-        client = ObserverClient(CLUSTER, SERVICE, lambda s: endpoint.client(s, config),
+        os.environ[TEST_ENDPOINT_ENV] = endpoint.url  # the kit's one test-only override
+        client = ObserverClient(CLUSTER, SERVICE,
                                 traffic_url="http://127.0.0.1:9")  # loopback, nothing listens
         backend = ObserverBackend(CLUSTER, SERVICE, client=client)
         began = time.monotonic()

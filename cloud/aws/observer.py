@@ -14,8 +14,10 @@ datapoint for — is left out of the snapshot (or None), never filled with a mad
 ``source.absent`` lists those fields for the UIs. A call that fails is recorded in
 ``tick_errors`` and its part of the snapshot stays absent; the rest is still shown.
 
-Clients come from ``aws(service)``: by default boto3's standard chain (the learner's profile,
-credentials and region, as ``aws`` uses them). Tests inject clients on a loopback emulator.
+Clients come from ``aws(service)``: by default ``chain_factory`` — boto3's standard chain (the
+learner's profile, credentials and region, as ``aws`` uses them), through the same
+``cloud.aws.real.access`` as ``fraudlab aws``; tests point it at a loopback emulator with
+``FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS``, as the deploy tests do.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ ABSENT = ("per-target request counts and outstanding requests (CloudWatch has th
           "to S3 access logs)", "each host's image cache (the ECS agent does not report it)")
 
 
-def boto3_factory(region: str | None = None) -> AwsFactory:
-    """Clients from boto3's standard chain (profile, credentials, region), one session."""
-    import boto3
+def chain_factory(region: str | None = None) -> AwsFactory:
+    """Clients as the ``fraudlab aws`` commands make them (``cloud.aws.real.access``): boto3's
+    standard chain (profile, credentials, region), or the emulator on the loopback that
+    ``FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS`` names (tests only: the kit's one endpoint
+    override for real-AWS code). No credentials: RealAwsRefused, one line."""
+    from cloud.aws.real.access import open_access
 
-    session = boto3.session.Session(region_name=region)
-    return cached(session.client)
+    return open_access(region=region).client
 
 
 def cached(aws: AwsFactory) -> AwsFactory:
@@ -264,7 +268,7 @@ class Observer:
                  now: Callable[[], float] = time.time) -> None:
         self.cluster = cluster
         self.service = service
-        self.aws = cached(aws) if aws is not None else boto3_factory()
+        self.aws = cached(aws if aws is not None else chain_factory())
         self.now = now
         self.started = now()
         self.errors: list[str] = []

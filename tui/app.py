@@ -174,9 +174,7 @@ class FraudLabApp(App[None]):
         """Observer mode: the keys with no AWS call behind them (kill a host, scale, the
         kit's load-balancer knobs, slow, the walkthrough and practice on the local cloud)
         are left out of the footer and do nothing; the help says what to use instead."""
-        if self.backend.observer and action in OBSERVER_HIDDEN:
-            return False
-        return True
+        return not (self.backend.observer and action in OBSERVER_HIDDEN)
 
     def dashboard(self) -> DashboardScreen:
         return self.get_screen("dashboard")  # type: ignore[return-value]

@@ -80,9 +80,14 @@ class ObserverBackend(Backend):
     def connect(self) -> tuple[dict[str, Any], bool, float]:
         """Make the observer and read once: no credentials or no such service is said now."""
         from cloud.aws.observer_client import ObserverClient
+        from cloud.aws.real.plan import RealAwsRefused
 
         began = time.monotonic()
-        client = self.client or ObserverClient(self.cluster, self.service)
+        try:
+            client = self.client or ObserverClient(self.cluster, self.service)
+        except RealAwsRefused as exc:  # no credentials: said before any call
+            reason = str(exc).split(" — ")[0]
+            raise RuntimeError(f"cannot observe {self.cluster}/{self.service}: {reason}") from exc
         snap = client.get("/v1/snapshot")
         if not snap.get("services"):
             errors = snap.get("tick_errors") or ["describe-services found none"]

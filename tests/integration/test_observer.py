@@ -96,6 +96,17 @@ def test_the_snapshot_reads_back_hosts_tasks_targets_metrics_and_events(
     assert any("has reached a steady state" in t for t in texts)
     assert {e["badge"] for e in snap["timeline"]} == {"real"}
     assert snap["source"]["kind"] == "aws" and snap["source"]["region"] == "us-east-1"
+    scaling = snap["scaling"]
+    assert [(t["MinCapacity"], t["MaxCapacity"]) for t in scaling["targets"]] == [(1, 4)]
+    assert [(p["name"], p["target_value"]) for p in scaling["policies"]] == [("cpu60", 60.0)]
+    alarms = {a["AlarmName"]: a for a in scaling["alarms"]}  # describe-alarms, read back
+    assert list(alarms) == cluster.alarms
+    high, low = (alarms[name] for name in cluster.alarms)
+    assert (high["kind"], high["state"], high["threshold"], high["datapoints"]) == (
+        "AlarmHigh", "ALARM", 60.0, 3)
+    assert (low["kind"], low["state"], low["threshold"], low["datapoints"]) == (
+        "AlarmLow", "OK", 54.0, 15)
+    assert high["policy"] == "cpu60" and high["breaching"] is None  # CloudWatch does not say
 
 
 def test_stop_task_needs_a_confirmation_then_stops_the_task(

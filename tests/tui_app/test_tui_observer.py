@@ -78,6 +78,7 @@ def test_the_dashboard_renders_the_observed_cluster(emulator: Endpoint, cluster:
                 assert "cache" not in text  # the agent does not report image caches
                 assert "r/s" not in text.split("target")[0]  # no per-task request rates
                 assert "not reported by AWS" in text
+                assert "auto scaling 1–4 AlarmHigh ALARM >60×3 AlarmLow OK <54×15" in text
                 assert f"observing {CLUSTER}/{SERVICE}" in app.sub_title
                 screen = rendered_text(app)
                 assert f"{task[:8]} RUNNING" in screen and "AWS us-east-1" in screen

@@ -30,6 +30,17 @@ def clock_text(snap: dict[str, Any]) -> Text:
                 style="dim")
 
 
+def alarm_window(alarm: dict[str, Any]) -> str:
+    """``2/3`` (breaching of the window: the local cloud evaluates it), or ``>60×3`` (the
+    threshold and the datapoints it needs: what CloudWatch's describe-alarms says)."""
+    if alarm.get("breaching") is not None:
+        return f"{alarm['breaching']}/{alarm.get('datapoints', '?')}"
+    threshold = alarm.get("threshold")
+    sign = "<" if str(alarm.get("comparison", "")).startswith("Less") else ">"
+    value = f"{threshold:g}" if isinstance(threshold, (int, float)) else "?"
+    return f"{sign}{value}×{alarm.get('datapoints', '?')}"
+
+
 def status_line(snap: dict[str, Any]) -> Text:
     out = clock_text(snap)
     for s in snap.get("services") or []:
@@ -46,8 +57,7 @@ def status_line(snap: dict[str, Any]) -> Text:
                     style="bold")
     for alarm in scaling.get("alarms") or []:
         state = str(alarm.get("state", "?"))
-        out += Text(f" {alarm.get('kind', '?')} {state} "
-                    f"{alarm.get('breaching', '?')}/{alarm.get('datapoints', '?')}",
+        out += Text(f" {alarm.get('kind', '?')} {state} {alarm_window(alarm)}",
                     style="bold red" if state == "ALARM" else "dim")
     errors = snap.get("tick_errors") or []
     if errors:

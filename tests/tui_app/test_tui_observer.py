@@ -133,7 +133,10 @@ def test_the_footer_shows_only_the_keys_that_act_on_aws(emulator: Endpoint, clus
             async with app.run_test(size=SIZE) as pilot:
                 await settle(pilot, shows(lambda: screen_text(app), "desired 2 running 2"),
                              timeout=FIRST_PAINT)
-                footer = rendered_text(app).rstrip().splitlines()[-1]
+                await settle(pilot, shows(lambda: rendered_text(app), "AlarmLow OK <54×15"))
+                rows = rendered_text(app).rstrip().splitlines()
+                assert "AlarmHigh ALARM >60×3" in rows[1] + rows[2]  # the status line wraps
+                footer = rows[-1]
                 for shown in ("Crash", "Traffic", "Spike", "Help", "Quit"):
                     assert shown in footer, footer
                 for hidden in ("Kill", "Scale", "Walk", "Practice"):

@@ -22,8 +22,8 @@ def clock_text(snap: dict[str, Any]) -> Text:
     """Where the time comes from: the lab clock, or AWS polled at a wall-clock time."""
     source = snap.get("source")
     if source:
-        return Text(f"AWS {source.get('region') or '?'} · read {source.get('clock')} UTC "
-                    f"(every {source.get('poll_seconds', 0):.0f} s)  ", style="dim")
+        return Text(f"AWS {source.get('region') or '?'} · read {source.get('clock')} UTC  ",
+                    style="dim")  # every 5 s: the help says so
     scale = float(snap.get("time_scale") or 1.0)
     lab = float(snap.get("lab_time") or 0.0)
     return Text(f"lab {lab:.0f}s · wall {lab / scale:.0f}s · {snap.get('runtime', '?')}  ",
@@ -85,6 +85,8 @@ class DashboardScreen(Screen):
         self.query_one("#events").border_title = "events"
         self.title = "FraudLab"
         app: Any = self.app
+        if app.backend.observer:  # the status line wraps to a second row (the scaling alarms)
+            self.add_class("observer")
         if app.snapshot is not None:
             self.show(app.snapshot, app.history)
 

@@ -37,7 +37,7 @@ OBSERVER_KEYS = [  # observer mode (fraudlab tui --aws): what each key does on A
     ("s", "spike on/off", "×10 of t's rate, within the 20 tx/s cap"),
     ("k", "kill a host ✗", "aws ec2 terminate-instances"),
     ("+ / -", "scale ✗", "aws ecs update-service --desired-count"),
-    ("a", "algorithm ✗", "elbv2 modify-target-group-attributes"),
+    ("a", "algorithm ✗", "aws elbv2 modify-target-group-attributes"),
     ("r · l", "retry · slow ✗", "kit-only: need the local cloud"),
     ("w · p", "walk · practice ✗", "the local cloud: fraudlab tui"),
     ("d", "dashboard", "read from AWS every 5 s"),
@@ -45,7 +45,7 @@ OBSERVER_KEYS = [  # observer mode (fraudlab tui --aws): what each key does on A
     ("q", "quit", "stops its traffic; nothing else runs"),
 ]
 OBSERVER_NOTE = Text.assemble(
-    ("✗", "bold"), " not in observer mode (not in the footer): the command beside it does it · ",
+    ("✗", "bold"), " not in observer mode (not in the footer): the command beside it does it\n",
     ("[REAL]", "bold green"), " everything: each value is an AWS API answer; a blank or – is "
     "what AWS does not report (per-target counts, routing decisions, image caches)")
 

@@ -113,7 +113,12 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from cli.aws import target_status
     from cli.narrate import status
+
+    code = target_status(args)
+    if code is not None:
+        return code
     from cloud.server.launcher import connect
 
     snap = connect().get("/v1/snapshot")
@@ -125,13 +130,15 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    if args.real_aws:  # never a default: `fraudlab aws deploy` (cli/aws.py)
-        from cli.aws import real_aws_alias
+    from cli.aws import target_deploy  # --target aws: never a default (cli/aws.py)
 
-        return real_aws_alias(args)
+    code = target_deploy(args)
+    if code is not None:
+        return code
     from cli.deploy import deploy
 
-    result = deploy(desired=args.desired, placement=args.placement, hosts=args.hosts,
+    desired = 4 if args.desired is None else args.desired
+    result = deploy(desired=desired, placement=args.placement, hosts=args.hosts,
                     out=None if args.json else sys.stdout, wait=not args.no_wait,
                     capacity_provider=args.capacity_provider, max_hosts=args.max_hosts,
                     algorithm=args.algorithm, autoscale=args.autoscale,
@@ -328,6 +335,12 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _destroy(args: argparse.Namespace) -> int:
+    from cli.aws import target_destroy
+
+    return target_destroy(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fraudlab",
@@ -376,13 +389,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "(docker-compose.yml's kit service does)")
     up.set_defaults(func=_up)
 
-    status = sub.add_parser("status", help="hosts, tasks, services and events")
+    status = sub.add_parser("status", help="hosts, tasks, services and events (--target aws: "
+                            "the stack on real AWS and its cost so far)")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
 
     deploy = sub.add_parser("deploy", help="ECR → task definition → cluster → hosts → ALB → "
-                                           "service")
-    deploy.add_argument("--desired", type=int, default=4)
+                                           "service (--target aws: the same on real AWS)")
+    deploy.add_argument("--target", choices=("local", "aws"), default="local",
+                        help="local: the local cloud (default); aws: real AWS with your "
+                             "credentials (= `fraudlab aws deploy`; costs money, needs "
+                             "FRAUDLAB_REAL_AWS=1 or a typed yes)")
+    deploy.add_argument("--desired", type=int, default=None,
+                        help="tasks in the service (default 4; 2 with --target aws)")
     deploy.add_argument("--placement", choices=("spread", "binpack"), default="spread")
     deploy.add_argument("--hosts", type=int, default=2)
     deploy.add_argument("--capacity-provider", action="store_true",
@@ -406,13 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--max-tasks", type=int, default=None,
                         help="the scalable target's MaxCapacity (with --autoscale; default 10)")
     deploy.add_argument("--image", help="a pushed image to run (`fraudlab push` prints it); "
-                        "default: the local build, recorded in ECR by its content")
+                        "default: the local build, recorded in ECR by its content (--target "
+                        "aws: an image already in ECR, no push)")
     deploy.add_argument("--json", action="store_true")
     deploy.add_argument("--no-wait", action="store_true",
                         help="return after the API calls, before the tasks run")
-    deploy.add_argument("--real-aws", action="store_true",
-                        help="= `fraudlab aws deploy`: real AWS with your credentials "
-                             "(costs money), needs FRAUDLAB_REAL_AWS=1 or a typed yes")
+    deploy.add_argument("--real-aws", action="store_true", help="= --target aws")
+    from cli.aws import AWS_DEPLOY_DEFAULTS, add_aws_deploy_options, add_target_options
+
+    add_aws_deploy_options(deploy.add_argument_group("with --target aws only"),
+                           dict.fromkeys(AWS_DEPLOY_DEFAULTS))
     deploy.set_defaults(func=_deploy)
 
     scale = sub.add_parser("scale", help="set the service's desired count (update-service)")
@@ -505,6 +527,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="stop the local cloud and every replica")
     down.set_defaults(func=_down)
+
+    destroy = sub.add_parser("destroy", help="--target aws: delete the stack on real AWS and "
+                             "the pushed images (= `fraudlab aws destroy`)")
+    add_target_options(status, destroy)
+    destroy.set_defaults(func=_destroy)
 
     from cli.aws import add_parser as add_aws
 

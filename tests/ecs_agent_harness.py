@@ -7,13 +7,15 @@ document, a service is created behind a target group, its tasks are run on the i
 (``run-task`` with the service's group), the agent reports them RUNNING with their network
 bindings and the scheduler writes service events (moto has no SubmitTaskStateChange: those
 two are written into its in-process backend, as ``cloud.ecs.writeback`` does), the targets
-are registered, and the ALB's CloudWatch metrics are put.
+are registered, the ALB's CloudWatch metrics are put, and the service gets target tracking
+(its two alarms given AWS's definition: moto makes them with a wrong threshold).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -66,6 +68,7 @@ class Cluster:
     load_balancer_arn: str = ""
     target_group_arn: str = ""
     dns_name: str = ""
+    alarms: list[str] = field(default_factory=list)  # target tracking's, AlarmHigh first
 
 
 def identity_document(instance: dict[str, Any]) -> str:
@@ -159,6 +162,39 @@ def put_alb_metrics(endpoint: Endpoint, alb_arn: str) -> None:
          "Counts": [900.0, 290.0, 10.0], "Timestamp": now}])
 
 
+def service_autoscaling(endpoint: Endpoint) -> list[str]:
+    """A scalable target (1-4 tasks) and a CPU target-tracking policy (60 %), with the two
+    alarms Application Auto Scaling makes as AWS defines them (moto makes them with threshold
+    6), AlarmHigh in ALARM as after three busy minutes. The alarm names, high first."""
+    aas, cloudwatch = endpoint.client("application-autoscaling"), endpoint.client("cloudwatch")
+    resource = f"service/{CLUSTER}/{SERVICE}"
+    aas.register_scalable_target(ServiceNamespace="ecs", ResourceId=resource,
+                                 ScalableDimension="ecs:service:DesiredCount",
+                                 MinCapacity=1, MaxCapacity=4)
+    aas.put_scaling_policy(
+        PolicyName="cpu60", ServiceNamespace="ecs", ResourceId=resource,
+        ScalableDimension="ecs:service:DesiredCount", PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 60.0, "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}})
+    policy = aas.describe_scaling_policies(ServiceNamespace="ecs",
+                                           ResourceId=resource)["ScalingPolicies"][0]
+    names = sorted((a["AlarmName"] for a in policy["Alarms"]), key=lambda n: "-AlarmLow-" in n)
+    dims = [{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": SERVICE}]
+    for name, (op, threshold, periods) in zip(names, (("GreaterThanThreshold", 60.0, 3),
+                                                      ("LessThanThreshold", 54.0, 15)),
+                                                  strict=True):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/ECS", MetricName="CPUUtilization", Dimensions=dims,
+            Statistic="Average", Period=60, EvaluationPeriods=periods,
+            DatapointsToAlarm=periods, Threshold=threshold, ComparisonOperator=op)
+    cloudwatch.set_alarm_state(AlarmName=names[0], StateValue="ALARM",
+                               StateReason="3 datapoints above 60.0")
+    cloudwatch.set_alarm_state(AlarmName=names[1], StateValue="OK",
+                               StateReason="not 15 datapoints below 54.0")
+    return names
+
+
 def build_cluster(endpoint: Endpoint, hosts: int = 2) -> Cluster:
     """The whole cluster to observe (see the module docstring), in an emptied emulator (moto's
     backends are global to the process: another test file may have left resources)."""
@@ -168,15 +204,15 @@ def build_cluster(endpoint: Endpoint, hosts: int = 2) -> Cluster:
     made.load_balancer_arn, made.target_group_arn, made.dns_name = load_balancer(endpoint)
     made.tasks = run_service(endpoint, made.target_group_arn, made.instances)
     put_alb_metrics(endpoint, made.load_balancer_arn)
+    made.alarms = service_autoscaling(endpoint)
     return made
 
 
 def main() -> None:
     """``python tests/ecs_agent_harness.py``: the terminal app observing the harness's cluster
     (how the observer reads to a learner, without an AWS account)."""
-    from botocore.config import Config
-
     from cloud.aws.observer_client import ObserverClient
+    from cloud.aws.real.access import TEST_ENDPOINT_ENV
     from cloud.core.ports import free_port
     from tui.app import FraudLabApp
     from tui.backend import ObserverBackend
@@ -185,8 +221,8 @@ def main() -> None:
     logging.getLogger("werkzeug").disabled = True  # moto's 500s would print over the screen
     try:
         build_cluster(endpoint)
-        config = Config(retries={"max_attempts": 1, "mode": "standard"})
-        client = ObserverClient(CLUSTER, SERVICE, lambda s: endpoint.client(s, config),
+        os.environ[TEST_ENDPOINT_ENV] = endpoint.url  # the kit's one test-only override
+        client = ObserverClient(CLUSTER, SERVICE,
                                 traffic_url="http://127.0.0.1:9")  # loopback, nothing listens
         backend = ObserverBackend(CLUSTER, SERVICE, client=client)
         began = time.monotonic()

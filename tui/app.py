@@ -18,7 +18,7 @@ from textual.binding import BindingType
 from textual.worker import get_current_worker
 
 from tui.backend import Backend, Control
-from tui.keys import ACTIONS, NAVIGATION
+from tui.keys import ACTIONS, NAVIGATION, OBSERVER_HIDDEN
 from tui.messages import (
     ActionFailed,
     ActionSucceeded,
@@ -169,6 +169,12 @@ class FraudLabApp(App[None]):
                 break
         super().notify(message, title=title, severity=severity, timeout=timeout,
                        markup=markup)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Observer mode: the keys with no AWS call behind them (kill a host, scale, the
+        kit's load-balancer knobs, slow, the walkthrough and practice on the local cloud)
+        are left out of the footer and do nothing; the help says what to use instead."""
+        return not (self.backend.observer and action in OBSERVER_HIDDEN)
 
     def dashboard(self) -> DashboardScreen:
         return self.get_screen("dashboard")  # type: ignore[return-value]

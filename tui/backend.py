@@ -22,6 +22,8 @@ class Control(Protocol):
 class Backend:
     """Starts or attaches to the local cloud; hands out its control client and AWS clients."""
 
+    observer = False  # ObserverBackend: an ECS service on AWS, watched
+
     def __init__(self, client: Control | None = None, *, start: bool = True,
                  runtime: str = "auto", time_scale: float = 12.0,
                  info: dict[str, Any] | None = None) -> None:
@@ -65,21 +67,27 @@ class Backend:
 
 class ObserverBackend(Backend):
     """Observer mode: the control client is an ``ObserverClient`` on one ECS service on AWS
-    (boto3's standard chain: the learner's credentials and region); nothing is started."""
+    (``cloud.aws.real.access``: boto3's standard chain, the learner's credentials and region;
+    tests: FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS); nothing is started."""
 
-    def __init__(self, cluster: str, service: str, aws: Any = None,
-                 client: Control | None = None) -> None:
+    observer = True
+
+    def __init__(self, cluster: str, service: str, client: Control | None = None) -> None:
         super().__init__(client, start=False, runtime="aws")
         self.cluster = cluster
         self.service = service
-        self._aws = aws  # tests: clients on a loopback emulator; None: boto3's chain
 
     def connect(self) -> tuple[dict[str, Any], bool, float]:
         """Make the observer and read once: no credentials or no such service is said now."""
         from cloud.aws.observer_client import ObserverClient
+        from cloud.aws.real.plan import RealAwsRefused
 
         began = time.monotonic()
-        client = self.client or ObserverClient(self.cluster, self.service, self._aws)
+        try:
+            client = self.client or ObserverClient(self.cluster, self.service)
+        except RealAwsRefused as exc:  # no credentials: said before any call
+            reason = str(exc).split(" — ")[0]
+            raise RuntimeError(f"cannot observe {self.cluster}/{self.service}: {reason}") from exc
         snap = client.get("/v1/snapshot")
         if not snap.get("services"):
             errors = snap.get("tick_errors") or ["describe-services found none"]

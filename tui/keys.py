@@ -2,7 +2,9 @@
 
 The dashboard's footer shows the actions and the way around (w, p, ?, q); the walkthrough and
 practice screens show their own keys and hide the dashboard's actions (they still work, and
-the help screen lists them all).
+the help screen lists them all). In observer mode (``fraudlab tui --aws``) the keys with no
+AWS call behind them (``OBSERVER_HIDDEN``) are hidden and do nothing; its help says which
+``aws`` command does it instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ NAVIGATION: list[BindingType] = [
     Binding("question_mark", "help", "Help", key_display="?"),
     Binding("q", "quit", "Quit"),
 ]
+
+
+OBSERVER_HIDDEN = frozenset({  # no AWS call behind them: hidden from observer mode's footer
+    "kill_host", "scale", "algorithm", "retry", "slow", "walkthrough", "practice"})
 
 
 def hidden_actions() -> list[BindingType]:

@@ -5,8 +5,8 @@ that the TUI and the labs render. Here the same shape is built from what AWS say
 at a modest rate: ECS (container instances, tasks, the service with its deployments and
 events), ELBv2 (the load balancer, the target group's attributes and target health),
 CloudWatch (the ALB's RequestCount, TargetResponseTime with percentiles,
-HTTPCode_Target_5XX_Count; the service's CPU and memory) and Application Auto Scaling (the
-scalable target, policies, scaling activities).
+HTTPCode_Target_5XX_Count; the service's CPU and memory; the target-tracking policies' alarms)
+and Application Auto Scaling (the scalable target, policies, scaling activities).
 
 Everything shown is what an API answered (badge ``real``). What no API says — per-target
 request counts, the routing decisions, the hosts' image caches, a metric CloudWatch has no
@@ -14,8 +14,10 @@ datapoint for — is left out of the snapshot (or None), never filled with a mad
 ``source.absent`` lists those fields for the UIs. A call that fails is recorded in
 ``tick_errors`` and its part of the snapshot stays absent; the rest is still shown.
 
-Clients come from ``aws(service)``: by default boto3's standard chain (the learner's profile,
-credentials and region, as ``aws`` uses them). Tests inject clients on a loopback emulator.
+Clients come from ``aws(service)``: by default ``chain_factory`` — boto3's standard chain (the
+learner's profile, credentials and region, as ``aws`` uses them), through the same
+``cloud.aws.real.access`` as ``fraudlab aws``; tests point it at a loopback emulator with
+``FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS``, as the deploy tests do.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ ABSENT = ("per-target request counts and outstanding requests (CloudWatch has th
           "to S3 access logs)", "each host's image cache (the ECS agent does not report it)")
 
 
-def boto3_factory(region: str | None = None) -> AwsFactory:
-    """Clients from boto3's standard chain (profile, credentials, region), one session."""
-    import boto3
+def chain_factory(region: str | None = None) -> AwsFactory:
+    """Clients as the ``fraudlab aws`` commands make them (``cloud.aws.real.access``): boto3's
+    standard chain (profile, credentials, region), or the emulator on the loopback that
+    ``FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS`` names (tests only: the kit's one endpoint
+    override for real-AWS code). No credentials: RealAwsRefused, one line."""
+    from cloud.aws.real.access import open_access
 
-    session = boto3.session.Session(region_name=region)
-    return cached(session.client)
+    return open_access(region=region).client
 
 
 def cached(aws: AwsFactory) -> AwsFactory:
@@ -264,7 +268,7 @@ class Observer:
                  now: Callable[[], float] = time.time) -> None:
         self.cluster = cluster
         self.service = service
-        self.aws = cached(aws) if aws is not None else boto3_factory()
+        self.aws = cached(aws if aws is not None else chain_factory())
         self.now = now
         self.started = now()
         self.errors: list[str] = []
@@ -438,7 +442,8 @@ class Observer:
         return {"services": {self.service: row} if row else {}}
 
     def scaling(self) -> dict[str, Any]:
-        """The scalable target, its policies and recent activities (each absent on refusal)."""
+        """The scalable target, its policies, their CloudWatch alarms (target tracking makes
+        two per policy) and recent activities (each absent on refusal)."""
         aas = self.aws("application-autoscaling")
         resource = f"service/{self.cluster}/{self.service}"
         out: dict[str, Any] = {"resource_id": resource}
@@ -450,6 +455,10 @@ class Observer:
                                     lambda: aas.describe_scaling_policies(
                                         ServiceNamespace="ecs", ResourceId=resource)[
                                         "ScalingPolicies"])
+        names = alarm_names(out["policies"] or [])
+        out["alarms"] = self._try("cloudwatch describe-alarms", lambda: self.aws(
+            "cloudwatch").describe_alarms(AlarmNames=names[:100])["MetricAlarms"]) \
+            if names else []
         out["activities"] = self._try("application-autoscaling describe-scaling-activities",
                                       lambda: aas.describe_scaling_activities(
                                           ServiceNamespace="ecs", ResourceId=resource,
@@ -505,9 +514,34 @@ class Observer:
                 "absent": list(ABSENT)}
 
 
+def alarm_names(policies: list[dict[str, Any]]) -> list[str]:
+    """The CloudWatch alarms describe-scaling-policies lists for the policies, in order."""
+    return [a["AlarmName"] for p in policies for a in p.get("Alarms") or [] if a.get("AlarmName")]
+
+
+def alarm_view(alarm: dict[str, Any], policies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One describe-alarms answer in the local cloud's alarm shape (kind AlarmHigh/AlarmLow,
+    state, threshold, datapoints); ``breaching`` None: CloudWatch does not say how many of
+    the window's datapoints breach."""
+    name = alarm.get("AlarmName") or ""
+    comparison = alarm.get("ComparisonOperator") or ""
+    kind = "AlarmHigh" if comparison.startswith("Greater") or "-AlarmHigh-" in name \
+        else "AlarmLow"
+    policy = next((p.get("PolicyName") for p in policies
+                   if name in {a.get("AlarmName") for a in p.get("Alarms") or []}), None)
+    return {"AlarmName": name, "policy": policy, "kind": kind,
+            "metric": alarm.get("MetricName"), "comparison": comparison,
+            "threshold": alarm.get("Threshold"),
+            "datapoints": alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods"),
+            "state": alarm.get("StateValue"), "breaching": None,
+            "reason": alarm.get("StateReason"),
+            "at": epoch(alarm.get("StateUpdatedTimestamp"))}
+
+
 def scaling_view(scaling: dict[str, Any]) -> dict[str, Any]:
     """Application Auto Scaling's answers in the shape the dashboard reads (targets with
-    MinCapacity/MaxCapacity, policies, activities); no alarms (CloudWatch alarms are not read)."""
+    MinCapacity/MaxCapacity, policies, activities) and the policies' CloudWatch alarms
+    (state, threshold) as the local cloud's controller lists them."""
     return {"targets": scaling.get("targets") or [],
             "policies": [{"name": p.get("PolicyName"), "type": p.get("PolicyType"),
                           "target_value": (p.get("TargetTrackingScalingPolicyConfiguration")
@@ -516,4 +550,5 @@ def scaling_view(scaling: dict[str, Any]) -> dict[str, Any]:
             "activities": [{"at": epoch(a.get("StartTime")), "status": a.get("StatusCode"),
                             "description": a.get("Description"), "cause": a.get("Cause")}
                            for a in scaling.get("activities") or []],
-            "alarms": []}
+            "alarms": [alarm_view(a, scaling.get("policies") or [])
+                       for a in scaling.get("alarms") or []]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloud.aws.observer import POLL_SECONDS, AwsFactory
+from cloud.aws.observer import POLL_SECONDS
 from cloud.aws.observer_client import ObserverClient
 from labs.kit.views import LiveDashboard
 
@@ -66,11 +66,12 @@ class ObserverSession:
 
 
 def observe(cluster: str, service: str, seconds: float = 600.0, *,
-            aws: AwsFactory | None = None, poll_seconds: float = POLL_SECONDS,
-            traffic_url: str | None = None) -> LiveDashboard:
-    """A started live view of ``cluster``/``service`` on AWS (``aws``, ``traffic_url``: tests'
-    loopback emulator and target; never defaults)."""
-    client = ObserverClient(cluster, service, aws, poll_seconds=poll_seconds,
+            poll_seconds: float = POLL_SECONDS, traffic_url: str | None = None
+            ) -> LiveDashboard:
+    """A started live view of ``cluster``/``service`` on AWS, with the clients ``fraudlab
+    aws`` uses (``cloud.aws.real.access``; tests: FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS).
+    ``traffic_url``: tests' loopback target instead of the ALB's DNS name; never a default."""
+    client = ObserverClient(cluster, service, poll_seconds=poll_seconds,
                             traffic_url=traffic_url)
     view = LiveDashboard(ObserverSession(client), seconds=seconds, interval=poll_seconds)
     return view.start()

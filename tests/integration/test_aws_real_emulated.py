@@ -225,6 +225,54 @@ def test_destroy_reports_what_still_carries_the_run_tag(aws, capsys) -> None:
     _clean_moto_leftovers(aws)
 
 
+def test_the_target_aws_spelling_routes_to_the_same_commands(aws, capsys) -> None:
+    """``fraudlab deploy|status|destroy --target aws`` (the issue's spelling) do what
+    ``fraudlab aws …`` does, on the same emulator; the local defaults stay local."""
+    assert main(["deploy", "--target", "aws", "--image", IMAGE, "--json"]) == 0
+    made = _json_tail(capsys.readouterr().out)
+    stack = _stack(aws)
+    assert stack["StackStatus"] == "CREATE_COMPLETE" == made["status"]
+    assert {"Key": RUN_TAG, "Value": made["run_id"]} in stack["Tags"]
+    svc = aws.client("ecs").describe_services(cluster="fraud-cluster",
+                                              services=["fraud-svc"])["services"][0]
+    assert svc["desiredCount"] == 2  # the AWS default, not the local cloud's 4
+    assert main(["status", "--target", "aws", "--json"]) == 0
+    rows = _json_tail(capsys.readouterr().out)
+    assert [r["run"] for r in rows] == [made["run_id"]]
+    assert main(["destroy"]) == 2  # no --target aws: nothing on AWS is touched
+    assert "fraudlab down" in capsys.readouterr().err
+    assert _stack(aws)["StackStatus"] == "CREATE_COMPLETE"
+    assert main(["destroy", "--target", "aws", "--json"]) == 1  # moto's leftovers, as above
+    assert _json_tail(capsys.readouterr().out)["status"] == "DELETE_COMPLETE"
+    assert main(["status", "--target", "aws"]) == 0
+    assert "no FraudLab stack" in capsys.readouterr().out
+    _clean_moto_leftovers(aws)
+
+
+def test_target_options_are_checked_before_anything_runs(aws, capsys) -> None:
+    cases = [(["deploy", "--target", "aws", "--image", IMAGE, "--placement", "binpack"],
+              "--placement: local cloud only"),
+             (["deploy", "--subnets", "subnet-a,subnet-b"], "--subnets: only with --target aws"),
+             (["status", "--region", "eu-west-1"], "--region: only with --target aws")]
+    for argv, said in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
+    assert aws.client("cloudformation").describe_stacks()["Stacks"] == [] or all(
+        s["StackStatus"] == "DELETE_COMPLETE"
+        for s in aws.client("cloudformation").describe_stacks()["Stacks"])
+
+
+def test_help_names_both_spellings(capsys) -> None:
+    for argv, said in ((["deploy", "--help"], "--target {local,aws}"),
+                       (["destroy", "--help"], "fraudlab down"),
+                       (["status", "--help"], "fraudlab aws status"),
+                       (["--help"], "--target aws")):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert said in capsys.readouterr().out, argv
+
+
 def test_refusals_are_one_line(aws, monkeypatch, capsys) -> None:
     monkeypatch.delenv(CONFIRM_ENV)
     assert main(["aws", "deploy", "--image", IMAGE]) == 2

@@ -9,13 +9,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from botocore.config import Config
 from ecs_agent_harness import (
     CLUSTER,
     SERVICE,
@@ -27,12 +25,20 @@ from ecs_agent_harness import (
 
 from cloud.aws.endpoint import Endpoint
 from cloud.aws.observer_client import MAX_RATE, ObserverClient, ObserverError
+from cloud.aws.real.access import TEST_ENDPOINT_ENV
 from cloud.ecs.writeback import reset_moto
 
 
 @pytest.fixture(autouse=True)
 def no_packet_off_loopback(monkeypatch) -> None:
     loopback_only(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def test_endpoint(monkeypatch, emulator: Endpoint) -> None:
+    """The kit's one endpoint override for real-AWS code (cloud.aws.real.access), as the
+    deploy tests use it: the observer's default clients go to the loopback emulator."""
+    monkeypatch.setenv(TEST_ENDPOINT_ENV, emulator.url)
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +54,9 @@ def cluster(emulator: Endpoint) -> Cluster:
     return build_cluster(emulator)
 
 
-def clients(emulator: Endpoint) -> Callable[[str], Any]:
-    """The test's endpoint override: clients on the loopback emulator, no retries (moto
-    answers HTTP 500 to DescribeScalingActivities; retrying it only slows the test)."""
-    config = Config(retries={"max_attempts": 1, "mode": "standard"})
-    return lambda service: emulator.client(service, config)
-
-
 @pytest.fixture
 def client(emulator: Endpoint, cluster: Cluster) -> Iterator[ObserverClient]:
-    observer = ObserverClient(CLUSTER, SERVICE, clients(emulator), poll_seconds=0.1)
+    observer = ObserverClient(CLUSTER, SERVICE, poll_seconds=0.1)
     yield observer
     observer.close()
 
@@ -97,6 +96,17 @@ def test_the_snapshot_reads_back_hosts_tasks_targets_metrics_and_events(
     assert any("has reached a steady state" in t for t in texts)
     assert {e["badge"] for e in snap["timeline"]} == {"real"}
     assert snap["source"]["kind"] == "aws" and snap["source"]["region"] == "us-east-1"
+    scaling = snap["scaling"]
+    assert [(t["MinCapacity"], t["MaxCapacity"]) for t in scaling["targets"]] == [(1, 4)]
+    assert [(p["name"], p["target_value"]) for p in scaling["policies"]] == [("cpu60", 60.0)]
+    alarms = {a["AlarmName"]: a for a in scaling["alarms"]}  # describe-alarms, read back
+    assert list(alarms) == cluster.alarms
+    high, low = (alarms[name] for name in cluster.alarms)
+    assert (high["kind"], high["state"], high["threshold"], high["datapoints"]) == (
+        "AlarmHigh", "ALARM", 60.0, 3)
+    assert (low["kind"], low["state"], low["threshold"], low["datapoints"]) == (
+        "AlarmLow", "OK", 54.0, 15)
+    assert high["policy"] == "cpu60" and high["breaching"] is None  # CloudWatch does not say
 
 
 def test_stop_task_needs_a_confirmation_then_stops_the_task(
@@ -143,7 +153,7 @@ def test_traffic_is_bounded_confirmed_and_sent(emulator: Endpoint, cluster: Clus
                                                free_port: int) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", free_port), _Predict)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = ObserverClient(CLUSTER, SERVICE, clients(emulator), poll_seconds=0.1,
+    client = ObserverClient(CLUSTER, SERVICE, poll_seconds=0.1,
                             traffic_url=f"http://127.0.0.1:{free_port}")
     try:
         with pytest.raises(ObserverError, match=f"at most {MAX_RATE:g} tx/s"):
@@ -175,7 +185,7 @@ def test_the_default_traffic_target_is_the_albs_dns_name(client: ObserverClient,
 
 def test_a_missing_service_is_said_and_the_rest_still_shown(emulator: Endpoint,
                                                             cluster: Cluster) -> None:
-    client = ObserverClient(CLUSTER, "no-such-svc", clients(emulator), poll_seconds=0.1)
+    client = ObserverClient(CLUSTER, "no-such-svc", poll_seconds=0.1)
     snap = client.get("/v1/snapshot")
     assert snap["services"] == [] and len(snap["hosts"]) == len(cluster.instances)
     assert any("no service 'no-such-svc'" in e for e in snap["tick_errors"])
@@ -186,7 +196,7 @@ def test_the_labs_live_view_renders_the_observed_cluster_and_asks_first(
     pytest.importorskip("ipywidgets")
     from labs.kit.observe import observe
 
-    view = observe(CLUSTER, SERVICE, 60, aws=clients(emulator), poll_seconds=0.2,
+    view = observe(CLUSTER, SERVICE, 60, poll_seconds=0.2,
                    traffic_url="http://127.0.0.1:9")  # never the ALB's DNS name in tests
     try:
         deadline = time.monotonic() + 30
@@ -230,3 +240,21 @@ def test_offline_in_a_loopback_only_namespace() -> None:
     assert run.stdout.splitlines()[0].strip() == "1", run.stdout  # only lo
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
     assert "API calls per 5 s poll (ECS, ELBv2): 7" in run.stdout
+
+
+def test_the_default_clients_are_the_aws_commands_ones(monkeypatch, cluster: Cluster) -> None:
+    """No factory given: the TUI's backend reads through cloud.aws.real.access (here the
+    emulator FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS names), which refuses a non-loopback URL."""
+    from cloud.aws.real.plan import RealAwsRefused
+    from tui.backend import ObserverBackend
+
+    backend = ObserverBackend(CLUSTER, SERVICE)
+    info, started, _ = backend.connect()
+    try:
+        assert info["observer"] and info["region"] == "us-east-1" and not started
+        assert backend.client.observer.aws("ecs").meta.endpoint_url.startswith("http://127.")
+    finally:
+        backend.close()
+    monkeypatch.setenv(TEST_ENDPOINT_ENV, "http://10.0.0.1:4566")
+    with pytest.raises(RealAwsRefused, match="not on the loopback"):
+        ObserverClient(CLUSTER, SERVICE)

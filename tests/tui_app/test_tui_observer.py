@@ -4,11 +4,10 @@ alone (filled by the ECS-agent harness); stop-task waits for a yes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from ecs_agent_harness import (
     CLUSTER,
     SERVICE,
@@ -21,6 +20,7 @@ from test_tui_dashboard import rendered_text, screen_text
 from tui_fake import settle, shows
 
 from cloud.aws.endpoint import Endpoint
+from cloud.aws.real.access import TEST_ENDPOINT_ENV
 from cloud.ecs.writeback import reset_moto
 
 SIZE = (80, 24)
@@ -45,9 +45,10 @@ def cluster(emulator: Endpoint) -> Cluster:
     return build_cluster(emulator)
 
 
-def clients(emulator: Endpoint) -> Callable[[str], Any]:
-    config = Config(retries={"max_attempts": 1, "mode": "standard"})
-    return lambda service: emulator.client(service, config)
+@pytest.fixture(autouse=True)
+def test_endpoint(monkeypatch, emulator: Endpoint) -> None:
+    """The kit's one endpoint override for real-AWS code (cloud.aws.real.access)."""
+    monkeypatch.setenv(TEST_ENDPOINT_ENV, emulator.url)
 
 
 def make_app(emulator: Endpoint, tmp_path) -> Any:
@@ -55,7 +56,7 @@ def make_app(emulator: Endpoint, tmp_path) -> Any:
     from tui.app import FraudLabApp
     from tui.backend import ObserverBackend
 
-    client = ObserverClient(CLUSTER, SERVICE, clients(emulator), poll_seconds=0.2,
+    client = ObserverClient(CLUSTER, SERVICE, poll_seconds=0.2,
                             traffic_url="http://127.0.0.1:9")  # never the ALB in tests
     backend = ObserverBackend(CLUSTER, SERVICE, client=client)
     return FraudLabApp(backend, rate=5.0, progress_path=tmp_path / "progress.json")
@@ -77,6 +78,7 @@ def test_the_dashboard_renders_the_observed_cluster(emulator: Endpoint, cluster:
                 assert "cache" not in text  # the agent does not report image caches
                 assert "r/s" not in text.split("target")[0]  # no per-task request rates
                 assert "not reported by AWS" in text
+                assert "auto scaling 1–4 AlarmHigh ALARM >60×3 AlarmLow OK <54×15" in text
                 assert f"observing {CLUSTER}/{SERVICE}" in app.sub_title
                 screen = rendered_text(app)
                 assert f"{task[:8]} RUNNING" in screen and "AWS us-east-1" in screen
@@ -116,6 +118,41 @@ def test_stop_task_asks_first_and_no_sends_nothing(emulator: Endpoint, cluster: 
                 await pilot.press("y")
                 await settle(pilot, lambda: desired(task) == "STOPPED")
                 await settle(pilot, shows(lambda: screen_text(app), f"stop-task {task}"))
+        finally:
+            app.backend.close()
+    asyncio.run(body())
+
+
+def test_the_footer_shows_only_the_keys_that_act_on_aws(emulator: Endpoint, cluster: Cluster,
+                                                        tmp_path) -> None:
+    """At 80×24 the footer lists c, t, s, ?, q; k, +/-, a, r, l, w, p are left out (Textual's
+    check_action) and pressing them does nothing; the help says which aws command does it."""
+    async def body() -> None:
+        app = make_app(emulator, tmp_path)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await settle(pilot, shows(lambda: screen_text(app), "desired 2 running 2"),
+                             timeout=FIRST_PAINT)
+                await settle(pilot, shows(lambda: rendered_text(app), "AlarmLow OK <54×15"))
+                rows = rendered_text(app).rstrip().splitlines()
+                assert "AlarmHigh ALARM >60×3" in rows[1] + rows[2]  # the status line wraps
+                footer = rows[-1]
+                for shown in ("Crash", "Traffic", "Spike", "Help", "Quit"):
+                    assert shown in footer, footer
+                for hidden in ("Kill", "Scale", "Walk", "Practice"):
+                    assert hidden not in footer, footer
+                notified = len(app._notifications)
+                for key in ("k", "plus", "minus", "a", "r", "l", "w", "p"):
+                    await pilot.press(key)
+                await pilot.pause()
+                assert app.screen is app.dashboard()  # w and p did not leave the dashboard
+                assert len(app._notifications) == notified  # nothing refused: nothing ran
+                await pilot.press("question_mark")
+                await settle(pilot, shows(lambda: rendered_text(app), "aws ec2 terminate-inst",
+                                          "update-service --desired-count",
+                                          "modify-target-group-attributes"))
+                help_screen = rendered_text(app)
+                assert "✗ not in observer mode" in help_screen
         finally:
             app.backend.close()
     asyncio.run(body())

@@ -114,8 +114,8 @@ def test_no_credentials_is_one_line_before_any_screen(monkeypatch, tmp_path) -> 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # and nothing off loopback
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     args = argparse.Namespace(aws=True, cluster="c", service="s", rate=20.0)
-    with pytest.raises(RuntimeError,
-                       match=r"cannot observe c/s: ecs describe-services: NoCredentialsError"):
+    with pytest.raises(RuntimeError, match=r"^cannot observe c/s: no AWS credentials found "
+                                           r"\(botocore NoCredentialsError\): configure"):
         observe(args)
 
 
@@ -173,3 +173,24 @@ def test_scaling_activities_reach_the_timeline() -> None:
     assert view["targets"][0]["MinCapacity"] == 2 and observer.errors == []
     entries = timeline([], scaling["activities"], [], started=0.0)
     assert entries[0]["text"] == "auto scaling: Setting desired count to 4. [InProgress]"
+
+
+def test_target_tracking_alarms_in_the_local_clouds_shape() -> None:
+    from cloud.aws.observer import alarm_names
+    from tui.screens.dashboard import alarm_window
+
+    high = "TargetTracking-service/c/s-AlarmHigh-1"
+    low = "TargetTracking-service/c/s-AlarmLow-2"
+    policies = [{"PolicyName": "cpu60", "Alarms": [{"AlarmName": high}, {"AlarmName": low}]}]
+    assert alarm_names(policies) == [high, low]
+    view = scaling_view({"policies": policies, "alarms": [
+        {"AlarmName": high, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 60.0,
+         "EvaluationPeriods": 3, "DatapointsToAlarm": 3, "StateValue": "ALARM",
+         "MetricName": "CPUUtilization"},
+        {"AlarmName": low, "ComparisonOperator": "LessThanThreshold", "Threshold": 54.0,
+         "EvaluationPeriods": 15, "StateValue": "OK"}]})
+    a_high, a_low = view["alarms"]
+    assert (a_high["kind"], a_high["state"], a_high["policy"]) == ("AlarmHigh", "ALARM", "cpu60")
+    assert (a_low["kind"], a_low["datapoints"], a_low["breaching"]) == ("AlarmLow", 15, None)
+    assert [alarm_window(a) for a in view["alarms"]] == [">60×3", "<54×15"]
+    assert alarm_window({"breaching": 2, "datapoints": 3, "threshold": 60.0}) == "2/3"  # local

@@ -22,12 +22,23 @@ def clock_text(snap: dict[str, Any]) -> Text:
     """Where the time comes from: the lab clock, or AWS polled at a wall-clock time."""
     source = snap.get("source")
     if source:
-        return Text(f"AWS {source.get('region') or '?'} · read {source.get('clock')} UTC "
-                    f"(every {source.get('poll_seconds', 0):.0f} s)  ", style="dim")
+        return Text(f"AWS {source.get('region') or '?'} · read {source.get('clock')} UTC  ",
+                    style="dim")  # every 5 s: the help says so
     scale = float(snap.get("time_scale") or 1.0)
     lab = float(snap.get("lab_time") or 0.0)
     return Text(f"lab {lab:.0f}s · wall {lab / scale:.0f}s · {snap.get('runtime', '?')}  ",
                 style="dim")
+
+
+def alarm_window(alarm: dict[str, Any]) -> str:
+    """``2/3`` (breaching of the window: the local cloud evaluates it), or ``>60×3`` (the
+    threshold and the datapoints it needs: what CloudWatch's describe-alarms says)."""
+    if alarm.get("breaching") is not None:
+        return f"{alarm['breaching']}/{alarm.get('datapoints', '?')}"
+    threshold = alarm.get("threshold")
+    sign = "<" if str(alarm.get("comparison", "")).startswith("Less") else ">"
+    value = f"{threshold:g}" if isinstance(threshold, (int, float)) else "?"
+    return f"{sign}{value}×{alarm.get('datapoints', '?')}"
 
 
 def status_line(snap: dict[str, Any]) -> Text:
@@ -46,8 +57,7 @@ def status_line(snap: dict[str, Any]) -> Text:
                     style="bold")
     for alarm in scaling.get("alarms") or []:
         state = str(alarm.get("state", "?"))
-        out += Text(f" {alarm.get('kind', '?')} {state} "
-                    f"{alarm.get('breaching', '?')}/{alarm.get('datapoints', '?')}",
+        out += Text(f" {alarm.get('kind', '?')} {state} {alarm_window(alarm)}",
                     style="bold red" if state == "ALARM" else "dim")
     errors = snap.get("tick_errors") or []
     if errors:
@@ -75,6 +85,8 @@ class DashboardScreen(Screen):
         self.query_one("#events").border_title = "events"
         self.title = "FraudLab"
         app: Any = self.app
+        if app.backend.observer:  # the status line wraps to a second row (the scaling alarms)
+            self.add_class("observer")
         if app.snapshot is not None:
             self.show(app.snapshot, app.history)
 

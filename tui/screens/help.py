@@ -35,12 +35,17 @@ OBSERVER_KEYS = [  # observer mode (fraudlab tui --aws): what each key does on A
     ("c", "stop a task", "ecs stop-task, after your yes"),
     ("t", "traffic on/off", "≤20 tx/s to the ALB, ≤120 s, after a yes"),
     ("s", "spike on/off", "×10 of t's rate, within the 20 tx/s cap"),
-    ("k + - a r l", "refused", "the observer watches; says what to use"),
+    ("k", "kill a host ✗", "aws ec2 terminate-instances"),
+    ("+ / -", "scale ✗", "aws ecs update-service --desired-count"),
+    ("a", "algorithm ✗", "aws elbv2 modify-target-group-attributes"),
+    ("r · l", "retry · slow ✗", "kit-only: need the local cloud"),
+    ("w · p", "walk · practice ✗", "the local cloud: fraudlab tui"),
     ("d", "dashboard", "read from AWS every 5 s"),
     ("?", "help", "this screen (esc closes it)"),
     ("q", "quit", "stops its traffic; nothing else runs"),
 ]
 OBSERVER_NOTE = Text.assemble(
+    ("✗", "bold"), " not in observer mode (not in the footer): the command beside it does it\n",
     ("[REAL]", "bold green"), " everything: each value is an AWS API answer; a blank or – is "
     "what AWS does not report (per-target counts, routing decisions, image caches)")
 

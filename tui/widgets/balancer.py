@@ -41,7 +41,7 @@ def targets_table(lb: dict[str, Any], rates: Rates, max_rows: int | None = None)
 
 def routing_feed(lb: dict[str, Any]) -> Text:
     if "trace" not in lb:  # the source does not see routing decisions (an ALB on AWS)
-        return Text("routing: not reported by AWS (ALB access logs go to S3)", style="dim")
+        return Text("routing: not reported by AWS\n(ALB access logs go to S3)", style="dim")
     out = Text()
     for d in (lb.get("trace") or [])[-FEED:][::-1]:
         status = d.get("status")

@@ -23,6 +23,14 @@ TEST_ENDPOINT_ENV = "FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS"
 DEFAULT_REGION = "us-east-1"
 
 
+def emulator_config() -> Any:
+    """No retries against the emulator: it never throttles, and retrying an API it answers
+    with HTTP 500 (moto's DescribeScalingActivities) only slows the tests."""
+    from botocore.config import Config
+
+    return Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
 @dataclass
 class AwsAccess:
     """Makes boto3 clients for one region; ``endpoint`` is set only by tests (an emulator)."""
@@ -51,7 +59,7 @@ class AwsAccess:
             session = boto3.session.Session(
                 aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY,
                 region_name=self.region, botocore_session=isolated_botocore_session())
-            return session.client(service, endpoint_url=self.endpoint)
+            return session.client(service, endpoint_url=self.endpoint, config=emulator_config())
         return self._session.client(service, region_name=self.region)
 
 

@@ -100,7 +100,8 @@ class _Served:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.cluster: str | None = None
+        self.cluster: str | None = None  # the kit's cluster (the first one served)
+        self.clusters: set[str] = set()  # every cluster a controller runs
         self.activities: ActivitySource | None = None
         self.stops: dict[str, list[tuple[str, str]]] = {}
 
@@ -109,13 +110,18 @@ SERVED = _Served()
 
 
 def serve_cluster(cluster: str | None) -> None:
-    """The cluster whose services the local cloud's controller runs (None: no local cloud,
-    which also forgets its scaling record)."""
+    """A cluster whose services a controller of the local cloud runs (the first one is the
+    kit's); None: no local cloud, which also forgets every cluster and its scaling record."""
     with SERVED.lock:
-        SERVED.cluster = cluster
-        SERVED.stops.clear()
         if cluster is None:
-            SERVED.activities = None
+            SERVED.cluster, SERVED.activities = None, None
+            SERVED.clusters.clear()
+            SERVED.stops.clear()
+            return
+        if SERVED.cluster is None:
+            SERVED.cluster = cluster
+            SERVED.stops.clear()
+        SERVED.clusters.add(cluster)
 
 
 def serve_activities(source: ActivitySource | None) -> None:
@@ -133,6 +139,12 @@ def take_stop_requests(cluster: str) -> list[tuple[str, str]]:
 def _served_cluster() -> str | None:
     with SERVED.lock:
         return SERVED.cluster
+
+
+def _serves(cluster: str) -> bool:
+    """Whether a controller of the local cloud runs ``cluster``'s tasks."""
+    with SERVED.lock:
+        return cluster in SERVED.clusters
 
 
 # ---- pure helpers ------------------------------------------------------------------------
@@ -209,7 +221,7 @@ def _stop_task(self: Any, cluster_str: str, task_str: str, reason: str | None) -
         task.stopped_reason = reason or DEFAULT_STOP_REASON
         task.stop_code = USER_INITIATED
         task.stopping_at = datetime.now(UTC)
-        if cluster.name == _served_cluster():
+        if _serves(cluster.name):
             with SERVED.lock:  # the controller stops the container and writes STOPPED back
                 SERVED.stops.setdefault(cluster.name, []).append(
                     (task.id, task.stopped_reason))
@@ -263,7 +275,7 @@ def _draining_delete(original: Callable[..., Any]) -> Callable[..., Any]:
     0 (the controller stops its tasks), INACTIVE once they have stopped (``_settled``)."""
     def delete_service(self: Any, cluster_name: str, service_name: str, force: bool) -> Any:
         service = original(self, cluster_name, service_name, force)
-        if (service.cluster_name == _served_cluster()
+        if (_serves(service.cluster_name)
                 and _live_tasks(self, service.cluster_name, service.name)):
             service.status, service.desired_count = "DRAINING", 0
         return service
@@ -380,20 +392,12 @@ STANDALONE = ("FraudLab's local ECS runs tasks only for the service of its clust
               "service instead (aws ecs create-service / update-service --desired-count).")
 
 
-def service_refusal(cluster: str, served: str | None, live_services: list[str],
+def service_refusal(served: str | None,
                     load_balancers: list[dict[str, Any]] | None) -> str | None:
-    """Why CreateService cannot run for real here, or None (pure)."""
+    """Why CreateService cannot run for real here, or None (pure). Any cluster and any
+    number of services run (a controller per cluster); one target group per service."""
     if served is None:
         return None
-    if cluster != served:
-        return (f"FraudLab's local ECS runs tasks for one cluster, {served}; a service in "
-                f"cluster {cluster} would never start a task, so it is refused. Create the "
-                f"service in {served}.")
-    if live_services:
-        return (f"FraudLab's local ECS runs tasks for one service per cluster, and {served} "
-                f"already has {', '.join(live_services)}; a second service's tasks would not "
-                "run as their own, so it is refused. Delete the other service first "
-                "(delete-service --force) and wait until its tasks have stopped.")
     groups = {lb.get("targetGroupArn") for lb in load_balancers or []}
     if len(groups) > 1:
         return ("FraudLab's local load balancer registers a service's tasks in one target "
@@ -421,8 +425,7 @@ def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
                 raise _invalid(invalid)
         why = fargate_refusal(self._get_param("launchType"),
                               self._get_param("capacityProviderStrategy")) or \
-            service_refusal(cluster.name, _served_cluster(), live,
-                            self._get_param("loadBalancers"))
+            service_refusal(_served_cluster(), self._get_param("loadBalancers"))
         if why:
             raise _unsupported(why)
         return original(self)
@@ -536,24 +539,70 @@ def _elb_validation(message: str) -> Exception:
     return ValidationError(message)
 
 
-LISTENER = ("FraudLab's local load balancer serves one listener (the kit's proxy on "
-            "127.0.0.1, its port shown by `fraudlab status`), and {name} already has one on "
-            "port {port}; another listener would not listen anywhere, so it is refused.")
+LISTENER_ACTION = ("FraudLab's local load balancer runs a listener whose default action "
+                   "forwards to one target group (each listener is a real port on "
+                   "127.0.0.1); {what} would not be served as asked, so it is refused.")
+LISTENER_SHARED = ("FraudLab's local load balancer runs one listener per target group (the "
+                   "group's proxy listens on one port), and {name} port {port} already "
+                   "forwards to {group}; forward this listener to another target group.")
+RULES = ("FraudLab's local load balancer routes each listener by its default action only; "
+         "listener rules (CreateRule) would not be applied, so they are refused.")
 
 
-def _one_listener(original: Callable[..., Any]) -> Callable[..., Any]:
-    """CreateListener: while a local cloud runs, one listener in all (the proxy's port)."""
+def forward_group(actions: list[dict[str, Any]] | None) -> str | None:
+    """The one target group ARN a listener's default actions forward to, or None (pure)."""
+    if not actions or len(actions) != 1 or actions[0].get("Type") != "forward":
+        return None
+    action = actions[0]
+    groups = [g.get("TargetGroupArn") for g in
+              (action.get("ForwardConfig") or {}).get("TargetGroups") or []]
+    if action.get("TargetGroupArn"):
+        groups.append(action["TargetGroupArn"])
+    unique = set(groups)
+    return unique.pop() if len(unique) == 1 and None not in unique else None
+
+
+def listener_refusal(lb_arn: str, port: int, actions: list[dict[str, Any]] | None,
+                     existing: list[tuple[str, str, int, str | None]]) -> str | None:
+    """Why CreateListener cannot run for real here, or None (pure). ``existing``: every
+    listener as (load balancer ARN, its name, port, the group it forwards to)."""
+    if any(arn == lb_arn and int(p) == port for arn, _, p, _ in existing):
+        return None  # the same listener again: ELBv2 answers it (or DuplicateListener)
+    group = forward_group(actions)
+    if group is None:
+        kinds = ", ".join(str(a.get("Type")) for a in actions or []) or "no action"
+        return LISTENER_ACTION.format(what=f"a default action of {kinds} (not a forward to "
+                                           "one target group)")
+    for _, name, other_port, other_group in existing:
+        if other_group == group:
+            return LISTENER_SHARED.format(name=name, port=other_port,
+                                          group=group.split(":")[-1])
+    return None
+
+
+def _served_listener(original: Callable[..., Any]) -> Callable[..., Any]:
+    """CreateListener: while a local cloud runs, what its proxies can serve (one port each)."""
     def create_listener(self: Any) -> Any:
         if _served_cluster() is not None:
-            port = self._get_int_param("Port")
-            for lb in self.elbv2_backend.load_balancers.values():
-                for listener in lb.listeners.values():
-                    if int(listener.port) != port or lb.arn != self._get_param(
-                            "LoadBalancerArn"):
-                        raise _elb_error("OperationNotPermitted", LISTENER.format(
-                            name=lb.name, port=listener.port))
+            existing = [(lb.arn, lb.name, int(x.port),
+                         forward_group([a.data for a in x.default_actions]))
+                        for lb in self.elbv2_backend.load_balancers.values()
+                        for x in lb.listeners.values()]
+            why = listener_refusal(self._get_param("LoadBalancerArn"),
+                                   self._get_int_param("Port"),
+                                   self._get_params().get("DefaultActions"), existing)
+            if why:
+                raise _elb_error("OperationNotPermitted", why)
         return original(self)
     return create_listener
+
+
+def _no_rules(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_rule(self: Any) -> Any:
+        if _served_cluster() is not None:
+            raise _elb_error("OperationNotPermitted", RULES)
+        return original(self)
+    return create_rule
 
 
 def _elb_error(code: str, message: str) -> Exception:
@@ -566,8 +615,9 @@ def _install_elbv2() -> None:
     from moto.elbv2 import models as elbv2_models
     from moto.elbv2.responses import ELBV2Response
 
-    ELBV2Response.create_listener = _one_listener(  # type: ignore[method-assign]
+    ELBV2Response.create_listener = _served_listener(  # type: ignore[method-assign]
         ELBV2Response.create_listener)
+    ELBV2Response.create_rule = _no_rules(ELBV2Response.create_rule)  # type: ignore[method-assign]
 
     backend = elbv2_models.ELBv2Backend
     backend.modify_target_group = _validated_modify(  # type: ignore[method-assign]

@@ -131,6 +131,7 @@ class ServiceSpec:
     deployment_id: str | None = None  # the API's PRIMARY deployment (a new service's first)
     network_mode: str = "bridge"  # the task definition's networkMode (cloud.ecs.network)
     host_port: int | None = None  # the static host port placement reserves (None: dynamic)
+    target_groups: tuple[str, ...] = ()  # the ARNs its loadBalancers names
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,18 @@ class Timeline:
         del self.entries[:-self.limit]
 
 
+def target_groups(svc: dict[str, Any]) -> tuple[str, ...]:
+    """The target group ARNs a described service's ``loadBalancers`` names, in order."""
+    arns = [lb.get("targetGroupArn") for lb in svc.get("loadBalancers") or []]
+    return tuple(dict.fromkeys(a for a in arns if a))
+
+
+def target_group_name(arn: str | None) -> str:
+    """``arn:…:targetgroup/<name>/<id>`` → ``<name>`` (the kit's group when unknown)."""
+    parts = (arn or "").split(":")[-1].split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == "targetgroup" else TARGET_GROUP
+
+
 def strategy_name(placement_strategy: list[dict[str, str]] | None) -> str:
     """ECS placementStrategy → the scheduler's strategy name, from its FIRST entry (the one
     that ranks first); none → ECS's default for services, spread by AZ."""
@@ -219,7 +232,8 @@ class ClusterController:
                  seed: int | None = None,
                  resolve_image: Callable[[str], str] | None = None,
                  lb: Any | None = None,
-                 api_generation: Callable[[str], int] | None = None) -> None:
+                 api_generation: Callable[[str], int] | None = None,
+                 lb_for: Callable[[ServiceSpec], Any | None] | None = None) -> None:
         self.endpoint = endpoint
         # The emulator's write stamp per service (cloud.core.api_writes.generation) when it
         # runs in this process: the desired state is re-read only after a write call.
@@ -235,6 +249,9 @@ class ClusterController:
         self.writeback = writeback
         self.resolve_image = resolve_image or (lambda image: image)
         self.lb = lb  # the load balancer's proxy: RUNNING tasks are its targets
+        # Per service: the proxy of the target group its loadBalancers names (None: the
+        # service is not load balanced). Without it every service's tasks go to ``lb``.
+        self.lb_for = lb_for
         self._draining: dict[str, TaskRun] = {}  # deregistered, stopped once drained
         self.rng = random.Random(seed)
         self.new_id = task_id_factory(self.rng)
@@ -312,7 +329,8 @@ class ClusterController:
                     deployment_config=deployment_config(svc),
                     deployment_id=primary.get("id"),
                     network_mode=td.get("networkMode") or "bridge",
-                    host_port=static_host_port(td))
+                    host_port=static_host_port(td),
+                    target_groups=target_groups(svc))
         return specs
 
     def read_hosts(self) -> dict[str, Host]:
@@ -440,8 +458,8 @@ class ClusterController:
                 run.ready = True
                 by_service.setdefault(run.service, []).append(
                     Observation(run.task_id, "started", None, now))
-            elif (run.ready and not run.healthy and not run.exited and self.lb
-                  and self.lb.state_of(run.task_id) == "healthy"):
+            elif (run.ready and not run.healthy and not run.exited
+                  and self.target_health(run.task_id) == "healthy"):
                 run.healthy = True  # counts for minimumHealthyPercent from now on
                 by_service.setdefault(run.service, []).append(
                     Observation(run.task_id, "healthy", None, now))
@@ -471,8 +489,9 @@ class ClusterController:
                         run.exited = True
                     self._later.setdefault(name, []).append(
                         Observation(task_id, "exited", None, now, reason=reason))
-                elif self.lb and self.lb.state_of(task_id) not in (None, "draining", "unused"):
-                    self.lb.deregister(task_id)  # ECS drains the target, then stops the task
+                elif (lb := self._lb(name)) and lb.state_of(task_id) not in (
+                        None, "draining", "unused"):
+                    lb.deregister(task_id)  # ECS drains the target, then stops the task
                     self._draining[task_id] = run
                 else:
                     self._stop_container(run, kill=False)
@@ -533,7 +552,7 @@ class ClusterController:
                 self._seen_td[name] = spec.task_definition
             state = replace(state, desired_count=spec.desired_count,
                             strategy=spec.strategy, config=spec.deployment_config,
-                            load_balanced=self.lb is not None)
+                            load_balanced=self._lb(name) is not None)
             self.specs = {**self.specs, name: spec}  # a new dict: readers see whole ones
             hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
             plan = reconcile(state, hosts, self.clock.now(), observations.get(name, ()),
@@ -568,19 +587,35 @@ class ClusterController:
         with self.capacity_lock:
             self.autoscaler.step(hosts, waiting)
 
+    def _lb(self, service: str) -> Any | None:
+        """The proxy a service's tasks register in (its target group's), or None."""
+        if self.lb_for is None:
+            return self.lb
+        spec = self.specs.get(service)
+        return self.lb_for(spec) if spec is not None else None
+
+    def target_health(self, task_id: str) -> str | None:
+        """The state of a task's target in its service's target group (initial, healthy,
+        unhealthy, draining, unused), or None (not load balanced, never registered)."""
+        run = self.runs.get(task_id)
+        lb = self._lb(run.service) if run is not None else None
+        return lb.state_of(task_id) if lb is not None else None
+
     def _apply(self, spec: ServiceSpec, plan: Plan) -> None:
+        lb = self._lb(spec.name)
+        group = target_group_name(spec.target_groups[0] if spec.target_groups else None)
         for tr in plan.transitions:
             self.timeline.add(self.clock, "transition",
                               f"task {tr.task_id[:8]}: {tr.from_status} → {tr.to_status} "
                               f"({tr.reason})", task=tr.task_id)
             run = self.runs.get(tr.task_id)
-            if tr.to_status == RUNNING and run and self.lb:
-                self.lb.register(Target(tr.task_id, "127.0.0.1", run.port))
+            if tr.to_status == RUNNING and run and lb:
+                lb.register(Target(tr.task_id, "127.0.0.1", run.port))
                 self.timeline.add(self.clock, "event", f"(service {spec.name}) registered 1 "
-                                  f"targets in (target-group {TARGET_GROUP})", task=tr.task_id)
-            if (tr.to_status == STOPPED and self.lb and tr.task_id not in self._draining
-                    and self.lb.state_of(tr.task_id) not in (None, "draining", "unused")):
-                self.lb.deregister(tr.task_id)  # a crash: no draining, in-flight requests fail
+                                  f"targets in (target-group {group})", task=tr.task_id)
+            if (tr.to_status == STOPPED and lb and tr.task_id not in self._draining
+                    and lb.state_of(tr.task_id) not in (None, "draining", "unused")):
+                lb.deregister(tr.task_id)  # a crash: no draining, in-flight requests fail
             if tr.to_status == STOPPED and run and not run.exited:
                 self._stop_container(run, kill=True)  # e.g. its host was terminated
         for note in plan.notes:  # deployment and circuit-breaker decisions: ours, not AWS's
@@ -617,20 +652,21 @@ class ClusterController:
             run = self.runs.get(stop.task_id)
             self.timeline.add(self.clock, "stop", f"stopping task {stop.task_id[:8]}: "
                               f"{stop.reason}", task=stop.task_id)
-            if run and not run.exited and self.lb:
+            if run and not run.exited and lb:
                 # ECS deregisters the target and waits for draining before it stops the
                 # task (ecs-facts.md §4 "Deregistration on stop").
-                self.lb.deregister(stop.task_id)
+                lb.deregister(stop.task_id)
                 self._draining[stop.task_id] = run
                 self.timeline.add(self.clock, "event", f"(service {spec.name}) deregistered 1 "
-                                  f"targets in (target-group {TARGET_GROUP})", task=stop.task_id)
+                                  f"targets in (target-group {group})", task=stop.task_id)
             elif run and not run.exited:
                 self._stop_container(run, kill=False)
 
     def _stop_drained(self) -> None:
         """Stop the containers of deregistered targets once the load balancer drained them."""
         for task_id, run in list(self._draining.items()):
-            if self.lb is None or self.lb.state_of(task_id) in ("unused", None) or run.exited:
+            lb = self._lb(run.service)
+            if lb is None or lb.state_of(task_id) in ("unused", None) or run.exited:
                 del self._draining[task_id]
                 if not run.exited:
                     self._stop_container(run, kill=False)

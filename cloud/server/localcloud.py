@@ -27,11 +27,13 @@ from cloud.core import api_writes
 from cloud.core import state_dir as state
 from cloud.core.clock import LabClock, PassClock
 from cloud.ecs.cloudwatch import ServiceMetrics, TaskRef
-from cloud.ecs.controller import ClusterController
+from cloud.ecs.clusters import RuntimeView, SharedExits, clusters_to_run
+from cloud.ecs.controller import ClusterController, ServiceSpec
 from cloud.ecs.writeback import MotoWriteBack, reset_moto
 from cloud.image.registry import stand_in
 from cloud.lb.cloudwatch import LoadBalancerMetrics
 from cloud.lb.health import HealthSettings
+from cloud.lb.pools import REREAD_SECONDS, make_pools, read_topology
 from cloud.lb.proxy import LoadBalancer
 from cloud.lb.sync import TargetGroupSync
 from cloud.runtime.choose import choose_runtime
@@ -99,9 +101,18 @@ class LocalCloud:
             self.endpoint.client("cloudwatch"), self.lb, self.pass_clock,
             arns=lambda: (self.lb_sync.load_balancer.get("LoadBalancerArn"),
                           self.lb_sync.target_group_arn))
-        self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
+        # Every cluster's controller sees the runtime through its own view (its tasks' exits).
+        self._exits = SharedExits(self.runtime)
+        self._writeback, self._generation = writeback, generation
+        view = RuntimeView(self.runtime, self._exits, owner=True)
+        self.controller = ClusterController(self.endpoint, view, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
-                                            lb=self.lb, api_generation=generation)
+                                            lb=self.lb, api_generation=generation,
+                                            lb_for=self._lb_for)
+        view.owns = self.controller.runs.__contains__
+        self.clusters: dict[str, ClusterController] = {}  # the other clusters' controllers
+        self._topology_stamp: tuple[int, int] | None = None
+        self._topology_by = float("-inf")
         # published together with the controller's write-back (see publish_lock)
         self.controller.prepare_publication = self.prepare_publication
 
@@ -112,6 +123,13 @@ class LocalCloud:
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
         self.lb_sync.api_target = self.controller.api_target  # targets as ECS registers them
+        # Every other target group in use: its own proxy and sync (cloud.lb.pools).
+        self.pools = make_pools(
+            self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.clock, self.lb,
+            cluster, write_back=writeback is not None, api_generation=generation,
+            api_target=self._api_target,
+            on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
+                                                                "emulated"))
 
         self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
                                               self.pass_clock, cluster, self._running_tasks)
@@ -160,6 +178,49 @@ class LocalCloud:
             finally:
                 self._wake.set()
         return run
+
+    def _lb_for(self, spec: ServiceSpec) -> LoadBalancer | None:
+        """The proxy of the target group a service names (the controllers' resolver)."""
+        return self.pools.lb_for_groups(spec.target_groups)
+
+    def _api_target(self, task_id: str, target_type: str) -> tuple[str, int] | None:
+        """(Id, Port) as ECS registers ``task_id``, from the controller that runs it."""
+        for ctrl in (self.controller, *self.clusters.values()):
+            if task_id in ctrl.networks:
+                return ctrl.api_target(task_id, target_type)
+        return None
+
+    def _topology(self) -> None:
+        """Clusters, services and listeners read again after an ECS or ELB write call (or
+        every REREAD_SECONDS without a write stamp): pools and controllers follow them."""
+        gen = self._generation
+        stamp = (gen("ecs"), gen("elbv2")) if gen else None
+        now = time.monotonic()
+        if stamp is not None and stamp == self._topology_stamp and now < self._topology_by:
+            return
+        if stamp is None and now < self._topology_by:
+            return
+        topology = read_topology(self.endpoint.client("ecs"), self.endpoint.client("elbv2"))
+        self._topology_stamp, self._topology_by = stamp, now + REREAD_SECONDS
+        self.pools.refresh(topology)
+        for name in clusters_to_run(topology.clusters.values(), self.controller.cluster):
+            if name not in self.clusters:
+                self.clusters[name] = self._cluster_controller(name)
+
+    def _cluster_controller(self, name: str) -> ClusterController:
+        view = RuntimeView(self.runtime, self._exits, owner=False)
+        ctrl = ClusterController(self.endpoint, view, self.clock, name,
+                                 writeback=self._writeback, resolve_image=local_image,
+                                 api_generation=self._generation, lb_for=self._lb_for)
+        view.owns = ctrl.runs.__contains__
+        self.controller.timeline.add(self.clock, "cluster", f"cluster {name}: its own "
+                                     "controller runs its services' tasks", "emulated")
+        return ctrl
+
+    def _pools_tick(self) -> None:
+        for error in self.pools.tick():
+            self.tick_errors.append(error)
+            del self.tick_errors[:-20]
 
     def _running_tasks(self) -> list[Any]:
         """The RUNNING tasks with a container, and what their task definition reserves."""
@@ -266,8 +327,12 @@ class LocalCloud:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._guard(self._topology)
             self._guard(self.controller.tick)
+            for ctrl in list(self.clusters.values()):
+                self._guard(ctrl.tick)
             self._guard(self.lb_sync.tick)
+            self._guard(self._pools_tick)
             self.pass_clock.freeze()  # one lab minute for the publishers and target tracking
             try:
                 alb = self._guard(self.metrics.tick)
@@ -317,7 +382,10 @@ class LocalCloud:
         lb = self.lb.snapshot(trace_limit=20)
         lb.pop("lab_time", None)  # the snapshot's own lab_time says it; it would change a pass
         lb["api"] = self.lb_sync.snapshot()
-        snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
+        lb["listeners"] = self.pools.listener_map()  # each listener's real port
+        lb["target_groups"] = self.pools.snapshot()  # the other target groups' proxies
+        snap.update({"clusters": [cluster_summary(c.published) for c in self.clusters.values()],
+                     "load_balancer": lb, "traffic": self.traffic_snapshot(),
                      "alb_metrics": self.metrics.latest,
                      "service_metrics": self.service_metrics.snapshot(),
                      "scaling": self.scaling.snapshot(),
@@ -361,7 +429,10 @@ class LocalCloud:
             self._loop.join(5)
         try:
             self.stop_traffic()
-            self.controller.close()
+            for ctrl in self.clusters.values():
+                ctrl.close()
+            self.controller.close()  # every container, of every cluster
+            self.pools.close()
             self.lb.stop()
         finally:
             self.control.stop()
@@ -373,6 +444,16 @@ class LocalCloud:
         """Block until ``stop`` has finished (every replica stopped)."""
         while not self._stopped.wait(0.5):
             pass
+
+
+def cluster_summary(published: dict[str, Any]) -> dict[str, Any]:
+    """Another cluster's controller snapshot, compact: hosts, services, live tasks."""
+    return {"cluster": published.get("cluster"),
+            "hosts": [h["instance_id"] for h in published.get("hosts", [])],
+            "services": [{k: s[k] for k in ("name", "desired", "running", "pending")}
+                         | {"events": s["events"][:3]} for s in published.get("services", [])],
+            "tasks": [{k: t[k] for k in ("task_id", "service", "host", "last_status", "port")}
+                      for t in published.get("tasks", []) if t["last_status"] != "STOPPED"]}
 
 
 def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]:

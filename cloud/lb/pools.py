@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cloud.aws.guards import forward_group
 from cloud.core.clock import Clock
 from cloud.core.ports import port_is_free
 from cloud.lb.proxy import LoadBalancer
@@ -73,17 +74,6 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _forward_group(actions: Iterable[dict[str, Any]]) -> str | None:
-    actions = list(actions)
-    if len(actions) != 1 or actions[0].get("Type") != "forward":
-        return None
-    groups = {g.get("TargetGroupArn") for g in
-              (actions[0].get("ForwardConfig") or {}).get("TargetGroups") or []}
-    if actions[0].get("TargetGroupArn"):
-        groups.add(actions[0]["TargetGroupArn"])
-    return groups.pop() if len(groups) == 1 else None
-
-
 def read_topology(ecs: Any, elbv2: Any) -> Topology:
     """Every cluster's live services and instance count, every listener (API reads)."""
     clusters: dict[str, ClusterInfo] = {}
@@ -111,7 +101,7 @@ def read_topology(ecs: Any, elbv2: Any) -> Topology:
         for x in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
             listeners.append(ListenerInfo(x["ListenerArn"], lb["LoadBalancerArn"],
                                           lb["LoadBalancerName"], int(x["Port"]),
-                                          _forward_group(x.get("DefaultActions") or [])))
+                                          forward_group(x.get("DefaultActions"))))
     return Topology(clusters, tuple(listeners))
 
 

@@ -211,15 +211,15 @@ def test_what_the_local_ecs_does_not_run_is_refused_with_the_limit(cloud, aws) -
     ci = aws("ecs", "list-container-instances", "--cluster", CLUSTER)["containerInstanceArns"]
     aws.fails("UnsupportedFeatureException", "ecs", "start-task", "--cluster", CLUSTER,
               "--task-definition", "fraud-detection", "--container-instances", ci[0])
-    err = aws.fails("UnsupportedFeatureException", "ecs", "create-service", "--cluster",
-                    CLUSTER, "--service-name", "second", "--task-definition",
-                    "fraud-detection", "--desired-count", "1")
-    assert "one service per cluster" in err
+    tg = _tg_arn(aws)
     aws("ecs", "create-cluster", "--cluster-name", "other-cluster")
     err = aws.fails("UnsupportedFeatureException", "ecs", "create-service", "--cluster",
                     "other-cluster", "--service-name", "web", "--task-definition",
-                    "fraud-detection", "--desired-count", "1")
-    assert "one cluster, fraud-cluster" in err
+                    "fraud-detection", "--desired-count", "1", "--load-balancers",
+                    f"targetGroupArn={tg},containerName=fraud,containerPort=8080",
+                    f"targetGroupArn={tg.replace('fraud-tg', 'other-tg')},"
+                    "containerName=fraud,containerPort=8080")
+    assert "one target group" in err
     aws.fails("InvalidParameterException", "ecs", "create-service", "--cluster", CLUSTER,
               "--service-name", SERVICE, "--task-definition", "fraud-detection",
               "--desired-count", "1")
@@ -242,7 +242,7 @@ def test_force_new_deployment_fargate_and_a_second_listener_are_refused(cloud, a
     err = aws.fails("OperationNotPermitted", "elbv2", "create-listener", "--load-balancer-arn",
                     lb["LoadBalancerArn"], "--protocol", "HTTP", "--port", "8081",
                     "--default-actions", f"Type=forward,TargetGroupArn={tg}")
-    assert "one listener" in err
+    assert "one listener per target group" in err
     assert len(aws("elbv2", "describe-listeners", "--load-balancer-arn",
                    lb["LoadBalancerArn"])["Listeners"]) == 1
     # Nothing changed: the service still runs its deployment.

@@ -13,7 +13,9 @@ from cloud.aws.guards import (
     ecs_resource_id_error,
     encode_token,
     filter_tasks,
+    forward_group,
     health_check_errors,
+    listener_refusal,
     page,
     service_refusal,
 )
@@ -81,13 +83,27 @@ def test_ecs_resource_ids_must_name_cluster_and_service() -> None:
 
 
 def test_services_the_controller_would_not_run_are_refused() -> None:
-    assert service_refusal("fraud-cluster", None, ["x"], None) is None  # no local cloud
-    assert service_refusal("fraud-cluster", "fraud-cluster", [], None) is None
-    assert "one cluster, fraud-cluster" in service_refusal("other", "fraud-cluster", [], None)
-    assert "one service per cluster" in service_refusal("fraud-cluster", "fraud-cluster",
-                                                        ["fraud-svc"], None)
     two = [{"targetGroupArn": "a"}, {"targetGroupArn": "b"}]
-    assert "one target group" in service_refusal("fraud-cluster", "fraud-cluster", [], two)
+    assert service_refusal(None, two) is None  # no local cloud
+    assert service_refusal("fraud-cluster", None) is None
+    assert service_refusal("fraud-cluster", [{"targetGroupArn": "a"}] * 2) is None
+    assert "one target group" in service_refusal("fraud-cluster", two)
+
+
+def test_listeners_are_refused_unless_a_proxy_can_serve_them() -> None:
+    fwd = [{"Type": "forward", "TargetGroupArn": "tg-a"}]
+    existing = [("alb", "fraud-alb", 80, "tg-kit")]
+    assert listener_refusal("alb", 9000, fwd, existing) is None
+    assert listener_refusal("alb", 80, [{"Type": "redirect"}], existing) is None  # same one
+    assert "one listener per target group" in listener_refusal(
+        "alb", 9000, [{"Type": "forward", "TargetGroupArn": "tg-kit"}], existing)
+    assert "fixed-response" in listener_refusal("alb", 9000, [{"Type": "fixed-response"}], [])
+    weighted = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+        {"TargetGroupArn": "a"}, {"TargetGroupArn": "b"}]}}]
+    assert listener_refusal("alb", 9000, weighted, []) is not None
+    one = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "a"}]}}]
+    assert forward_group(one) == "a" and forward_group(fwd) == "tg-a"
+    assert forward_group(fwd * 2) is None and forward_group(None) is None
 
 
 def test_scaling_activities_are_filtered_newest_first_and_paged() -> None:

@@ -74,8 +74,17 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def read_topology(ecs: Any, elbv2: Any) -> Topology:
-    """Every cluster's live services and instance count, every listener (API reads)."""
+def read_topology(ecs: Any, elbv2: Any, previous: Topology | None = None, *,
+                  clusters: bool = True, listeners: bool = True) -> Topology:
+    """Every cluster's live services and instance count (``clusters``), every listener
+    (``listeners``): API reads; what is not read again is ``previous``'s."""
+    previous = previous or Topology()
+    return Topology(read_clusters(ecs) if clusters else previous.clusters,
+                    read_listeners(elbv2) if listeners else previous.listeners)
+
+
+def read_clusters(ecs: Any) -> dict[str, ClusterInfo]:
+    """Every cluster's live services (name → target groups) and container instance count."""
     clusters: dict[str, ClusterInfo] = {}
     for arn in ecs.list_clusters().get("clusterArns", []):
         name = arn.rsplit("/", 1)[-1]
@@ -96,13 +105,18 @@ def read_topology(ecs: Any, elbv2: Any) -> Topology:
                 raise
             continue
         clusters[name] = ClusterInfo(name, services, instances)
+    return clusters
+
+
+def read_listeners(elbv2: Any) -> tuple[ListenerInfo, ...]:
+    """Every listener of every load balancer, with the group it forwards to."""
     listeners: list[ListenerInfo] = []
     for lb in elbv2.describe_load_balancers().get("LoadBalancers", []):
         for x in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
             listeners.append(ListenerInfo(x["ListenerArn"], lb["LoadBalancerArn"],
                                           lb["LoadBalancerName"], int(x["Port"]),
                                           forward_group(x.get("DefaultActions"))))
-    return Topology(clusters, tuple(listeners))
+    return tuple(listeners)
 
 
 # ---- pure decisions -----------------------------------------------------------------------

@@ -196,11 +196,13 @@ class LocalCloud:
         gen = self._generation
         stamp = (gen("ecs"), gen("elbv2")) if gen else None
         now = time.monotonic()
-        if stamp is not None and stamp == self._topology_stamp and now < self._topology_by:
+        old = self._topology_stamp
+        due = old is None or stamp is None
+        if stamp == old and (stamp is not None or now < self._topology_by):
             return
-        if stamp is None and now < self._topology_by:
-            return
-        topology = read_topology(self.endpoint.client("ecs"), self.endpoint.client("elbv2"))
+        topology = read_topology(
+            self.endpoint.client("ecs"), self.endpoint.client("elbv2"), self.pools.topology,
+            clusters=due or stamp[0] != old[0], listeners=due or stamp[1] != old[1])
         self._topology_stamp, self._topology_by = stamp, now + REREAD_SECONDS
         self.pools.refresh(topology)
         for name in clusters_to_run(topology.clusters.values(), self.controller.cluster):

@@ -22,17 +22,22 @@ ECS
   0, until the controller has stopped them, then INACTIVE; ListServices omits INACTIVE ones.
 - ``CreateService``/``UpdateService`` answer the true runningCount (moto's UpdateService set it
   to the desired count before any task ran).
+- ``CreateService`` in any cluster, any number per cluster: the local cloud runs a controller
+  for every cluster with container instances or services (``serve_cluster`` names each).
 - Refused with ``UnsupportedFeatureException`` (HTTP 400) because nothing would run them:
-  ``RunTask`` and ``StartTask`` (standalone tasks), a service in a cluster the local cloud does
-  not run, a second service in its cluster, a service naming more than one target group. These
-  apply once a local cloud serves a cluster (``serve_cluster``); RunTask/StartTask always.
+  ``RunTask`` and ``StartTask`` (standalone tasks), a service naming more than one target
+  group (its tasks register in one group's proxy). These apply once a local cloud serves a
+  cluster; RunTask/StartTask always.
 
 - Also refused: ``UpdateService --force-new-deployment`` (not run yet) and FARGATE (launch
   type or capacity provider; only EC2 container instances run tasks here).
 
 ELBv2
-- ``CreateListener``: while a local cloud runs, one listener in all — the kit's proxy port
-  (``OperationNotPermitted`` for another); re-creating the same one answers it as before.
+- ``CreateListener``: while a local cloud runs, each listener is a real port (a proxy per
+  target group, ``cloud.lb.pools``), so ``OperationNotPermitted`` for what a proxy cannot serve:
+  a default action that is not a forward to one target group, or a second listener forwarding
+  to a group another listener already forwards to; re-creating the same one answers it as
+  before. ``CreateRule``: refused the same way (listeners route by their default action only).
 - ``ModifyTargetGroup`` validates the resulting health check as ``CreateTargetGroup`` does:
   interval 5–300 s, timeout 2–120 s and smaller than the interval, thresholds 2–10, a path
   starting with ``/`` (``ValidationError``, ELBv2's wording where moto has it).

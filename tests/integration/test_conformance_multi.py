@@ -9,6 +9,7 @@ in fraud-cluster behind fraud-tg, listener port 80 of fraud-alb).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -18,6 +19,7 @@ import pytest
 import requests
 from aws_cli import Aws
 
+from cli.narrate import status
 from cloud.aws.steps.ecs import CONTAINER, CONTAINER_PORT, task_definition_spec
 from cloud.aws.steps.hosts import launch_hosts
 from cloud.core.ports import free_port
@@ -141,6 +143,15 @@ def test_a_second_service_behind_its_own_listener(cloud, aws, wait_for, tmp_path
     assert {_answers(cloud.lb.url) for _ in range(8)} == fraud
     kit = next(x for x in cloud.snapshot()["load_balancer"]["listeners"] if x["port"] == 80)
     assert kit["local_port"] == cloud.lb.port and kit["target_group"] == TG
+    printed = _status(cloud)  # what `fraudlab status` prints
+    assert f"listener fraud-alb:80 → {cloud.lb.url} ({TG})" in printed
+    assert f"listener fraud-alb:{port} → http://127.0.0.1:{port} ({WEB_TG})" in printed
+
+
+def _status(cloud: LocalCloud) -> str:
+    out = io.StringIO()
+    status(out, cloud.snapshot())
+    return out.getvalue()
 
 
 def test_target_health_reads_each_tasks_own_group(cloud, flow) -> None:
@@ -219,6 +230,7 @@ def test_a_second_cluster_without_instances_says_why_then_runs(cloud, aws, wait_
     summary = next(c for c in cloud.snapshot()["clusters"] if c["cluster"] == OTHER)
     [mine] = summary["tasks"]
     assert mine["task_id"] == task and _answers(f"http://127.0.0.1:{mine['port']}") == task
+    assert f"cluster {OTHER}: 1 container instance(s), 1 live task(s)" in _status(cloud)
     # the kit's cluster is untouched: its service's tasks only
     assert {t["service"] for t in cloud.snapshot()["tasks"]} == {SERVICE, WEB}
     # stop-task in the other cluster: stopped for real and replaced by its scheduler

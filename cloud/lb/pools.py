@@ -38,6 +38,7 @@ from cloud.lb.proxy import LoadBalancer
 from cloud.lb.routing import REGISTERED, Target
 from cloud.lb.sync import TargetGroupSync
 
+KIT_LISTENER = ("fraud-alb", 80)  # the kit's load balancer and listener port (steps.elb)
 PRIVILEGED = 1024  # listener ports below it are not bound as they are (root only)
 LIVE = ("ACTIVE", "DRAINING")
 REREAD_SECONDS = 30.0  # the topology is re-read at least this often (a stamp is the rule)
@@ -122,12 +123,19 @@ def read_listeners(elbv2: Any) -> tuple[ListenerInfo, ...]:
 # ---- pure decisions -----------------------------------------------------------------------
 def kit_group(topology: Topology, cluster: str, current: str | None) -> str | None:
     """The kit's target group: ``current`` while a live service of ``cluster`` names it,
-    else the first group the first such service names (TargetGroupSync's rule)."""
+    else the first group the first such service names (TargetGroupSync's rule). Before any
+    service names one: the group of the kit's listener (``KIT_LISTENER``, what ``fraudlab
+    deploy`` creates before its service) when no service of another cluster uses it."""
     info = topology.clusters.get(cluster)
     named = [g for groups in (info.services.values() if info else ()) for g in groups]
     if current in named:
         return current
-    return named[0] if named else None
+    if named:
+        return named[0]
+    used = {g for c in topology.clusters.values() for gs in c.services.values() for g in gs}
+    return next((x.target_group for x in topology.listeners
+                 if (x.load_balancer, x.port) == KIT_LISTENER and x.target_group
+                 and x.target_group not in used), None)
 
 
 def groups_in_use(topology: Topology) -> list[str]:

@@ -143,6 +143,10 @@ def test_a_second_service_behind_its_own_listener(cloud, aws, wait_for, tmp_path
     assert {_answers(cloud.lb.url) for _ in range(8)} == fraud
     kit = next(x for x in cloud.snapshot()["load_balancer"]["listeners"] if x["port"] == 80)
     assert kit["local_port"] == cloud.lb.port and kit["target_group"] == TG
+    # the kit's group never had a proxy of its own (not even before its service existed)
+    texts = [e["text"] for e in cloud.controller.timeline.entries if e["kind"] == "lb"]
+    assert not any(t.startswith(f"target group {TG}:") for t in texts)
+    assert any(t.startswith(f"target group {WEB_TG}: its own proxy") for t in texts)
     printed = _status(cloud)  # what `fraudlab status` prints
     assert f"listener fraud-alb:80 → {cloud.lb.url} ({TG})" in printed
     assert f"listener fraud-alb:{port} → http://127.0.0.1:{port} ({WEB_TG})" in printed

@@ -33,7 +33,9 @@ def test_the_kit_group_is_the_first_named_and_stays_while_named() -> None:
     assert kit_group(TOPOLOGY, "fraud-cluster", None) == "tg-kit"
     assert kit_group(TOPOLOGY, "fraud-cluster", "tg-web") == "tg-web"  # sticky
     assert kit_group(TOPOLOGY, "fraud-cluster", "tg-gone") == "tg-kit"
-    assert kit_group(TOPOLOGY, "nowhere", None) is None
+    before = Topology({}, (_listener("l-80", 80, "tg-kit"), _listener("l-81", 81, "tg-x")))
+    assert kit_group(before, "fraud-cluster", None) == "tg-kit"  # the kit's listener's
+    assert kit_group(Topology({}, before.listeners[1:]), "fraud-cluster", None) is None
 
 
 def test_groups_in_use_come_from_services_and_listeners() -> None:

@@ -25,9 +25,7 @@ ECS
 - ``CreateService`` in any cluster, any number per cluster: the local cloud runs a controller
   for every cluster with container instances or services (``serve_cluster`` names each).
 - Refused with ``UnsupportedFeatureException`` (HTTP 400) because nothing would run them:
-  ``RunTask`` and ``StartTask`` (standalone tasks), a service naming more than one target
-  group (its tasks register in one group's proxy). These apply once a local cloud serves a
-  cluster; RunTask/StartTask always.
+  ``RunTask`` and ``StartTask`` (standalone tasks).
 
 - Also refused: ``UpdateService --force-new-deployment`` (not run yet) and FARGATE (launch
   type or capacity provider; only EC2 container instances run tasks here).
@@ -37,7 +35,8 @@ ELBv2
   target group, ``cloud.lb.pools``), so ``OperationNotPermitted`` for what a proxy cannot serve:
   a default action that is not a forward to one target group, or a second listener forwarding
   to a group another listener already forwards to; re-creating the same one answers it as
-  before. ``CreateRule``: refused the same way (listeners route by their default action only).
+  before; ``ModifyListener`` with new default actions is held to the same rules.
+  ``CreateRule``: refused the same way (listeners route by their default action only).
 - ``ModifyTargetGroup`` validates the resulting health check as ``CreateTargetGroup`` does:
   interval 5–300 s, timeout 2–120 s and smaller than the interval, thresholds 2–10, a path
   starting with ``/`` (``ValidationError``, ELBv2's wording where moto has it).
@@ -397,19 +396,6 @@ STANDALONE = ("FraudLab's local ECS runs tasks only for the service of its clust
               "service instead (aws ecs create-service / update-service --desired-count).")
 
 
-def service_refusal(served: str | None,
-                    load_balancers: list[dict[str, Any]] | None) -> str | None:
-    """Why CreateService cannot run for real here, or None (pure). Any cluster and any
-    number of services run (a controller per cluster); one target group per service."""
-    if served is None:
-        return None
-    groups = {lb.get("targetGroupArn") for lb in load_balancers or []}
-    if len(groups) > 1:
-        return ("FraudLab's local load balancer registers a service's tasks in one target "
-                "group; loadBalancers names several, so it is refused.")
-    return None
-
-
 def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_service(self: Any) -> Any:
         backend = self.ecs_backend
@@ -429,8 +415,7 @@ def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
             if invalid:
                 raise _invalid(invalid)
         why = fargate_refusal(self._get_param("launchType"),
-                              self._get_param("capacityProviderStrategy")) or \
-            service_refusal(_served_cluster(), self._get_param("loadBalancers"))
+                              self._get_param("capacityProviderStrategy"))
         if why:
             raise _unsupported(why)
         return original(self)
@@ -602,6 +587,23 @@ def _served_listener(original: Callable[..., Any]) -> Callable[..., Any]:
     return create_listener
 
 
+def _served_modify(original: Callable[..., Any]) -> Callable[..., Any]:
+    """ModifyListener: new default actions must be what a proxy can serve (as created)."""
+    def modify_listener(self: Any) -> Any:
+        actions = self._get_params().get("DefaultActions")
+        if _served_cluster() is not None and actions:
+            arn = self._get_param("ListenerArn")
+            existing = [(lb.arn, lb.name, int(x.port),
+                         forward_group([a.data for a in x.default_actions]))
+                        for lb in self.elbv2_backend.load_balancers.values()
+                        for x in lb.listeners.values() if x.arn != arn]
+            why = listener_refusal("", 0, actions, existing)
+            if why:
+                raise _elb_error("OperationNotPermitted", why)
+        return original(self)
+    return modify_listener
+
+
 def _no_rules(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_rule(self: Any) -> Any:
         if _served_cluster() is not None:
@@ -622,6 +624,8 @@ def _install_elbv2() -> None:
 
     ELBV2Response.create_listener = _served_listener(  # type: ignore[method-assign]
         ELBV2Response.create_listener)
+    ELBV2Response.modify_listener = _served_modify(  # type: ignore[method-assign]
+        ELBV2Response.modify_listener)
     ELBV2Response.create_rule = _no_rules(ELBV2Response.create_rule)  # type: ignore[method-assign]
 
     backend = elbv2_models.ELBv2Backend

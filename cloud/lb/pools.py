@@ -273,15 +273,20 @@ class TargetGroupPools:
                 errors.append(f"{_name(pool.arn)}: {type(exc).__name__}: {exc}")
         return errors
 
-    def lb_for_groups(self, groups: tuple[str, ...]) -> LoadBalancer | None:
-        """The proxy a service naming ``groups`` registers its tasks in: its group's pool,
-        the kit's proxy for the kit's group (or before any group is known), else None."""
-        if not groups:
-            return None
-        pool = self.pools.get(groups[0])
+    def lb_for_groups(self, groups: tuple[str, ...]) -> Any | None:
+        """The proxy a service naming ``groups`` registers its tasks in: each group's pool,
+        the kit's proxy for the kit's group (or before any group is known); several groups:
+        a :class:`Fanout` over their proxies; None when none is known."""
+        found = [lb for lb in (self._lb_for_group(g) for g in groups) if lb is not None]
+        if len(found) > 1:
+            return Fanout(tuple(dict.fromkeys(found)))
+        return found[0] if found else None
+
+    def _lb_for_group(self, group: str) -> LoadBalancer | None:
+        pool = self.pools.get(group)
         if pool is not None:
             return pool.lb
-        return self.main_lb if self.kit_group in (None, groups[0]) else None
+        return self.main_lb if self.kit_group in (None, group) else None
 
     def listener_map(self) -> list[dict[str, Any]]:
         """Every listener: its load balancer and port, where it really listens."""
@@ -316,6 +321,36 @@ class TargetGroupPools:
             with contextlib.suppress(Exception):
                 pool.lb.stop()
         self.pools.clear()
+
+
+@dataclass(frozen=True)
+class Fanout:
+    """A service's tasks in several target groups (ECS registers each task in every group its
+    ``loadBalancers`` names): registration goes to each proxy; the state is the least
+    advanced one (healthy only when healthy in every group, unused only when drained in
+    every group)."""
+
+    lbs: tuple[Any, ...]
+
+    def register(self, target: Target) -> None:
+        for lb in self.lbs:
+            lb.register(target)
+
+    def deregister(self, target_id: str) -> None:
+        for lb in self.lbs:
+            if lb.state_of(target_id) not in (None, "draining", "unused"):
+                lb.deregister(target_id)
+
+    def state_of(self, target_id: str) -> str | None:
+        return combined_state([lb.state_of(target_id) for lb in self.lbs])
+
+
+def combined_state(states: list[str | None]) -> str | None:
+    """One target's state over several groups (pure): see :class:`Fanout`."""
+    for state in ("unhealthy", "initial", "healthy", "draining", "unused"):
+        if state in states:
+            return state
+    return None
 
 
 def _moved(old: ListenerInfo | None, new: ListenerInfo | None) -> bool:

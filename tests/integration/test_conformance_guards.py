@@ -211,15 +211,7 @@ def test_what_the_local_ecs_does_not_run_is_refused_with_the_limit(cloud, aws) -
     ci = aws("ecs", "list-container-instances", "--cluster", CLUSTER)["containerInstanceArns"]
     aws.fails("UnsupportedFeatureException", "ecs", "start-task", "--cluster", CLUSTER,
               "--task-definition", "fraud-detection", "--container-instances", ci[0])
-    tg = _tg_arn(aws)
     aws("ecs", "create-cluster", "--cluster-name", "other-cluster")
-    err = aws.fails("UnsupportedFeatureException", "ecs", "create-service", "--cluster",
-                    "other-cluster", "--service-name", "web", "--task-definition",
-                    "fraud-detection", "--desired-count", "1", "--load-balancers",
-                    f"targetGroupArn={tg},containerName=fraud,containerPort=8080",
-                    f"targetGroupArn={tg.replace('fraud-tg', 'other-tg')},"
-                    "containerName=fraud,containerPort=8080")
-    assert "one target group" in err
     aws.fails("InvalidParameterException", "ecs", "create-service", "--cluster", CLUSTER,
               "--service-name", SERVICE, "--task-definition", "fraud-detection",
               "--desired-count", "1")

@@ -180,16 +180,41 @@ def test_listener_limits_are_refused_with_the_limit(cloud, aws, flow) -> None:
                     "Field=path-pattern,Values=/x", "--actions",
                     f"Type=forward,TargetGroupArn={flow['tg']}")
     assert "rules" in err
-    err = aws.fails("UnsupportedFeatureException", "ecs", "create-service", "--cluster",
-                    CLUSTER, "--service-name", "two-groups", "--task-definition", WEB,
-                    "--desired-count", "1", "--load-balancers",
-                    f"targetGroupArn={flow['tg']},containerName={CONTAINER},"
-                    f"containerPort={CONTAINER_PORT}",
-                    f"targetGroupArn={flow['fraud_tg']['TargetGroupArn']},"
-                    f"containerName={CONTAINER},containerPort={CONTAINER_PORT}")
-    assert "one target group" in err
+    listener = aws("elbv2", "describe-listeners", "--listener-arns", flow["listener"])[
+        "Listeners"][0]
+    err = aws.fails("OperationNotPermitted", "elbv2", "modify-listener", "--listener-arn",
+                    flow["listener"], "--default-actions",
+                    f"Type=forward,TargetGroupArn={flow['fraud_tg']['TargetGroupArn']}")
+    assert "one listener per target group" in err
+    assert aws("elbv2", "describe-listeners", "--listener-arns", flow["listener"])[
+        "Listeners"][0]["DefaultActions"] == listener["DefaultActions"]
     assert len(aws("elbv2", "describe-listeners", "--load-balancer-arn",
                    alb["LoadBalancerArn"])["Listeners"]) == 2
+
+
+def test_a_service_in_two_target_groups_registers_in_both(cloud, aws, wait_for,
+                                                           flow) -> None:
+    [alb] = aws("elbv2", "describe-load-balancers", "--names", "fraud-alb")["LoadBalancers"]
+    other = aws("elbv2", "create-target-group", "--name", "dual-tg", "--protocol", "HTTP",
+                "--port", str(CONTAINER_PORT), "--vpc-id", alb["VpcId"],
+                "--health-check-path", "/health")["TargetGroups"][0]["TargetGroupArn"]
+    aws("ecs", "create-service", "--cluster", CLUSTER, "--service-name", "dual",
+        "--task-definition", WEB, "--desired-count", "1", "--load-balancers",
+        f"targetGroupArn={flow['tg']},containerName={CONTAINER},containerPort={CONTAINER_PORT}",
+        f"targetGroupArn={other},containerName={CONTAINER},containerPort={CONTAINER_PORT}")
+    aws("ecs", "wait", "services-stable", "--cluster", CLUSTER, "--services", "dual")
+    [task] = _task_ids(aws, CLUSTER, "dual")
+    port = next(t["port"] for t in cloud.snapshot()["tasks"] if t["task_id"] == task)
+    wait_for(lambda: _health(aws, other) == {port: "healthy"}
+             and _health(aws, flow["tg"]).get(port) == "healthy", 60,
+             "the dual task healthy in both of its target groups", 0.5)
+    web = _task_ids(aws, CLUSTER, WEB)
+    assert {_answers(f"http://127.0.0.1:{flow['port']}") for _ in range(9)} == web | {task}
+    assert task not in {_answers(cloud.lb.url) for _ in range(6)}
+    aws("ecs", "update-service", "--cluster", CLUSTER, "--service", "dual", "--desired-count",
+        "0")
+    wait_for(lambda: _health(aws, other) == {} and port not in _health(aws, flow["tg"]), 60,
+             "the dual task drained out of both groups", 0.5)
 
 
 def test_delete_listener_closes_its_port(cloud, aws, wait_for, flow) -> None:
@@ -236,7 +261,7 @@ def test_a_second_cluster_without_instances_says_why_then_runs(cloud, aws, wait_
     assert mine["task_id"] == task and _answers(f"http://127.0.0.1:{mine['port']}") == task
     assert f"cluster {OTHER}: 1 container instance(s), 1 live task(s)" in _status(cloud)
     # the kit's cluster is untouched: its service's tasks only
-    assert {t["service"] for t in cloud.snapshot()["tasks"]} == {SERVICE, WEB}
+    assert {t["service"] for t in cloud.snapshot()["tasks"]} == {SERVICE, WEB, "dual"}
     # stop-task in the other cluster: stopped for real and replaced by its scheduler
     aws("ecs", "stop-task", "--cluster", OTHER, "--task", task, "--reason", "by hand")
     wait_for(lambda: _task_ids(aws, OTHER, "batch") - {task}, 60, "a replacement task", 0.5)

@@ -17,7 +17,6 @@ from cloud.aws.guards import (
     health_check_errors,
     listener_refusal,
     page,
-    service_refusal,
 )
 from cloud.ecs.writeback import stop_code
 
@@ -80,14 +79,6 @@ def test_ecs_resource_ids_must_name_cluster_and_service() -> None:
     assert ecs_resource_id_error("service/fraud-cluster/fraud-svc") is None
     for bad in ("fraud-svc", "service/fraud-svc", "cluster/a/b", "service//b", "service/a/b/c"):
         assert "service/<cluster-name>/<service-name>" in (ecs_resource_id_error(bad) or "")
-
-
-def test_services_the_controller_would_not_run_are_refused() -> None:
-    two = [{"targetGroupArn": "a"}, {"targetGroupArn": "b"}]
-    assert service_refusal(None, two) is None  # no local cloud
-    assert service_refusal("fraud-cluster", None) is None
-    assert service_refusal("fraud-cluster", [{"targetGroupArn": "a"}] * 2) is None
-    assert "one target group" in service_refusal("fraud-cluster", two)
 
 
 def test_listeners_are_refused_unless_a_proxy_can_serve_them() -> None:

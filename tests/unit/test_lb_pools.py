@@ -6,8 +6,10 @@ from __future__ import annotations
 from cloud.ecs.clusters import RuntimeView, SharedExits, clusters_to_run
 from cloud.lb.pools import (
     ClusterInfo,
+    Fanout,
     ListenerInfo,
     Topology,
+    combined_state,
     group_listener,
     groups_in_use,
     kit_group,
@@ -84,3 +86,31 @@ def test_each_controller_sees_its_own_tasks_exits_and_only_the_owner_closes() ->
     assert not runtime.closed
     a.close()
     assert runtime.closed
+
+
+class _Lb:
+    def __init__(self, states: dict[str, str]) -> None:
+        self.states, self.calls = states, []
+
+    def state_of(self, target_id: str) -> str | None:
+        return self.states.get(target_id)
+
+    def register(self, target) -> None:
+        self.calls.append(("register", target.id))
+
+    def deregister(self, target_id: str) -> None:
+        self.calls.append(("deregister", target_id))
+
+
+def test_a_target_in_several_groups_is_as_advanced_as_its_slowest() -> None:
+    assert combined_state(["healthy", "healthy"]) == "healthy"
+    assert combined_state(["healthy", "initial"]) == "initial"
+    assert combined_state(["unhealthy", "healthy"]) == "unhealthy"
+    assert combined_state(["draining", "unused"]) == "draining"
+    assert combined_state(["unused", None]) == "unused"
+    assert combined_state([None, None]) is None
+    a, b = _Lb({"t": "healthy"}), _Lb({"t": "draining"})
+    fan = Fanout((a, b))
+    fan.deregister("t")
+    assert a.calls == [("deregister", "t")] and b.calls == []  # b drains it already
+    assert fan.state_of("t") == "healthy"

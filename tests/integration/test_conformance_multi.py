@@ -21,6 +21,7 @@ from aws_cli import Aws
 
 from cli.narrate import status
 from cloud.aws.steps.ecs import CONTAINER, CONTAINER_PORT, task_definition_spec
+from cloud.aws.steps.elb import create_load_balancer
 from cloud.aws.steps.hosts import launch_hosts
 from cloud.core.ports import free_port
 from cloud.server.localcloud import LocalCloud
@@ -215,6 +216,25 @@ def test_a_service_in_two_target_groups_registers_in_both(cloud, aws, wait_for,
         "0")
     wait_for(lambda: _health(aws, other) == {} and port not in _health(aws, flow["tg"]), 60,
              "the dual task drained out of both groups", 0.5)
+
+
+def test_a_privileged_listener_port_on_another_load_balancer_is_a_free_port(
+        cloud, aws, wait_for) -> None:
+    elbv2, ec2 = cloud.endpoint.client("elbv2"), cloud.endpoint.client("ec2")
+    alt = create_load_balancer(elbv2, ec2, cloud.endpoint.client("ecs"), CLUSTER, "alt-alb")
+    tg = aws("elbv2", "create-target-group", "--name", "alt-tg", "--protocol", "HTTP",
+             "--port", str(CONTAINER_PORT), "--vpc-id", alt.result["vpcId"])[
+        "TargetGroups"][0]["TargetGroupArn"]
+    aws("elbv2", "create-listener", "--load-balancer-arn", alt.result["loadBalancerArn"],
+        "--protocol", "HTTP", "--port", "80", "--default-actions",
+        f"Type=forward,TargetGroupArn={tg}")
+    x = wait_for(lambda: next((x for x in cloud.snapshot()["load_balancer"]["listeners"]
+                               if x["load_balancer"] == "alt-alb" and x["url"]), None), 10,
+                 "the alt-alb listener's local port")
+    assert x["port"] == 80 and x["local_port"] not in (None, 80, cloud.lb.port)
+    # a real port: ALB's answer for a target group without registered targets
+    reply = requests.get(f"{x['url']}/health", timeout=5)
+    assert reply.status_code == 503 and "no registered targets" in reply.text
 
 
 def test_delete_listener_closes_its_port(cloud, aws, wait_for, flow) -> None:

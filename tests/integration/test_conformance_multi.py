@@ -248,8 +248,9 @@ def test_delete_listener_closes_its_port(cloud, aws, wait_for, flow) -> None:
         return False
 
     wait_for(closed, 10, "the deleted listener's port to close", 0.2)
-    assert all(x["listener_arn"] != flow["listener"]
-               for x in cloud.snapshot()["load_balancer"]["listeners"])
+    wait_for(lambda: all(x["listener_arn"] != flow["listener"]
+                         for x in cloud.snapshot()["load_balancer"]["listeners"]), 10,
+             "the deleted listener gone from the snapshot")
     # The service's target group still checks its tasks' health (ECS keeps them registered).
     assert set(_health(aws, flow["tg"]).values()) == {"healthy"}
 

@@ -277,8 +277,11 @@ def test_a_second_cluster_without_instances_says_why_then_runs(cloud, aws, wait_
     [cluster] = aws("ecs", "describe-clusters", "--clusters", OTHER)["clusters"]
     assert (cluster["runningTasksCount"], cluster["activeServicesCount"],
             cluster["registeredContainerInstancesCount"]) == (1, 1, 1)
-    summary = next(c for c in cloud.snapshot()["clusters"] if c["cluster"] == OTHER)
-    [mine] = summary["tasks"]
+    def summary() -> list[dict[str, Any]]:
+        return next((c["tasks"] for c in cloud.snapshot()["clusters"]
+                     if c["cluster"] == OTHER and c["tasks"]), [])
+
+    [mine] = wait_for(summary, 10, "the other cluster's task in the snapshot")
     assert mine["task_id"] == task and _answers(f"http://127.0.0.1:{mine['port']}") == task
     assert f"cluster {OTHER}: 1 container instance(s), 1 live task(s)" in _status(cloud)
     # the kit's cluster is untouched: its service's tasks only

@@ -46,7 +46,9 @@ Application Auto Scaling
   activities (``serve_activities``), newest first, with paging.
 - ``RegisterScalableTarget``/``PutScalingPolicy``: an ECS resource id must be
   ``service/<cluster>/<service>`` (``ValidationException``); a policy needs a registered
-  scalable target (``ObjectNotFoundException``). Re-putting a policy replaces its alarms
+  scalable target (``ObjectNotFoundException``). While a local cloud runs, a scalable target
+  in a cluster other than the kit's is refused (``ValidationException`` naming the limit:
+  the kit's target tracking runs for its own cluster). Re-putting a policy replaces its alarms
   (moto left the old pair behind).
 """
 
@@ -643,10 +645,26 @@ def _checked_resource(namespace: str, resource_id: str) -> None:
             raise _aas_error("ValidationException", why)
 
 
+SCALING_CLUSTER = ("FraudLab's local Application Auto Scaling scales the services of the kit's "
+                   "cluster, {served}; a scalable target in cluster {cluster} would never "
+                   "scale, so it is refused.")
+
+
+def scaling_refusal(resource_id: str, served: str | None) -> str | None:
+    """Why an ECS scalable target cannot scale here (another cluster's service), or None."""
+    parts = resource_id.split("/")
+    if served is None or len(parts) != 3 or parts[1] == served:
+        return None
+    return SCALING_CLUSTER.format(served=served, cluster=parts[1])
+
+
 def _validated_register(original: Callable[..., Any]) -> Callable[..., Any]:
     def register_scalable_target(self: Any, namespace: str, r_id: str, *args: Any,
                                  **kwargs: Any) -> Any:
         _checked_resource(namespace, r_id)
+        why = scaling_refusal(r_id, _served_cluster()) if namespace == "ecs" else None
+        if why:
+            raise _aas_error("ValidationException", why)
         return original(self, namespace, r_id, *args, **kwargs)
     return register_scalable_target
 

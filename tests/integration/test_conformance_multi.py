@@ -286,6 +286,11 @@ def test_a_second_cluster_without_instances_says_why_then_runs(cloud, aws, wait_
     assert f"cluster {OTHER}: 1 container instance(s), 1 live task(s)" in _status(cloud)
     # the kit's cluster is untouched: its service's tasks only
     assert {t["service"] for t in cloud.snapshot()["tasks"]} == {SERVICE, WEB, "dual"}
+    err = aws.fails("ValidationException", "application-autoscaling",
+                    "register-scalable-target", "--service-namespace", "ecs",
+                    "--resource-id", f"service/{OTHER}/batch", "--scalable-dimension",
+                    "ecs:service:DesiredCount", "--min-capacity", "1", "--max-capacity", "3")
+    assert "would never scale" in err
     # stop-task in the other cluster: stopped for real and replaced by its scheduler
     aws("ecs", "stop-task", "--cluster", OTHER, "--task", task, "--reason", "by hand")
     wait_for(lambda: _task_ids(aws, OTHER, "batch") - {task}, 60, "a replacement task", 0.5)

@@ -17,6 +17,7 @@ from cloud.aws.guards import (
     health_check_errors,
     listener_refusal,
     page,
+    scaling_refusal,
 )
 from cloud.ecs.writeback import stop_code
 
@@ -125,3 +126,10 @@ def test_fargate_is_refused_by_launch_type_or_capacity_provider() -> None:
     assert "launchType FARGATE" in fargate_refusal("FARGATE", None)
     assert "capacity provider" in fargate_refusal(None, [{"capacityProvider": "FARGATE_SPOT"}])
     assert fargate_refusal(None, [{"capacityProvider": "fraud-cp"}]) is None
+
+
+def test_scalable_targets_outside_the_kits_cluster_are_refused() -> None:
+    assert scaling_refusal("service/fraud-cluster/fraud-svc", "fraud-cluster") is None
+    assert scaling_refusal("service/other/web", None) is None  # no local cloud
+    assert "cluster other would never scale" in scaling_refusal("service/other/web",
+                                                                "fraud-cluster")

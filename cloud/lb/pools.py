@@ -371,7 +371,10 @@ def make_pools(elbv2: Any, ecs: Any, clock: Clock, main_lb: LoadBalancer, cluste
                on_change: Callable[[str], None]) -> TargetGroupPools:
     """The local cloud's pools: proxies like the kit's, syncs like its sync."""
     def make_lb(port: int) -> LoadBalancer:
-        return LoadBalancer(port=port, clock=clock, health=main_lb.health_settings)
+        lb = LoadBalancer(port=port, clock=clock, health=main_lb.health_settings)
+        if hasattr(main_lb, "on_event"):  # what wakes the local cloud's idle loop, if any
+            lb.on_event = main_lb.on_event
+        return lb
 
     def make_sync(arn: str, lb: LoadBalancer) -> GroupSync:
         sync = GroupSync(arn, elbv2, ecs, lb, cluster, write_back=write_back,

@@ -219,7 +219,12 @@ class LocalCloud:
                                      "controller runs its services' tasks", "emulated")
         return ctrl
 
-    def _pools_tick(self) -> None:
+    def _others(self) -> None:
+        """The part of a pass beyond the kit's cluster and target group: the topology (after
+        a write), the other clusters' controllers, the other target groups' syncs."""
+        self._guard(self._topology)
+        for ctrl in list(self.clusters.values()):
+            self._guard(ctrl.tick)
         for error in self.pools.tick():
             self.tick_errors.append(error)
             del self.tick_errors[:-20]
@@ -329,12 +334,9 @@ class LocalCloud:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._guard(self._topology)
             self._guard(self.controller.tick)
-            for ctrl in list(self.clusters.values()):
-                self._guard(ctrl.tick)
             self._guard(self.lb_sync.tick)
-            self._guard(self._pools_tick)
+            self._others()  # other clusters and target groups (nothing when there are none)
             self.pass_clock.freeze()  # one lab minute for the publishers and target tracking
             try:
                 alb = self._guard(self.metrics.tick)

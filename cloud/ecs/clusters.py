@@ -59,3 +59,13 @@ def clusters_to_run(clusters: Iterable[Any], kit: str) -> list[str]:
     """The clusters other than ``kit`` that need a controller (pure): those with container
     instances or live services (``cloud.lb.pools.ClusterInfo``)."""
     return [c.name for c in clusters if c.name != kit and (c.instances or c.services)]
+
+
+def cluster_summary(published: dict[str, Any]) -> dict[str, Any]:
+    """Another cluster's controller snapshot, compact: hosts, services, live tasks."""
+    return {"cluster": published.get("cluster"),
+            "hosts": [h["instance_id"] for h in published.get("hosts", [])],
+            "services": [{k: s[k] for k in ("name", "desired", "running", "pending")}
+                         | {"events": s["events"][:3]} for s in published.get("services", [])],
+            "tasks": [{k: t[k] for k in ("task_id", "service", "host", "last_status", "port")}
+                      for t in published.get("tasks", []) if t["last_status"] != "STOPPED"]}

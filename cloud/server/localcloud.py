@@ -27,7 +27,7 @@ from cloud.core import api_writes
 from cloud.core import state_dir as state
 from cloud.core.clock import LabClock, PassClock
 from cloud.ecs.cloudwatch import ServiceMetrics, TaskRef
-from cloud.ecs.clusters import RuntimeView, SharedExits, clusters_to_run
+from cloud.ecs.clusters import RuntimeView, SharedExits, cluster_summary, clusters_to_run
 from cloud.ecs.controller import ClusterController, ServiceSpec
 from cloud.ecs.writeback import MotoWriteBack, reset_moto
 from cloud.image.registry import stand_in
@@ -448,16 +448,6 @@ class LocalCloud:
         """Block until ``stop`` has finished (every replica stopped)."""
         while not self._stopped.wait(0.5):
             pass
-
-
-def cluster_summary(published: dict[str, Any]) -> dict[str, Any]:
-    """Another cluster's controller snapshot, compact: hosts, services, live tasks."""
-    return {"cluster": published.get("cluster"),
-            "hosts": [h["instance_id"] for h in published.get("hosts", [])],
-            "services": [{k: s[k] for k in ("name", "desired", "running", "pending")}
-                         | {"events": s["events"][:3]} for s in published.get("services", [])],
-            "tasks": [{k: t[k] for k in ("task_id", "service", "host", "last_status", "port")}
-                      for t in published.get("tasks", []) if t["last_status"] != "STOPPED"]}
 
 
 def _traffic_request(body: dict[str, Any]) -> tuple[float, str, Any, str | None]:

@@ -252,6 +252,9 @@ class ClusterController:
         # Per service: the proxy of the target group its loadBalancers names (None: the
         # service is not load balanced). Without it every service's tasks go to ``lb``.
         self.lb_for = lb_for
+        # A task's target health in its own service's target group (None: no target): what
+        # ELB health feeds the scheduler.
+        self.target_health: Callable[[str], str | None] = self._target_state
         self._draining: dict[str, TaskRun] = {}  # deregistered, stopped once drained
         self.rng = random.Random(seed)
         self.new_id = task_id_factory(self.rng)
@@ -594,7 +597,7 @@ class ClusterController:
         spec = self.specs.get(service)
         return self.lb_for(spec) if spec is not None else None
 
-    def target_health(self, task_id: str) -> str | None:
+    def _target_state(self, task_id: str) -> str | None:
         """The state of a task's target in its service's target group (initial, healthy,
         unhealthy, draining, unused), or None (not load balanced, never registered)."""
         run = self.runs.get(task_id)

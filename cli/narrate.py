@@ -55,6 +55,7 @@ def status(out: TextIO, snap: dict[str, Any]) -> None:
             if t["state"] != "unused":
                 print(f"  target {t['id'][:12]} {t['state']:<10} outstanding "
                       f"{t['outstanding']:>3}  requests {t.get('requests', 0)}", file=out)
+        _listeners(out, lb)
     traffic = snap.get("traffic")
     if traffic:
         lat = traffic.get("latency", {})
@@ -78,6 +79,32 @@ def status(out: TextIO, snap: dict[str, Any]) -> None:
               f"pending {s['pending']} ({s['strategy']})", file=out)
         for e in s["events"][:5]:
             print(f"  {e['lab']:>8.0f}s  {e['message']}", file=out)
+    _clusters(out, snap.get("clusters") or [])
+
+
+def _listeners(out: TextIO, lb: dict[str, Any]) -> None:
+    """Each listener and where it really listens; the other target groups' proxies."""
+    for x in lb.get("listeners") or []:
+        where = x["url"] or "no local port (its target group has no proxy yet)"
+        print(f"  listener {x['load_balancer']}:{x['port']} → {where} "
+              f"({x['target_group'] or 'no forward action'})", file=out)
+    for g in lb.get("target_groups") or []:
+        states = ", ".join(f"{t['id'][:8]} {t['state']}" for t in g["targets"]
+                           if t["state"] != "unused") or "no targets"
+        print(f"  target group {g['target_group']} ({g['url']}, {g['algorithm']}): {states}",
+              file=out)
+
+
+def _clusters(out: TextIO, clusters: list[dict[str, Any]]) -> None:
+    """The other clusters, compact: hosts, services with their latest event, tasks."""
+    for c in clusters:
+        print(f"\ncluster {c['cluster']}: {len(c['hosts'])} container instance(s), "
+              f"{len(c['tasks'])} live task(s)", file=out)
+        for s in c["services"]:
+            print(f"  service {s['name']}: desired {s['desired']}, running {s['running']}, "
+                  f"pending {s['pending']}", file=out)
+            for e in s["events"][:1]:
+                print(f"    {e['lab']:>8.0f}s  {e['message']}", file=out)
 
 
 def _task_line(out: TextIO, t: dict[str, Any]) -> None:

@@ -22,6 +22,8 @@ ECS
   0, until the controller has stopped them, then INACTIVE; ListServices omits INACTIVE ones.
 - ``CreateService``/``UpdateService`` answer the true runningCount (moto's UpdateService set it
   to the desired count before any task ran).
+- ``CreateService`` in any cluster, any number per cluster: the local cloud runs a controller
+  for every cluster with container instances or services (``serve_cluster`` names each).
 - ``RunTask`` (count 1–10) and ``StartTask`` (the named container instances): queued for the
   cluster's controller (``take_launches``), which places the tasks as ECS does
   (``cloud.ecs.scheduler.launch_standalone``), starts them and creates them in the emulator;
@@ -34,15 +36,17 @@ ECS
 - ``CreateService`` keeps ``healthCheckGracePeriodSeconds`` (moto dropped it; 0 with a load
   balancer, as ECS): how long the scheduler ignores ELB health after a task started.
 - Refused with ``UnsupportedFeatureException`` (HTTP 400) because nothing would run them:
-  ``RunTask``/``StartTask`` in a cluster no local cloud serves or with a ``memberOf``
-  constraint, a service in a cluster the local cloud does not run, a second service in its
-  cluster, a service naming more than one target group (these once a local cloud serves a
-  cluster, ``serve_cluster``), and FARGATE (launch type or capacity provider; only EC2
-  container instances run tasks here).
+  ``RunTask``/``StartTask`` in a cluster no controller of the local cloud runs or with a
+  ``memberOf`` constraint, and FARGATE (launch type or capacity provider; only EC2 container
+  instances run tasks here).
 
 ELBv2
-- ``CreateListener``: while a local cloud runs, one listener in all — the kit's proxy port
-  (``OperationNotPermitted`` for another); re-creating the same one answers it as before.
+- ``CreateListener``: while a local cloud runs, each listener is a real port (a proxy per
+  target group, ``cloud.lb.pools``), so ``OperationNotPermitted`` for what a proxy cannot serve:
+  a default action that is not a forward to one target group, or a second listener forwarding
+  to a group another listener already forwards to; re-creating the same one answers it as
+  before; ``ModifyListener`` with new default actions is held to the same rules.
+  ``CreateRule``: refused the same way (listeners route by their default action only).
 - ``ModifyTargetGroup`` validates the resulting health check as ``CreateTargetGroup`` does:
   interval 5–300 s, timeout 2–120 s and smaller than the interval, thresholds 2–10, a path
   starting with ``/`` (``ValidationError``, ELBv2's wording where moto has it).
@@ -52,7 +56,9 @@ Application Auto Scaling
   activities (``serve_activities``), newest first, with paging.
 - ``RegisterScalableTarget``/``PutScalingPolicy``: an ECS resource id must be
   ``service/<cluster>/<service>`` (``ValidationException``); a policy needs a registered
-  scalable target (``ObjectNotFoundException``). Re-putting a policy replaces its alarms
+  scalable target (``ObjectNotFoundException``). While a local cloud runs, a scalable target
+  in a cluster other than the kit's is refused (``ValidationException`` naming the limit:
+  the kit's target tracking runs for its own cluster). Re-putting a policy replaces its alarms
   (moto left the old pair behind).
 """
 
@@ -63,7 +69,7 @@ import inspect
 import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -135,7 +141,8 @@ class _Served:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.cluster: str | None = None
+        self.cluster: str | None = None  # the kit's cluster (the first one served)
+        self.clusters: set[str] = set()  # every cluster a controller runs
         self.activities: ActivitySource | None = None
         self.stops: dict[str, list[tuple[str, str]]] = {}
         self.launches: dict[str, list[Launch]] = {}
@@ -146,19 +153,24 @@ SERVED = _Served()
 
 
 def serve_cluster(cluster: str | None) -> None:
-    """The cluster whose services the local cloud's controller runs (None: no local cloud,
-    which also forgets its scaling record)."""
+    """A cluster whose services a controller of the local cloud runs (the first one is the
+    kit's); None: no local cloud, which also forgets every cluster and its scaling record."""
     with SERVED.lock:
-        SERVED.cluster = cluster
-        SERVED.stops.clear()
-        SERVED.forced.clear()
-        for waiting in SERVED.launches.values():
-            for launch in waiting:
-                launch.error = "The cluster's local controller stopped."
-                launch.done.set()
-        SERVED.launches.clear()
         if cluster is None:
-            SERVED.activities = None
+            SERVED.cluster, SERVED.activities = None, None
+            SERVED.clusters.clear()
+            SERVED.stops.clear()
+            SERVED.forced.clear()
+            for waiting in SERVED.launches.values():
+                for launch in waiting:
+                    launch.error = "The cluster's local controller stopped."
+                    launch.done.set()
+            SERVED.launches.clear()
+            return
+        if SERVED.cluster is None:
+            SERVED.cluster = cluster
+            SERVED.stops.clear()
+        SERVED.clusters.add(cluster)
 
 
 def serve_activities(source: ActivitySource | None) -> None:
@@ -189,6 +201,17 @@ def take_forced(cluster: str) -> list[tuple[str, str, bool]]:
 def _served_cluster() -> str | None:
     with SERVED.lock:
         return SERVED.cluster
+
+
+def _served_clusters() -> set[str]:
+    with SERVED.lock:
+        return set(SERVED.clusters)
+
+
+def _serves(cluster: str) -> bool:
+    """Whether a controller of the local cloud runs ``cluster``'s tasks."""
+    with SERVED.lock:
+        return cluster in SERVED.clusters
 
 
 # ---- pure helpers ------------------------------------------------------------------------
@@ -265,7 +288,7 @@ def _stop_task(self: Any, cluster_str: str, task_str: str, reason: str | None) -
         task.stopped_reason = reason or DEFAULT_STOP_REASON
         task.stop_code = USER_INITIATED
         task.stopping_at = datetime.now(UTC)
-        if cluster.name == _served_cluster():
+        if _serves(cluster.name):
             with SERVED.lock:  # the controller stops the container and writes STOPPED back
                 SERVED.stops.setdefault(cluster.name, []).append(
                     (task.id, task.stopped_reason))
@@ -319,7 +342,7 @@ def _draining_delete(original: Callable[..., Any]) -> Callable[..., Any]:
     0 (the controller stops its tasks), INACTIVE once they have stopped (``_settled``)."""
     def delete_service(self: Any, cluster_name: str, service_name: str, force: bool) -> Any:
         service = original(self, cluster_name, service_name, force)
-        if (service.cluster_name == _served_cluster()
+        if (_serves(service.cluster_name)
                 and _live_tasks(self, service.cluster_name, service.name)):
             service.status, service.desired_count = "DRAINING", 0
         return service
@@ -425,18 +448,20 @@ def _with_failures(original: Callable[..., Any]) -> Callable[..., Any]:
     return describe_tasks
 
 
-STANDALONE = ("FraudLab's local ECS runs tasks only in the cluster its local cloud serves "
-              "({served}); {call} in cluster {cluster} would start nothing, so it is refused.")
+STANDALONE = ("FraudLab's local ECS runs tasks only in the clusters its local cloud runs "
+              "(those with container instances or services: {served}); {call} in cluster "
+              "{cluster} would start nothing, so it is refused.")
 MEMBER_OF = ("FraudLab's local ECS supports the distinctInstance placement constraint only; "
              "memberOf expressions are not evaluated, so a task placed with one is refused.")
 NO_INSTANCES = "No Container Instances were found in your cluster."
 
 
-def launch_refusal(cluster: str, served: str | None, call: str,
+def launch_refusal(cluster: str, served: Collection[str], call: str,
                    constraints: list[dict[str, Any]] | None) -> str | None:
     """Why RunTask/StartTask cannot run for real here, or None (pure)."""
-    if cluster != served:
-        return STANDALONE.format(served=served or "none", call=call, cluster=cluster)
+    if cluster not in served:
+        return STANDALONE.format(served=", ".join(sorted(served)) or "none", call=call,
+                                 cluster=cluster)
     if any(c.get("type") == "memberOf" for c in constraints or []):
         return MEMBER_OF
     return None
@@ -456,7 +481,7 @@ def _launch(self: Any, call: str, instances: list[str] | None) -> Any:
     constraints = self._get_param("placementConstraints") or []
     why = fargate_refusal(self._get_param("launchType"),
                           self._get_param("capacityProviderStrategy")) or \
-        launch_refusal(cluster.name, _served_cluster(), call, constraints)
+        launch_refusal(cluster.name, _served_clusters(), call, constraints)
     if why:
         raise _unsupported(why)
     launch = Launch(cluster.name, td.arn, count, self._get_param("startedBy") or "",
@@ -487,27 +512,6 @@ def _start_task(self: Any) -> Any:
     return _launch(self, "StartTask", list(self._get_param("containerInstances") or []))
 
 
-def service_refusal(cluster: str, served: str | None, live_services: list[str],
-                    load_balancers: list[dict[str, Any]] | None) -> str | None:
-    """Why CreateService cannot run for real here, or None (pure)."""
-    if served is None:
-        return None
-    if cluster != served:
-        return (f"FraudLab's local ECS runs tasks for one cluster, {served}; a service in "
-                f"cluster {cluster} would never start a task, so it is refused. Create the "
-                f"service in {served}.")
-    if live_services:
-        return (f"FraudLab's local ECS runs tasks for one service per cluster, and {served} "
-                f"already has {', '.join(live_services)}; a second service's tasks would not "
-                "run as their own, so it is refused. Delete the other service first "
-                "(delete-service --force) and wait until its tasks have stopped.")
-    groups = {lb.get("targetGroupArn") for lb in load_balancers or []}
-    if len(groups) > 1:
-        return ("FraudLab's local load balancer registers a service's tasks in one target "
-                "group; loadBalancers names several, so it is refused.")
-    return None
-
-
 def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_service(self: Any) -> Any:
         backend = self.ecs_backend
@@ -527,9 +531,7 @@ def _guarded_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
             if invalid:
                 raise _invalid(invalid)
         why = fargate_refusal(self._get_param("launchType"),
-                              self._get_param("capacityProviderStrategy")) or \
-            service_refusal(cluster.name, _served_cluster(), live,
-                            self._get_param("loadBalancers"))
+                              self._get_param("capacityProviderStrategy"))
         if why:
             raise _unsupported(why)
         result = original(self)
@@ -583,7 +585,7 @@ def _guarded_update_service(original: Callable[..., Any]) -> Callable[..., Any]:
         if why:
             raise _unsupported(why)
         name = str(self._get_param("service", "")).split("/")[-1]
-        served = cluster.name == _served_cluster()
+        served = _serves(cluster.name)
         before = backend._get_service(cluster.name, name)
         td_param = self._get_param("taskDefinition")
         new_td = backend.describe_task_definition(td_param).arn if td_param else None
@@ -681,24 +683,87 @@ def _elb_validation(message: str) -> Exception:
     return ValidationError(message)
 
 
-LISTENER = ("FraudLab's local load balancer serves one listener (the kit's proxy on "
-            "127.0.0.1, its port shown by `fraudlab status`), and {name} already has one on "
-            "port {port}; another listener would not listen anywhere, so it is refused.")
+LISTENER_ACTION = ("FraudLab's local load balancer runs a listener whose default action "
+                   "forwards to one target group (each listener is a real port on "
+                   "127.0.0.1); {what} would not be served as asked, so it is refused.")
+LISTENER_SHARED = ("FraudLab's local load balancer runs one listener per target group (the "
+                   "group's proxy listens on one port), and {name} port {port} already "
+                   "forwards to {group}; forward this listener to another target group.")
+RULES = ("FraudLab's local load balancer routes each listener by its default action only; "
+         "listener rules (CreateRule) would not be applied, so they are refused.")
 
 
-def _one_listener(original: Callable[..., Any]) -> Callable[..., Any]:
-    """CreateListener: while a local cloud runs, one listener in all (the proxy's port)."""
+def forward_group(actions: list[dict[str, Any]] | None) -> str | None:
+    """The one target group ARN a listener's default actions forward to, or None (pure)."""
+    if not actions or len(actions) != 1 or actions[0].get("Type") != "forward":
+        return None
+    action = actions[0]
+    groups = [g.get("TargetGroupArn") for g in
+              (action.get("ForwardConfig") or {}).get("TargetGroups") or []]
+    if action.get("TargetGroupArn"):
+        groups.append(action["TargetGroupArn"])
+    unique = set(groups)
+    return unique.pop() if len(unique) == 1 and None not in unique else None
+
+
+def listener_refusal(lb_arn: str, port: int, actions: list[dict[str, Any]] | None,
+                     existing: list[tuple[str, str, int, str | None]]) -> str | None:
+    """Why CreateListener cannot run for real here, or None (pure). ``existing``: every
+    listener as (load balancer ARN, its name, port, the group it forwards to)."""
+    if any(arn == lb_arn and int(p) == port for arn, _, p, _ in existing):
+        return None  # the same listener again: ELBv2 answers it (or DuplicateListener)
+    group = forward_group(actions)
+    if group is None:
+        kinds = ", ".join(str(a.get("Type")) for a in actions or []) or "no action"
+        return LISTENER_ACTION.format(what=f"a default action of {kinds} (not a forward to "
+                                           "one target group)")
+    for _, name, other_port, other_group in existing:
+        if other_group == group:
+            return LISTENER_SHARED.format(name=name, port=other_port,
+                                          group=group.split(":")[-1])
+    return None
+
+
+def _served_listener(original: Callable[..., Any]) -> Callable[..., Any]:
+    """CreateListener: while a local cloud runs, what its proxies can serve (one port each)."""
     def create_listener(self: Any) -> Any:
         if _served_cluster() is not None:
-            port = self._get_int_param("Port")
-            for lb in self.elbv2_backend.load_balancers.values():
-                for listener in lb.listeners.values():
-                    if int(listener.port) != port or lb.arn != self._get_param(
-                            "LoadBalancerArn"):
-                        raise _elb_error("OperationNotPermitted", LISTENER.format(
-                            name=lb.name, port=listener.port))
+            existing = [(lb.arn, lb.name, int(x.port),
+                         forward_group([a.data for a in x.default_actions]))
+                        for lb in self.elbv2_backend.load_balancers.values()
+                        for x in lb.listeners.values()]
+            why = listener_refusal(self._get_param("LoadBalancerArn"),
+                                   self._get_int_param("Port"),
+                                   self._get_params().get("DefaultActions"), existing)
+            if why:
+                raise _elb_error("OperationNotPermitted", why)
         return original(self)
     return create_listener
+
+
+def _served_modify(original: Callable[..., Any]) -> Callable[..., Any]:
+    """ModifyListener: new default actions must be what a proxy can serve (as created)."""
+    def modify_listener(self: Any) -> Any:
+        actions = self._get_params().get("DefaultActions")
+        if _served_cluster() is not None and actions:
+            arn = self._get_param("ListenerArn")
+            existing = [(lb.arn, lb.name, int(x.port),
+                         forward_group([a.data for a in x.default_actions]))
+                        for lb in self.elbv2_backend.load_balancers.values()
+                        for x in lb.listeners.values() if x.arn != arn]
+            why = listener_refusal("", 0, actions, existing)
+            if why:
+                raise _elb_error("OperationNotPermitted", why)
+        return original(self)
+    return modify_listener
+
+
+def _no_rules(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_rule(self: Any) -> Any:
+        if _served_cluster() is not None:
+            raise _elb_error("OperationNotPermitted", RULES)
+        return original(self)
+    return create_rule
 
 
 def _elb_error(code: str, message: str) -> Exception:
@@ -711,8 +776,11 @@ def _install_elbv2() -> None:
     from moto.elbv2 import models as elbv2_models
     from moto.elbv2.responses import ELBV2Response
 
-    ELBV2Response.create_listener = _one_listener(  # type: ignore[method-assign]
+    ELBV2Response.create_listener = _served_listener(  # type: ignore[method-assign]
         ELBV2Response.create_listener)
+    ELBV2Response.modify_listener = _served_modify(  # type: ignore[method-assign]
+        ELBV2Response.modify_listener)
+    ELBV2Response.create_rule = _no_rules(ELBV2Response.create_rule)  # type: ignore[method-assign]
 
     backend = elbv2_models.ELBv2Backend
     backend.modify_target_group = _validated_modify(  # type: ignore[method-assign]
@@ -729,10 +797,26 @@ def _checked_resource(namespace: str, resource_id: str) -> None:
             raise _aas_error("ValidationException", why)
 
 
+SCALING_CLUSTER = ("FraudLab's local Application Auto Scaling scales the services of the kit's "
+                   "cluster, {served}; a scalable target in cluster {cluster} would never "
+                   "scale, so it is refused.")
+
+
+def scaling_refusal(resource_id: str, served: str | None) -> str | None:
+    """Why an ECS scalable target cannot scale here (another cluster's service), or None."""
+    parts = resource_id.split("/")
+    if served is None or len(parts) != 3 or parts[1] == served:
+        return None
+    return SCALING_CLUSTER.format(served=served, cluster=parts[1])
+
+
 def _validated_register(original: Callable[..., Any]) -> Callable[..., Any]:
     def register_scalable_target(self: Any, namespace: str, r_id: str, *args: Any,
                                  **kwargs: Any) -> Any:
         _checked_resource(namespace, r_id)
+        why = scaling_refusal(r_id, _served_cluster()) if namespace == "ecs" else None
+        if why:
+            raise _aas_error("ValidationException", why)
         return original(self, namespace, r_id, *args, **kwargs)
     return register_scalable_target
 

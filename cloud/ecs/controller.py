@@ -149,7 +149,7 @@ class ServiceSpec:
     deployment_id: str | None = None  # the API's PRIMARY deployment (a new service's first)
     network_mode: str = "bridge"  # the task definition's networkMode (cloud.ecs.network)
     host_port: int | None = None  # the static host port placement reserves (None: dynamic)
-    target_groups: tuple[str, ...] = ()  # loadBalancers[].targetGroupArn
+    target_groups: tuple[str, ...] = ()  # the ARNs its loadBalancers names
     health_check_grace: int = 0  # healthCheckGracePeriodSeconds
 
 
@@ -221,6 +221,18 @@ class Timeline:
         del self.entries[:-self.limit]
 
 
+def target_groups(svc: dict[str, Any]) -> tuple[str, ...]:
+    """The target group ARNs a described service's ``loadBalancers`` names, in order."""
+    arns = [lb.get("targetGroupArn") for lb in svc.get("loadBalancers") or []]
+    return tuple(dict.fromkeys(a for a in arns if a))
+
+
+def target_group_name(arn: str | None) -> str:
+    """``arn:…:targetgroup/<name>/<id>`` → ``<name>`` (the kit's group when unknown)."""
+    parts = (arn or "").split(":")[-1].split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == "targetgroup" else TARGET_GROUP
+
+
 def strategy_name(placement_strategy: list[dict[str, str]] | None) -> str:
     """ECS placementStrategy → the scheduler's strategy name, from its FIRST entry (the one
     that ranks first); none → ECS's default for services, spread by AZ."""
@@ -244,7 +256,8 @@ class ClusterController:
                  resolve_image: Callable[[str], str] | None = None,
                  lb: Any | None = None,
                  api_generation: Callable[[str], int] | None = None,
-                 target_health: Callable[[str], str | None] | None = None) -> None:
+                 target_health: Callable[[str], str | None] | None = None,
+                 lb_for: Callable[[ServiceSpec], Any | None] | None = None) -> None:
         self.endpoint = endpoint
         # The emulator's write stamp per service (cloud.core.api_writes.generation) when it
         # runs in this process: the desired state is re-read only after a write call.
@@ -260,10 +273,12 @@ class ClusterController:
         self.writeback = writeback
         self.resolve_image = resolve_image or (lambda image: image)
         self.lb = lb  # the load balancer's proxy: RUNNING tasks are its targets
-        # A task's target health as its target group reports it ("healthy", "unhealthy",
+        # Per service: the proxy of the target group its loadBalancers names (None: the
+        # service is not load balanced). Without it every service's tasks go to ``lb``.
+        self.lb_for = lb_for
+        # A task's target health in its own service's target group ("healthy", "unhealthy",
         # "initial", "draining", …; None: no target): what ELB health feeds the scheduler.
-        self.target_health: Callable[[str], str | None] | None = target_health or (
-            lb.state_of if lb is not None else None)
+        self.target_health: Callable[[str], str | None] = target_health or self._target_state
         self.standalone: tuple[TaskState, ...] = ()  # RunTask/StartTask's tasks
         self._standalone_observations: list[Observation] = []
         # service → (deployment id, forced) an UpdateService answered, until the scheduler
@@ -348,9 +363,7 @@ class ClusterController:
                     deployment_id=primary.get("id"),
                     network_mode=td.get("networkMode") or "bridge",
                     host_port=static_host_port(td),
-                    target_groups=tuple(lb["targetGroupArn"] for lb in
-                                        svc.get("loadBalancers") or []
-                                        if lb.get("targetGroupArn")),
+                    target_groups=target_groups(svc),
                     health_check_grace=int(svc.get("healthCheckGracePeriodSeconds") or 0))
         return specs
 
@@ -525,8 +538,9 @@ class ClusterController:
                         run.exited = True
                     self._later.setdefault(name, []).append(
                         Observation(task_id, "exited", None, now, reason=reason))
-                elif self.lb and self.lb.state_of(task_id) not in (None, "draining", "unused"):
-                    self.lb.deregister(task_id)  # ECS drains the target, then stops the task
+                elif (lb := self._lb(name)) and lb.state_of(task_id) not in (
+                        None, "draining", "unused"):
+                    lb.deregister(task_id)  # ECS drains the target, then stops the task
                     self._draining[task_id] = run
                 else:
                     self._stop_container(run, kill=False)
@@ -624,7 +638,7 @@ class ClusterController:
                 self._seen_td[name] = spec.task_definition
             state = replace(state, desired_count=spec.desired_count,
                             strategy=spec.strategy, config=spec.deployment_config,
-                            load_balanced=self.lb is not None,
+                            load_balanced=self._lb(name) is not None,
                             health_check_grace=float(spec.health_check_grace))
             self.specs = {**self.specs, name: spec}  # a new dict: readers see whole ones
             hosts = self._hosts_with_tasks({k: h.copy() for k, h in self.hosts.items()})
@@ -660,19 +674,35 @@ class ClusterController:
         with self.capacity_lock:
             self.autoscaler.step(hosts, waiting)
 
+    def _lb(self, service: str) -> Any | None:
+        """The proxy a service's tasks register in (its target group's), or None."""
+        if self.lb_for is None:
+            return self.lb
+        spec = self.specs.get(service)
+        return self.lb_for(spec) if spec is not None else None
+
+    def _target_state(self, task_id: str) -> str | None:
+        """The state of a task's target in its service's target group (initial, healthy,
+        unhealthy, draining, unused), or None (not load balanced, never registered)."""
+        run = self.runs.get(task_id)
+        lb = self._lb(run.service) if run is not None else None
+        return lb.state_of(task_id) if lb is not None else None
+
     def _apply(self, spec: ServiceSpec, plan: Plan) -> None:
+        lb = self._lb(spec.name)
+        group = target_group_name(spec.target_groups[0] if spec.target_groups else None)
         for tr in plan.transitions:
             self.timeline.add(self.clock, "transition",
                               f"task {tr.task_id[:8]}: {tr.from_status} → {tr.to_status} "
                               f"({tr.reason})", task=tr.task_id)
             run = self.runs.get(tr.task_id)
-            if tr.to_status == RUNNING and run and self.lb:
-                self.lb.register(Target(tr.task_id, "127.0.0.1", run.port))
+            if tr.to_status == RUNNING and run and lb:
+                lb.register(Target(tr.task_id, "127.0.0.1", run.port))
                 self.timeline.add(self.clock, "event", f"(service {spec.name}) registered 1 "
-                                  f"targets in (target-group {TARGET_GROUP})", task=tr.task_id)
-            if (tr.to_status == STOPPED and self.lb and tr.task_id not in self._draining
-                    and self.lb.state_of(tr.task_id) not in (None, "draining", "unused")):
-                self.lb.deregister(tr.task_id)  # a crash: no draining, in-flight requests fail
+                                  f"targets in (target-group {group})", task=tr.task_id)
+            if (tr.to_status == STOPPED and lb and tr.task_id not in self._draining
+                    and lb.state_of(tr.task_id) not in (None, "draining", "unused")):
+                lb.deregister(tr.task_id)  # a crash: no draining, in-flight requests fail
             if tr.to_status == STOPPED and run and not run.exited:
                 self._stop_container(run, kill=True)  # e.g. its host was terminated
         for note in plan.notes:  # deployment and circuit-breaker decisions: ours, not AWS's
@@ -693,13 +723,13 @@ class ClusterController:
             run = self.runs.get(stop.task_id)
             self.timeline.add(self.clock, "stop", f"stopping task {stop.task_id[:8]}: "
                               f"{stop.reason}", task=stop.task_id)
-            if run and not run.exited and self.lb:
+            if run and not run.exited and lb:
                 # ECS deregisters the target and waits for draining before it stops the
                 # task (ecs-facts.md §4 "Deregistration on stop").
-                self.lb.deregister(stop.task_id)
+                lb.deregister(stop.task_id)
                 self._draining[stop.task_id] = run
                 self.timeline.add(self.clock, "event", f"(service {spec.name}) deregistered 1 "
-                                  f"targets in (target-group {TARGET_GROUP})", task=stop.task_id)
+                                  f"targets in (target-group {group})", task=stop.task_id)
             elif run and not run.exited:
                 self._stop_container(run, kill=False)
 
@@ -793,7 +823,8 @@ class ClusterController:
     def _stop_drained(self) -> None:
         """Stop the containers of deregistered targets once the load balancer drained them."""
         for task_id, run in list(self._draining.items()):
-            if self.lb is None or self.lb.state_of(task_id) in ("unused", None) or run.exited:
+            lb = self._lb(run.service)
+            if lb is None or lb.state_of(task_id) in ("unused", None) or run.exited:
                 del self._draining[task_id]
                 if not run.exited:
                     self._stop_container(run, kill=False)

@@ -404,8 +404,8 @@ class TargetGroupSync:
         self._found_at = float("-inf")
 
     def _find(self) -> None:
-        """The first target group named in a live (ACTIVE or DRAINING) service's
-        ``loadBalancers``."""
+        """The target group named in a live (ACTIVE or DRAINING) service's
+        ``loadBalancers``: the one it has while one still names it, else the first."""
         self._found_at = time.monotonic()
         try:
             arns = self.ecs.list_services(cluster=self.cluster).get("serviceArns", [])
@@ -416,9 +416,12 @@ class TargetGroupSync:
                 services = []
             else:
                 raise
-        found = next(((s["serviceName"], lb["targetGroupArn"]) for s in services
-                      if s.get("status") in ("ACTIVE", "DRAINING")
-                      for lb in s.get("loadBalancers") or [] if lb.get("targetGroupArn")), None)
+        named = [(s["serviceName"], lb["targetGroupArn"]) for s in services
+                 if s.get("status") in ("ACTIVE", "DRAINING")
+                 for lb in s.get("loadBalancers") or [] if lb.get("targetGroupArn")]
+        # the group it follows while a service still names it (cloud.lb.pools.kit_group)
+        found = next((f for f in named if f[1] == self.target_group_arn),
+                     named[0] if named else None)
         if found is None:
             if self.target_group_arn is not None:
                 self._forget()

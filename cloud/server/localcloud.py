@@ -35,11 +35,13 @@ from cloud.core import api_writes
 from cloud.core import state_dir as state
 from cloud.core.clock import PERIOD, LabClock, PassClock, minute_of
 from cloud.ecs.cloudwatch import ServiceMetrics, TaskRef
-from cloud.ecs.controller import ClusterController
+from cloud.ecs.clusters import RuntimeView, SharedExits, cluster_summary, clusters_to_run
+from cloud.ecs.controller import ClusterController, ServiceSpec
 from cloud.ecs.writeback import MotoWriteBack, reset_moto
 from cloud.image.registry import stand_in
 from cloud.lb.cloudwatch import LoadBalancerMetrics
 from cloud.lb.health import HealthSettings
+from cloud.lb.pools import REREAD_SECONDS, make_pools, read_topology
 from cloud.lb.proxy import LoadBalancer
 from cloud.lb.sync import TargetGroupSync
 from cloud.runtime.choose import choose_runtime
@@ -110,9 +112,18 @@ class LocalCloud:
             self.endpoint.client("cloudwatch"), self.lb, self.pass_clock,
             arns=lambda: (self.lb_sync.load_balancer.get("LoadBalancerArn"),
                           self.lb_sync.target_group_arn))
-        self.controller = ClusterController(self.endpoint, self.runtime, self.clock, cluster,
+        # Every cluster's controller sees the runtime through its own view (its tasks' exits).
+        self._exits = SharedExits(self.runtime)
+        self._writeback, self._generation = writeback, generation
+        view = RuntimeView(self.runtime, self._exits, owner=True)
+        self.controller = ClusterController(self.endpoint, view, self.clock, cluster,
                                             writeback=writeback, resolve_image=local_image,
-                                            lb=self.lb, api_generation=generation)
+                                            lb=self.lb, api_generation=generation,
+                                            lb_for=self._lb_for)
+        view.owns = self.controller.runs.__contains__
+        self.clusters: dict[str, ClusterController] = {}  # the other clusters' controllers
+        self._topology_stamp: tuple[int, int] | None = None
+        self._topology_by = float("-inf")
         # published together with the controller's write-back (see publish_lock)
         self.controller.prepare_publication = self.prepare_publication
 
@@ -123,6 +134,13 @@ class LocalCloud:
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
         self.lb_sync.api_target = self.controller.api_target  # targets as ECS registers them
+        # Every other target group in use: its own proxy and sync (cloud.lb.pools).
+        self.pools = make_pools(
+            self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.clock, self.lb,
+            cluster, write_back=writeback is not None, api_generation=generation,
+            api_target=self._api_target,
+            on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
+                                                                "emulated"))
 
         self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
                                               self.pass_clock, cluster, self._running_tasks)
@@ -180,6 +198,60 @@ class LocalCloud:
             finally:
                 self._wake.set()
         return run
+
+    def _lb_for(self, spec: ServiceSpec) -> LoadBalancer | None:
+        """The proxy of the target group a service names (the controllers' resolver)."""
+        return self.pools.lb_for_groups(spec.target_groups)
+
+    def _api_target(self, task_id: str, target_type: str) -> tuple[str, int] | None:
+        """(Id, Port) as ECS registers ``task_id``, from the controller that runs it."""
+        for ctrl in (self.controller, *self.clusters.values()):
+            if task_id in ctrl.networks:
+                return ctrl.api_target(task_id, target_type)
+        return None
+
+    def _topology(self) -> None:
+        """Clusters, services and listeners read again after an ECS or ELB write call (or
+        every REREAD_SECONDS without a write stamp): pools and controllers follow them."""
+        gen = self._generation
+        stamp = (gen("ecs"), gen("elbv2")) if gen else None
+        now = time.monotonic()
+        old = self._topology_stamp
+        due = old is None or stamp is None
+        if stamp == old and (stamp is not None or now < self._topology_by):
+            return
+        topology = read_topology(
+            self.endpoint.client("ecs"), self.endpoint.client("elbv2"), self.pools.topology,
+            clusters=due or stamp[0] != old[0], listeners=due or stamp[1] != old[1])
+        self._topology_stamp, self._topology_by = stamp, now + REREAD_SECONDS
+        self.pools.refresh(topology)
+        for name in clusters_to_run(topology.clusters.values(), self.controller.cluster):
+            if name not in self.clusters:
+                self.clusters[name] = self._cluster_controller(name)
+
+    def _cluster_controller(self, name: str) -> ClusterController:
+        view = RuntimeView(self.runtime, self._exits, owner=False)
+        ctrl = ClusterController(self.endpoint, view, self.clock, name,
+                                 writeback=self._writeback, resolve_image=local_image,
+                                 api_generation=self._generation, lb_for=self._lb_for)
+        view.owns = ctrl.runs.__contains__
+        self.controller.timeline.add(self.clock, "cluster", f"cluster {name}: its own "
+                                     "controller runs its services' tasks", "emulated")
+        return ctrl
+
+    def _others(self) -> bool:
+        """The part of a pass beyond the kit's cluster and target group: the topology (after
+        a write), the other clusters' controllers, the other target groups' syncs. True when
+        every other cluster's services are steady (the loop may idle)."""
+        self._guard(self._topology)
+        steady = True
+        for ctrl in list(self.clusters.values()):
+            plans = self._guard(ctrl.tick)
+            steady = steady and plans is not None and all(plan.steady for plan in plans)
+        for error in self.pools.tick():
+            self.tick_errors.append(error)
+            del self.tick_errors[:-20]
+        return steady
 
     def _running_tasks(self) -> list[Any]:
         """The RUNNING tasks with a container, and what their task definition reserves."""
@@ -290,6 +362,7 @@ class LocalCloud:
             version = self.feed.version
             plans = self._guard(self.controller.tick)
             self._guard(self.lb_sync.tick)
+            others_steady = self._others()  # other clusters and target groups, if any
             self.pass_clock.freeze()  # one lab minute for the publishers and target tracking
             try:
                 alb = self._guard(self.metrics.tick)
@@ -301,7 +374,8 @@ class LocalCloud:
             wait, _ = next_pass_in(
                 events_wake=self._events_wake,
                 changed=self.feed.version != version or self._changes.is_set(),
-                steady=plans is not None and all(plan.steady for plan in plans),
+                steady=(others_steady and plans is not None
+                        and all(plan.steady for plan in plans)),
                 lab_now=self.clock.now(), time_scale=self.clock.time_scale)
             self._idle = wait > TICK_SECONDS
             if self._idle and self._changes.is_set():  # came after the decision
@@ -360,7 +434,10 @@ class LocalCloud:
         lb = self.lb.snapshot(trace_limit=20)
         lb.pop("lab_time", None)  # the snapshot's own lab_time says it; it would change a pass
         lb["api"] = self.lb_sync.snapshot()
-        snap.update({"load_balancer": lb, "traffic": self.traffic_snapshot(),
+        lb["listeners"] = self.pools.listener_map()  # each listener's real port
+        lb["target_groups"] = self.pools.snapshot()  # the other target groups' proxies
+        snap.update({"clusters": [cluster_summary(c.published) for c in self.clusters.values()],
+                     "load_balancer": lb, "traffic": self.traffic_snapshot(),
                      "alb_metrics": self.metrics.latest,
                      "service_metrics": self.service_metrics.snapshot(),
                      "scaling": self.scaling.snapshot(),
@@ -406,7 +483,10 @@ class LocalCloud:
             self._loop.join(5)
         try:
             self.stop_traffic()
-            self.controller.close()
+            for ctrl in self.clusters.values():
+                ctrl.close()
+            self.controller.close()  # every container, of every cluster
+            self.pools.close()
             self.lb.stop()
         finally:
             self.control.stop()

@@ -13,9 +13,11 @@ from cloud.aws.guards import (
     ecs_resource_id_error,
     encode_token,
     filter_tasks,
+    forward_group,
     health_check_errors,
+    listener_refusal,
     page,
-    service_refusal,
+    scaling_refusal,
 )
 from cloud.ecs.writeback import stop_code
 
@@ -80,14 +82,20 @@ def test_ecs_resource_ids_must_name_cluster_and_service() -> None:
         assert "service/<cluster-name>/<service-name>" in (ecs_resource_id_error(bad) or "")
 
 
-def test_services_the_controller_would_not_run_are_refused() -> None:
-    assert service_refusal("fraud-cluster", None, ["x"], None) is None  # no local cloud
-    assert service_refusal("fraud-cluster", "fraud-cluster", [], None) is None
-    assert "one cluster, fraud-cluster" in service_refusal("other", "fraud-cluster", [], None)
-    assert "one service per cluster" in service_refusal("fraud-cluster", "fraud-cluster",
-                                                        ["fraud-svc"], None)
-    two = [{"targetGroupArn": "a"}, {"targetGroupArn": "b"}]
-    assert "one target group" in service_refusal("fraud-cluster", "fraud-cluster", [], two)
+def test_listeners_are_refused_unless_a_proxy_can_serve_them() -> None:
+    fwd = [{"Type": "forward", "TargetGroupArn": "tg-a"}]
+    existing = [("alb", "fraud-alb", 80, "tg-kit")]
+    assert listener_refusal("alb", 9000, fwd, existing) is None
+    assert listener_refusal("alb", 80, [{"Type": "redirect"}], existing) is None  # same one
+    assert "one listener per target group" in listener_refusal(
+        "alb", 9000, [{"Type": "forward", "TargetGroupArn": "tg-kit"}], existing)
+    assert "fixed-response" in listener_refusal("alb", 9000, [{"Type": "fixed-response"}], [])
+    weighted = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+        {"TargetGroupArn": "a"}, {"TargetGroupArn": "b"}]}}]
+    assert listener_refusal("alb", 9000, weighted, []) is not None
+    one = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "a"}]}}]
+    assert forward_group(one) == "a" and forward_group(fwd) == "tg-a"
+    assert forward_group(fwd * 2) is None and forward_group(None) is None
 
 
 def test_scaling_activities_are_filtered_newest_first_and_paged() -> None:
@@ -128,12 +136,13 @@ def test_elb_health_stops_are_the_service_schedulers() -> None:
 def test_standalone_tasks_run_only_where_a_local_cloud_runs_them() -> None:
     from cloud.aws.guards import launch_refusal
 
-    assert launch_refusal("c", "c", "RunTask", None) is None
-    assert launch_refusal("c", "c", "RunTask", [{"type": "distinctInstance"}]) is None
-    assert "memberOf" in launch_refusal("c", "c", "StartTask", [
+    assert launch_refusal("c", {"c"}, "RunTask", None) is None
+    assert launch_refusal("web", {"c", "web"}, "RunTask", None) is None  # any served cluster
+    assert launch_refusal("c", {"c"}, "RunTask", [{"type": "distinctInstance"}]) is None
+    assert "memberOf" in launch_refusal("c", {"c"}, "StartTask", [
         {"type": "memberOf", "expression": "attribute:ecs.instance-type == t3.large"}])
-    assert "RunTask in cluster other" in launch_refusal("other", "c", "RunTask", None)
-    assert "(none)" in launch_refusal("c", None, "RunTask", None)
+    assert "RunTask in cluster other" in launch_refusal("other", {"c"}, "RunTask", None)
+    assert "services: none)" in launch_refusal("c", set(), "RunTask", None)
 
 
 def test_a_forced_deployment_answers_a_new_primary_and_the_old_one_active() -> None:
@@ -155,3 +164,10 @@ def test_a_forced_deployment_answers_a_new_primary_and_the_old_one_active() -> N
     assert forced_deployments([], "ecs-svc/2", now) == []
     new, _ = forced_deployments(old, "ecs-svc/3", now, "td:2")  # a new task definition
     assert (new["taskDefinition"], new["status"]) == ("td:2", "PRIMARY")
+
+
+def test_scalable_targets_outside_the_kits_cluster_are_refused() -> None:
+    assert scaling_refusal("service/fraud-cluster/fraud-svc", "fraud-cluster") is None
+    assert scaling_refusal("service/other/web", None) is None  # no local cloud
+    assert "cluster other would never scale" in scaling_refusal("service/other/web",
+                                                                "fraud-cluster")

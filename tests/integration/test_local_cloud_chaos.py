@@ -211,7 +211,11 @@ def test_a_slow_task_gets_its_turn_under_round_robin_and_fewer_under_lor(
     slow = cloud.controller.slow(None, 300)
     shares = {}
     try:
-        cloud.start_traffic({"rate": 30, "profile": "steady", "duration": 60})
+        # 45 tx/s: under least outstanding, ties (all free) go round the targets, so the slow
+        # one gets a request only when its turn comes after its 300 ms: about 1 in 15 (at
+        # 30 tx/s about 1 in 9, too near round robin's half of 1 in 4). Its 4 threads hold
+        # round robin's 11 tx/s x 0.3 s.
+        cloud.start_traffic({"rate": 45, "profile": "steady", "duration": 60})
         for algorithm in ("round_robin", "least_outstanding_requests"):
             cloud.configure_lb({"algorithm": algorithm})
             wait_for(lambda a=algorithm: cloud.lb.snapshot(trace_limit=0)["algorithm"] == a,

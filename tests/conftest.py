@@ -43,6 +43,7 @@ def simulated_requests() -> list[tuple[dict, int]]:
 
 
 SLOWEST_FIRST = ("test_lab_notebooks.py", "test_handbook_model.py", "test_demo.py",
+                 "test_conformance_multi.py", "test_aws_real_emulated.py",
                  "test_export_live.py", "test_cli_cloud.py", "test_cli_scaling.py",
                  "test_capacity_provider.py", "test_local_cloud_chaos.py",
                  "test_user_aws_config.py", "test_service_autoscaling.py")

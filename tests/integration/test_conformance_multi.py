@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import time
 from typing import Any
 
 import pytest
 import requests
 from aws_cli import Aws
+from kit_cloud import deployed_cloud
 
 from cli.narrate import status
 from cloud.aws.steps.ecs import CONTAINER, CONTAINER_PORT, task_definition_spec
@@ -35,21 +34,8 @@ UNPLACED = "was unable to place a task because no container instance met all of 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    from cloud.aws.steps.plan import deploy_all
-
-    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-    lc = LocalCloud("process", time_scale=TIME_SCALE, lb_port=0,
-                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
-    lc.start()
-    try:
-        deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
-        deadline = time.monotonic() + 90
-        while _fraud_healthy(lc) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _fraud_healthy(lc) == 2, lc.tick_errors[-5:]
+    with deployed_cloud(tmp_path_factory, time_scale=TIME_SCALE, ready=_fraud_healthy) as lc:
         yield lc
-    finally:
-        lc.stop()
 
 
 @pytest.fixture(scope="module")

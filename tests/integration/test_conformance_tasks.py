@@ -12,16 +12,15 @@ reason and event, and replaced). The tests run in order and share the cloud.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
 import pytest
 import requests
 from aws_cli import Aws
+from kit_cloud import deployed_cloud
 
 from cloud.aws.steps.ecs import CONTAINER_PORT, task_definition_spec
-from cloud.runtime.replica import free_port
 from cloud.server.localcloud import LocalCloud
 
 CLUSTER, SERVICE, FAMILY, TG = "fraud-cluster", "fraud-svc", "fraud-detection", "fraud-tg"
@@ -32,21 +31,8 @@ ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-detection:latest
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    from cloud.aws.steps.plan import deploy_all
-
-    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-    lc = LocalCloud("process", time_scale=TIME_SCALE, lb_port=0,
-                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
-    lc.start()
-    try:
-        deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
-        deadline = time.monotonic() + 90
-        while _healthy(lc) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _healthy(lc) == 2, lc.tick_errors[-5:]
+    with deployed_cloud(tmp_path_factory, time_scale=TIME_SCALE, ready=_healthy) as lc:
         yield lc
-    finally:
-        lc.stop()
 
 
 @pytest.fixture(scope="module")

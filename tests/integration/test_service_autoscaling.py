@@ -10,14 +10,13 @@ traffic stops by itself.
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from kit_cloud import deployed_cloud
 
 from cloud.autoscaling.target_tracking import REQUESTS
-from cloud.core.ports import free_port
 from cloud.server.control import ControlClient, ControlError
 from cloud.server.localcloud import LocalCloud
 
@@ -38,21 +37,8 @@ def _desired(lc: LocalCloud) -> int:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    from cloud.aws.steps.plan import deploy_all
-
-    os.environ["FRAUDLAB_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-    lc = LocalCloud("process", time_scale=TIME_SCALE, lb_port=0,
-                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
-    lc.start()
-    try:
-        deploy_all(lc.endpoint.client, desired=2, placement="spread", hosts=2)
-        deadline = time.monotonic() + 60
-        while _healthy(lc) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _healthy(lc) == 2, lc.snapshot()["tick_errors"]
+    with deployed_cloud(tmp_path_factory, time_scale=TIME_SCALE, ready=_healthy, timeout=60) as lc:
         yield lc
-    finally:
-        lc.stop()
 
 
 @pytest.fixture(scope="module")

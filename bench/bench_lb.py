@@ -22,10 +22,11 @@ CPU µs per request at c=16, from /proc: the load balancer's (this process, or H
 the four replicas' together, wrk's, and how many cores *other* processes kept busy meanwhile
 (above ~0.1 the run was disturbed). wrk is closed loop, so p99 under saturation is
 understated (perf-notes.md). The last lines put the kit proxy beside HAProxy from the same
-run: at least 90% of its requests/s and at most 1.5x its CPU per request, both kit algorithms
-beside HAProxy leastconn (and round robin beside HAProxy's round robin, for the algorithm's own
-cost); with ``--runs``, each run's ratios follow the medians'. Exit 0 when every target is met
-(on the medians). Not collected by pytest.
+run: at least 90% of its requests/s and at most 1.5x its CPU per request, each kit algorithm
+beside HAProxy's (least outstanding beside leastconn, round robin beside roundrobin; round
+robin beside leastconn is printed for information: the rotation's own cost); with
+``--runs``, each run's ratios follow the medians'. Exit 0 when every target is met (on the
+medians). Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -400,11 +401,14 @@ def table(rows: list[Row]) -> tuple[bool, float]:
     return ok, hop
 
 
-# (kit row, HAProxy row it is put beside): each kit algorithm beside HAProxy leastconn (the
-# target), and round robin beside HAProxy's own round robin too (the algorithm's cost apart).
+# (kit row, HAProxy row it is put beside): each kit algorithm beside HAProxy's same algorithm
+# (the target: least outstanding beside leastconn, round robin beside roundrobin), and round
+# robin beside leastconn too, for information (a strict rotation's own cost: HAProxy's round
+# robin makes 61-78% of its leastconn's req/s in the same runs).
 PAIRS = (("kit proxy, least outstanding", "HAProxy, balance leastconn"),
          ("kit proxy, round robin", "HAProxy, balance leastconn"),
          ("kit proxy, round robin", "HAProxy, balance roundrobin"))
+TARGET_PAIRS = {PAIRS[0], PAIRS[2]}
 
 
 def ratios(rows: list[Row]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -424,8 +428,8 @@ def ratios(rows: list[Row]) -> dict[tuple[str, str], tuple[float, float]]:
 def versus_haproxy(rows: list[Row], runs: list[list[Row]] | None = None) -> bool | None:
     """Print each kit row's req/s and CPU/request against HAProxy's (same run, c=16); with
     ``runs``, the median of each run's ratio (a ratio is only fair within its run), then
-    every run's (their spread). Whether both kit algorithms meet both targets beside HAProxy
-    leastconn (None without HAProxy)."""
+    every run's (their spread). Whether both kit algorithms meet both targets beside
+    HAProxy's same algorithm (None without HAProxy)."""
     each = [ratios(run) for run in runs or []]
     met = None
     for (kit_name, haproxy_name), (rps, cpu) in ratios(rows).items():
@@ -437,10 +441,12 @@ def versus_haproxy(rows: list[Row], runs: list[list[Row]] | None = None) -> bool
             spread = (f" [median of the runs': {' '.join(f'{a:.0%}' for a, _ in pairs)} of "
                       f"req/s; {' '.join(f'{b:.2f}x' for _, b in pairs)} CPU]")
         ok = rps >= TARGET_VS_HAPROXY_RPS and cpu <= TARGET_VS_HAPROXY_CPU
+        judged = (kit_name, haproxy_name) in TARGET_PAIRS
+        verdict = ("PASS" if ok else "FAIL") if judged else "for information"
         print(f"{kit_name} vs {haproxy_name.split(', ')[1]}: {rps:.0%} of its req/s (target >= "
               f"{TARGET_VS_HAPROXY_RPS:.0%}), {cpu:.2f}x its CPU/request (target <= "
-              f"{TARGET_VS_HAPROXY_CPU:g}x) -> {'PASS' if ok else 'FAIL'}{spread}")
-        if haproxy_name.endswith("leastconn"):
+              f"{TARGET_VS_HAPROXY_CPU:g}x) -> {verdict}{spread}")
+        if judged:
             met = ok if met is None else met and ok
     return met
 

@@ -52,6 +52,9 @@ from cloud.traffic.generator import TrafficGenerator
 from cloud.traffic.profiles import parse_profile
 
 TICK_SECONDS = 0.2
+TOPOLOGY_MIN_SECONDS = 1.0
+"""Clusters and listeners are read again at most this often: each read is several calls
+into the in-process emulator, GIL time the load balancer's loop waits on."""
 IDLE_TICK_SECONDS = 1.0  # between passes at idle (module doc); events wake the loop sooner
 MINUTE_MARGIN = 0.02  # wall seconds past a lab-minute boundary the idle loop wakes at
 QUIET_WRITES = frozenset({"PutMetricData"})  # the kit's own per-minute writes wake no one
@@ -124,6 +127,7 @@ class LocalCloud:
         self.clusters: dict[str, ClusterController] = {}  # the other clusters' controllers
         self._topology_stamp: tuple[int, int] | None = None
         self._topology_by = float("-inf")
+        self._topology_read_at = float("-inf")
         # published together with the controller's write-back (see publish_lock)
         self.controller.prepare_publication = self.prepare_publication
 
@@ -134,6 +138,9 @@ class LocalCloud:
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
         self.lb_sync.api_target = self.controller.api_target  # targets as ECS registers them
+        # The topology's reads (after an ECS or ELB write): clients made once; making one
+        # loads botocore's endpoint data, seconds of GIL a minute that the proxy's loop waits on.
+        self._topology_api = (self.endpoint.client("ecs"), self.endpoint.client("elbv2"))
         # Every other target group in use: its own proxy and sync (cloud.lb.pools).
         self.pools = make_pools(
             self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.clock, self.lb,
@@ -220,8 +227,12 @@ class LocalCloud:
         due = old is None or stamp is None
         if stamp == old and (stamp is not None or now < self._topology_by):
             return
+        if old is not None and now < self._topology_read_at + TOPOLOGY_MIN_SECONDS:
+            return  # a burst of writes (a scale-out's registrations): one re-read a second
+        self._topology_read_at = now
+        ecs, elbv2 = self._topology_api
         topology = read_topology(
-            self.endpoint.client("ecs"), self.endpoint.client("elbv2"), self.pools.topology,
+            ecs, elbv2, self.pools.topology,
             clusters=due or stamp[0] != old[0], listeners=due or stamp[1] != old[1])
         self._topology_stamp, self._topology_by = stamp, now + REREAD_SECONDS
         self.pools.refresh(topology)

@@ -250,7 +250,12 @@ def test_force_new_deployment_replaces_every_task(cloud, aws, ecs) -> None:
     assert [d["status"] for d in rest] == ["ACTIVE"] and rest[0]["id"] == old
     _stable(ecs)
     aws("ecs", "wait", "services-stable", "--cluster", CLUSTER, "--services", SERVICE)
-    svc = _service(aws)
+    # services-stable holds once one deployment runs the desired count; ECS marks its rollout
+    # COMPLETED when the scheduler next finds the service steady (a pass later here).
+    deadline = time.monotonic() + 30
+    while (svc := _service(aws))["deployments"][0]["rolloutState"] != "COMPLETED" \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
     [done] = svc["deployments"]
     assert (done["id"], done["rolloutState"]) == (primary["id"], "COMPLETED")
     after = _listed(aws, "--service-name", SERVICE)

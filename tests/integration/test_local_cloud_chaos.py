@@ -208,6 +208,10 @@ def _requests_per_target(lc: LocalCloud, seconds: float) -> dict[str, int]:
 
 def test_a_slow_task_gets_its_turn_under_round_robin_and_fewer_under_lor(
         wait_for, cloud, steady) -> None:
+    # Its busy threads make the slow task's /health late too: at 60x a health check times out
+    # after 83 ms, and ECS would replace the task (ELB health). A long grace period keeps it.
+    ecs = cloud.endpoint.client("ecs")
+    ecs.update_service(cluster=CLUSTER, service=SERVICE, healthCheckGracePeriodSeconds=36000)
     slow = cloud.controller.slow(None, 300)
     shares = {}
     try:
@@ -227,6 +231,7 @@ def test_a_slow_task_gets_its_turn_under_round_robin_and_fewer_under_lor(
         cloud.stop_traffic()
         cloud.configure_lb({"algorithm": "round_robin"})
         cloud.controller.slow(slow, 0)
+        ecs.update_service(cluster=CLUSTER, service=SERVICE, healthCheckGracePeriodSeconds=0)
     assert not answered["errors"], answered
     assert shares["round_robin"] > 0.18, shares  # its turn: about a quarter of 4 targets
     assert shares["least_outstanding_requests"] < shares["round_robin"] / 2, shares

@@ -52,9 +52,6 @@ from cloud.traffic.generator import TrafficGenerator
 from cloud.traffic.profiles import parse_profile
 
 TICK_SECONDS = 0.2
-TOPOLOGY_MIN_SECONDS = 1.0
-"""Clusters and listeners are read again at most this often: each read is several calls
-into the in-process emulator, GIL time the load balancer's loop waits on."""
 IDLE_TICK_SECONDS = 1.0  # between passes at idle (module doc); events wake the loop sooner
 MINUTE_MARGIN = 0.02  # wall seconds past a lab-minute boundary the idle loop wakes at
 QUIET_WRITES = frozenset({"PutMetricData"})  # the kit's own per-minute writes wake no one
@@ -127,7 +124,6 @@ class LocalCloud:
         self.clusters: dict[str, ClusterController] = {}  # the other clusters' controllers
         self._topology_stamp: tuple[int, int] | None = None
         self._topology_by = float("-inf")
-        self._topology_read_at = float("-inf")
         # published together with the controller's write-back (see publish_lock)
         self.controller.prepare_publication = self.prepare_publication
 
@@ -227,9 +223,6 @@ class LocalCloud:
         due = old is None or stamp is None
         if stamp == old and (stamp is not None or now < self._topology_by):
             return
-        if old is not None and now < self._topology_read_at + TOPOLOGY_MIN_SECONDS:
-            return  # a burst of writes (a scale-out's registrations): one re-read a second
-        self._topology_read_at = now
         ecs, elbv2 = self._topology_api
         topology = read_topology(
             ecs, elbv2, self.pools.topology,

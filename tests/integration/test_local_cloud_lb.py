@@ -68,7 +68,9 @@ def test_scale_in_under_load_drains_first_zero_failed_requests(wait_for, cloud) 
     wait_for(lambda: len(_healthy(cloud)) == 2, 30, "2 healthy targets after scale-in")
     assert cloud.traffic.wait(20)
     snap = cloud.traffic.snapshot().as_dict()
-    assert snap["completed"] >= 200
+    # Traffic really flowed through the scale-in (40 tx/s for 8 s offers 320; a loaded CI
+    # machine's generator has sent as few as 176): what is asserted is that none failed.
+    assert snap["completed"] >= 100
     assert sum(snap["errors"].values()) == 0, snap["errors"]
     assert snap["ok"] == snap["completed"]
     states = {t["id"]: t["state"] for t in cloud.lb.snapshot(trace_limit=0)["targets"]}

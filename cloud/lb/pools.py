@@ -36,7 +36,7 @@ from cloud.core.clock import Clock
 from cloud.core.ports import port_is_free
 from cloud.lb.proxy import LoadBalancer
 from cloud.lb.routing import REGISTERED, Target
-from cloud.lb.sync import TargetGroupSync
+from cloud.lb.sync import TargetGroupSync, load_balancer_of
 
 KIT_LISTENER = ("fraud-alb", 80)  # the kit's load balancer and listener port (steps.elb)
 PRIVILEGED = 1024  # listener ports below it are not bound as they are (root only)
@@ -179,14 +179,7 @@ class GroupSync(TargetGroupSync):
                 return
             raise
         self.target_group = tg
-        lb_arns = tg.get("LoadBalancerArns") or []
-        if lb_arns:
-            [self.load_balancer] = self.elbv2.describe_load_balancers(
-                LoadBalancerArns=lb_arns[:1])["LoadBalancers"]
-            self.listeners = self.elbv2.describe_listeners(
-                LoadBalancerArn=lb_arns[0])["Listeners"]
-        else:
-            self.load_balancer, self.listeners = {}, []
+        self.load_balancer, self.listeners = load_balancer_of(self.elbv2, tg)
 
 
 @dataclass

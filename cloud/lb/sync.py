@@ -319,6 +319,16 @@ def _backend_health(tg: Any) -> list[dict[str, Any]]:
 
 
 # ---- the sync -----------------------------------------------------------------------------
+def load_balancer_of(elbv2: Any, tg: Mapping[str, Any]) -> tuple[dict[str, Any],
+                                                                  list[dict[str, Any]]]:
+    """The first load balancer a target group belongs to and its listeners ({}, [] if none)."""
+    lb_arns = tg.get("LoadBalancerArns") or []
+    if not lb_arns:
+        return {}, []
+    [load_balancer] = elbv2.describe_load_balancers(LoadBalancerArns=lb_arns[:1])["LoadBalancers"]
+    return load_balancer, elbv2.describe_listeners(LoadBalancerArn=lb_arns[0])["Listeners"]
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -440,14 +450,7 @@ class TargetGroupSync:
             self.on_change(f"service {self.service} uses target group {tg['TargetGroupName']}: "
                            "the proxy takes its settings from the API")
         self.target_group = tg
-        lb_arns = tg.get("LoadBalancerArns") or []
-        if lb_arns:
-            [self.load_balancer] = self.elbv2.describe_load_balancers(
-                LoadBalancerArns=lb_arns[:1])["LoadBalancers"]
-            self.listeners = self.elbv2.describe_listeners(
-                LoadBalancerArn=lb_arns[0])["Listeners"]
-        else:
-            self.load_balancer, self.listeners = {}, []
+        self.load_balancer, self.listeners = load_balancer_of(self.elbv2, tg)
 
     def _apply_settings(self) -> None:
         arn = self.target_group_arn

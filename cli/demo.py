@@ -10,6 +10,7 @@ failed requests and p99 per phase, the recovery, scale-out and scale-in times.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -21,7 +22,14 @@ from typing import Any, TextIO
 
 import requests
 
-from cli.demo_summary import DemoSummary, Milestone, phase_rows, spike_line, tasks_per_host
+from cli.demo_summary import (
+    DemoSummary,
+    Milestone,
+    phase_rows,
+    render,
+    spike_line,
+    tasks_per_host,
+)
 from cli.deploy import deploy
 from cli.narrate import say
 from cloud.aws.endpoint import open_endpoint
@@ -366,3 +374,18 @@ def _report_lesson() -> str:
             f"At the decline threshold it catches {decline['recall']:.0%} of frauds with "
             f"{decline['precision']:.0%} precision; \"everything genuine\" would be "
             f"{figures['all_genuine_accuracy']:.2%} accurate and catch none.")
+
+
+def command(args: argparse.Namespace) -> int:
+    """``fraudlab demo``: the run, its summary, and (``--json``) the summary as JSON."""
+    summary, decisions = run_demo(
+        desired=args.desired, count=args.count, runtime=args.runtime, seed=args.seed,
+        out=sys.stdout, rate=args.rate, spike=args.spike, max_tasks=args.max_tasks,
+        target=args.target, time_scale=args.time_scale)
+    render(summary, sys.stdout)
+    if args.json:  # the last line, for scripts
+        print(json.dumps(summary.as_dict() | {"decisions": decisions}, separators=(",", ":")))
+    if not summary.lessons_shown:
+        print("the demo did not show every lesson (see the summary above)", file=sys.stderr)
+        return 1
+    return 0

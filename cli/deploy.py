@@ -7,11 +7,17 @@ controller picks the service up on its next pass, as ECS's scheduler would.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
 from typing import Any, TextIO
 
 from cli.narrate import say, step
 from cloud.aws.endpoint import open_endpoint
+from cloud.aws.steps.plan import deploy_all
+from cloud.aws.steps.scaling import parse_autoscale, scaling_steps
+from cloud.image.reference import parse_reference
 from cloud.server.launcher import connect, running_cloud
 
 STEADY_TIMEOUT = 90.0
@@ -21,8 +27,6 @@ def autoscale_settings(autoscale: str | None, min_tasks: int | None, max_tasks: 
                        desired: int) -> tuple[str, float, int, int] | None:
     """``--autoscale``/``--min-tasks``/``--max-tasks`` checked: (metric, target, min, max), or
     None without ``--autoscale``. Min defaults to 1, Max to 10."""
-    from cloud.aws.steps.scaling import parse_autoscale
-
     if autoscale is None:
         if min_tasks is not None or max_tasks is not None:
             raise ValueError("--min-tasks and --max-tasks go with --autoscale "
@@ -58,9 +62,6 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
     the task definition's (bridge: dynamic host ports, ~7 tasks per t3.medium; host: one per
     instance; awsvpc: an ENI each, 2 per t3.medium — ecs-facts.md §2).
     """
-    from cloud.aws.steps.plan import deploy_all
-    from cloud.aws.steps.scaling import scaling_steps
-
     if not 0 <= desired <= 50:
         raise ValueError(f"--desired must be between 0 and 50, got {desired}")
     if not 1 <= hosts <= 10:
@@ -69,8 +70,6 @@ def deploy(desired: int = 4, placement: str = "spread", hosts: int = 2,
         raise ValueError(f"--max-hosts must be between --hosts ({hosts}) and 10, got {max_hosts}")
     scaling = autoscale_settings(autoscale, min_tasks, max_tasks, desired)
     if image is not None:
-        from cloud.image.reference import parse_reference
-
         parse_reference(image)  # a clear error for a malformed reference
     info = running_cloud()
     if not info:
@@ -122,3 +121,17 @@ def wait_until_steady(desired: int, out: TextIO | None, started: float,
         time.sleep(0.2)
     raise TimeoutError(f"the service did not reach {desired} RUNNING tasks in {timeout:.0f} s; "
                        "see `fraudlab status`")
+
+
+def command(args: argparse.Namespace) -> int:
+    """``fraudlab deploy`` on the local cloud (``--target aws``: cli/aws.py)."""
+    desired = 4 if args.desired is None else args.desired
+    result = deploy(desired=desired, placement=args.placement, hosts=args.hosts,
+                    out=None if args.json else sys.stdout, wait=not args.no_wait,
+                    capacity_provider=args.capacity_provider, max_hosts=args.max_hosts,
+                    algorithm=args.algorithm, autoscale=args.autoscale,
+                    min_tasks=args.min_tasks, max_tasks=args.max_tasks, image=args.image,
+                    network_mode=args.network_mode)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    return 0

@@ -7,12 +7,17 @@ cloud). With no ``--output`` the document goes to stdout and the teaching frame 
 
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from cloud.aws.endpoint import open_endpoint
+from cloud.aws.steps.ecs import CLUSTER, SERVICE
 from cloud.export import cloudformation, kubernetes, mapping
 from cloud.export.state import Deployment, read_deployment
+from cloud.server.launcher import running_cloud
 
 FORMATS = ("cloudformation", "kubernetes", "mapping")
 CFN_FILE = "fraudlab.cfn.yaml"
@@ -94,10 +99,6 @@ def run(fmt: str, output: str | None, out: TextIO, err: TextIO, cluster: str | N
         err.write(f"fraudlab export: --format must be one of {', '.join(FORMATS)}; "
                   f"got {fmt!r}\n")
         return 2
-    from cloud.aws.endpoint import open_endpoint
-    from cloud.aws.steps.ecs import CLUSTER, SERVICE
-    from cloud.server.launcher import running_cloud
-
     info = running_cloud()
     if not info:
         err.write("fraudlab export: no local cloud is running, so there is no deployment to "
@@ -118,3 +119,9 @@ def run(fmt: str, output: str | None, out: TextIO, err: TextIO, cluster: str | N
         return 2
     (err if output is None else out).write(written.frame)
     return 0
+
+
+def command(args: argparse.Namespace) -> int:
+    """``fraudlab export`` with its flags."""
+    return run("mapping" if args.mapping else args.format, args.output, sys.stdout, sys.stderr,
+               args.cluster, args.service)

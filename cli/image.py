@@ -6,10 +6,16 @@ badge, and returns a dict (``--json``) with the same data the TUI or a notebook 
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
 from typing import Any, TextIO
 
+from cli.narrate import say, step
+from cloud.aws.endpoint import open_endpoint
+from cloud.aws.steps.ecr import create_repository, push_image, registry_login
+from cloud.image.build import build, build_command, choose_base
 from cloud.image.layers import (
     ASSUMED_BANDWIDTH_BYTES_PER_S,
     mb,
@@ -17,6 +23,9 @@ from cloud.image.layers import (
     render_table,
     totals_by_kind,
 )
+from cloud.image.push import render_bars
+from cloud.image.registry import ensure_registry, running_registry, stop_registry
+from cloud.server.launcher import running_cloud
 
 
 def _docker() -> Any:
@@ -38,8 +47,6 @@ def build_cli(target: str, tag: str | None, out: TextIO | None, quiet: bool = Fa
               hosts: int = 2) -> dict[str, Any]:
     """Build ``target``, streaming the log unless ``quiet``; then the layer table and the
     first-pull cost per host."""
-    from cloud.image.build import build, build_command, choose_base
-
     client = _docker()
     base = choose_base(client)
     tag = tag or f"fraudlab/service:{target}"
@@ -80,8 +87,6 @@ class BarPrinter:
         self.reported: set[str] = set()
 
     def __call__(self, progress: Any) -> None:
-        from cloud.image.push import render_bars
-
         if not self.tty:
             for layer in progress.layers.values():
                 if layer.done and layer.id not in self.reported:
@@ -104,12 +109,6 @@ class BarPrinter:
 def push_cli(target: str, tag: str | None, out: TextIO | None) -> dict[str, Any]:
     """Push ``fraudlab/service:<target>`` to the registry behind the running local cloud's ECR
     repository (starting the kit's registry when needed) and record it in ECR."""
-    from cli.narrate import say, step
-    from cloud.aws.endpoint import open_endpoint
-    from cloud.aws.steps.ecr import create_repository, push_image, registry_login
-    from cloud.image.registry import ensure_registry
-    from cloud.server.launcher import running_cloud
-
     info = running_cloud()
     if not info:
         raise RuntimeError("no local cloud is running: `fraudlab up` first (its ECR records "
@@ -160,8 +159,6 @@ def push_cli(target: str, tag: str | None, out: TextIO | None) -> dict[str, Any]
 
 def registry_cli(action: str, out: TextIO = sys.stdout) -> dict[str, Any]:
     """start | stop | status of the kit's local registry."""
-    from cloud.image.registry import ensure_registry, running_registry, stop_registry
-
     if action == "start":
         info, started = ensure_registry()
         print(f"registry {'started' if started else 'already running'} at {info.url} "
@@ -178,3 +175,25 @@ def registry_cli(action: str, out: TextIO = sys.stdout) -> dict[str, Any]:
               file=out)
         return info.as_dict() if info else {}
     raise ValueError(f"unknown registry action {action!r}: start, stop or status")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """``fraudlab build``."""
+    result = build_cli(args.target, args.tag, None if args.json else sys.stdout, args.quiet)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    """``fraudlab push``."""
+    result = push_cli(args.target, args.tag, None if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def run_registry(args: argparse.Namespace) -> int:
+    """``fraudlab registry start|stop|status``."""
+    registry_cli(args.action)
+    return 0

@@ -21,7 +21,7 @@ import numpy as np
 from service.contract import MODEL_FEATURES
 from service.dataset import load_transformed, train_test_split
 from service.evaluation import evaluate
-from service.model import ARTIFACTS
+from service.model import ARTIFACTS, load_model
 from service.report import write_report
 
 THRESHOLDS = {"review": 0.2, "decline": 0.5}
@@ -88,8 +88,6 @@ def train(out: Path = ARTIFACTS, epochs: int = 20) -> dict:
                      "epochs": epochs, "batch_size": 64, "seed": SEED},
     }
     (out / "model.json").write_text(json.dumps(card, indent=2) + "\n")
-
-    from service.model import load_model
 
     served = load_model("litert", out)
     scores = served.scores(test_df[list(MODEL_FEATURES)].to_numpy(np.float32))

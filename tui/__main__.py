@@ -5,31 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cloud.server.launcher import running_cloud
+from tui.app import FraudLabApp
+from tui.backend import Backend, ObserverBackend
+from tui.options import add_arguments
+
 OBSERVER_RATE = 2.0  # tx/s of t in observer mode: s (×10) is then 20 tx/s, the observer's cap
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--attach", action="store_true",
-                        help="only attach to a running local cloud; never start one")
-    parser.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto",
-                        help="the task runtime when the app starts the local cloud")
-    parser.add_argument("--time-scale", type=float, default=12.0,
-                        help="lab seconds per wall second when the app starts the local cloud")
-    parser.add_argument("--rate", type=float, default=20.0,
-                        help="normal traffic in transactions/s for t and s (the spike is ×10)")
-    parser.add_argument("--walkthrough", action="store_true",
-                        help="open on the walkthrough instead of the dashboard")
-    parser.add_argument("--aws", action="store_true",
-                        help="observer mode: watch an ECS service on AWS (your credentials and "
-                             "region, as `aws` uses them) instead of the local cloud")
-    parser.add_argument("--cluster", help="with --aws: the ECS cluster")
-    parser.add_argument("--service", help="with --aws: the ECS service")
-
-
 def run(args: argparse.Namespace) -> int:
-    from tui.app import FraudLabApp
-    from tui.backend import Backend
-
+    """The app on the local cloud (started unless ``--attach``), or ``--aws``: observer mode."""
+    if args.attach and not running_cloud():
+        raise RuntimeError("no local cloud is running to attach to: start it with "
+                           "`fraudlab up`, or run `fraudlab tui` without --attach")
+    if not sys.stdout.isatty():
+        raise RuntimeError("the terminal app needs a terminal (stdout is not one): run it in "
+                           "a terminal, or `fraudlab demo` for the same story headless")
     if getattr(args, "aws", False):
         return observe(args)
     backend = Backend(start=not args.attach, runtime=args.runtime, time_scale=args.time_scale)
@@ -40,9 +31,6 @@ def run(args: argparse.Namespace) -> int:
 
 def observe(args: argparse.Namespace) -> int:
     """``--aws --cluster C --service S``: the dashboard on an ECS service on AWS."""
-    from tui.app import FraudLabApp
-    from tui.backend import ObserverBackend
-
     if not args.cluster or not args.service:
         raise SystemExit("--aws needs --cluster C and --service S (the ECS service to watch)")
     backend = ObserverBackend(args.cluster, args.service)

@@ -17,6 +17,7 @@ from textual.app import App
 from textual.binding import BindingType
 from textual.worker import get_current_worker
 
+from cloud.server.stream import apply_changes
 from tui.backend import Backend, Control
 from tui.keys import ACTIONS, NAVIGATION, OBSERVER_HIDDEN
 from tui.messages import (
@@ -31,6 +32,8 @@ from tui.messages import (
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
+from tui.screens.practice import PracticeScreen
+from tui.screens.walkthrough import WalkthroughScreen
 from tui.view import History
 from tui.widgets.notice import NoticeLine
 
@@ -67,9 +70,6 @@ class FraudLabApp(App[None]):
     # ---- life cycle -------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        from tui.screens.practice import PracticeScreen
-        from tui.screens.walkthrough import WalkthroughScreen
-
         self.connect_cloud()  # first: the connection overlaps with composing the screens
         self.install_screen(DashboardScreen(), "dashboard")
         self.install_screen(WalkthroughScreen(self.progress_path), "walkthrough")
@@ -111,8 +111,6 @@ class FraudLabApp(App[None]):
     @work(thread=True, exclusive=True, group="stream")
     def follow_stream(self) -> None:
         """Read the stream, apply each change, post the whole snapshot; reconnect on loss."""
-        from cloud.server.stream import apply_changes
-
         worker = get_current_worker()
         while not worker.is_cancelled:
             client = self.backend.client

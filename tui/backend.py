@@ -8,6 +8,11 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from cloud.aws.endpoint import open_endpoint
+from cloud.aws.observer_client import ObserverClient
+from cloud.aws.real.plan import RealAwsRefused
+from cloud.server import launcher
+
 
 class Control(Protocol):
     """What the app needs of ``cloud.server.control.ControlClient`` (a fake in tests)."""
@@ -38,8 +43,6 @@ class Backend:
         """(cloud info, started by us, seconds); raises with a message for the user."""
         if self.client is not None:
             return self.info, False, 0.0
-        from cloud.server import launcher
-
         began = time.monotonic()
         info = launcher.running_cloud()
         started = False
@@ -56,8 +59,6 @@ class Backend:
     def aws(self, service: str) -> Any:
         """A boto3 client on the local cloud's AWS endpoint (what a learner's `aws` talks to)."""
         if self._endpoint is None:
-            from cloud.aws.endpoint import open_endpoint
-
             url = self.info.get("aws_endpoint")
             if not url:
                 raise RuntimeError("the local cloud's AWS endpoint is unknown")
@@ -79,9 +80,6 @@ class ObserverBackend(Backend):
 
     def connect(self) -> tuple[dict[str, Any], bool, float]:
         """Make the observer and read once: no credentials or no such service is said now."""
-        from cloud.aws.observer_client import ObserverClient
-        from cloud.aws.real.plan import RealAwsRefused
-
         began = time.monotonic()
         try:
             client = self.client or ObserverClient(self.cluster, self.service)

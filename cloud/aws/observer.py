@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cloud.aws.real.access import open_access
+
 AwsFactory = Callable[[str], Any]
 
 POLL_SECONDS = 5.0  # ECS and ELBv2: one look every 5 s (about 7 read calls)
@@ -46,8 +48,6 @@ def chain_factory(region: str | None = None) -> AwsFactory:
     standard chain (profile, credentials, region), or the emulator on the loopback that
     ``FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS`` names (tests only: the kit's one endpoint
     override for real-AWS code). No credentials: RealAwsRefused, one line."""
-    from cloud.aws.real.access import open_access
-
     return open_access(region=region).client
 
 

@@ -16,6 +16,8 @@ from typing import Any
 CLOUD_FILE = "cloud.json"
 TOKEN_FILE = "token"
 LOG_FILE = "cloud.log"
+STARTUP_FAILED = "start-up failed: "
+"""The log line ``fraudlab up`` shows when the local cloud cannot start (one line, a fix)."""
 
 
 def state_dir() -> Path:

@@ -75,14 +75,12 @@ def up(runtime: str = "auto", time_scale: float = 12.0,
 
 def startup_reason(log_path: Path, offset: int) -> str:
     """The one-line reason a local cloud gave in its log (from ``offset``) for not starting."""
-    from cloud.server.localcloud import STARTUP_FAILED
-
     with log_path.open("rb") as log:
         log.seek(offset)
         lines = log.read().decode(errors="replace").strip().splitlines()
     for line in reversed(lines):
-        if line.startswith(STARTUP_FAILED):
-            return line.removeprefix(STARTUP_FAILED)
+        if line.startswith(state.STARTUP_FAILED):
+            return line.removeprefix(state.STARTUP_FAILED)
     return lines[-1].strip() if lines else "it exited without a word"
 
 

@@ -57,8 +57,6 @@ MINUTE_MARGIN = 0.02  # wall seconds past a lab-minute boundary the idle loop wa
 QUIET_WRITES = frozenset({"PutMetricData"})  # the kit's own per-minute writes wake no one
 CLUSTER = "fraud-cluster"
 LB_PORT = 8080
-STARTUP_FAILED = "start-up failed: "
-"""The log line ``fraudlab up`` shows when the local cloud cannot start (one line, a fix)."""
 
 
 LOCAL_IMAGE = "fraudlab/service:slim"
@@ -566,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the log keeps the traceback; the learner gets one line
         if not sys.stderr.isatty() or os.environ.get("FRAUDLAB_DEBUG"):
             traceback.print_exc()  # into cloud.log (`fraudlab up`), not onto a terminal
-        print(STARTUP_FAILED + startup_failure(exc), flush=True)
+        print(state.STARTUP_FAILED + startup_failure(exc), flush=True)
         # No task runs yet; the threads a half-started cloud left (the AWS endpoint, the load
         # balancer's loop) end with the process (a graceful stop can wait on them forever).
         os._exit(1)

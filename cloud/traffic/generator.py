@@ -294,7 +294,8 @@ class TrafficGenerator:
         self.max_in_flight, self.timeout = int(max_in_flight), float(timeout)
         self.max_requests, self.max_duration = int(max_requests), float(max_duration)
         self.drain = max(0.0, float(drain))
-        if requests is None:
+        if requests is None:  # pandas, for the first traffic only: at the top it added 0.5 s
+            # and 44 MiB to every local cloud's start (farm-bench, 2026-12-06)
             from service.examples import sample_requests
             requests = sample_requests(2000, seed=seed, fraud_share=DEFAULT_FRAUD_SHARE)
         if not requests:

@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cloud.aws.endpoint import open_endpoint
+from cloud.aws.steps.plan import deploy_all
+from cloud.aws.steps.scaling import REQUESTS, autoscale_target, scaling_steps
 from cloud.core import state_dir as state
 from cloud.server import launcher
 from cloud.server.control import ControlClient
@@ -37,8 +40,6 @@ class Session:
     def aws(self, service: str) -> Any:
         """A boto3 client on the local cloud's AWS endpoint (what ``aws --endpoint-url`` uses)."""
         if self._endpoint is None:
-            from cloud.aws.endpoint import open_endpoint
-
             self._endpoint = open_endpoint({"AWS_ENDPOINT_URL": self.info["aws_endpoint"]},
                                            start=False)
         return self._endpoint.client(service)
@@ -126,9 +127,6 @@ class Session:
                algorithm: str = "round_robin", autoscale: bool = False,
                max_tasks: int = 8) -> list[Any]:
         """Every deploy step (idempotent); with ``autoscale``, target tracking on requests."""
-        from cloud.aws.steps.plan import deploy_all
-        from cloud.aws.steps.scaling import REQUESTS, scaling_steps
-
         results = deploy_all(self.aws, desired=desired, placement=placement, hosts=hosts,
                              algorithm=algorithm)
         if autoscale:
@@ -141,8 +139,6 @@ class Session:
     def autoscale_target(self, desired: int = 4, rate: float = DEFAULT_RATE) -> float:
         """ALBRequestCountPerTarget target (``cloud.aws.steps.scaling.autoscale_target``) for this
         cloud's time scale."""
-        from cloud.aws.steps.scaling import autoscale_target
-
         return autoscale_target(rate, self.time_scale, desired)
 
     def wait_steady(self, desired: int, timeout: float = 90.0) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from labs.kit.checks import results_html
 from tui.walkthrough.steps import short_cli  # shared with the TUI (no Textual import)
 
 BADGE_COLOURS = {"real": "#1b7f3b", "emulated": "#1f5fa8", "simulated": "#8a5a00"}
@@ -206,8 +207,6 @@ class CheckView(widgets.VBox):
                                   f"{len(self.results)} checks passed"])
 
     def grade(self) -> list[Any]:
-        from labs.kit.checks import results_html
-
         self.results = self.lab.checks(self.session)
         self.table.value = results_html(self.results)
         return self.results

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloud.aws.steps.ecr import content_tag, service_layers, service_manifest
+from cloud.image.inspect import engine_layers
 from labs.kit import checks
 from labs.kit.template import Lab, Step
 
@@ -15,8 +17,6 @@ def image_layers(image: str = IMAGES[0]) -> dict[str, Any]:
     """The image's layers: the layer table of ``docker history`` (``cloud.image``: the
     instruction, what the layer holds, its size) when an engine has ``image``, else the
     service's file layers (``cloud.aws.steps.ecr.service_layers``)."""
-    from cloud.image.inspect import engine_layers
-
     found = engine_layers(image)
     if found is not None:
         table, source = found
@@ -24,7 +24,6 @@ def image_layers(image: str = IMAGES[0]) -> dict[str, Any]:
                 for r in table if not r.empty]
         return {"source": source, "badge": "real", "layers": rows,
                 "total": sum(r["bytes"] for r in rows)}
-    from cloud.aws.steps.ecr import service_layers
 
     rows = [{"layer": name, "bytes": size, "digest": digest}
             for name, digest, size in service_layers()]
@@ -68,8 +67,6 @@ def _layers(session: Any) -> str:
 
 
 def _tag(session: Any) -> str:
-    from cloud.aws.steps.ecr import content_tag, service_manifest
-
     first, second = service_manifest(), service_manifest()
     return (f"tag {content_tag(first)} (the manifest hashed twice: "
             f"{'identical' if first == second else 'DIFFERENT'}); change a file in service/ "

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloud.aws.steps.ecr import (
+    REPOSITORY,
+    content_tag,
+    create_repository,
+    record_image,
+    service_manifest,
+)
 from labs.kit import checks
 from labs.kit.template import Lab, Step
 
@@ -11,20 +18,14 @@ from labs.kit.template import Lab, Step
 def manifest() -> str:
     """The image manifest pushed to ECR (derived from the service's files until a real
     registry push is wired in; one function so it can later point at ``cloud/image``)."""
-    from cloud.aws.steps.ecr import service_manifest
-
     return service_manifest()
 
 
 def _create(session: Any) -> list[Any]:
-    from cloud.aws.steps.ecr import REPOSITORY, create_repository
-
     return [create_repository(session.aws("ecr"), REPOSITORY)]
 
 
 def _push(session: Any) -> list[Any]:
-    from cloud.aws.steps.ecr import REPOSITORY, content_tag, record_image
-
     m = manifest()
     return [record_image(session.aws("ecr"), REPOSITORY, content_tag(m), m)]
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloud.aws.steps.ecr import REPOSITORY, content_tag, create_repository, record_image
+from cloud.aws.steps.ecs import create_cluster, register_task_definition
+from cloud.aws.steps.hosts import launch_hosts
 from labs.kit import checks
 from labs.kit.template import Lab, Step
+from labs.lessons.lab02_ecr import manifest
 
 TASK_CPU, TASK_MEMORY = 256, 512
 
 
 def _taskdef(session: Any) -> list[Any]:
-    from cloud.aws.steps.ecr import REPOSITORY, content_tag, create_repository, record_image
-    from cloud.aws.steps.ecs import register_task_definition
-    from labs.lessons.lab02_ecr import manifest
-
     ecr = session.aws("ecr")
     m = manifest()
     create_repository(ecr, REPOSITORY)
@@ -24,9 +24,6 @@ def _taskdef(session: Any) -> list[Any]:
 
 
 def _cluster(session: Any) -> list[Any]:
-    from cloud.aws.steps.ecs import create_cluster
-    from cloud.aws.steps.hosts import launch_hosts
-
     ecs = session.aws("ecs")
     return [create_cluster(ecs), launch_hosts(session.aws("ec2"), ecs, count=2)]
 

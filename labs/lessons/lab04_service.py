@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cloud.aws.steps.ecs import CLUSTER, SERVICE, task_definition_spec
+from cloud.ecs.placement import Host, TaskRequest, place
 from labs.kit import checks
 from labs.kit.template import Lab, Step
 
@@ -49,8 +50,6 @@ def compare_strategies(session: Any, extra: int = 6) -> dict[str, Any]:
     """Where ``extra`` more 256/512 tasks would go on the current hosts under spread and
     binpack — asked of the kit's placement decision (``cloud.ecs.placement.place``, the function
     its scheduler uses), on the hosts' remaining resources from the snapshot."""
-    from cloud.ecs.placement import Host, TaskRequest, place
-
     hosts = [Host(h["instance_id"], h["az"], h["type"], h["registered_cpu"],
                   h["registered_memory"], h["remaining_cpu"], h["remaining_memory"],
                   tasks_by_group=dict(h.get("tasks") or {}))

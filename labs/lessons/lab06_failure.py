@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from cloud.aws.steps.hosts import launch_hosts
 from labs.kit import checks
 from labs.kit.template import Lab, Step
 
@@ -70,8 +71,6 @@ def _retry(session: Any) -> dict[str, Any]:
 
 def _kill_host(session: Any) -> dict[str, Any]:
     """Terminate one host; its tasks are replaced on the other; then relaunch the host."""
-    from cloud.aws.steps.hosts import launch_hosts
-
     session.ensure_service()
     want = session.service().get("desired") or 4
     began = time.monotonic()

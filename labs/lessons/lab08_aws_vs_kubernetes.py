@@ -10,6 +10,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from cloud.export.mapping import CASE_STUDY_CLAIM, CORRECTION, CORRECTION_SOURCE, ROWS
 from labs.kit import checks
 from labs.kit.template import Lab, Step
 
@@ -23,15 +24,11 @@ ALB_USD_HOUR = 0.0225
 
 def mapping_table() -> list[tuple[str, str, str, str]]:
     """(concept, ECS, Kubernetes, source) from the kit's shared table (cloud/export/mapping)."""
-    from cloud.export.mapping import ROWS
-
     return [(r.concept, r.ecs, r.kubernetes, r.source) for r in ROWS]
 
 
 def mapping_widget() -> widgets.HTML:
     """The mapping as a table, with what differs and the case study's claim corrected."""
-    from cloud.export.mapping import CASE_STUDY_CLAIM, CORRECTION, CORRECTION_SOURCE, ROWS
-
     rows = "".join(f"<tr><td><b>{html.escape(r.concept)}</b></td><td>{html.escape(r.ecs)}"
                    f"</td><td>{html.escape(r.kubernetes)}</td><td style='font-size:11px'>"
                    f"{html.escape(r.differs)}</td></tr>" for r in ROWS)

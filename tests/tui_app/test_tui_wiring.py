@@ -19,7 +19,7 @@ def test_fraudlab_tui_parses_its_options() -> None:
                                       "--time-scale", "30", "--rate", "50", "--walkthrough"])
     assert (args.attach, args.runtime, args.time_scale, args.rate, args.walkthrough) == (
         True, "process", 30.0, 50.0, True)
-    assert args.func.__name__ == "_tui"
+    assert args.handler == "tui.__main__:run"
 
 
 def test_the_cli_does_not_import_textual_until_tui_runs() -> None:

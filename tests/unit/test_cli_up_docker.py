@@ -9,7 +9,7 @@ import pytest
 
 import cli.image
 import cloud.runtime.choose
-from cli.main import _docker_ready
+from cli.up import docker_ready
 from cloud.runtime.choose import EngineProbe
 
 
@@ -30,7 +30,7 @@ def use_probe(monkeypatch: pytest.MonkeyPatch, found: EngineProbe) -> list[str]:
 def test_a_missing_image_is_built_with_its_log(monkeypatch: pytest.MonkeyPatch) -> None:
     built = use_probe(monkeypatch, EngineProbe("unix:///var/run/docker.sock", True, False))
     out = io.StringIO()
-    _docker_ready(out)
+    docker_ready(out)
     assert built == ["slim"]
     assert "is not built yet: building it first" in out.getvalue()
     assert "Step 1/9" in out.getvalue()
@@ -38,7 +38,7 @@ def test_a_missing_image_is_built_with_its_log(monkeypatch: pytest.MonkeyPatch) 
 
 def test_an_image_already_built_is_not_rebuilt(monkeypatch: pytest.MonkeyPatch) -> None:
     built = use_probe(monkeypatch, EngineProbe("unix:///var/run/docker.sock", True, True))
-    _docker_ready(io.StringIO())
+    docker_ready(io.StringIO())
     assert built == []
 
 
@@ -50,5 +50,5 @@ def test_a_failed_build_is_one_line_naming_the_fix(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(cli.image, "build_cli", broken)
     with pytest.raises(RuntimeError) as failure:
-        _docker_ready(io.StringIO())
+        docker_ready(io.StringIO())
     assert "\n" not in str(failure.value) and "`--runtime process`" in str(failure.value)

@@ -168,7 +168,7 @@ def test_the_kit_runs_up_in_the_foreground() -> None:
     script = (ROOT / kit["entrypoint"][0][len("/src/"):]).read_text()
     assert "cli.main up --foreground" in script
     args = build_parser().parse_args(["up", "--foreground", "--runtime", "auto"])
-    assert args.foreground and args.func.__name__ == "_up"
+    assert args.foreground and args.handler == "cli.up:command"
 
 
 # ---- each rule catches a broken copy -------------------------------------------------------

@@ -1,12 +1,14 @@
 """The arrows of architecture.md: ``cloud/`` imports no front end (Textual, ipywidgets, Flask,
 ``tui``, ``labs``, the ``cli`` command above it); ``service/`` never imports ``cloud``; the front
-ends never import the command above them; ``cloud/`` is grouped by AWS service.
+ends never import the command above them; ``cloud/`` is grouped by AWS service; the project's
+own modules are imported at module top, unless a comment gives the measured start-up reason.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +67,87 @@ def test_cloud_is_grouped_by_aws_service() -> None:
                 if p.is_dir() and (p / "__init__.py").exists()}
     assert top_level == set()
     assert packages == CLOUD_PACKAGES
+
+
+# ---- imports at module top (issue 13) -------------------------------------------------------
+PROJECT = {"cloud", "service", "tui", "labs", "cli"}
+# A lazy import's comment must give the start-up figure that justifies it, e.g. "0.37 s" or
+# "44 MiB" (python -X importtime, farm-bench), on its line or in the comments just above.
+FIGURE = re.compile(r"\d+(\.\d+)?\s*(s|ms|MiB|MB)\b")
+
+
+def function_level_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Imports of the project's own modules inside a function body."""
+    found: set[ast.Import | ast.ImportFrom] = set()
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = {node.module.split(".")[0]}
+            elif isinstance(node, ast.Import):
+                names = {alias.name.split(".")[0] for alias in node.names}
+            else:
+                continue
+            if names & PROJECT:
+                found.add(node)
+    return sorted(found, key=lambda n: n.lineno)
+
+
+def reason_comment(lines: list[str], lineno: int) -> str:
+    """The comments that go with the import on ``lineno`` (1-based): its own, those on the
+    lines just above (over other imports and blank lines), and the opening line's."""
+    comments = []
+    i = lineno - 1
+    while i >= 0:
+        line = lines[i]
+        code, _, comment = line.partition("#")
+        comments.append(comment)
+        stripped = code.strip()
+        if i != lineno - 1 and stripped and not stripped.startswith(("from ", "import ")):
+            break
+        i -= 1
+    return " ".join(comments)
+
+
+def unjustified_lazy_imports(path: Path) -> list[str]:
+    source = path.read_text()
+    lines = source.splitlines()
+    return [f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}"
+            for node in function_level_imports(ast.parse(source, str(path)))
+            if not FIGURE.search(reason_comment(lines, node.lineno))]
+
+
+def test_project_imports_are_at_module_top_unless_a_measured_reason_is_written() -> None:
+    paths = [p for package in sorted(PROJECT) for p in sorted((ROOT / package).rglob("*.py"))]
+    assert [where for p in paths for where in unjustified_lazy_imports(p)] == []
+
+
+def test_the_lazy_import_rule_catches_a_bare_one_and_accepts_a_measured_one(tmp_path) -> None:
+    bare = tmp_path / "bare.py"
+    bare.write_text("def f():\n    from cloud.core.ports import free_port\n\n"
+                    "    return free_port()\n")
+    measured = tmp_path / "measured.py"
+    measured.write_text("def f():\n    # pandas: 0.5 s at start-up (farm-bench)\n"
+                        "    import json\n\n    from service.examples import sample_requests\n"
+                        "    return sample_requests\n")
+    assert len(function_level_imports(ast.parse(bare.read_text()))) == 1
+    assert not FIGURE.search(reason_comment(bare.read_text().splitlines(), 2))
+    assert FIGURE.search(reason_comment(measured.read_text().splitlines(), 5))
+
+
+def test_every_fraudlab_subcommand_names_a_handler_that_imports() -> None:
+    """cli/main.py imports a subcommand's module when it runs: each name must resolve."""
+    code = ("import argparse, importlib, json, cli.main as m\n"
+            "def walk(p):\n"
+            "    for a in p._actions:\n"
+            "        if isinstance(a, argparse._SubParsersAction):\n"
+            "            for sp in a.choices.values():\n"
+            "                yield sp.get_default('handler')\n"
+            "                yield from walk(sp)\n"
+            "names = {h for h in walk(m.build_parser()) if h}\n"
+            "names |= {f'cli.aws:{c}' for c in ('deploy', 'status', 'destroy')}\n"
+            "print(json.dumps({n: callable(m.handler(n)) for n in sorted(names)}))")
+    resolved = json.loads(subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                                         capture_output=True, text=True).stdout)
+    assert len(resolved) >= 20 and all(resolved.values()), resolved

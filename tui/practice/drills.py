@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.aws.steps.ecs import CLUSTER, SERVICE
+from cloud.aws.steps.hosts import launch_hosts
 from cloud.aws.steps.scaling import NAMESPACE, SCALABLE_DIMENSION, resource_id
 
 
@@ -75,8 +76,6 @@ class EnsureHosts:
     count: int = 2
 
     def run(self, backend: Any, saved: dict[str, Any]) -> None:
-        from cloud.aws.steps.hosts import launch_hosts
-
         if len(backend.client.get("/v1/snapshot").get("hosts") or []) >= self.count:
             return
         launch_hosts(backend.aws("ec2"), backend.aws("ecs"), CLUSTER, count=self.count)

@@ -6,12 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cloud.core.state_dir import state_dir
+
 PROGRESS_FILE = "tui-progress.json"
 
 
 def default_path() -> Path:
-    from cloud.core.state_dir import state_dir
-
     return state_dir() / PROGRESS_FILE
 
 

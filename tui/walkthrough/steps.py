@@ -15,8 +15,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cloud.aws.steps.scaling import autoscale_target
+from cloud.aws.steps.ecr import (
+    REPOSITORY,
+    content_tag,
+    create_repository,
+    record_image,
+    service_layers,
+    service_manifest,
+)
+from cloud.aws.steps.ecs import CLUSTER, create_cluster, register_task_definition
+from cloud.aws.steps.hosts import launch_hosts
+from cloud.aws.steps.plan import deploy_all
+from cloud.aws.steps.scaling import autoscale_target, parse_autoscale, scaling_steps
+from cloud.core.instance_types import tasks_that_fit
 from cloud.export import mapping
+from cloud.image.inspect import engine_layers
+from cloud.image.layers import (
+    ASSUMED_BANDWIDTH_BYTES_PER_S,
+    download_bytes,
+    mb,
+    pull_seconds,
+    render_table,
+)
 
 SPIKE = "spike:10:0:36000"
 
@@ -85,16 +105,6 @@ def _badge(results: list[Any]) -> str:
 
 
 def _image(backend: Any, rate: float) -> Outcome:
-    from cloud.aws.steps.ecr import content_tag, service_layers, service_manifest
-    from cloud.image.inspect import engine_layers
-    from cloud.image.layers import (
-        ASSUMED_BANDWIDTH_BYTES_PER_S,
-        download_bytes,
-        mb,
-        pull_seconds,
-        render_table,
-    )
-
     manifest = service_manifest()
     tag = (f"tag {content_tag(manifest)} (the same files give the same tag and digest; "
            "`fraudlab build` builds the image with its layer table)")
@@ -117,14 +127,6 @@ def _image(backend: Any, rate: float) -> Outcome:
 
 
 def _ecr(backend: Any, rate: float) -> Outcome:
-    from cloud.aws.steps.ecr import (
-        REPOSITORY,
-        content_tag,
-        create_repository,
-        record_image,
-        service_manifest,
-    )
-
     ecr = backend.aws("ecr")
     manifest = service_manifest()
     results = [create_repository(ecr, REPOSITORY),
@@ -133,9 +135,6 @@ def _ecr(backend: Any, rate: float) -> Outcome:
 
 
 def _task_definition(backend: Any, rate: float) -> Outcome:
-    from cloud.aws.steps.ecr import REPOSITORY, content_tag, record_image, service_manifest
-    from cloud.aws.steps.ecs import register_task_definition
-
     manifest = service_manifest()
     image = record_image(backend.aws("ecr"), REPOSITORY, content_tag(manifest), manifest)
     taskdef = register_task_definition(backend.aws("ecs"), image=image.result["image"],
@@ -144,9 +143,6 @@ def _task_definition(backend: Any, rate: float) -> Outcome:
 
 
 def _cluster(backend: Any, rate: float) -> Outcome:
-    from cloud.aws.steps.ecs import create_cluster
-    from cloud.aws.steps.hosts import launch_hosts
-
     ecs = backend.aws("ecs")
     results = [create_cluster(ecs), launch_hosts(backend.aws("ec2"), ecs, count=2)]
     return Outcome(describe_steps(results), _badge(results))
@@ -156,9 +152,6 @@ MAX_TASKS = 8  # the scalable target's MaxCapacity in the walkthrough
 
 
 def _service(backend: Any, rate: float) -> Outcome:
-    from cloud.aws.steps.plan import deploy_all
-    from cloud.aws.steps.scaling import parse_autoscale, scaling_steps
-
     results = deploy_all(backend.aws, desired=4)
     target = autoscale_target(rate, float(backend.info.get("time_scale") or 12.0))
     metric, _ = parse_autoscale(f"requests:{target:g}")
@@ -176,9 +169,6 @@ def _service(backend: Any, rate: float) -> Outcome:
 def _network(backend: Any, rate: float) -> Outcome:
     """The running tasks' network as describe-tasks and describe-target-health show it, and
     the three modes' answers to "how many per host" (cloud.ecs.network, ecs-facts.md §2)."""
-    from cloud.aws.steps.ecs import CLUSTER
-    from cloud.core.instance_types import tasks_that_fit
-
     ecs = backend.aws("ecs")
     arns = ecs.list_tasks(cluster=CLUSTER, desiredStatus="RUNNING").get("taskArns", [])
     tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns[:10])["tasks"] if arns else []

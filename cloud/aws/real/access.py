@@ -17,6 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloud.aws.endpoint import (
+    DUMMY_KEY,
+    EndpointError,
+    isolated_botocore_session,
+    require_loopback,
+)
 from cloud.aws.real.plan import RealAwsRefused
 
 TEST_ENDPOINT_ENV = "FRAUDLAB_AWS_ENDPOINT_URL_FOR_TESTS"
@@ -54,8 +60,6 @@ class AwsAccess:
         if self.endpoint is not None:  # dummy credentials; nothing of the learner's is read
             import boto3
 
-            from cloud.aws.endpoint import DUMMY_KEY, isolated_botocore_session
-
             session = boto3.session.Session(
                 aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY,
                 region_name=self.region, botocore_session=isolated_botocore_session())
@@ -68,8 +72,6 @@ def test_endpoint(env: Mapping[str, str]) -> str | None:
     url = env.get(TEST_ENDPOINT_ENV, "").strip().rstrip("/")
     if not url:
         return None
-    from cloud.aws.endpoint import EndpointError, require_loopback
-
     try:
         require_loopback(url)
     except EndpointError as exc:

@@ -29,6 +29,7 @@ from cloud.aws.steps.ecs import (
     SERVICE,
 )
 from cloud.aws.steps.elb import HEALTH_CHECK, LISTENER_PORT, LOAD_BALANCER, TARGET_GROUP
+from cloud.aws.steps.scaling import KINDS, POLICY_NAMES, parse_autoscale
 from cloud.export import cloudformation
 from cloud.export.state import (
     CapacityProvider,
@@ -127,8 +128,6 @@ def confirmed(env: Mapping[str, str], ask: Callable[[str], str] | None) -> bool:
 def _scaling(req: RealAwsRequest) -> Scaling | None:
     if not req.autoscale:
         return None
-    from cloud.aws.steps.scaling import POLICY_NAMES, parse_autoscale
-
     metric, target = parse_autoscale(req.autoscale)
     return Scaling(req.min_tasks, req.max_tasks,
                    (ScalingPolicy(POLICY_NAMES[metric], metric, target),))
@@ -178,8 +177,6 @@ def request_from(d: Deployment, region: str, subnets: tuple[str, ...] = (),
                  image_target: str = "slim") -> RealAwsRequest:
     """The request that describes a deployment read back from the local cloud (for the plan
     and the cost; the template is rendered from ``d`` itself)."""
-    from cloud.aws.steps.scaling import KINDS
-
     cp, s = d.capacity_provider, d.scaling
     policy = s.policies[0] if s and s.policies else None
     kind = next((k for k, metric in KINDS.items() if policy and metric == policy.metric), None)

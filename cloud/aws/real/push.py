@@ -16,6 +16,11 @@ from botocore.exceptions import ClientError
 
 from cloud.aws.real.plan import RUN_TAG, RealAwsRefused
 from cloud.aws.steps.ecr import REPOSITORY
+from cloud.aws.steps.ecr import push_image as kit_push
+from cloud.image import registry as kit_registry
+from cloud.image.push import push
+from cloud.image.reference import parse_reference
+from cloud.runtime.choose import probe_engine
 
 
 def architecture_problem(image_arch: str, instance_type: str) -> str | None:
@@ -31,8 +36,6 @@ def architecture_problem(image_arch: str, instance_type: str) -> str | None:
 def docker_client(image: str, instance_type: str = "t3.medium") -> Any:
     """The Docker engine that holds ``image``, built for the instances' architecture;
     RealAwsRefused (one line) when none answers, the image is missing or does not fit."""
-    from cloud.runtime.choose import probe_engine
-
     found = probe_engine(image)
     if not found.answered:
         detail = " ".join(str(found.detail).split())  # one line, whatever the engine said
@@ -79,9 +82,6 @@ def push_image(ecr: Any, docker: Any, source: str, uri: str, tag: str, emulated:
     push``'s step, to the kit's local registry (RealAwsRefused when it is not running)."""
     if emulated:
         return _push_to_stand_in(ecr, docker, source, tag, on_progress)
-    from cloud.image.push import push
-    from cloud.image.reference import parse_reference
-
     auth = login(ecr, docker, parse_reference(uri).registry)
     done = push(docker, source, uri, tag, auth, on_progress)
     return done.digest, done.pushed, done.existed
@@ -89,10 +89,7 @@ def push_image(ecr: Any, docker: Any, source: str, uri: str, tag: str, emulated:
 
 def _push_to_stand_in(ecr: Any, docker: Any, source: str, tag: str,
                       on_progress: Callable[[Any], None] | None) -> tuple[str, int, int]:
-    from cloud.aws.steps.ecr import push_image as kit_push
-    from cloud.image.registry import running_registry
-
-    local = running_registry()
+    local = kit_registry.running_registry()
     if local is None:
         raise RealAwsRefused("the test emulator's ECR has no registry and the kit's local "
                              "registry is not running: `fraudlab registry start`, or "

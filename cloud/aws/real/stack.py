@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError
 
 from cloud.aws.real.plan import STACK_PREFIX, RealAwsRefused
+from cloud.core.state_dir import state_dir
 
 CREATE_DONE = ("CREATE_COMPLETE", "CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
 DELETE_DONE = ("DELETE_COMPLETE", "DELETE_FAILED")
@@ -188,8 +189,6 @@ class RunRecord:
 
 
 def runs_dir() -> Path:
-    from cloud.core.state_dir import state_dir
-
     path = state_dir() / RUNS_DIR
     path.mkdir(parents=True, exist_ok=True)
     return path

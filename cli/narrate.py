@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from tui.walkthrough.steps import short_cli  # long JSON arguments summarised (no Textual)
+from cloud.aws.steps.base import short_cli  # long JSON arguments summarised
 
 BADGES = {"real": "[REAL]", "emulated": "[EMULATED]", "simulated": "[SIMULATED]"}
 

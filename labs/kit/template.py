@@ -17,8 +17,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from cloud.aws.steps.base import short_cli  # shared with the TUI and the command
 from labs.kit.checks import results_html
-from tui.walkthrough.steps import short_cli  # shared with the TUI (no Textual import)
 
 BADGE_COLOURS = {"real": "#1b7f3b", "emulated": "#1f5fa8", "simulated": "#8a5a00"}
 BADGE_MEANING = {

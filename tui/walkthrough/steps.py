@@ -8,13 +8,12 @@ API. Running a step blocks; the walkthrough screen calls ``run`` from a thread w
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cloud.aws.steps.base import short_cli
 from cloud.aws.steps.ecr import (
     REPOSITORY,
     content_tag,
@@ -58,34 +57,6 @@ class Step:
     myth: str  # the case study's claim
     fact: str  # what is true, with its source
     run: Callable[[Any, float], Outcome] | None = None  # (backend, rate) → outcome
-
-
-LONG_ARGUMENT = 1000  # characters: a JSON argument longer than this is summarised
-SUMMARISED = ("--image-manifest",)  # always summarised: a manifest says nothing to read
-
-
-def short_cli(cli: str) -> str:
-    """The aws command with long JSON arguments summarised: ``put-image --image-manifest
-    '{…the whole manifest…}'`` → ``--image-manifest file://manifest.json (3 layers)``."""
-    try:
-        parts = shlex.split(cli)
-    except ValueError:
-        return cli
-    out = []
-    for i, part in enumerate(parts):
-        long = len(part) > LONG_ARGUMENT or (i > 0 and parts[i - 1] in SUMMARISED)
-        if not long or part[:1] not in "{[" or i == 0:
-            out.append(shlex.quote(part))
-            continue
-        name = parts[i - 1].removeprefix("--")
-        try:
-            value = json.loads(part)
-        except ValueError:
-            value = None
-        layers = len(value.get("layers") or []) if isinstance(value, dict) else 0
-        out.append(f"file://{name.removeprefix('image-')}.json" +
-                   (f" ({layers} layers)" if layers else f" ({len(part)} characters of JSON)"))
-    return " ".join(out)
 
 
 def describe_steps(results: list[Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -24,3 +26,31 @@ class StepResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+LONG_ARGUMENT = 1000  # characters: a JSON argument longer than this is summarised
+SUMMARISED = ("--image-manifest",)  # always summarised: a manifest says nothing to read
+
+
+def short_cli(cli: str) -> str:
+    """The aws command with long JSON arguments summarised: ``put-image --image-manifest
+    '{…the whole manifest…}'`` → ``--image-manifest file://manifest.json (3 layers)``."""
+    try:
+        parts = shlex.split(cli)
+    except ValueError:
+        return cli
+    out = []
+    for i, part in enumerate(parts):
+        long = len(part) > LONG_ARGUMENT or (i > 0 and parts[i - 1] in SUMMARISED)
+        if not long or part[:1] not in "{[" or i == 0:
+            out.append(shlex.quote(part))
+            continue
+        name = parts[i - 1].removeprefix("--")
+        try:
+            value = json.loads(part)
+        except ValueError:
+            value = None
+        layers = len(value.get("layers") or []) if isinstance(value, dict) else 0
+        out.append(f"file://{name.removeprefix('image-')}.json" +
+                   (f" ({layers} layers)" if layers else f" ({len(part)} characters of JSON)"))
+    return " ".join(out)

@@ -18,9 +18,9 @@ from cli.aws_options import add_parser as add_aws
 from tui.options import add_arguments as add_tui_arguments
 
 # Each subcommand's module is imported when it runs (``handler``), the one lazy import of the
-# command: `fraudlab status` with no cloud running starts in 0.22 s; with every subcommand's
-# modules at the top (Textual, boto3, the Docker SDK, numpy, the local cloud) it took 1.98 s
-# (median wall, farm-bench -n 10 -- python -m cli.main status, 2026-12-06).
+# command: `fraudlab status` (no cloud running) takes 0.25 s and 30 MiB; with every subcommand's
+# module imported first (Textual, boto3, the Docker SDK, pandas, the local cloud) 1.79 s and
+# 111 MiB (median wall, farm-bench -n 10 -- python -m cli.main status, 2026-12-06).
 
 
 def handler(name: str) -> Callable[[argparse.Namespace], int]:

@@ -80,8 +80,9 @@ def test_the_dashboard_renders_the_observed_cluster(emulator: Endpoint, cluster:
                 assert "not reported by AWS" in text
                 assert "auto scaling 1–4 AlarmHigh ALARM >60×3 AlarmLow OK <54×15" in text
                 assert f"observing {CLUSTER}/{SERVICE}" in app.sub_title
-                screen = rendered_text(app)
-                assert f"{task[:8]} RUNNING" in screen and "AWS us-east-1" in screen
+                # the terminal's picture follows the widgets at the next repaint
+                await settle(pilot, shows(lambda: rendered_text(app), f"{task[:8]} RUNNING",
+                                          "AWS us-east-1"))
                 await pilot.press("question_mark")
                 await settle(pilot, shows(lambda: rendered_text(app), "ecs stop-task, after",
                                           "stops its traffic"))

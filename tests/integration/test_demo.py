@@ -13,16 +13,21 @@ from pathlib import Path
 import pytest
 from cli_runner import cli_env, fraudlab
 
+from cli.demo import STEADY_SECONDS
 from service.contract import to_model_row
 from service.examples import sample_requests
 from service.model import load_model
+
+RATE = 40.0
+"""tx/s: the demo's lessons at a rate that leaves the spike (×10) within what two shared cores
+serve beside the other tests; the default rate (100) is the learner's run."""
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, dict]:
     env = cli_env(tmp_path_factory.mktemp("state"))
     run = fraudlab(env, "demo", "--json", "--runtime", "process", "--count", "8",
-                   "--seed", "3", timeout=300, check=False)
+                   "--seed", "3", "--rate", str(RATE), timeout=300, check=False)
     last = (run.stdout.strip().splitlines() or [""])[-1]
     if not last.startswith("{"):
         pytest.fail(f"the demo printed no summary (exit {run.returncode}):\n"
@@ -37,7 +42,8 @@ def test_demo_summary_shows_recovery_scale_out_and_a_clean_scale_in(demo) -> Non
     assert summary["runtime"] == "process"
     phases = {p["name"]: p for p in summary["phases"]}
     assert list(phases) == ["steady", "crash", "spike", "normal", "scale-in"]
-    assert phases["steady"]["failed"] == 0 and phases["steady"]["sent"] > 500
+    assert phases["steady"]["failed"] == 0
+    assert phases["steady"]["sent"] > RATE * STEADY_SECONDS / 2
     assert phases["scale-in"]["failed"] == 0 and phases["scale-in"]["sent"] > 100
     assert phases["spike"]["target_rate"] == 10 * phases["steady"]["target_rate"]
     crash = summary["crash"]

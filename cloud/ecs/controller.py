@@ -532,18 +532,13 @@ class ClusterController:
                 self.timeline.add(self.clock, "stop", f"stop-task {task_id[:8]}: {reason}",
                                   "emulated", task=task_id)
                 run = self.runs.get(task_id)
-                if run is None or not run.launched or run.exited:
-                    # no container (yet): nothing to stop, it is STOPPED at once
-                    if run is not None:
-                        run.exited = True
-                    self._later.setdefault(name, []).append(
-                        Observation(task_id, "exited", None, now, reason=reason))
-                elif (lb := self._lb(name)) and lb.state_of(task_id) not in (
+                if run is not None and run.launched and not run.exited and (
+                        lb := self._lb(name)) and lb.state_of(task_id) not in (
                         None, "draining", "unused"):
                     lb.deregister(task_id)  # ECS drains the target, then stops the task
                     self._draining[task_id] = run
                 else:
-                    self._stop_container(run, kill=False)
+                    self._stop_run(name, task_id, reason, now)
 
     def _stop_standalone(self, task_id: str, reason: str, now: float) -> None:
         """StopTask on a standalone task: marked to stop with the caller's reason and its
@@ -553,11 +548,17 @@ class ClusterController:
             if t.task_id == task_id and t.last_status != STOPPED else t for t in self.standalone)
         self.timeline.add(self.clock, "stop", f"stop-task {task_id[:8]} (standalone): {reason}",
                           "emulated", task=task_id)
+        self._stop_run(STANDALONE, task_id, reason, now)
+
+    def _stop_run(self, service: str, task_id: str, reason: str, now: float) -> None:
+        """A task StopTask marked: with no container (yet) there is nothing to stop and it is
+        STOPPED at once (an exit observed for ``service`` next pass), else its container is
+        stopped."""
         run = self.runs.get(task_id)
         if run is None or not run.launched or run.exited:
             if run is not None:
                 run.exited = True
-            self._later.setdefault(STANDALONE, []).append(
+            self._later.setdefault(service, []).append(
                 Observation(task_id, "exited", None, now, reason=reason))
         else:
             self._stop_container(run, kill=False)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from worker_env import free_port as free_port_on_loopback
 from worker_env import isolate_state_dir
+
+if TYPE_CHECKING:
+    from cloud.aws.endpoint import Endpoint
 
 # Every local cloud a test starts (in-process or through the CLI) gets its load balancer on a
 # free port instead of 8080, so several can run side by side.
@@ -26,6 +30,21 @@ def free_port_factory() -> Callable[[], int]:
 def free_port(free_port_factory: Callable[[], int]) -> int:
     """A free TCP port on 127.0.0.1."""
     return free_port_factory()
+
+
+@pytest.fixture(scope="module")
+def emulator(free_port_factory: Callable[[], int]) -> Iterator[Endpoint]:
+    """moto alone on a loopback port for one test module (``ecs_agent_harness``'s plain
+    emulator: the observer tests, terminal and HTTP), emptied when the module ends. A module
+    that needs another emulator defines its own ``emulator``, which takes precedence."""
+    from ecs_agent_harness import start_plain_emulator  # here: boto3 only where it is used
+
+    from cloud.ecs.writeback import reset_moto
+
+    endpoint = start_plain_emulator(free_port_factory())
+    yield endpoint
+    reset_moto(endpoint.url)  # moto's state is per process: the next module starts empty
+    endpoint.stop()
 
 
 @pytest.fixture(scope="session")

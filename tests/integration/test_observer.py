@@ -20,14 +20,12 @@ from ecs_agent_harness import (
     Cluster,
     build_cluster,
     loopback_only,
-    start_plain_emulator,
 )
 
 from cloud.aws.endpoint import Endpoint
 from cloud.aws.observer import SLOW_POLL_SECONDS
 from cloud.aws.observer_client import MAX_RATE, ObserverClient, ObserverError
 from cloud.aws.real.access import TEST_ENDPOINT_ENV
-from cloud.ecs.writeback import reset_moto
 
 
 @pytest.fixture(autouse=True)
@@ -40,14 +38,6 @@ def test_endpoint(monkeypatch, emulator: Endpoint) -> None:
     """The kit's one endpoint override for real-AWS code (cloud.aws.real.access), as the
     deploy tests use it: the observer's default clients go to the loopback emulator."""
     monkeypatch.setenv(TEST_ENDPOINT_ENV, emulator.url)
-
-
-@pytest.fixture(scope="module")
-def emulator(free_port_factory) -> Iterator[Endpoint]:
-    endpoint = start_plain_emulator(free_port_factory())
-    yield endpoint
-    reset_moto(endpoint.url)  # moto's state is per process: the next module starts empty
-    endpoint.stop()
 
 
 @pytest.fixture(scope="module")

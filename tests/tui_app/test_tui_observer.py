@@ -4,7 +4,6 @@ alone (filled by the ECS-agent harness); stop-task waits for a yes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,14 +13,12 @@ from ecs_agent_harness import (
     Cluster,
     build_cluster,
     loopback_only,
-    start_plain_emulator,
 )
 from test_tui_dashboard import rendered_text, screen_text
 from tui_fake import settle, shows
 
 from cloud.aws.endpoint import Endpoint
 from cloud.aws.real.access import TEST_ENDPOINT_ENV
-from cloud.ecs.writeback import reset_moto
 
 SIZE = (80, 24)
 FIRST_PAINT = 60.0  # s: the first poll makes the boto3 clients (slow on a loaded machine)
@@ -30,14 +27,6 @@ FIRST_PAINT = 60.0  # s: the first poll makes the boto3 clients (slow on a loade
 @pytest.fixture(autouse=True)
 def no_packet_off_loopback(monkeypatch) -> None:
     loopback_only(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def emulator(free_port_factory) -> Iterator[Endpoint]:
-    endpoint = start_plain_emulator(free_port_factory())
-    yield endpoint
-    reset_moto(endpoint.url)  # moto's state is per process: the next module starts empty
-    endpoint.stop()
 
 
 @pytest.fixture(scope="module")

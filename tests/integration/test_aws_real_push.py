@@ -15,16 +15,13 @@ Skipped, with the reason, when no Docker engine answers or no registry binary is
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import os
-import tarfile
-import uuid
 import warnings
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from tiny_images import one_layer_image
 
 from cli.main import main
 from cloud.aws.endpoint import open_endpoint
@@ -49,20 +46,9 @@ def emulator(free_port_factory):
 
 @pytest.fixture(scope="module")
 def tiny_image(docker_client, registry):
-    """A one-layer image of a few kB (unique content: every run pushes a new layer)."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        payload = os.urandom(4096) + uuid.uuid4().bytes
-        info = tarfile.TarInfo("payload.bin")
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    name = f"fraudlab-test/aws-{uuid.uuid4().hex[:8]}"
-    docker_client.api.import_image_from_data(data.getvalue(), repository=name, tag="v1")
-    yield f"{name}:v1"
-    for image in docker_client.images.list():
-        for tag in image.tags:
-            if name in tag or tag.startswith(f"{registry.host}/fraud-detection:"):
-                docker_client.api.remove_image(tag, force=True)
+    """A one-layer image of a few kB, removed after the module with its pushed tags."""
+    with one_layer_image(docker_client, registry.host, "aws", pushed_as="fraud-detection") as name:
+        yield name
 
 
 def test_the_real_ecr_path_logs_in_and_pushes(emulator, docker_client, registry,

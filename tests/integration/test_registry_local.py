@@ -8,13 +8,10 @@ Skipped, with the reason, when no Docker engine answers or no registry binary is
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import tarfile
-import uuid
 from pathlib import Path
 
 import pytest
+from tiny_images import one_layer_image
 
 from cloud.image.distribution import RegistryClient
 from cloud.runtime.base import PullError
@@ -25,20 +22,9 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def tiny_image(docker_client, registry):
-    """A one-layer image of a few kB (unique content, so every run pushes a new layer)."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        payload = os.urandom(4096) + uuid.uuid4().bytes
-        info = tarfile.TarInfo("payload.bin")
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    name = f"fraudlab-test/tiny-{uuid.uuid4().hex[:8]}"
-    docker_client.api.import_image_from_data(data.getvalue(), repository=name, tag="v1")
-    yield f"{name}:v1"
-    for image in docker_client.images.list():
-        for tag in image.tags:
-            if name in tag or tag.startswith(f"{registry.host}/tiny-test:"):
-                docker_client.api.remove_image(tag, force=True)
+    """A one-layer image of a few kB, removed after the module with its pushed tags."""
+    with one_layer_image(docker_client, registry.host, "tiny", pushed_as="tiny-test") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import replace
 
 import pytest
+from scheduler_lab import SchedulerLab
 
-from cloud.core.clock import ManualClock
 from cloud.ecs.placement import Host
 from cloud.ecs.scheduler import (
     PENDING,
@@ -19,7 +18,6 @@ from cloud.ecs.scheduler import (
     Plan,
     ServiceState,
     reconcile,
-    task_id_factory,
     throttle_delay,
 )
 
@@ -29,25 +27,12 @@ THROTTLED = f"(service {SVC}) is unable to consistently start tasks successfully
 SIX_HOURS = 6 * 3600
 
 
-class Lab:
+class Lab(SchedulerLab):
     """A service, its hosts and a manual clock, reconciled step by step like the controller."""
 
     def __init__(self, desired: int = 4, hosts: list[Host] | None = None, **kw: object) -> None:
-        self.clock = ManualClock()
-        self.ids = task_id_factory(random.Random(0))
-        self.state = ServiceState(SVC, desired, 256, 512, **kw)  # type: ignore[arg-type]
-        self.hosts = hosts if hosts is not None else [Host.of_type("i-0aaa", "us-east-1a"),
-                                                       Host.of_type("i-0bbb", "us-east-1b")]
-
-    def step(self, *observations: Observation, dt: float = 5.0) -> Plan:
-        self.clock.advance(dt)
-        plan = reconcile(self.state, self.hosts, self.clock.now(), observations,
-                         new_id=self.ids)
-        self.state, self.hosts = plan.state, plan.hosts
-        return plan
-
-    def live(self) -> list:
-        return [t for t in self.state.tasks if t.last_status != STOPPED]
+        state = ServiceState(SVC, desired, 256, 512, **kw)  # type: ignore[arg-type]
+        super().__init__(state, hosts)
 
     def start_all(self) -> Plan:
         """The runtime reports every PROVISIONING/PENDING task's container up."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from cloud.core.clock import ManualClock
+from scheduler_lab import SchedulerLab
+
 from cloud.ecs.placement import Host, TaskRequest
 from cloud.ecs.scheduler import (
     COMPLETED,
@@ -21,7 +22,6 @@ from cloud.ecs.scheduler import (
     ServiceState,
     elb_health_due,
     launch_standalone,
-    reconcile,
     run_standalone,
     task_id_factory,
 )
@@ -30,29 +30,16 @@ SVC, TD = "fraud-svc", "fraud-detection:1"
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/fraud-tg/0123456789abcdef"
 
 
-class Lab:
+class Lab(SchedulerLab):
     """A deployed service (``TD``, ``desired`` tasks RUNNING) on two t3.medium hosts."""
 
     def __init__(self, desired: int = 2, grace: float = 0.0,
                  config: DeploymentConfig | None = None) -> None:
-        self.clock = ManualClock()
-        self.ids = task_id_factory(random.Random(0))
-        self.state = ServiceState(SVC, desired, 256, 512, task_definition=TD,
-                                  config=config or DeploymentConfig(), load_balanced=True,
-                                  health_check_grace=grace)
-        self.hosts = [Host.of_type("i-0aaa", "us-east-1a"), Host.of_type("i-0bbb", "us-east-1b")]
+        super().__init__(ServiceState(SVC, desired, 256, 512, task_definition=TD,
+                                      config=config or DeploymentConfig(), load_balanced=True,
+                                      health_check_grace=grace))
         self.step()
         self.start(*self.waiting())
-
-    def step(self, *observations: Observation, dt: float = 5.0) -> Plan:
-        self.clock.advance(dt)
-        plan = reconcile(self.state, self.hosts, self.clock.now(), observations,
-                         new_id=self.ids)
-        self.state, self.hosts = plan.state, plan.hosts
-        return plan
-
-    def live(self) -> list:
-        return [t for t in self.state.tasks if t.last_status != STOPPED]
 
     def waiting(self) -> list[str]:
         return [t.task_id for t in self.live() if t.last_status in (PROVISIONING, PENDING)]

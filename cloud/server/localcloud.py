@@ -43,6 +43,7 @@ from cloud.lb.cloudwatch import LoadBalancerMetrics
 from cloud.lb.health import HealthSettings
 from cloud.lb.pools import REREAD_SECONDS, make_pools, read_topology
 from cloud.lb.proxy import LoadBalancer
+from cloud.lb.routing import Target
 from cloud.lb.sync import TargetGroupSync
 from cloud.runtime.choose import choose_runtime
 from cloud.runtime.docker import remove_orphans
@@ -143,7 +144,8 @@ class LocalCloud:
             cluster, write_back=writeback is not None, api_generation=generation,
             api_target=self._api_target,
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
-                                                                "emulated"))
+                                                                "emulated"),
+            members=self._group_targets)
 
         self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
                                               self.pass_clock, cluster, self._running_tasks)
@@ -205,6 +207,11 @@ class LocalCloud:
     def _lb_for(self, spec: ServiceSpec) -> LoadBalancer | None:
         """The proxy of the target group a service names (the controllers' resolver)."""
         return self.pools.lb_for_groups(spec.target_groups)
+
+    def _group_targets(self, group: str) -> list[Target]:
+        """The targets ECS keeps registered in ``group``, from every cluster's controller."""
+        return [target for ctrl in (self.controller, *self.clusters.values())
+                for target in ctrl.targets_in(group)]
 
     def _api_target(self, task_id: str, target_type: str) -> tuple[str, int] | None:
         """(Id, Port) as ECS registers ``task_id``, from the controller that runs it."""

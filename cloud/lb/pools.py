@@ -17,8 +17,8 @@ targets, moves to a port nobody is told of). :meth:`TargetGroupPools.listener_ma
 mapping ``fraudlab status`` prints.
 
 Nothing here runs until a learner makes a second target group or listener: with one group
-the pools are empty, and the API is read again only after a write call
-(``cloud.core.api_writes``), never on a timer alone.
+the pools are empty, and the API is read again only after a write call that may change what
+it reads (``cloud.core.api_writes``, :func:`changes_topology`), never on a timer alone.
 """
 
 from __future__ import annotations
@@ -42,6 +42,31 @@ KIT_LISTENER = ("fraud-alb", 80)  # the kit's load balancer and listener port (s
 PRIVILEGED = 1024  # listener ports below it are not bound as they are (root only)
 LIVE = ("ACTIVE", "DRAINING")
 REREAD_SECONDS = 30.0  # the topology is re-read at least this often (a stamp is the rule)
+
+
+# Write calls that cannot change what read_topology reads (clusters, live services and the
+# groups they name, container instance counts; load balancers and listeners). Among them the
+# kit's own, many during a scale-out: the syncs' RegisterTargets/DeregisterTargets.
+NOT_TOPOLOGY = {
+    "ecs": frozenset({
+        "RegisterTaskDefinition", "DeregisterTaskDefinition", "DeleteTaskDefinitions",
+        "RunTask", "StartTask", "StopTask", "TagResource", "UntagResource", "PutAttributes",
+        "DeleteAttributes", "SubmitTaskStateChange", "SubmitContainerStateChange",
+        "SubmitAttachmentStateChanges", "PutAccountSetting", "PutAccountSettingDefault",
+        "DeleteAccountSetting", "UpdateContainerAgent"}),
+    "elbv2": frozenset({
+        "RegisterTargets", "DeregisterTargets", "CreateTargetGroup", "ModifyTargetGroup",
+        "ModifyTargetGroupAttributes", "AddTags", "RemoveTags", "ModifyLoadBalancerAttributes",
+        "ModifyListenerAttributes", "SetSecurityGroups", "SetSubnets", "SetIpAddressType",
+        "AddListenerCertificates", "RemoveListenerCertificates"}),
+}
+
+
+def changes_topology(service: str, action: str) -> bool:
+    """Whether a write call the emulator served (``service``: ``ecs``, ``elbv2``, …) may
+    change the topology (pure): an ECS or ELB write not in ``NOT_TOPOLOGY`` (an unnamed
+    action may)."""
+    return service in NOT_TOPOLOGY and action not in NOT_TOPOLOGY[service]
 
 
 # ---- what the API describes ---------------------------------------------------------------

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,7 @@ from cloud.ecs.writeback import MotoWriteBack, reset_moto
 from cloud.image.registry import stand_in
 from cloud.lb.cloudwatch import LoadBalancerMetrics
 from cloud.lb.health import HealthSettings
-from cloud.lb.pools import REREAD_SECONDS, make_pools, read_topology
+from cloud.lb.pools import REREAD_SECONDS, changes_topology, make_pools, read_topology
 from cloud.lb.proxy import LoadBalancer
 from cloud.lb.routing import Target
 from cloud.lb.sync import TargetGroupSync
@@ -125,6 +126,10 @@ class LocalCloud:
         self.clusters: dict[str, ClusterController] = {}  # the other clusters' controllers
         self._topology_stamp: tuple[int, int] | None = None
         self._topology_by = float("-inf")
+        # ECS and ELB write calls that may change the topology (``changes_topology``): the
+        # kit's own RegisterTargets and the like are not re-read after
+        self._topology_writes: Counter[str] = Counter()
+        self._writes_lock = threading.Lock()
         # published together with the controller's write-back (see publish_lock)
         self.controller.prepare_publication = self.prepare_publication
 
@@ -162,8 +167,9 @@ class LocalCloud:
         # Idle passes may wait longer only when every change can wake the loop: the
         # emulator's writes, the runtime's exits and the targets' health changes.
         self._events_wake = generation is not None and hasattr(self.runtime, "on_exit")
-        if self._events_wake:
+        if generation is not None:  # the topology's stamp, and the wake-up on a write
             self._unsubscribe = api_writes.subscribe(self._on_api_write)
+        if self._events_wake:
             self.runtime.on_exit = self._on_event
         self.lb.on_event = self._on_event
         self._stop = threading.Event()
@@ -221,10 +227,12 @@ class LocalCloud:
         return None
 
     def _topology(self) -> None:
-        """Clusters, services and listeners read again after an ECS or ELB write call (or
-        every REREAD_SECONDS without a write stamp): pools and controllers follow them."""
-        gen = self._generation
-        stamp = (gen("ecs"), gen("elbv2")) if gen else None
+        """Clusters, services and listeners read again after an ECS or ELB write call that
+        may change them (or every REREAD_SECONDS without a write stamp): pools and
+        controllers follow them."""
+        with self._writes_lock:
+            stamp = ((self._topology_writes["ecs"], self._topology_writes["elbv2"])
+                     if self._generation else None)
         now = time.monotonic()
         old = self._topology_stamp
         due = old is None or stamp is None
@@ -403,8 +411,12 @@ class LocalCloud:
             self._wake.set()
 
     def _on_api_write(self, service: str, action: str) -> None:
-        """A write call the emulator served (not the kit's own metric data)."""
-        if action not in QUIET_WRITES:
+        """A write call the emulator served: counted for the topology when it may change it;
+        it wakes the loop (not the kit's own metric data)."""
+        if changes_topology(service, action):
+            with self._writes_lock:
+                self._topology_writes[service] += 1
+        if self._events_wake and action not in QUIET_WRITES:
             self._on_event()
 
     def _guard(self, step: Any, *args: Any) -> Any:
@@ -488,7 +500,7 @@ class LocalCloud:
             return
         self._stop.set()
         self._wake.set()
-        if self._events_wake:
+        if self._generation is not None:
             self._unsubscribe()
         if self._loop.is_alive() and self._loop is not threading.current_thread():
             self._loop.join(5)

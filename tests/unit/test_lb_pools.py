@@ -12,6 +12,7 @@ from cloud.lb.pools import (
     ListenerInfo,
     TargetGroupPools,
     Topology,
+    changes_topology,
     combined_state,
     group_listener,
     groups_in_use,
@@ -170,3 +171,14 @@ def test_a_pool_made_after_its_tasks_started_registers_them() -> None:
                                                                        "tg-web"))))
     moved = pools.pools["tg-web"].lb
     assert moved.port == 9000 and sorted(moved.targets) == ["t1", "t2", "t3"]
+
+
+def test_only_writes_that_may_change_the_topology_count() -> None:
+    assert changes_topology("ecs", "CreateService")
+    assert changes_topology("ecs", "UpdateService")  # it may name other load balancers
+    assert changes_topology("elbv2", "CreateListener")
+    assert changes_topology("elbv2", "")  # an action it cannot name: re-read, to be safe
+    assert not changes_topology("elbv2", "RegisterTargets")  # the syncs' own, each scale-out
+    assert not changes_topology("elbv2", "ModifyTargetGroupAttributes")
+    assert not changes_topology("ecs", "RegisterTaskDefinition")
+    assert not changes_topology("cloudwatch", "PutMetricData")

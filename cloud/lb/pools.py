@@ -262,14 +262,18 @@ class TargetGroupPools:
         self.on_change(f"target group {_name(arn)}: its own proxy on {lb.url}"
                        + (f" (listener port {listener.port} of {listener.load_balancer})"
                           if listener else " (no listener forwards to it yet)"))
-        self._register_members(pool)
+        if self._register_members(pool):
+            self.on_change(f"target group {_name(arn)}: the running tasks of the services "
+                           "naming it registered in it")
         return pool
 
-    def _register_members(self, pool: Pool) -> None:
+    def _register_members(self, pool: Pool) -> int:
         """Register in ``pool`` the running tasks of the services naming its group (what ECS
         registers in every group a service names; registering a registered one is a no-op)."""
-        for target in self.members(pool.arn):
+        targets = self.members(pool.arn)
+        for target in targets:
             pool.lb.register(target)
+        return len(targets)
 
     def _rebind(self, pool: Pool, listener: ListenerInfo | None) -> None:
         """The group's listener changed: its proxy moves to the new port, targets kept."""

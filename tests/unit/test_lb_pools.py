@@ -153,8 +153,9 @@ def test_a_pool_made_after_its_tasks_started_registers_them() -> None:
     the kit's proxy) before the topology showed tg-web: tg-web's pool, made then, registers
     the running task (as ECS registers a task in every group its service names)."""
     running = {"tg-web": [Target("t1", "127.0.0.1", 4001), Target("t2", "127.0.0.1", 4002)]}
+    notes: list[str] = []
     pools = TargetGroupPools(lambda arn, lb: SimpleNamespace(lb=lb), _Proxy, _Proxy(8080),
-                             "fraud-cluster", is_free=lambda _p: True,
+                             "fraud-cluster", is_free=lambda _p: True, on_change=notes.append,
                              members=lambda arn: running.get(arn, []))
     kit_only = Topology({"fraud-cluster": ClusterInfo("fraud-cluster", {"dual": ("tg-kit",)})},
                         (_listener("l-80", 80, "tg-kit"),))
@@ -165,6 +166,8 @@ def test_a_pool_made_after_its_tasks_started_registers_them() -> None:
                     kit_only.listeners)
     pools.refresh(both)
     assert sorted(pools.pools["tg-web"].lb.targets) == ["t1", "t2"]
+    assert notes[-1] == ("target group tg-web: the running tasks of the services naming it "
+                         "registered in it")
     # its listener comes later: the proxy moves, its targets and the running tasks with it
     running["tg-web"].append(Target("t3", "127.0.0.1", 4003))
     pools.refresh(Topology(both.clusters, (*both.listeners, _listener("l-9000", 9000,

@@ -689,6 +689,19 @@ class ClusterController:
         lb = self._lb(run.service) if run is not None else None
         return lb.state_of(task_id) if lb is not None else None
 
+    def targets_in(self, group: str) -> list[Target]:
+        """What ECS keeps registered in target group ``group``: the RUNNING tasks (not being
+        stopped or drained) of the services whose ``loadBalancers`` name it. A proxy made for
+        the group after they started registers them (``cloud.lb.pools``)."""
+        with self.lock:
+            return [Target(t.task_id, "127.0.0.1", run.port)
+                    for name, state in self.services.items()
+                    if group in getattr(self.specs.get(name), "target_groups", ())
+                    for t in state.tasks
+                    if t.last_status == RUNNING and t.desired_status == RUNNING
+                    and t.task_id not in self._draining
+                    and (run := self.runs.get(t.task_id)) is not None and not run.exited]
+
     def _apply(self, spec: ServiceSpec, plan: Plan) -> None:
         lb = self._lb(spec.name)
         group = target_group_name(spec.target_groups[0] if spec.target_groups else None)

@@ -17,8 +17,8 @@ targets, moves to a port nobody is told of). :meth:`TargetGroupPools.listener_ma
 mapping ``fraudlab status`` prints.
 
 Nothing here runs until a learner makes a second target group or listener: with one group
-the pools are empty, and the API is read again only after a write call
-(``cloud.core.api_writes``), never on a timer alone.
+the pools are empty, and the API is read again only after a write call that may change what
+it reads (``cloud.core.api_writes``, :func:`changes_topology`), never on a timer alone.
 """
 
 from __future__ import annotations
@@ -42,6 +42,31 @@ KIT_LISTENER = ("fraud-alb", 80)  # the kit's load balancer and listener port (s
 PRIVILEGED = 1024  # listener ports below it are not bound as they are (root only)
 LIVE = ("ACTIVE", "DRAINING")
 REREAD_SECONDS = 30.0  # the topology is re-read at least this often (a stamp is the rule)
+
+
+# Write calls that cannot change what read_topology reads (clusters, live services and the
+# groups they name, container instance counts; load balancers and listeners). Among them the
+# kit's own, many during a scale-out: the syncs' RegisterTargets/DeregisterTargets.
+NOT_TOPOLOGY = {
+    "ecs": frozenset({
+        "RegisterTaskDefinition", "DeregisterTaskDefinition", "DeleteTaskDefinitions",
+        "RunTask", "StartTask", "StopTask", "TagResource", "UntagResource", "PutAttributes",
+        "DeleteAttributes", "SubmitTaskStateChange", "SubmitContainerStateChange",
+        "SubmitAttachmentStateChanges", "PutAccountSetting", "PutAccountSettingDefault",
+        "DeleteAccountSetting", "UpdateContainerAgent"}),
+    "elbv2": frozenset({
+        "RegisterTargets", "DeregisterTargets", "CreateTargetGroup", "ModifyTargetGroup",
+        "ModifyTargetGroupAttributes", "AddTags", "RemoveTags", "ModifyLoadBalancerAttributes",
+        "ModifyListenerAttributes", "SetSecurityGroups", "SetSubnets", "SetIpAddressType",
+        "AddListenerCertificates", "RemoveListenerCertificates"}),
+}
+
+
+def changes_topology(service: str, action: str) -> bool:
+    """Whether a write call the emulator served (``service``: ``ecs``, ``elbv2``, …) may
+    change the topology (pure): an ECS or ELB write not in ``NOT_TOPOLOGY`` (an unnamed
+    action may)."""
+    return service in NOT_TOPOLOGY and action not in NOT_TOPOLOGY[service]
 
 
 # ---- what the API describes ---------------------------------------------------------------
@@ -196,15 +221,20 @@ class TargetGroupPools:
     """The pools of every target group in use but the kit's (see the module docstring).
 
     ``refresh(topology)`` after each re-read; ``tick()`` each pass (the pools' syncs);
-    ``lb_for_groups(arns)`` is the controllers' resolver.
+    ``lb_for_groups(arns)`` is the controllers' resolver. ``members(arn)``: the targets ECS
+    keeps registered in a group (the RUNNING tasks of the services naming it, from the
+    controllers): a pool registers them when it opens or moves, so a task that reached
+    RUNNING before its group's pool existed is registered there all the same.
     """
 
     def __init__(self, make_sync: Callable[[str, LoadBalancer], GroupSync],
                  make_lb: Callable[[int], LoadBalancer], main_lb: LoadBalancer,
                  cluster: str, *, on_change: Callable[[str], None] | None = None,
-                 is_free: Callable[[int], bool] = port_is_free) -> None:
+                 is_free: Callable[[int], bool] = port_is_free,
+                 members: Callable[[str], list[Target]] | None = None) -> None:
         self.make_sync, self.make_lb, self.main_lb = make_sync, make_lb, main_lb
         self.cluster = cluster
+        self.members = members or (lambda _arn: [])
         self.on_change = on_change or (lambda _text: None)
         self.is_free = is_free
         self.pools: dict[str, Pool] = {}
@@ -232,7 +262,18 @@ class TargetGroupPools:
         self.on_change(f"target group {_name(arn)}: its own proxy on {lb.url}"
                        + (f" (listener port {listener.port} of {listener.load_balancer})"
                           if listener else " (no listener forwards to it yet)"))
+        if self._register_members(pool):
+            self.on_change(f"target group {_name(arn)}: the running tasks of the services "
+                           "naming it registered in it")
         return pool
+
+    def _register_members(self, pool: Pool) -> int:
+        """Register in ``pool`` the running tasks of the services naming its group (what ECS
+        registers in every group a service names; registering a registered one is a no-op)."""
+        targets = self.members(pool.arn)
+        for target in targets:
+            pool.lb.register(target)
+        return len(targets)
 
     def _rebind(self, pool: Pool, listener: ListenerInfo | None) -> None:
         """The group's listener changed: its proxy moves to the new port, targets kept."""
@@ -248,6 +289,7 @@ class TargetGroupPools:
             if row["state"] in REGISTERED:
                 new.register(Target(row["id"], row["host"], int(row["port"])))
         pool.lb, pool.sync.lb, pool.listener = new, new, listener
+        self._register_members(pool)
         self.on_change(f"target group {_name(pool.arn)}: its proxy moved to {new.url}"
                        + (f" (listener port {listener.port} of {listener.load_balancer})"
                           if listener else " (its listener was deleted)"))
@@ -361,7 +403,8 @@ def _name(arn: str | None) -> str | None:
 def make_pools(elbv2: Any, ecs: Any, clock: Clock, main_lb: LoadBalancer, cluster: str, *,
                write_back: bool, api_generation: Callable[[str], int] | None,
                api_target: Callable[[str, str], tuple[str, int] | None],
-               on_change: Callable[[str], None]) -> TargetGroupPools:
+               on_change: Callable[[str], None],
+               members: Callable[[str], list[Target]] | None = None) -> TargetGroupPools:
     """The local cloud's pools: proxies like the kit's, syncs like its sync."""
     def make_lb(port: int) -> LoadBalancer:
         lb = LoadBalancer(port=port, clock=clock, health=main_lb.health_settings)
@@ -375,4 +418,5 @@ def make_pools(elbv2: Any, ecs: Any, clock: Clock, main_lb: LoadBalancer, cluste
         sync.api_target = api_target
         return sync
 
-    return TargetGroupPools(make_sync, make_lb, main_lb, cluster, on_change=on_change)
+    return TargetGroupPools(make_sync, make_lb, main_lb, cluster, on_change=on_change,
+                            members=members)

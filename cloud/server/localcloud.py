@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -41,8 +42,9 @@ from cloud.ecs.writeback import MotoWriteBack, reset_moto
 from cloud.image.registry import stand_in
 from cloud.lb.cloudwatch import LoadBalancerMetrics
 from cloud.lb.health import HealthSettings
-from cloud.lb.pools import REREAD_SECONDS, make_pools, read_topology
+from cloud.lb.pools import REREAD_SECONDS, changes_topology, make_pools, read_topology
 from cloud.lb.proxy import LoadBalancer
+from cloud.lb.routing import Target
 from cloud.lb.sync import TargetGroupSync
 from cloud.runtime.choose import choose_runtime
 from cloud.runtime.docker import remove_orphans
@@ -122,6 +124,10 @@ class LocalCloud:
         self.clusters: dict[str, ClusterController] = {}  # the other clusters' controllers
         self._topology_stamp: tuple[int, int] | None = None
         self._topology_by = float("-inf")
+        # ECS and ELB write calls that may change the topology (``changes_topology``): the
+        # kit's own RegisterTargets and the like are not re-read after
+        self._topology_writes: Counter[str] = Counter()
+        self._writes_lock = threading.Lock()
         # published together with the controller's write-back (see publish_lock)
         self.controller.prepare_publication = self.prepare_publication
 
@@ -141,7 +147,8 @@ class LocalCloud:
             cluster, write_back=writeback is not None, api_generation=generation,
             api_target=self._api_target,
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
-                                                                "emulated"))
+                                                                "emulated"),
+            members=self._group_targets)
 
         self.service_metrics = ServiceMetrics(self.endpoint.client("cloudwatch"), self.runtime,
                                               self.pass_clock, cluster, self._running_tasks)
@@ -158,8 +165,9 @@ class LocalCloud:
         # Idle passes may wait longer only when every change can wake the loop: the
         # emulator's writes, the runtime's exits and the targets' health changes.
         self._events_wake = generation is not None and hasattr(self.runtime, "on_exit")
-        if self._events_wake:
+        if generation is not None:  # the topology's stamp, and the wake-up on a write
             self._unsubscribe = api_writes.subscribe(self._on_api_write)
+        if self._events_wake:
             self.runtime.on_exit = self._on_event
         self.lb.on_event = self._on_event
         self._stop = threading.Event()
@@ -204,6 +212,11 @@ class LocalCloud:
         """The proxy of the target group a service names (the controllers' resolver)."""
         return self.pools.lb_for_groups(spec.target_groups)
 
+    def _group_targets(self, group: str) -> list[Target]:
+        """The targets ECS keeps registered in ``group``, from every cluster's controller."""
+        return [target for ctrl in (self.controller, *self.clusters.values())
+                for target in ctrl.targets_in(group)]
+
     def _api_target(self, task_id: str, target_type: str) -> tuple[str, int] | None:
         """(Id, Port) as ECS registers ``task_id``, from the controller that runs it."""
         for ctrl in (self.controller, *self.clusters.values()):
@@ -212,10 +225,12 @@ class LocalCloud:
         return None
 
     def _topology(self) -> None:
-        """Clusters, services and listeners read again after an ECS or ELB write call (or
-        every REREAD_SECONDS without a write stamp): pools and controllers follow them."""
-        gen = self._generation
-        stamp = (gen("ecs"), gen("elbv2")) if gen else None
+        """Clusters, services and listeners read again after an ECS or ELB write call that
+        may change them (or every REREAD_SECONDS without a write stamp): pools and
+        controllers follow them."""
+        with self._writes_lock:
+            stamp = ((self._topology_writes["ecs"], self._topology_writes["elbv2"])
+                     if self._generation else None)
         now = time.monotonic()
         old = self._topology_stamp
         due = old is None or stamp is None
@@ -394,8 +409,12 @@ class LocalCloud:
             self._wake.set()
 
     def _on_api_write(self, service: str, action: str) -> None:
-        """A write call the emulator served (not the kit's own metric data)."""
-        if action not in QUIET_WRITES:
+        """A write call the emulator served: counted for the topology when it may change it;
+        it wakes the loop (not the kit's own metric data)."""
+        if changes_topology(service, action):
+            with self._writes_lock:
+                self._topology_writes[service] += 1
+        if self._events_wake and action not in QUIET_WRITES:
             self._on_event()
 
     def _guard(self, step: Any, *args: Any) -> Any:
@@ -479,7 +498,7 @@ class LocalCloud:
             return
         self._stop.set()
         self._wake.set()
-        if self._events_wake:
+        if self._generation is not None:
             self._unsubscribe()
         if self._loop.is_alive() and self._loop is not threading.current_thread():
             self._loop.join(5)

@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from cloud.ecs.clusters import RuntimeView, SharedExits, clusters_to_run
 from cloud.lb.pools import (
     ClusterInfo,
     Fanout,
     ListenerInfo,
+    TargetGroupPools,
     Topology,
+    changes_topology,
     combined_state,
     group_listener,
     groups_in_use,
     kit_group,
     local_port,
 )
+from cloud.lb.routing import Target
 from cloud.runtime.base import ContainerExit
 
 
@@ -114,3 +119,69 @@ def test_a_target_in_several_groups_is_as_advanced_as_its_slowest() -> None:
     fan.deregister("t")
     assert a.calls == [("deregister", "t")] and b.calls == []  # b drains it already
     assert fan.state_of("t") == "healthy"
+
+
+class _Proxy:
+    """A pool's proxy as TargetGroupPools uses it: registrations kept, no port."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.url, self.targets = port, f"http://127.0.0.1:{port}", {}
+        self.algorithm, self.health_settings, self.retry_on_connect_error = "rr", None, False
+
+    def start(self) -> _Proxy:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def register(self, target) -> None:
+        self.targets.setdefault(target.id, target)
+
+    def set_algorithm(self, name: str) -> None:
+        self.algorithm = name
+
+    def set_health_settings(self, settings) -> None:
+        self.health_settings = settings
+
+    def snapshot(self, trace_limit: int = 0) -> dict:
+        return {"targets": [{"id": t.id, "host": t.host, "port": t.port, "state": "healthy"}
+                            for t in self.targets.values()]}
+
+
+def test_a_pool_made_after_its_tasks_started_registers_them() -> None:
+    """A service names the kit's group and tg-web; its task reached RUNNING (registered in
+    the kit's proxy) before the topology showed tg-web: tg-web's pool, made then, registers
+    the running task (as ECS registers a task in every group its service names)."""
+    running = {"tg-web": [Target("t1", "127.0.0.1", 4001), Target("t2", "127.0.0.1", 4002)]}
+    notes: list[str] = []
+    pools = TargetGroupPools(lambda arn, lb: SimpleNamespace(lb=lb), _Proxy, _Proxy(8080),
+                             "fraud-cluster", is_free=lambda _p: True, on_change=notes.append,
+                             members=lambda arn: running.get(arn, []))
+    kit_only = Topology({"fraud-cluster": ClusterInfo("fraud-cluster", {"dual": ("tg-kit",)})},
+                        (_listener("l-80", 80, "tg-kit"),))
+    pools.refresh(kit_only)
+    assert pools.pools == {}
+    both = Topology({"fraud-cluster": ClusterInfo("fraud-cluster",
+                                                  {"dual": ("tg-kit", "tg-web")})},
+                    kit_only.listeners)
+    pools.refresh(both)
+    assert sorted(pools.pools["tg-web"].lb.targets) == ["t1", "t2"]
+    assert notes[-1] == ("target group tg-web: the running tasks of the services naming it "
+                         "registered in it")
+    # its listener comes later: the proxy moves, its targets and the running tasks with it
+    running["tg-web"].append(Target("t3", "127.0.0.1", 4003))
+    pools.refresh(Topology(both.clusters, (*both.listeners, _listener("l-9000", 9000,
+                                                                       "tg-web"))))
+    moved = pools.pools["tg-web"].lb
+    assert moved.port == 9000 and sorted(moved.targets) == ["t1", "t2", "t3"]
+
+
+def test_only_writes_that_may_change_the_topology_count() -> None:
+    assert changes_topology("ecs", "CreateService")
+    assert changes_topology("ecs", "UpdateService")  # it may name other load balancers
+    assert changes_topology("elbv2", "CreateListener")
+    assert changes_topology("elbv2", "")  # an action it cannot name: re-read, to be safe
+    assert not changes_topology("elbv2", "RegisterTargets")  # the syncs' own, each scale-out
+    assert not changes_topology("elbv2", "ModifyTargetGroupAttributes")
+    assert not changes_topology("ecs", "RegisterTaskDefinition")
+    assert not changes_topology("cloudwatch", "PutMetricData")

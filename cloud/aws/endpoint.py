@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, MutableMapping
@@ -246,6 +247,9 @@ class Endpoint:
     _server: Any = field(default=None, repr=False)
     note: str = ""
     """One line on how this endpoint was chosen when it is not the obvious one (a fallback)."""
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False,
+                                          compare=False)
 
     @property
     def badge(self) -> str:
@@ -263,7 +267,18 @@ class Endpoint:
 
     def client(self, service: str, config: Any = None) -> Any:
         """A boto3 client for ``service`` on this endpoint, with dummy credentials
-        (``config``: an optional ``botocore.config.Config``)."""
+        (``config``: an optional ``botocore.config.Config``). Without ``config``, one client
+        per service, made on first use and shared (boto3's clients are thread-safe): making
+        one loads the service's model, ~0.1–1 s of CPU under the GIL the proxy waits on."""
+        if config is not None:
+            return self._new_client(service, config)
+        with self._clients_lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self._clients[service] = self._new_client(service, None)
+        return client
+
+    def _new_client(self, service: str, config: Any) -> Any:
         if self.kind == "aws":
             import boto3
 

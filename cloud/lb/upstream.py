@@ -388,21 +388,31 @@ class Pool:
 
     def take_idle(self) -> Connection | None:
         """An idle open connection (the most recently used), or None."""
+        conn = self._reusable()
+        while conn is not None and (conn.transport is None or conn.transport.is_closing()):
+            conn = self._reusable()
+        return conn
+
+    def _reusable(self) -> Connection | None:
+        """The most recently used idle connection still within ``keepalive`` (the older
+        ones close: after a stalled loop skipped sweeps, the target may be closing them —
+        a request sent on one would get ALB's 502), or None."""
         idle = self._idle
         while idle:
             conn = idle.pop()
-            if not conn.closed and conn.transport is not None \
-                    and not conn.transport.is_closing():
+            if conn.loop.time() - conn.idle_since > self.keepalive:
+                for stale in (*idle, conn):
+                    stale.close()
+                idle.clear()
+            elif not conn.closed:
                 return conn
         return None
 
     async def acquire(self) -> Connection:
         """A connection for one exchange: reused, new, or the next one given back."""
-        idle = self._idle
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
+        conn = self._reusable()
+        if conn is not None:
+            return conn
         if self.closed:
             raise UpstreamError(CLOSED, "the target is no longer registered", no_answer=True)
         if self.limit and self._open >= self.limit:

@@ -422,18 +422,39 @@ def test_idle_connections_close_on_both_sides(make_lb, upstream) -> None:
         assert time.monotonic() - started < 3
 
     async def pooled() -> tuple[bool, bool]:
-        pool = up.Pool("127.0.0.1", target.port, limit=4, keepalive=0.0)
+        pool = up.Pool("127.0.0.1", target.port, limit=4, keepalive=1.0)
         conn = await pool.acquire()
         answer = await conn.exchange(request())
         assert answer.status == 200 and pool.size == (1, 1)
         again = await pool.acquire()
         pool.release(again)
-        pool.sweep(asyncio.get_running_loop().time() + 1)
+        pool.sweep(asyncio.get_running_loop().time() + 2)
         await asyncio.sleep(0.05)
         return again is conn, conn.closed and pool.size == (0, 0)
 
     reused, swept = asyncio.run(pooled())
     assert reused and swept
+
+
+def test_a_connection_idle_past_the_keepalive_is_never_reused(upstream) -> None:
+    """A stalled loop may skip the sweeps: the pool still never sends a request on a
+    connection idle longer than its keep-alive (the target may be closing it: a 502)."""
+    target = upstream(lambda head, body: ok())
+
+    async def pooled() -> tuple[bool, bool, int]:
+        pool = up.Pool("127.0.0.1", target.port, limit=4, keepalive=3.0)
+        conn = await pool.acquire()
+        assert (await conn.exchange(request())).status == 200
+        pool.release(conn)
+        conn.idle_since -= 3.5  # idle past the keep-alive, and no sweep ran
+        fresh = await pool.acquire()
+        status = (await fresh.exchange(request())).status
+        await asyncio.sleep(0.05)
+        return fresh is not conn, conn.closed, status
+
+    new_connection, old_closed, status = asyncio.run(pooled())
+    assert new_connection and old_closed and status == 200
+    assert target.connections == 2
 
 
 def test_health_checks_are_new_connections_closed_after_the_answer(make_lb, upstream) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -187,17 +186,14 @@ def test_localstack_without_ecs_falls_back_to_moto_on_the_other_port(fake_locals
 def test_a_license_refusal_on_calls_falls_back_without_retrying(fake_localstack,
                                                                free_port) -> None:
     fake = fake_localstack(dict(ALL), edition="pro", refuse=True)
-    started = time.monotonic()
     ep = open_endpoint({"AWS_ENDPOINT_URL": fake.url, "FRAUDLAB_FALLBACK_PORT": str(free_port),
                         "LOCALSTACK_AUTH_TOKEN": "ls-test"})
-    seconds = time.monotonic() - started
     try:
         assert ep.kind == "moto" and ep.url.endswith(f":{free_port}")
         assert fake.calls == len(REQUIRED_SERVICES)  # one probe each, no retries
         for service in REQUIRED_SERVICES:
             assert f"{service} (not in the license plan)" in ep.note
         assert "(pro) does not include them" in ep.note
-        assert seconds < 5, seconds
     finally:
         ep.stop()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -151,12 +150,10 @@ def test_engine_address(monkeypatch):
     assert engine_address() == "tcp://127.0.0.1:2375"
 
 
-def test_the_real_probe_reports_a_missing_engine_quickly(monkeypatch, tmp_path):
+def test_the_real_probe_reports_a_missing_engine(monkeypatch, tmp_path):
     address = f"unix://{tmp_path}/no-engine.sock"
     monkeypatch.setenv("DOCKER_HOST", address)
-    started = time.monotonic()
     found = probe_engine()
-    assert time.monotonic() - started < 2
     assert (found.address, found.answered, found.has_image, found.client) == (
         address, False, False, None)
     assert found.detail

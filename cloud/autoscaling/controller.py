@@ -288,15 +288,9 @@ class ScalingController:
         self._fixed: set[str] = set()  # alarms already given their true definition
         self._read_at = float("-inf")
         self._minute: float | None = None
-        self._clients: dict[str, Any] = {}
         self.lock = threading.RLock()  # a pass vs. the control API's snapshot
         if getattr(endpoint, "_server", None) is not None:  # moto runs in this process
             serve_activities(self.api_activities)
-
-    def _client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.endpoint.client(service)
-        return self._clients[service]
 
     # -- reading -------------------------------------------------------------------------------
     def read_config(self, force: bool = False) -> tuple[dict[str, TargetConfig], bool]:
@@ -308,7 +302,7 @@ class ScalingController:
         if not force and fresh and time.monotonic() - self._read_at < STAMPED_TTL:
             return self.configs, False
         self._read_at, self._read_stamp = time.monotonic(), stamp
-        aas = self._client("application-autoscaling")
+        aas = self.endpoint.client("application-autoscaling")
         configs: dict[str, TargetConfig] = {}
         for page in aas.get_paginator("describe_scalable_targets").paginate(
                 ServiceNamespace=NAMESPACE):
@@ -341,7 +335,7 @@ class ScalingController:
                 for kind, name in pc.alarms.items() if name not in self._fixed]
         if not todo:
             return
-        cloudwatch = self._client("cloudwatch")
+        cloudwatch = self.endpoint.client("cloudwatch")
         existing = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(
             AlarmNames=[name for *_, name in todo][:100]).get("MetricAlarms", [])}
         for cfg, pc, kind, name in todo:
@@ -406,7 +400,7 @@ class ScalingController:
         return decisions
 
     def _service(self, cfg: TargetConfig) -> dict[str, Any] | None:
-        ecs = self._client("ecs")
+        ecs = self.endpoint.client("ecs")
         try:
             found = ecs.describe_services(cluster=cfg.target.cluster,
                                           services=[cfg.target.service]).get("services", [])
@@ -446,7 +440,7 @@ class ScalingController:
             return decision
         decision = _named(decision, cfg)
         if decision.desired != current:  # first, so a failed call leaves no activity behind
-            self._client("ecs").update_service(cluster=cfg.target.cluster,
+            self.endpoint.client("ecs").update_service(cluster=cfg.target.cluster,
                                                service=cfg.target.service,
                                                desiredCount=decision.desired)
         kept.state = decision.new_state
@@ -512,10 +506,10 @@ class ScalingController:
             if before == alarm.state:
                 continue
             try:
-                self._client("cloudwatch").set_alarm_state(
+                self.endpoint.client("cloudwatch").set_alarm_state(
                     AlarmName=name, StateValue=alarm.state, StateReason=reason[:1023],
                     StateReasonData=data)
-            except self._client("cloudwatch").exceptions.ResourceNotFound:
+            except self.endpoint.client("cloudwatch").exceptions.ResourceNotFound:
                 continue  # the policy was deleted meanwhile
             if before is None and alarm.state == INSUFFICIENT_DATA:
                 continue  # a new alarm starts there: nothing happened yet

@@ -68,16 +68,10 @@ class CapacityAutoscaler:
         self.last: CapacityDecision | None = None
         self.last_action: CapacityDecision | None = None
         self._read_at = float("-inf")
-        self._clients: dict[str, Any] = {}
         # With the emulator in this process (cloud.core.api_writes.generation): read again
         # when ECS, Auto Scaling or EC2 served a write call since the last read.
         self.api_generation = api_generation
         self._read_stamp: tuple[int, ...] | None = None
-
-    def _client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.endpoint.client(service)
-        return self._clients[service]
 
     # -- reading the capacity provider --------------------------------------------------------
     def read_provider(self, force: bool = False) -> Provider | None:
@@ -107,7 +101,7 @@ class CapacityAutoscaler:
             if cp.get("status") != "ACTIVE" or ms.get("status") != "ENABLED":
                 continue
             group_name = asg["autoScalingGroupArn"].split("autoScalingGroupName/")[-1]
-            groups = self._client("autoscaling").describe_auto_scaling_groups(
+            groups = self.endpoint.client("autoscaling").describe_auto_scaling_groups(
                 AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
             if not groups:
                 continue
@@ -129,12 +123,12 @@ class CapacityAutoscaler:
             key = ({"LaunchTemplateId": template["LaunchTemplateId"]}
                    if template.get("LaunchTemplateId")
                    else {"LaunchTemplateName": template["LaunchTemplateName"]})
-            versions = self._client("ec2").describe_launch_template_versions(
+            versions = self.endpoint.client("ec2").describe_launch_template_versions(
                 **key, Versions=[template.get("Version") or "$Latest"])["LaunchTemplateVersions"]
             if versions:
                 return str(versions[0]["LaunchTemplateData"].get("InstanceType", "t3.medium"))
         if group.get("LaunchConfigurationName"):
-            configs = self._client("autoscaling").describe_launch_configurations(
+            configs = self.endpoint.client("autoscaling").describe_launch_configurations(
                 LaunchConfigurationNames=[group["LaunchConfigurationName"]])
             for config in configs["LaunchConfigurations"]:
                 return str(config["InstanceType"])
@@ -176,11 +170,11 @@ class CapacityAutoscaler:
         unknown = sorted(provider.members - known)
         if not unknown:
             return []
-        reservations = self._client("ec2").describe_instances(InstanceIds=unknown)
+        reservations = self.endpoint.client("ec2").describe_instances(InstanceIds=unknown)
         running = sorted(i["InstanceId"] for r in reservations["Reservations"]
                          for i in r["Instances"] if i["State"]["Name"] == "running")
         for instance_id in running:
-            register_instance(self._client("ec2"), self.ecs, self.cluster, instance_id,
+            register_instance(self.endpoint.client("ec2"), self.ecs, self.cluster, instance_id,
                               provider.settings.instance_type)
             self.timeline.add(self.clock, "capacity",
                               f"{instance_id} joined Auto Scaling group {provider.group}; its "
@@ -194,7 +188,7 @@ class CapacityAutoscaler:
         provider = self.read_provider(force=True)
         if provider is None or instance_id not in provider.members:
             return False
-        self._client("autoscaling").terminate_instance_in_auto_scaling_group(
+        self.endpoint.client("autoscaling").terminate_instance_in_auto_scaling_group(
             InstanceId=instance_id, ShouldDecrementDesiredCapacity=False)
         self.read_provider(force=True)
         return True
@@ -205,7 +199,7 @@ class CapacityAutoscaler:
         kit: an instance registers at once; in AWS it boots and its agent registers it a
         minute or two later (instanceWarmupPeriod covers that).
         """
-        autoscaling = self._client("autoscaling")
+        autoscaling = self.endpoint.client("autoscaling")
         autoscaling.set_desired_capacity(AutoScalingGroupName=provider.group,
                                          DesiredCapacity=desired, HonorCooldown=False)
         group = autoscaling.describe_auto_scaling_groups(
@@ -213,8 +207,8 @@ class CapacityAutoscaler:
         new = sorted(i["InstanceId"] for i in group["Instances"]
                      if i["InstanceId"] not in provider.members)
         for instance_id in new:
-            ci, _ = register_instance(self._client("ec2"), self.ecs, self.cluster, instance_id,
-                                      provider.settings.instance_type)
+            ci, _ = register_instance(self.endpoint.client("ec2"), self.ecs, self.cluster,
+                                      instance_id, provider.settings.instance_type)
             az = next((a.get("value") for a in ci.get("attributes", [])
                        if a["name"] == "ecs.availability-zone"), "?")
             itype = provider.settings.instance_type
@@ -226,9 +220,9 @@ class CapacityAutoscaler:
 
     def _retire(self, provider: Provider, instance_id: str) -> None:
         """Terminate through the group (desired capacity − 1); ECS deregisters the instance."""
-        self._client("autoscaling").terminate_instance_in_auto_scaling_group(
+        self.endpoint.client("autoscaling").terminate_instance_in_auto_scaling_group(
             InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
-        deregister_host(self._client("ec2"), self.ecs, self.cluster, instance_id)
+        deregister_host(self.endpoint.client("ec2"), self.ecs, self.cluster, instance_id)
         self.timeline.add(self.clock, "capacity",
                           f"Auto Scaling group {provider.group} terminated {instance_id} "
                           f"(empty); ECS deregistered it from {self.cluster}", "emulated",
@@ -237,7 +231,7 @@ class CapacityAutoscaler:
     def _publish(self, provider: Provider, dp: Datapoint) -> None:
         """The minute's CapacityProviderReservation datapoint, into CloudWatch."""
         at = lab_to_epoch(self.clock, dp.at)  # the lab minute, in epoch s
-        self._client("cloudwatch").put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=[{
+        self.endpoint.client("cloudwatch").put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=[{
             "MetricName": METRIC_NAME, "Timestamp": at, "Value": dp.value, "Unit": "Percent",
             "Dimensions": [{"Name": "ClusterName", "Value": self.cluster},
                            {"Name": "CapacityProviderName", "Value": provider.name}]}])

@@ -138,9 +138,6 @@ class LocalCloud:
             on_change=lambda text: self.controller.timeline.add(self.clock, "lb", text,
                                                                 "emulated"))
         self.lb_sync.api_target = self.controller.api_target  # targets as ECS registers them
-        # The topology's reads (after an ECS or ELB write): clients made once; making one
-        # loads botocore's endpoint data, seconds of GIL a minute that the proxy's loop waits on.
-        self._topology_api = (self.endpoint.client("ecs"), self.endpoint.client("elbv2"))
         # Every other target group in use: its own proxy and sync (cloud.lb.pools).
         self.pools = make_pools(
             self.endpoint.client("elbv2"), self.endpoint.client("ecs"), self.clock, self.lb,
@@ -236,9 +233,8 @@ class LocalCloud:
         due = old is None or stamp is None
         if stamp == old and (stamp is not None or now < self._topology_by):
             return
-        ecs, elbv2 = self._topology_api
         topology = read_topology(
-            ecs, elbv2, self.pools.topology,
+            self.endpoint.client("ecs"), self.endpoint.client("elbv2"), self.pools.topology,
             clusters=due or stamp[0] != old[0], listeners=due or stamp[1] != old[1])
         self._topology_stamp, self._topology_by = stamp, now + REREAD_SECONDS
         self.pools.refresh(topology)

@@ -8,7 +8,7 @@
 #   REPO=path|url     what to clone (default: this checkout's repository), REF=branch|commit
 #   VENV=path         reuse a venv that has the dev extra (default: a new .venv in the clone,
 #                     installed as .ci/run does: pip install -e ".[dev]")
-#   PYTEST_ARGS=...   default "-q -n 2 --dist loadfile" (.ci/run's); add test paths for a subset
+#   PYTEST_ARGS=...   default "-q -n 3 --dist loadfile" (.ci/run's); add test paths for a subset
 #   HOGS=k            CPU hogs (default: one per core, `nproc`)
 #   RUN_TIMEOUT=s     bound on one run, and on its hogs (default 1800)
 set -euo pipefail
@@ -18,7 +18,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 repo=${REPO:-$here}
 hogs=${HOGS:-$(nproc)}
 run_timeout=${RUN_TIMEOUT:-1800}
-read -r -a pytest_args <<< "${PYTEST_ARGS:--q -n 2 --dist loadfile}"
+read -r -a pytest_args <<< "${PYTEST_ARGS:--q -n 3 --dist loadfile}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/fraudlab-stress.XXXXXX")"
 hog_pids=()

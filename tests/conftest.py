@@ -61,13 +61,18 @@ def simulated_requests() -> list[tuple[dict, int]]:
     return [(to_request(row), int(row.TX_FRAUD)) for _, row in recent.iterrows()]
 
 
-SLOWEST_FIRST = ("test_lab_notebooks.py", "test_handbook_model.py", "test_demo.py",
-                 "test_conformance_multi.py", "test_aws_real_emulated.py",
-                 "test_export_live.py", "test_cli_cloud.py", "test_cli_scaling.py",
+SLOWEST_FIRST = ("test_lab_notebooks.py", "test_demo.py", "test_conformance_tasks.py",
+                 "test_conformance_multi.py", "test_tui_live_80x24.py",
+                 "test_conformance_guards.py", "test_network_modes.py",
+                 "test_conformance_ecs.py", "test_cli_cloud.py", "test_user_aws_config.py",
+                 "test_aws_real_emulated.py", "test_service_autoscaling.py",
                  "test_capacity_provider.py", "test_local_cloud_chaos.py",
-                 "test_user_aws_config.py", "test_service_autoscaling.py")
-"""The longest files (``--durations`` of a two-worker run), started first so that with
-``-n 2 --dist loadfile`` no worker is left alone with a long file at the end."""
+                 "test_handbook_model.py", "test_local_cloud_lb.py", "test_docker_path.py",
+                 "test_observer.py", "test_conformance_tasks_docker.py",
+                 "test_crash_under_load.py", "test_lab_widgets.py", "test_local_cloud.py")
+"""The longest files, longest first (per-file sums of ``--junitxml`` times in a whole run),
+started first so that with ``--dist loadfile`` no worker is left alone with a long file at
+the end."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,4 +1,4 @@
-"""What each test process owns when the suite runs in parallel (pytest-xdist, ``-n 2``): its own
+"""What each test process owns when the suite runs in parallel (pytest-xdist, ``-n 3``): its own
 range of ports and its own state directory, so workers never meet."""
 
 from __future__ import annotations

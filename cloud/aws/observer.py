@@ -394,8 +394,11 @@ class Observer:
     def metric(self, namespace: str, name: str, dimensions: dict[str, str],
                statistics: tuple[str, ...], extended: tuple[str, ...] = ()
                ) -> dict[str, Any] | None:
-        """The latest 1-minute datapoint of one metric (None: CloudWatch has none)."""
-        end = datetime.fromtimestamp(self.now(), UTC)
+        """The latest 1-minute datapoint of one metric (None: CloudWatch has none).
+
+        The window ends at the next whole minute: a datapoint stamped within the current
+        second is inside it (moto truncates EndTime to the second and excludes the end)."""
+        end = datetime.fromtimestamp((self.now() // PERIOD + 1) * PERIOD, UTC)
         kwargs: dict[str, Any] = {
             "Namespace": namespace, "MetricName": name, "Period": PERIOD,
             "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],

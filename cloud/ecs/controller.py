@@ -98,6 +98,10 @@ REREAD_SECONDS = 10.0  # the desired state is re-read at least this often, stamp
 TARGET_GROUP = "fraud-tg"
 CHAOS_ENV = {"FRAUDLAB_CHAOS": "1"}  # the kit's tasks get the chaos routes (service.chaos)
 CHAOS_TIMEOUT = 5.0  # seconds for the chaos route to answer
+# A container's stopTimeout when the task definition gives none: the agent's
+# ECS_CONTAINER_STOP_TIMEOUT default (docs.aws.amazon.com/AmazonECS/latest/developerguide/
+# ecs-agent-config.html; the container definition's stopTimeout overrides it).
+STOP_TIMEOUT = 30
 # TaskRun.service of a standalone task (RunTask/StartTask): no service name has parentheses
 STANDALONE = "(standalone)"
 # The bad revision: "tflite" is LiteRT's old name; the service knows litert and tensorflow, so
@@ -130,6 +134,7 @@ class TaskRun:
     probe_ready: bool = True
     healthy: bool = False  # its target passed the load balancer's health check
     exited: bool = False
+    stop_timeout: int = STOP_TIMEOUT  # seconds from SIGTERM to SIGKILL when ECS stops it
 
 
 @dataclass
@@ -163,6 +168,7 @@ class ContainerDef:
     memory: int
     command: tuple[str, ...] | None = None  # the container's command, when given
     entry_point: tuple[str, ...] | None = None  # its entryPoint, when given
+    stop_timeout: int = STOP_TIMEOUT  # its stopTimeout: SIGTERM, then SIGKILL this much later
 
 
 def container_def(td: dict[str, Any]) -> ContainerDef:
@@ -174,7 +180,8 @@ def container_def(td: dict[str, Any]) -> ContainerDef:
         cpu=int(td.get("cpu") or container.get("cpu") or 256),
         memory=int(td.get("memory") or container.get("memory") or 512),
         command=tuple(container.get("command") or ()) or None,
-        entry_point=tuple(container.get("entryPoint") or ()) or None)
+        entry_point=tuple(container.get("entryPoint") or ()) or None,
+        stop_timeout=int(container.get("stopTimeout") or STOP_TIMEOUT))
 
 
 def deployment_config(svc: dict[str, Any]) -> DeploymentConfig:
@@ -922,7 +929,7 @@ class ClusterController:
             except Exception as exc:  # the container cannot start: the task stops, as ECS's
                 self._failed_start(run, exc)
                 continue
-            run.launched = True
+            run.launched, run.stop_timeout = True, c.stop_timeout
             self.timeline.add(self.clock, "launch", f"task {run.task_id[:8]} container "
                               f"started on {run.host_id} (port {run.port})",
                               "real",
@@ -945,7 +952,7 @@ class ClusterController:
         if kill:
             self._stopper.submit(self._quiet, self.runtime.kill, run.task_id)
         else:
-            self._stopper.submit(self._quiet, self.runtime.stop, run.task_id)
+            self._stopper.submit(self._quiet, self.runtime.stop, run.task_id, run.stop_timeout)
 
     @staticmethod
     def _quiet(fn: Any, *args: Any) -> None:

@@ -203,6 +203,9 @@ class DockerRuntime:
         self._stopping: set[str] = set()
         self._exits: list[ContainerExit] = []
         self._pulled: set[tuple[str, str]] = set()
+        # One pull of an image per host at a time: a second task's pull waits for the first and
+        # finds its layers there, as the engine's download manager shares an in-flight layer.
+        self._pulling: dict[tuple[str, str], threading.Lock] = {}
         self._cgroups: dict[str, tuple[str, Path] | None] = {}  # container id -> its cgroup
         self._closing = threading.Event()
         self._closed = False
@@ -249,8 +252,11 @@ class DockerRuntime:
         the host's cached image when the registry fails."""
         started = time.monotonic()
         registry = RegistryClient(f"http://{ref.registry}", timeout=60)
+        with self._lock:
+            pulling = self._pulling.setdefault((host_id, image), threading.Lock())
         try:
-            got = pull_to_host(registry, ref, self.layer_store / safe_name(host_id), host_id)
+            with pulling:
+                got = pull_to_host(registry, ref, self.layer_store / safe_name(host_id), host_id)
         except (RegistryError, OSError) as exc:
             with self._lock:
                 had = (host_id, image) in self._pulled

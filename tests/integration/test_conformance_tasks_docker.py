@@ -54,6 +54,9 @@ def aws(cloud, tmp_path_factory) -> Aws:
     return aws
 
 
+STOP_TIMEOUT = 2  # the container definition's stopTimeout (ECS's default is 30 s)
+
+
 def _register(aws: Aws, tmp_path, family: str, image: str, port: int,
               command: list[str] | None = None) -> None:
     argv = command or ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"]
@@ -61,7 +64,7 @@ def _register(aws: Aws, tmp_path, family: str, image: str, port: int,
             "containerDefinitions": [{
                 "name": "web", "image": image, "essential": True, "cpu": 128, "memory": 256,
                 "portMappings": [{"containerPort": port, "hostPort": port, "protocol": "tcp"}],
-                "command": argv}]}
+                "command": argv, "stopTimeout": STOP_TIMEOUT}]}
     path = tmp_path / f"{family}.json"
     path.write_text(json.dumps(spec))
     aws("ecs", "register-task-definition", "--cli-input-json", f"file://{path}")
@@ -99,6 +102,8 @@ def test_any_image_the_engine_has_runs_as_a_task(cloud, aws, tmp_path, wait_for)
     ecs.get_waiter("tasks_stopped").wait(cluster=CLUSTER, tasks=[task_id], WaiterConfig=FAST)
     [stopped] = aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", task_id)["tasks"]
     assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "enough")
+    # python as PID 1 ignores SIGTERM (no handler): SIGKILL after the container's stopTimeout
+    assert stopped["containers"][0]["exitCode"] == 137
     wait_for(lambda: _get(port) is None, 60, "the container's server to be gone")
 
 

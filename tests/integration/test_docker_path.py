@@ -9,6 +9,7 @@ Skipped, with the reason, when no Docker engine answers or no registry binary is
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -134,6 +135,19 @@ def test_four_containers_pulled_per_host_with_the_task_limits(cloud, deployed, p
         assert info["HostConfig"]["NetworkMode"] == "host"
         reply = requests.post(f"{task['url']}/predict", json=example_transaction(), timeout=5)
         assert reply.status_code == 200 and reply.json()["task_id"] == task["task_id"]
+
+
+def test_two_pulls_on_one_host_at_once_download_each_layer_once(cloud, pushed):
+    """Two tasks placed on a new host in one pass pull in two threads: the second waits for
+    the first's layers (the engine shares an in-flight download) and downloads nothing."""
+    image = pushed.result["image"]
+    host = f"i-{uuid.uuid4().hex[:17]}"
+    with ThreadPoolExecutor(2) as pool:
+        pulls = list(pool.map(lambda _: cloud.runtime.pull(host, image), range(2)))
+    assert sorted(p.downloaded_bytes == 0 for p in pulls) == [False, True], pulls
+    first = next(p for p in pulls if p.downloaded_bytes)
+    assert not first.cached and first.downloaded_bytes >= pushed.result["imageSizeInBytes"]
+    assert next(p for p in pulls if not p.downloaded_bytes).cached
 
 
 def test_a_crashed_container_is_replaced_from_the_host_cache(cloud, deployed, wait_for):

@@ -49,6 +49,7 @@ if [[ " ${pytest_args[*]} " == *" -n "* ]] && ! "$python" -c "import xdist" 2>/d
        "or set PYTEST_ARGS without -n" >&2
   exit 2
 fi
+unset PYTHONDONTWRITEBYTECODE  # as .ci/run: bytecode and rewritten asserts cached
 echo "stress: $runs run(s) of pytest ${pytest_args[*]} with $hogs CPU hog(s); logs in $work"
 
 green=0

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from optional import lazy, needs
 
 from cli.main import main
 from cloud.export.kubernetes import K8S_VERSION
 
-kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is a dev dependency")
+pytestmark = needs("kubernetes_validate", reason="kubernetes-validate is a dev dependency")
+kv = lazy("kubernetes_validate")
 
 
 def _cfn_lint(path: Path) -> subprocess.CompletedProcess:

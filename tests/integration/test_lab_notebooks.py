@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from optional import lazy, needs
 
 from cloud.core.ports import free_port
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("ipywidgets")
+pytestmark = needs("nbformat", "nbclient", "ipykernel", "ipywidgets")
+nbformat, nbclient = lazy("nbformat"), lazy("nbclient")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "labs" / "notebooks").glob("*.ipynb"))

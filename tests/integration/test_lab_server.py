@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from optional import needs
 
-pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (the lab extra)")
+pytestmark = needs("jupyterlab", reason="JupyterLab is not installed (the lab extra)")
 
 ROOT = Path(__file__).resolve().parents[2]
 

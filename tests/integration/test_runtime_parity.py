@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import needs
 
 from service.contract import MODEL_FEATURES
 from service.examples import example_frame
 from service.model import load_model
 
-pytest.importorskip("tensorflow")
+pytestmark = needs("tensorflow")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+from optional import lazy, needs
 
 from cloud.aws.real import costs
 from cloud.aws.real.plan import (
@@ -23,7 +24,8 @@ from cloud.aws.real.push import architecture_problem
 from cloud.aws.real.stack import choose_subnets, event_line, new_events, watch
 from cloud.aws.real.status import hours_since
 
-cfnlint_api = pytest.importorskip("cfnlint.api", reason="cfn-lint is a dev dependency")
+pytestmark = needs("cfnlint", reason="cfn-lint is a dev dependency")
+cfnlint_api = lazy("cfnlint.api")
 URI = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection:run-x"
 
 

@@ -7,11 +7,13 @@ import dataclasses
 
 import pytest
 import yaml
+from optional import lazy, needs
 
 from cloud.export import cloudformation as cf
 from cloud.export.state import Scaling, ScalingPolicy, example
 
-cfnlint_api = pytest.importorskip("cfnlint.api", reason="cfn-lint is a dev dependency")
+pytestmark = needs("cfnlint", reason="cfn-lint is a dev dependency")
+cfnlint_api = lazy("cfnlint.api")
 
 VARIANTS = {
     "capacity provider, requests": example(),

@@ -8,11 +8,13 @@ import dataclasses
 
 import pytest
 import yaml
+from optional import lazy, needs
 
 from cloud.export import kubernetes as k8s
 from cloud.export.state import Container, Scaling, ScalingPolicy, example
 
-kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is a dev dependency")
+pytestmark = needs("kubernetes_validate", reason="kubernetes-validate is a dev dependency")
+kv = lazy("kubernetes_validate")
 
 VARIANTS = {
     "requests metric, spread": example(),

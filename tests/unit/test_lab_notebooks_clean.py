@@ -6,9 +6,10 @@ import importlib
 from pathlib import Path
 
 import pytest
+from optional import lazy, needs
 
-nbformat = pytest.importorskip("nbformat")
-pytest.importorskip("ipywidgets")
+pytestmark = needs("nbformat", "ipywidgets")
+nbformat = lazy("nbformat")
 
 from labs import build_notebooks  # noqa: E402
 from labs.lessons import NAMES  # noqa: E402

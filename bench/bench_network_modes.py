@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from cloud.aws.steps.plan import deploy_all
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 from cloud.server.localcloud import LocalCloud
 
 MODES = ("bridge", "host", "awsvpc")

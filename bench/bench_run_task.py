@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from cloud.aws.steps.plan import deploy_all
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 from cloud.server.localcloud import LocalCloud
 
 CLUSTER, FAMILY = "fraud-cluster", "fraud-detection"

@@ -22,7 +22,7 @@ from aws_cli import Aws
 from cloud.aws.steps.ecs import CONTAINER, CONTAINER_PORT, FAMILY, task_definition_spec
 from cloud.aws.steps.elb import create_listener, create_load_balancer, create_target_group
 from cloud.aws.steps.hosts import launch_hosts
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 from cloud.server.localcloud import LocalCloud
 
 CLUSTER, SERVICE = "fraud-cluster", "fraud-svc"

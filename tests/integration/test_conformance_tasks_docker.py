@@ -15,7 +15,7 @@ import requests
 from aws_cli import Aws
 
 from cloud.aws.steps.hosts import launch_hosts
-from cloud.runtime.replica import free_port
+from cloud.core.ports import free_port
 from cloud.server.localcloud import LocalCloud
 
 pytestmark = pytest.mark.docker

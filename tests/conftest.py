@@ -79,3 +79,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the slowest files first; every file keeps its own order."""
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep SLOWEST_FIRST under ``--dist loadfile``: xdist otherwise reorders the files by their
+    number of tests (its ``--loadscope-reorder`` default), which started the two longest files
+    (two tests each) last and left one worker alone with them at the end."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False

@@ -608,6 +608,22 @@ def _guarded_update_service(original: Callable[..., Any]) -> Callable[..., Any]:
     return update_service
 
 
+TASKS_LOCK = threading.Lock()
+"""Held while the API answers a call that reads tasks (its answer serialized under it) and while
+the controller writes a task back (cloud.ecs.writeback): describe-tasks never shows half a
+write, such as lastStatus STOPPED before the container's exitCode."""
+TASK_READS = frozenset({"DescribeTasks", "ListTasks"})
+
+
+def _task_reads_locked(original: Callable[..., Any]) -> Callable[..., Any]:
+    def call_action(self: Any) -> Any:
+        if self._get_action() not in TASK_READS:  # RunTask waits on the controller: unlocked
+            return original(self)
+        with TASKS_LOCK:
+            return original(self)
+    return call_action
+
+
 def _install_ecs() -> None:
     from moto.ecs import models as ecs_models
     from moto.ecs.responses import EC2ContainerServiceResponse
@@ -627,6 +643,8 @@ def _install_ecs() -> None:
     task.stop_code = None  # type: ignore[attr-defined]
     task.stopping_at = None  # type: ignore[attr-defined]
     responses = EC2ContainerServiceResponse
+    responses.call_action = _task_reads_locked(  # type: ignore[method-assign]
+        responses.call_action)
     responses.list_tasks = _list_tasks  # type: ignore[method-assign]
     responses.describe_tasks = _with_failures(  # type: ignore[method-assign]
         responses.describe_tasks)

@@ -194,7 +194,16 @@ class MotoWriteBack:
                  started_at: float | None = None, stopped_at: float | None = None,
                  stopped_reason: str | None = None, exit_code: int | None = None,
                  health: str | None = None) -> None:
-        """lastStatus, desiredStatus, times, stoppedReason and the container's exit code."""
+        """lastStatus, desiredStatus, times, stoppedReason and the container's exit code, as
+        one write for the API's readers (guards.TASKS_LOCK)."""
+        with guards.TASKS_LOCK:
+            self._set_task(cluster, task_id, last_status, desired_status, started_at,
+                           stopped_at, stopped_reason, exit_code, health)
+
+    def _set_task(self, cluster: str, task_id: str, last_status: str, desired_status: str,
+                  started_at: float | None, stopped_at: float | None,
+                  stopped_reason: str | None, exit_code: int | None,
+                  health: str | None) -> None:
         task = self._task(cluster, task_id)
         if task is None:
             return

@@ -8,6 +8,7 @@ the error AWS returns (or, for what the kit does not run, an AWS-shaped 400 nami
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from aws_cli import Aws
 from botocore.exceptions import ClientError
 from kit_cloud import deployed_cloud
 
+from cloud.aws.guards import TASKS_LOCK
 from cloud.server.localcloud import LocalCloud
 
 CLUSTER, SERVICE, TG = "fraud-cluster", "fraud-svc", "fraud-tg"
@@ -235,3 +237,22 @@ def test_fargate_and_a_second_listener_are_refused(cloud, aws) -> None:
     [svc] = aws("ecs", "describe-services", "--cluster", CLUSTER, "--services",
                 SERVICE)["services"]
     assert len(svc["deployments"]) == 1
+
+
+def test_describe_tasks_is_answered_whole_beside_a_write_back(cloud) -> None:
+    """describe-tasks is answered under the lock the controller's task write-back takes: it
+    never shows half a write (lastStatus STOPPED before the container's exitCode)."""
+    ecs = cloud.endpoint.client("ecs")
+    arns = ecs.list_tasks(cluster=CLUSTER)["taskArns"]
+    answered = threading.Event()
+
+    def describe() -> None:
+        ecs.describe_tasks(cluster=CLUSTER, tasks=arns)
+        answered.set()
+
+    with TASKS_LOCK:  # as a write-back holds it
+        reader = threading.Thread(target=describe, daemon=True)
+        reader.start()
+        assert not answered.wait(1.0), "describe-tasks was answered during a write-back"
+    assert answered.wait(30), "describe-tasks was not answered after the write-back"
+    reader.join(5)

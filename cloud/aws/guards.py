@@ -615,12 +615,15 @@ write, such as lastStatus STOPPED before the container's exitCode."""
 TASK_READS = frozenset({"DescribeTasks", "ListTasks"})
 
 
-def _task_reads_locked(original: Callable[..., Any]) -> Callable[..., Any]:
+def _task_reads_locked(cls: type) -> Callable[..., Any]:
+    """``cls.call_action`` taking TASKS_LOCK for TASK_READS. The parent's call_action is looked
+    up per call: cloud.core.api_writes wraps BaseResponse's after this is installed."""
     def call_action(self: Any) -> Any:
+        serve = super(cls, self).call_action
         if self._get_action() not in TASK_READS:  # RunTask waits on the controller: unlocked
-            return original(self)
+            return serve()
         with TASKS_LOCK:
-            return original(self)
+            return serve()
     return call_action
 
 
@@ -643,8 +646,7 @@ def _install_ecs() -> None:
     task.stop_code = None  # type: ignore[attr-defined]
     task.stopping_at = None  # type: ignore[attr-defined]
     responses = EC2ContainerServiceResponse
-    responses.call_action = _task_reads_locked(  # type: ignore[method-assign]
-        responses.call_action)
+    responses.call_action = _task_reads_locked(responses)  # type: ignore[method-assign]
     responses.list_tasks = _list_tasks  # type: ignore[method-assign]
     responses.describe_tasks = _with_failures(  # type: ignore[method-assign]
         responses.describe_tasks)

@@ -21,13 +21,16 @@ from service.model import load_model
 RATE = 40.0
 """tx/s: the demo's lessons at a rate that leaves the spike (×10) within what two shared cores
 serve beside the other tests; the default rate (100) is the learner's run."""
+TIME_SCALE = 60.0
+"""A lab minute in 1 s (the learner's default is 2 s): the 15-minute scale-in alarm in 15 s."""
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, dict]:
     env = cli_env(tmp_path_factory.mktemp("state"))
     run = fraudlab(env, "demo", "--json", "--runtime", "process", "--count", "8",
-                   "--seed", "3", "--rate", str(RATE), timeout=300, check=False)
+                   "--seed", "3", "--rate", str(RATE), "--time-scale", str(TIME_SCALE),
+                   timeout=300, check=False)
     last = (run.stdout.strip().splitlines() or [""])[-1]
     if not last.startswith("{"):
         pytest.fail(f"the demo printed no summary (exit {run.returncode}):\n"

@@ -105,8 +105,8 @@ class FraudLabApp(App[None]):
 
     def on_cloud_unreachable(self, message: CloudUnreachable) -> None:
         self.notify(message.error, title="local cloud", severity="error", timeout=10)
-        if self.dashboard().is_mounted:
-            self.dashboard().show_status(f"not connected: {message.error}")
+        if dashboard := self.mounted_screen("dashboard"):
+            dashboard.show_status(f"not connected: {message.error}")
 
     @work(thread=True, exclusive=True, group="stream")
     def follow_stream(self) -> None:
@@ -142,18 +142,16 @@ class FraudLabApp(App[None]):
     def on_snapshot_received(self, message: SnapshotReceived) -> None:
         self.snapshot = message.snapshot
         self.history.update(message.snapshot)
-        dashboard = self.dashboard()
-        if dashboard.is_mounted:
+        if dashboard := self.mounted_screen("dashboard"):
             dashboard.show(message.snapshot, self.history)
-        if self.first_paint is None and dashboard.is_mounted:
-            self.first_paint = time.monotonic() - self._started
-        walk = self.get_screen("walkthrough")
-        if walk.is_mounted:
-            walk.show_snapshot(message.snapshot)  # type: ignore[attr-defined]
+            if self.first_paint is None:
+                self.first_paint = time.monotonic() - self._started
+        if walk := self.mounted_screen("walkthrough"):
+            walk.show_snapshot(message.snapshot)
 
     def on_stream_lost(self, message: StreamLost) -> None:
-        if self.dashboard().is_mounted:
-            self.dashboard().show_status(f"stream lost ({message.error}); reconnecting…")
+        if dashboard := self.mounted_screen("dashboard"):
+            dashboard.show_status(f"stream lost ({message.error}); reconnecting…")
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -176,6 +174,15 @@ class FraudLabApp(App[None]):
 
     def dashboard(self) -> DashboardScreen:
         return self.get_screen("dashboard")  # type: ignore[return-value]
+
+    def mounted_screen(self, name: str) -> Any:
+        """The installed screen ``name`` if it is mounted, else None — also once the app is
+        closing: Textual uninstalls every screen then, while the stream worker's last
+        snapshots are still in the queue."""
+        if not self.is_screen_installed(name):
+            return None
+        screen = self.get_screen(name)
+        return screen if screen.is_mounted else None
 
     # ---- actions: each one call to the control API, in a worker --------------------------
 

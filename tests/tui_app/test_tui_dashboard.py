@@ -249,3 +249,19 @@ def test_status_line_shows_auto_scaling_alarms() -> None:
         {"kind": "low", "state": "OK", "breaching": 0, "datapoints": 15}]}
     text = status_line(snap).plain
     assert "auto scaling 4–8 high ALARM 3/3 low OK 0/15" in text
+
+
+def test_messages_left_in_the_queue_when_the_app_closes_are_ignored(make_app) -> None:
+    """Textual uninstalls every screen when the app closes, while the stream worker's last
+    snapshots (or a lost stream) can still be queued: they are dropped, not a KeyError."""
+    from tui.messages import CloudUnreachable, SnapshotReceived, StreamLost
+
+    async def body() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, shows(lambda: screen_text(app), "desired 4 running 4"))
+        assert not app.is_screen_installed("dashboard")  # closed: the screens are gone
+        app.on_snapshot_received(SnapshotReceived(canned_snapshot()))
+        app.on_stream_lost(StreamLost("closed"))
+        app.on_cloud_unreachable(CloudUnreachable("closed"))
+    run(body)

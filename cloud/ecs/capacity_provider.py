@@ -231,7 +231,8 @@ class CapacityAutoscaler:
     def _publish(self, provider: Provider, dp: Datapoint) -> None:
         """The minute's CapacityProviderReservation datapoint, into CloudWatch."""
         at = lab_to_epoch(self.clock, dp.at)  # the lab minute, in epoch s
-        self.endpoint.client("cloudwatch").put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=[{
+        cloudwatch = self.endpoint.client("cloudwatch")
+        cloudwatch.put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=[{
             "MetricName": METRIC_NAME, "Timestamp": at, "Value": dp.value, "Unit": "Percent",
             "Dimensions": [{"Name": "ClusterName", "Value": self.cluster},
                            {"Name": "CapacityProviderName", "Value": provider.name}]}])

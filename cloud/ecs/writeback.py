@@ -175,14 +175,16 @@ class MotoWriteBack:
                     attachments: list[dict[str, Any]],
                     interfaces: list[dict[str, Any]]) -> None:
         """describe-tasks' network: ``containers[].networkBindings`` (bridge, host),
-        ``attachments`` and ``containers[].networkInterfaces`` (awsvpc) — cloud.ecs.network's."""
-        task = self._task(cluster, task_id)
-        if task is None:
-            return
-        task.attachments = list(attachments)
-        for container in task.containers:
-            container.network_bindings = list(bindings)
-            container.network_interfaces = list(interfaces)
+        ``attachments`` and ``containers[].networkInterfaces`` (awsvpc) — cloud.ecs.network's;
+        one write for the API's readers (guards.TASKS_LOCK)."""
+        with guards.TASKS_LOCK:
+            task = self._task(cluster, task_id)
+            if task is None:
+                return
+            task.attachments = list(attachments)
+            for container in task.containers:
+                container.network_bindings = list(bindings)
+                container.network_interfaces = list(interfaces)
 
     def _task(self, cluster: str, task_id: str) -> Any | None:
         for arn, task in self.backend.tasks.get(cluster, {}).items():
@@ -197,37 +199,30 @@ class MotoWriteBack:
         """lastStatus, desiredStatus, times, stoppedReason and the container's exit code, as
         one write for the API's readers (guards.TASKS_LOCK)."""
         with guards.TASKS_LOCK:
-            self._set_task(cluster, task_id, last_status, desired_status, started_at,
-                           stopped_at, stopped_reason, exit_code, health)
-
-    def _set_task(self, cluster: str, task_id: str, last_status: str, desired_status: str,
-                  started_at: float | None, stopped_at: float | None,
-                  stopped_reason: str | None, exit_code: int | None,
-                  health: str | None) -> None:
-        task = self._task(cluster, task_id)
-        if task is None:
-            return
-        task.last_status = last_status
-        task.desired_status = desired_status
-        if started_at is not None:
-            task.started_at = _utc(started_at)
-        if stopped_at is not None:
-            task.stopped_at = _utc(stopped_at)
-            task.stopping_at = _utc(stopped_at)
-        if stopped_reason is not None:
-            task.stopped_reason = stopped_reason
-        if last_status == "STOPPED" and not getattr(task, "stop_code", None):
-            task.stop_code = stop_code(stopped_reason, started_at is not None
-                                       or getattr(task, "started_at", None) is not None)
-        for container in task.containers:
-            container.last_status = ("RUNNING" if last_status == "RUNNING" else
-                                     "STOPPED" if last_status == "STOPPED" else "PENDING")
-            if last_status == "STOPPED":
-                container.exitCode = exit_code
-                if stopped_reason:
-                    container.reason = stopped_reason
-            if health:
-                container.health_status = health
+            task = self._task(cluster, task_id)
+            if task is None:
+                return
+            task.last_status = last_status
+            task.desired_status = desired_status
+            if started_at is not None:
+                task.started_at = _utc(started_at)
+            if stopped_at is not None:
+                task.stopped_at = _utc(stopped_at)
+                task.stopping_at = _utc(stopped_at)
+            if stopped_reason is not None:
+                task.stopped_reason = stopped_reason
+            if last_status == "STOPPED" and not getattr(task, "stop_code", None):
+                task.stop_code = stop_code(stopped_reason, started_at is not None
+                                           or getattr(task, "started_at", None) is not None)
+            for container in task.containers:
+                container.last_status = ("RUNNING" if last_status == "RUNNING" else
+                                         "STOPPED" if last_status == "STOPPED" else "PENDING")
+                if last_status == "STOPPED":
+                    container.exitCode = exit_code
+                    if stopped_reason:
+                        container.reason = stopped_reason
+                if health:
+                    container.health_status = health
 
     def set_service(self, cluster: str, service: str, running: int, pending: int,
                     events: Iterable[tuple[float, str]]) -> None:

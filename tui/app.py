@@ -177,9 +177,9 @@ class FraudLabApp(App[None]):
 
     def mounted_screen(self, name: str) -> Any:
         """The installed screen ``name`` if it is mounted, else None — also once the app is
-        closing: Textual uninstalls every screen then, while the stream worker's last
-        snapshots are still in the queue."""
-        if not self.is_screen_installed(name):
+        closing (no longer running): Textual then removes every screen's widgets and
+        uninstalls the screens, while the stream worker's last snapshots are still queued."""
+        if not self.is_running or not self.is_screen_installed(name):
             return None
         screen = self.get_screen(name)
         return screen if screen.is_mounted else None

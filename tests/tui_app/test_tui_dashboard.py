@@ -265,3 +265,25 @@ def test_messages_left_in_the_queue_when_the_app_closes_are_ignored(make_app) ->
         app.on_stream_lost(StreamLost("closed"))
         app.on_cloud_unreachable(CloudUnreachable("closed"))
     run(body)
+
+
+def test_a_snapshot_arriving_while_the_screens_are_taken_down_is_ignored(make_app) -> None:
+    """Closing, Textual removes each screen's widgets before it uninstalls the screen; a
+    snapshot handled in between found the dashboard without its widgets (NoMatches '#status',
+    seen under load in the crash drill test)."""
+    from tui.messages import SnapshotReceived
+
+    async def body() -> None:
+        app = make_app()
+        close_all = app._close_all
+
+        async def widgets_gone_then_a_snapshot() -> None:
+            await app.get_screen("dashboard").remove_children()
+            app.on_snapshot_received(SnapshotReceived(canned_snapshot()))
+            await close_all()
+
+        app._close_all = widgets_gone_then_a_snapshot
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, shows(lambda: screen_text(app), "desired 4 running 4"))
+        assert not app.is_screen_installed("dashboard")
+    run(body)

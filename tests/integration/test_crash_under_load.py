@@ -24,7 +24,13 @@ def test_crash_under_load(start_local_cloud, wait_for, retry) -> None:
     time.sleep(1.5)
     lc.change_traffic({"rate": RATE, "phase": "crash"})
     time.sleep(0.5)  # the "before" requests still in flight finish first
-    crashed = lc.controller.crash(None)
+    # The victim answers 300 ms late first, so the SIGKILL certainly cuts requests in flight
+    # (at ~50 req/s per target answered in a few ms, none may meet the dead target before the
+    # controller deregisters it on a quiet machine).
+    victim = lc.controller.slow(None, ms=300)
+    wait_for(lambda: any(t["id"] == victim and t["outstanding"] > 0
+                         for t in lc.lb.snapshot(0)["targets"]), 10, "requests held by the victim")
+    crashed = lc.controller.crash(victim)
     wait_for(lambda: any(t["task_id"] == crashed and t["last_status"] == "STOPPED"
                          for t in lc.snapshot()["tasks"]), 10, "the crashed task STOPPED")
     time.sleep(1.5)

@@ -172,9 +172,6 @@ class FraudLabApp(App[None]):
         are left out of the footer and do nothing; the help says what to use instead."""
         return not (self.backend.observer and action in OBSERVER_HIDDEN)
 
-    def dashboard(self) -> DashboardScreen:
-        return self.get_screen("dashboard")  # type: ignore[return-value]
-
     def mounted_screen(self, name: str) -> Any:
         """The installed screen ``name`` if it is mounted, else None — also once the app is
         closing (no longer running): Textual then removes every screen's widgets and

@@ -135,7 +135,8 @@ def test_the_footer_shows_only_the_keys_that_act_on_aws(emulator: Endpoint, clus
                 for key in ("k", "plus", "minus", "a", "r", "l", "w", "p"):
                     await pilot.press(key)
                 await pilot.pause()
-                assert app.screen is app.dashboard()  # w and p did not leave the dashboard
+                # w and p did not leave the dashboard
+                assert app.screen is app.get_screen("dashboard")
                 assert len(app._notifications) == notified  # nothing refused: nothing ran
                 await pilot.press("question_mark")
                 await settle(pilot, shows(lambda: rendered_text(app), "aws ec2 terminate-inst",
